@@ -1,0 +1,32 @@
+# ADAM: `make run` and `make test` are all a newcomer needs (as root, Debian 12).
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+# What `make run` passes to adamd: a state dir in the checkout, loopback only,
+# and the demo lab so the plugins have traffic to work on.
+RUN_ARGS ?= --state-dir var --listen 127.0.0.1:9988 --demo
+
+.PHONY: all deps build run test clean format
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD_DIR)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+build: deps $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	$(BUILD_DIR)/adamd $(RUN_ARGS)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.c' | grep -v '^build')
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing ADAM needs on Debian 12, and
+# nothing when it is all there already (so `make` stays fast on a second run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  build-essential cmake pkg-config make git
+  clang llvm libbpf-dev bpftool linux-libc-dev
+  libsqlite3-dev libsqlitecpp-dev libcpp-httplib-dev nlohmann-json3-dev
+  libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libssl-dev
+  libgtest-dev googletest
+  iproute2 iputils-ping util-linux procps curl python3
+  xdp-tools nodejs npm
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+# nodejs/npm may come from outside Debian (e.g. NodeSource) on a developer box:
+# a working `npm` is what counts.
+if command -v npm >/dev/null 2>&1; then
+  filtered=()
+  for pkg in "${missing[@]}"; do
+    [[ "$pkg" == nodejs || "$pkg" == npm ]] || filtered+=("$pkg")
+  done
+  missing=("${filtered[@]}")
+fi
+if ((${#missing[@]})); then
+  echo "install-deps: apt-get install ${missing[*]}"
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: missing packages and not root; run as root or install them" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Web assets are pinned in package-lock.json and embedded into adamd at build.
+if [[ ! -f node_modules/.package-lock.json ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "install-deps: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi

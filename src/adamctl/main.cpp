@@ -1,0 +1,141 @@
+// adamctl: the command-line client of adamd's REST API.
+#include <httplib.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+using nlohmann::json;
+
+namespace {
+
+struct Options {
+  std::string url;
+  std::string token;
+  std::string output = "human";
+};
+
+// Where a local adamd keeps its admin token: the default state dir, then the
+// one `make run` uses in a checkout.
+std::string local_admin_token() {
+  for (const char* path : {"/var/lib/adam/admin.token", "var/admin.token"}) {
+    std::ifstream in(path);
+    std::string token;
+    if (in && std::getline(in, token) && !token.empty()) return token;
+  }
+  return {};
+}
+
+class Api {
+ public:
+  explicit Api(const Options& o) : opts_(o), cli_(o.url) {
+    cli_.set_connection_timeout(5);
+    cli_.set_read_timeout(60);
+  }
+
+  json call(const std::string& method, const std::string& path, const json& body = nullptr) {
+    httplib::Headers headers;
+    if (!opts_.token.empty()) headers.emplace("Authorization", "Bearer " + opts_.token);
+    const std::string payload = body.is_null() ? "" : body.dump();
+    httplib::Result r = method == "GET"    ? cli_.Get(path, headers)
+                        : method == "DELETE" ? cli_.Delete(path, headers)
+                                             : cli_.Post(path, headers, payload, "application/json");
+    if (!r) throw std::runtime_error("cannot reach adamd at " + opts_.url + ": " + httplib::to_string(r.error()));
+    json j = r->body.empty() ? json::object() : json::parse(r->body, nullptr, false);
+    if (r->status >= 400) {
+      std::string msg = "HTTP " + std::to_string(r->status);
+      if (j.is_object() && j.contains("error")) {
+        msg += ": " + j["error"].value("message", "");
+        if (j["error"].contains("field")) msg += " (field: " + j["error"]["field"].get<std::string>() + ")";
+      }
+      if (r->status == 401 && opts_.token.empty())
+        msg += "\nno token given: use --token, ADAM_TOKEN, or run as root next to a local adamd";
+      throw std::runtime_error(msg);
+    }
+    return j;
+  }
+
+ private:
+  const Options& opts_;
+  httplib::Client cli_;
+};
+
+std::string text(const json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
+
+void print_node(const json& n) {
+  std::printf("hostname  %s\nkernel    %s\nadamd     %s\nuptime    %ss\nfeatures\n", text(n["hostname"]).c_str(),
+              text(n["kernel"]["release"]).c_str(), text(n["version"]).c_str(), text(n["uptime_s"]).c_str());
+  for (const auto& [name, f] : n["features"].items())
+    std::printf("  %-11s %-3s %s\n", name.c_str(), f["available"].get<bool>() ? "yes" : "no",
+                text(f["detail"]).c_str());
+}
+
+void print_plugin(const json& p) {
+  std::string ifaces;
+  if (p["config"].contains("interfaces"))
+    for (const auto& i : p["config"]["interfaces"]) ifaces += (ifaces.empty() ? "" : ",") + text(i);
+  std::printf("%-10s %-12s %-10s %s\n", text(p["name"]).c_str(), text(p["state"]).c_str(),
+              ifaces.empty() ? "-" : ifaces.c_str(), text(p["reason"]).c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opts;
+  CLI::App app{"adamctl: command-line client of adamd's API"};
+  app.require_subcommand(1);
+  const char* env_url = std::getenv("ADAM_URL");
+  const char* env_token = std::getenv("ADAM_TOKEN");
+  opts.url = env_url ? env_url : "http://127.0.0.1:9988";
+  if (env_token) opts.token = env_token;
+  app.add_option("--url", opts.url, "adamd's URL (env ADAM_URL)")->capture_default_str();
+  app.add_option("--token", opts.token, "API token (env ADAM_TOKEN; default: the local admin token)");
+  app.add_option("-o,--output", opts.output, "human or json")->check(CLI::IsMember({"human", "json"}));
+
+  auto* node = app.add_subcommand("node", "show the machine: kernel, features, adamd version");
+  auto* plugins = app.add_subcommand("plugins", "list plugins and their state");
+  auto* plugin = app.add_subcommand("plugin", "start or stop one plugin");
+  plugin->require_subcommand(1);
+  std::string name;
+  std::vector<std::string> ifaces;
+  auto* start = plugin->add_subcommand("start", "start a plugin (idempotent)");
+  start->add_option("name", name, "plugin name")->required();
+  start->add_option("--iface,-i", ifaces, "interface to attach to (repeatable)");
+  auto* stop = plugin->add_subcommand("stop", "stop a plugin");
+  stop->add_option("name", name, "plugin name")->required();
+
+  CLI11_PARSE(app, argc, argv);
+  if (opts.token.empty()) opts.token = local_admin_token();
+
+  try {
+    Api api(opts);
+    const bool as_json = opts.output == "json";
+    if (*node) {
+      json n = api.call("GET", "/api/v1/node");
+      as_json ? void(std::cout << n.dump(2) << "\n") : print_node(n);
+    } else if (*plugins) {
+      json list = api.call("GET", "/api/v1/plugins");
+      if (as_json) {
+        std::cout << list.dump(2) << "\n";
+      } else {
+        std::printf("%-10s %-12s %-10s %s\n", "NAME", "STATE", "IFACES", "REASON");
+        for (const auto& p : list["plugins"]) print_plugin(p);
+      }
+    } else if (*start || *stop) {
+      json config = json::object();
+      if (!ifaces.empty()) config["interfaces"] = ifaces;
+      json p = *start ? api.call("POST", "/api/v1/plugins/" + name + "/start", config)
+                      : api.call("POST", "/api/v1/plugins/" + name + "/stop", json::object());
+      as_json ? void(std::cout << p.dump(2) << "\n") : print_plugin(p);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "adamctl: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,157 @@
+// adamd: the per-machine daemon. Hosts the plugins, owns their BPF objects,
+// keeps state in SQLite and serves the API, console and metrics on one port.
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "api/server.h"
+#include "core/bpf_handle.h"
+#include "core/config.h"
+#include "core/demo_lab.h"
+#include "core/kernel.h"
+#include "core/log.h"
+#include "core/plugin_manager.h"
+#include "core/xdp_chain.h"
+#include "plugins/registry.h"
+#include "store/database.h"
+#include "store/desired_state.h"
+#include "store/tokens.h"
+
+namespace {
+
+// One adamd per state dir: an flock held for the process's lifetime.
+adam::UniqueFd lock_state_dir(const std::string& state_dir) {
+  const std::string path = state_dir + "/adamd.lock";
+  adam::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {};
+    const ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
+    const std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
+    throw std::runtime_error("another adamd (pid " + pid.substr(0, pid.find('\n')) + ") is already using state dir " +
+                             state_dir + "; stop it or pick another --state-dir");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), pid.data(), pid.size(), 0) < 0)
+    spdlog::warn("cannot record the pid in {}", path);
+  return fd;
+}
+
+int run(const adam::DaemonConfig& config) {
+  const adam::ListenAddress listen = adam::parse_listen(config.listen);
+  if (::geteuid() != 0)
+    throw std::runtime_error("adamd must run as root (it loads BPF programs and attaches them to interfaces)");
+
+  std::filesystem::create_directories(config.state_dir);
+  ::chmod(config.state_dir.c_str(), 0700);
+  adam::UniqueFd lock = lock_state_dir(config.state_dir);
+
+  for (const auto& [path, what] : adam::ensure_kernel_filesystems()) spdlog::info("{} on {}", what, path);
+  const adam::KernelFeatures features = adam::probe_kernel_features();
+  for (const auto& [name, f] : features.features)
+    spdlog::info("kernel feature {}: {} ({})", name, f.available ? "yes" : "no", f.detail);
+
+  adam::Database db(config.state_dir + "/adam.db");
+  adam::TokenStore tokens(db);
+  const std::string token_path = config.state_dir + "/admin.token";
+  tokens.ensure_admin_token(token_path);
+  adam::DesiredStateStore desired(db);
+
+  std::optional<adam::DemoLab> lab;
+  if (config.demo) lab.emplace();
+
+  std::filesystem::create_directories(config.pin_dir);
+  adam::XdpChain xdp(config.pin_dir);
+  adam::PluginContext plugin_ctx{config.pin_dir, xdp, features};
+  adam::PluginManager plugins(adam::make_plugins(plugin_ctx), desired, features);
+  plugins.restore();
+  xdp.prune_unowned();
+
+  adam::ApiServer server(adam::ApiContext{plugins, tokens, xdp, features, config, std::chrono::system_clock::now()});
+  const int port = server.bind(listen);
+  const std::string shown_host = listen.host == "::" || listen.host == "0.0.0.0" ? "localhost" : listen.host;
+  const bool v6 = shown_host.find(':') != std::string::npos;
+  std::printf("adamd %s listening on http://%s%s%s:%d (console and API)\nadmin token: %s\n", ADAM_VERSION,
+              v6 ? "[" : "", shown_host.c_str(), v6 ? "]" : "", port, token_path.c_str());
+  std::fflush(stdout);
+
+  // SIGINT/SIGTERM end serve(); signals are blocked in every thread and
+  // taken by this one, so no handler runs in the middle of anything.
+  std::thread signals([&server] {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig = 0;
+    sigwait(&set, &sig);
+    spdlog::info("{}: shutting down (plugins keep enforcing through their pins)", strsignal(sig));
+    server.stop();
+  });
+  server.serve();
+  // serve() also returns on its own if the socket fails: wake the signal thread.
+  ::kill(::getpid(), SIGTERM);
+  signals.join();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  adam::DaemonConfig config;
+  CLI::App app{"adamd: the ADAM daemon (eBPF plugins, event store, REST API, web console)"};
+  std::string config_file;
+  app.add_option("--config", config_file, "TOML config file (its keys are these flags' names)")->check(CLI::ExistingFile);
+  auto* listen = app.add_option("--listen", config.listen, "HTTP listen address")->capture_default_str();
+  auto* state_dir = app.add_option("--state-dir", config.state_dir, "state directory (SQLite, tokens)")->capture_default_str();
+  auto* pin_dir = app.add_option("--pin-dir", config.pin_dir, "bpffs directory for pinned maps and links")->capture_default_str();
+  auto* log_level = app.add_option("--log-level", config.log_level, "trace|debug|info|warn|error")->capture_default_str();
+  auto* metrics_auth = app.add_flag("--metrics-auth", config.metrics_auth, "require a token on /metrics");
+  auto* demo = app.add_flag("--demo", config.demo, "build a demo lab (netns, veth pair, traffic) for the plugins");
+  app.add_flag_callback("--version", [] {
+    std::printf("adamd %s\n", ADAM_VERSION);
+    std::exit(0);
+  });
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (!config_file.empty()) {
+      // The file gives the base, flags given on the command line win.
+      adam::DaemonConfig from_file;
+      adam::load_config_file(config_file, from_file);
+      auto pick = [](CLI::Option* flag, auto& value, const auto& file_value) {
+        if (flag->count() == 0) value = file_value;
+      };
+      pick(listen, config.listen, from_file.listen);
+      pick(state_dir, config.state_dir, from_file.state_dir);
+      pick(pin_dir, config.pin_dir, from_file.pin_dir);
+      pick(log_level, config.log_level, from_file.log_level);
+      pick(metrics_auth, config.metrics_auth, from_file.metrics_auth);
+      pick(demo, config.demo, from_file.demo);
+    }
+    adam::init_logging(config.log_level);
+    config.state_dir = std::filesystem::absolute(config.state_dir).lexically_normal().string();
+    return run(config);
+  } catch (const adam::MigrationError& e) {
+    std::fprintf(stderr, "adamd: database migration failed, not starting: %s\n", e.what());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "adamd: %s\n", e.what());
+  }
+  return 1;
+}

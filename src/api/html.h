@@ -1,0 +1,22 @@
+#pragma once
+// HTML fragments of the API's resources (what a request with HX-Request: true
+// gets): each carries the hx-* controls for the resource's next actions.
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+
+namespace adam::html {
+
+std::string escape(const std::string& text);
+
+std::string node(const nlohmann::json& node);
+std::string plugin_row(const nlohmann::json& plugin);
+std::string plugins(const nlohmann::json& list);
+std::string tokens(const nlohmann::json& list);
+std::string token_created(const nlohmann::json& created);
+std::string error(int status, const std::string& message, const std::string& field);
+
+// Whole pages of the console.
+std::string login_page(const std::string& message);
+std::string console_page(const std::string& who);
+
+}  // namespace adam::html

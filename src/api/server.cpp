@@ -1,0 +1,463 @@
+#include "api/server.h"
+
+#include <httplib.h>
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "api/html.h"
+#include "core/embedded.h"
+#include "core/errors.h"
+#include "core/kernel.h"
+#include "core/metrics.h"
+#include "core/plugin_manager.h"
+#include "core/xdp_chain.h"
+#include "store/tokens.h"
+
+namespace adam {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kSessionCookie = "adam_session";
+constexpr auto kSessionLifetime = std::chrono::hours(12);
+
+enum class Access { open, viewer, admin };
+
+// Who is calling, once authenticated.
+struct Caller {
+  Token token;
+  bool via_cookie = false;
+};
+
+struct Reply {
+  int status = 200;
+  json body;
+};
+
+using Handler = std::function<Reply(const httplib::Request&, const Caller&)>;
+using Renderer = std::function<std::string(const json&)>;
+
+int64_t to_ns(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+std::string random_hex(size_t bytes) {
+  std::vector<unsigned char> buf(bytes);
+  if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1) throw std::runtime_error("RAND_bytes failed");
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : buf) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 0xf]);
+  }
+  return out;
+}
+
+std::string cookie_value(const httplib::Request& req, const std::string& name) {
+  const std::string header = req.get_header_value("Cookie");
+  size_t pos = 0;
+  while (pos < header.size()) {
+    size_t end = header.find(';', pos);
+    if (end == std::string::npos) end = header.size();
+    std::string part = header.substr(pos, end - pos);
+    const size_t start = part.find_first_not_of(' ');
+    if (start != std::string::npos) part = part.substr(start);
+    if (part.rfind(name + "=", 0) == 0) return part.substr(name.size() + 1);
+    pos = end + 1;
+  }
+  return {};
+}
+
+json parse_body(const httplib::Request& req) {
+  if (req.body.empty()) return json::object();
+  try {
+    return json::parse(req.body);
+  } catch (const json::parse_error& e) {
+    throw bad_request("body", std::string("invalid JSON: ") + e.what());
+  }
+}
+
+std::string content_type_of(std::string_view name) {
+  auto ends = [&](std::string_view ext) { return name.size() >= ext.size() && name.substr(name.size() - ext.size()) == ext; };
+  if (ends(".js")) return "text/javascript; charset=utf-8";
+  if (ends(".css")) return "text/css; charset=utf-8";
+  if (ends(".svg")) return "image/svg+xml";
+  return "application/octet-stream";
+}
+
+json token_json(const Token& t) {
+  json j = {{"id", t.id},
+            {"name", t.name},
+            {"role", to_string(t.role)},
+            {"created_at", t.created_at},
+            {"last_used_at", t.last_used_at ? json(*t.last_used_at) : json(nullptr)},
+            {"links", {{"self", "/api/v1/tokens/" + std::to_string(t.id)}}}};
+  return j;
+}
+
+json plugin_json(const PluginStatus& s) {
+  const std::string self = "/api/v1/plugins/" + s.name;
+  json links = {{"self", self}};
+  if (s.state != PluginState::unsupported) {
+    links["start"] = self + "/start";
+    links["stop"] = self + "/stop";
+  }
+  return {{"name", s.name},     {"description", s.description},
+          {"state", to_string(s.state)}, {"desired", s.desired_running ? "running" : "stopped"},
+          {"config", s.config}, {"reason", s.reason},
+          {"stats", s.stats},   {"links", links}};
+}
+
+// A plugin config from a console form: "interfaces" as a comma/space list.
+json config_from_form(const httplib::Request& req) {
+  json config = json::object();
+  for (const auto& [key, value] : req.params) {
+    if (key != "interfaces") throw bad_request(key, "unknown field '" + key + "'");
+    json list = json::array();
+    std::string item;
+    for (char c : value + ",") {
+      if (c == ',' || c == ' ') {
+        if (!item.empty()) list.push_back(item);
+        item.clear();
+      } else {
+        item.push_back(c);
+      }
+    }
+    config["interfaces"] = list;
+  }
+  return config;
+}
+
+}  // namespace
+
+struct ApiServer::Impl {
+  explicit Impl(ApiContext c) : ctx(std::move(c)) {}
+
+  ApiContext ctx;
+  httplib::Server srv;
+  HttpMetrics metrics;
+
+  struct Session {
+    int64_t token_id;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::mutex sessions_mu;
+  std::map<std::string, Session> sessions;
+
+  void write_error(httplib::Response& res, bool hx, int status, const std::string& code, const std::string& message,
+                   const std::string& field) {
+    res.status = status;
+    if (status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"adam\"");
+    if (hx) {
+      res.set_content(html::error(status, message, field), "text/html; charset=utf-8");
+      return;
+    }
+    json err = {{"code", code}, {"message", message}};
+    if (!field.empty()) err["field"] = field;
+    res.set_content(json{{"error", err}}.dump(), "application/json");
+  }
+
+  std::optional<Token> session_token(const httplib::Request& req) {
+    const std::string sid = cookie_value(req, kSessionCookie);
+    if (sid.empty()) return std::nullopt;
+    int64_t token_id;
+    {
+      std::lock_guard lock(sessions_mu);
+      auto it = sessions.find(sid);
+      if (it == sessions.end()) return std::nullopt;
+      if (it->second.expires < std::chrono::steady_clock::now()) {
+        sessions.erase(it);
+        return std::nullopt;
+      }
+      token_id = it->second.token_id;
+    }
+    return ctx.tokens.find(token_id);  // a deleted token ends its sessions
+  }
+
+  Caller authorize(const httplib::Request& req, Access access) {
+    Caller caller;
+    if (access == Access::open) return caller;
+    const std::string auth = req.get_header_value("Authorization");
+    if (!auth.empty()) {
+      if (auth.rfind("Bearer ", 0) != 0) throw ApiError(401, "unauthorized", "Authorization must be 'Bearer <token>'");
+      auto t = ctx.tokens.authenticate(auth.substr(7));
+      if (!t) throw ApiError(401, "unauthorized", "unknown or revoked token");
+      caller.token = *t;
+    } else if (auto t = session_token(req)) {
+      caller.token = *t;
+      caller.via_cookie = true;
+      // A cookie rides along on cross-site requests; a custom header and a
+      // same-origin Origin do not, so writes need them (CSRF).
+      if (req.method != "GET" && req.method != "HEAD") {
+        const std::string origin = req.get_header_value("Origin");
+        const std::string host = req.get_header_value("Host");
+        const bool same_origin =
+            origin.empty() || origin == "http://" + host || origin == "https://" + host;
+        if (req.get_header_value("HX-Request") != "true" || !same_origin)
+          throw ApiError(403, "csrf", "cookie-authenticated writes must come from the console (HX-Request, same origin)");
+      }
+    } else {
+      throw ApiError(401, "unauthorized", "missing token: send 'Authorization: Bearer <token>'");
+    }
+    if (access == Access::admin && caller.token.role != Role::admin)
+      throw ApiError(403, "forbidden", "token '" + caller.token.name + "' is a viewer token; this needs admin");
+    return caller;
+  }
+
+  // Registers a route: auth, errors, content negotiation and metrics in one place.
+  void route(const std::string& method, const std::string& pattern, const std::string& tmpl, Access access,
+             Renderer html_renderer, Handler handler) {
+    auto wrapped = [this, method, tmpl, access, html_renderer, handler](const httplib::Request& req,
+                                                                       httplib::Response& res) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const bool hx = req.get_header_value("HX-Request") == "true";
+      try {
+        Caller caller = authorize(req, access);
+        Reply r = handler(req, caller);
+        res.status = r.status;
+        if (r.status != 204) {
+          if (hx && html_renderer)
+            res.set_content(html_renderer(r.body), "text/html; charset=utf-8");
+          else
+            res.set_content(r.body.dump(), "application/json");
+        }
+      } catch (const ApiError& e) {
+        write_error(res, hx, e.status(), e.code(), e.what(), e.field());
+      } catch (const std::exception& e) {
+        spdlog::error("{} {}: {}", req.method, req.path, e.what());
+        write_error(res, hx, 500, "internal", e.what(), "");
+      }
+      metrics.observe(method, tmpl, res.status,
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    };
+    if (method == "GET") srv.Get(pattern, wrapped);
+    else if (method == "POST") srv.Post(pattern, wrapped);
+    else if (method == "PUT") srv.Put(pattern, wrapped);
+    else if (method == "DELETE") srv.Delete(pattern, wrapped);
+  }
+
+  json node_json() {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    struct utsname u {};
+    ::uname(&u);
+    json features = json::object();
+    for (const auto& [name, f] : ctx.features.features)
+      features[name] = {{"available", f.available}, {"detail", f.detail}};
+    json ifaces = json::array();
+    for (const auto& i : ctx.xdp.interfaces())
+      ifaces.push_back({{"ifname", i.ifname}, {"ifindex", i.ifindex}, {"owners", i.owners}});
+    const auto now = std::chrono::system_clock::now();
+    return {{"hostname", host},
+            {"kernel", {{"release", u.release}, {"version", u.version}, {"machine", u.machine}}},
+            {"version", ADAM_VERSION},
+            {"started_at", to_ns(ctx.started_at)},
+            {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(now - ctx.started_at).count()},
+            {"features", features},
+            {"state_dir", ctx.config.state_dir},
+            {"pin_dir", ctx.config.pin_dir},
+            {"xdp_interfaces", ifaces},
+            {"links", {{"self", "/api/v1/node"}, {"plugins", "/api/v1/plugins"}, {"tokens", "/api/v1/tokens"}}}};
+  }
+
+  json plugins_json() {
+    json list = json::array();
+    for (const auto& s : ctx.plugins.list()) list.push_back(plugin_json(s));
+    return {{"plugins", list}, {"links", {{"self", "/api/v1/plugins"}}}};
+  }
+
+  json tokens_json() {
+    json list = json::array();
+    for (const auto& t : ctx.tokens.list()) list.push_back(token_json(t));
+    return {{"tokens", list}, {"links", {{"self", "/api/v1/tokens"}, {"create", "/api/v1/tokens"}}}};
+  }
+
+  std::string metrics_text() {
+    MetricsWriter w;
+    w.family("adamd_build_info", "gauge", "adamd's version; always 1.");
+    w.sample("adamd_build_info", {{"version", ADAM_VERSION}}, 1);
+    w.family("adamd_uptime_seconds", "gauge", "Seconds since adamd started.");
+    w.sample("adamd_uptime_seconds", {},
+             std::chrono::duration<double>(std::chrono::system_clock::now() - ctx.started_at).count());
+    w.family("adamd_kernel_feature", "gauge", "1 when the kernel feature was found by probing.");
+    for (const auto& [name, f] : ctx.features.features) w.sample("adamd_kernel_feature", {{"feature", name}}, f.available);
+    w.family("adamd_plugin_state", "gauge", "1 for the state each plugin is in.");
+    for (const auto& s : ctx.plugins.list())
+      for (auto st : {PluginState::stopped, PluginState::running, PluginState::failed, PluginState::unsupported})
+        w.sample("adamd_plugin_state", {{"plugin", s.name}, {"state", to_string(st)}}, s.state == st);
+    w.family("adamd_xdp_interfaces", "gauge", "Interfaces with adamd's XDP root program attached.");
+    w.sample("adamd_xdp_interfaces", {}, static_cast<double>(ctx.xdp.interfaces().size()));
+    metrics.write(w);
+    return w.text();
+  }
+
+  void register_routes();
+};
+
+void ApiServer::Impl::register_routes() {
+  srv.set_payload_max_length(4 << 20);
+
+  srv.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+
+  srv.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+    try {
+      if (ctx.config.metrics_auth) authorize(req, Access::viewer);
+      res.set_content(metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
+    } catch (const ApiError& e) {
+      write_error(res, false, e.status(), e.code(), e.what(), e.field());
+    }
+  });
+
+  // --- console ---
+  srv.Get("/", [this](const httplib::Request& req, httplib::Response& res) {
+    auto who = session_token(req);
+    res.set_content(who ? html::console_page(who->name) : html::login_page(""), "text/html; charset=utf-8");
+  });
+  srv.Post("/ui/login", [this](const httplib::Request& req, httplib::Response& res) {
+    auto t = ctx.tokens.authenticate(req.get_param_value("token"));
+    if (!t) {
+      res.status = 401;
+      res.set_content(html::login_page("That token is not valid."), "text/html; charset=utf-8");
+      return;
+    }
+    const std::string sid = random_hex(32);
+    {
+      std::lock_guard lock(sessions_mu);
+      sessions[sid] = {t->id, std::chrono::steady_clock::now() + kSessionLifetime};
+    }
+    res.set_header("Set-Cookie", std::string(kSessionCookie) + "=" + sid +
+                                     "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
+                                     std::to_string(std::chrono::seconds(kSessionLifetime).count()));
+    res.set_redirect("/", 303);
+  });
+  srv.Post("/ui/logout", [this](const httplib::Request& req, httplib::Response& res) {
+    {
+      std::lock_guard lock(sessions_mu);
+      sessions.erase(cookie_value(req, kSessionCookie));
+    }
+    res.set_header("Set-Cookie", std::string(kSessionCookie) + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    res.set_redirect("/", 303);
+  });
+  srv.Get("/ui/assets/([A-Za-z0-9._-]+)", [](const httplib::Request& req, httplib::Response& res) {
+    const std::string name = req.matches[1];
+    for (const auto& f : embedded::web_assets) {
+      if (f.name == name) {
+        res.set_header("Cache-Control", "public, max-age=3600");
+        res.set_content(std::string(f.data), content_type_of(f.name));
+        return;
+      }
+    }
+    res.status = 404;
+    res.set_content("no such asset\n", "text/plain");
+  });
+
+  // --- API ---
+  route("GET", "/api/v1/node", "/api/v1/node", Access::viewer, html::node,
+        [this](const httplib::Request&, const Caller&) { return Reply{200, node_json()}; });
+
+  route("GET", "/api/v1/plugins", "/api/v1/plugins", Access::viewer, html::plugins,
+        [this](const httplib::Request&, const Caller&) { return Reply{200, plugins_json()}; });
+  route("GET", "/api/v1/plugins/([^/]+)", "/api/v1/plugins/{name}", Access::viewer, html::plugin_row,
+        [this](const httplib::Request& req, const Caller&) {
+          return Reply{200, plugin_json(ctx.plugins.status(req.matches[1]))};
+        });
+  route("POST", "/api/v1/plugins/([^/]+)/start", "/api/v1/plugins/{name}/start", Access::admin, html::plugin_row,
+        [this](const httplib::Request& req, const Caller&) {
+          const std::string name = req.matches[1];
+          ctx.plugins.status(name);  // 404 before looking at the body
+          const bool form = req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0;
+          json config = form ? config_from_form(req) : parse_body(req);
+          if (!config.is_object()) throw bad_request("body", "the plugin config must be a JSON object");
+          return Reply{200, plugin_json(ctx.plugins.start(name, config))};
+        });
+  route("POST", "/api/v1/plugins/([^/]+)/stop", "/api/v1/plugins/{name}/stop", Access::admin, html::plugin_row,
+        [this](const httplib::Request& req, const Caller&) {
+          return Reply{200, plugin_json(ctx.plugins.stop(req.matches[1]))};
+        });
+
+  route("GET", "/api/v1/tokens", "/api/v1/tokens", Access::admin, html::tokens,
+        [this](const httplib::Request&, const Caller&) { return Reply{200, tokens_json()}; });
+  route("POST", "/api/v1/tokens", "/api/v1/tokens", Access::admin, html::token_created,
+        [this](const httplib::Request& req, const Caller&) {
+          const bool form = req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0;
+          json body = form ? json{{"name", req.get_param_value("name")}, {"role", req.get_param_value("role")}}
+                           : parse_body(req);
+          if (!body.is_object()) throw bad_request("body", "expected a JSON object {\"name\", \"role\"}");
+          for (const auto& [key, _] : body.items())
+            if (key != "name" && key != "role") throw bad_request(key, "unknown field '" + key + "'");
+          if (!body.contains("name") || !body["name"].is_string())
+            throw bad_request("name", "name is required and must be a string");
+          Role role = Role::viewer;
+          if (body.contains("role")) {
+            auto r = body["role"].is_string() ? parse_role(body["role"].get<std::string>()) : std::nullopt;
+            if (!r) throw bad_request("role", "role must be 'admin' or 'viewer'");
+            role = *r;
+          }
+          NewToken created = ctx.tokens.create(body["name"].get<std::string>(), role);
+          json j = token_json(created.token);
+          j["token"] = created.secret;
+          return Reply{201, j};
+        });
+  route("DELETE", "/api/v1/tokens/([^/]+)", "/api/v1/tokens/{id}", Access::admin, nullptr,
+        [this](const httplib::Request& req, const Caller&) {
+          const std::string text = req.matches[1];
+          int64_t id = 0;
+          auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+          if (ec != std::errc() || ptr != text.data() + text.size()) throw bad_request("id", "token id must be a number");
+          ctx.tokens.remove(id);
+          return Reply{204, nullptr};
+        });
+
+  // Unknown routes and httplib's own errors (413, ...) answer in the API's format.
+  srv.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    const bool hx = req.get_header_value("HX-Request") == "true";
+    if (res.status == 404) {
+      write_error(res, hx, 404, "not_found", "no route " + req.method + " " + req.path, "");
+      metrics.observe(req.method, "unmatched", 404, 0);
+    } else {
+      write_error(res, hx, res.status, "http_" + std::to_string(res.status), "HTTP error " + std::to_string(res.status), "");
+    }
+  });
+  srv.set_exception_handler([this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    spdlog::error("{} {}: {}", req.method, req.path, what);
+    write_error(res, false, 500, "internal", what, "");
+  });
+}
+
+ApiServer::ApiServer(ApiContext ctx) : impl_(std::make_unique<Impl>(std::move(ctx))) { impl_->register_routes(); }
+
+ApiServer::~ApiServer() = default;
+
+int ApiServer::bind(const ListenAddress& address) {
+  if (address.port == 0) {
+    const int port = impl_->srv.bind_to_any_port(address.host);
+    if (port < 0) throw std::runtime_error("cannot listen on [" + address.host + "]:0");
+    return port;
+  }
+  if (!impl_->srv.bind_to_port(address.host, address.port))
+    throw std::runtime_error("cannot listen on " + address.host + ":" + std::to_string(address.port) + ": " +
+                             std::strerror(errno) + " (is another adamd running?)");
+  return address.port;
+}
+
+void ApiServer::serve() { impl_->srv.listen_after_bind(); }
+
+void ApiServer::stop() { impl_->srv.stop(); }
+
+}  // namespace adam

@@ -1,0 +1,46 @@
+#pragma once
+// adamd's one HTTP port: REST API (/api/v1), web console (/), /healthz and
+// /metrics. Content negotiation: a request with `HX-Request: true` gets an
+// HTML fragment of the same resource, anything else JSON.
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "core/config.h"
+
+namespace adam {
+
+class PluginManager;
+class TokenStore;
+class XdpChain;
+struct KernelFeatures;
+
+struct ApiContext {
+  PluginManager& plugins;
+  TokenStore& tokens;
+  XdpChain& xdp;
+  const KernelFeatures& features;
+  DaemonConfig config;
+  std::chrono::system_clock::time_point started_at;
+};
+
+class ApiServer {
+ public:
+  explicit ApiServer(ApiContext ctx);
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // Binds the listening socket; returns the port (useful with port 0).
+  // Throws std::runtime_error naming the address when it cannot.
+  int bind(const ListenAddress& address);
+  // Serves until stop() (from any thread).
+  void serve();
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace adam

@@ -1,0 +1,74 @@
+#include "core/config.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <stdexcept>
+#include <toml++/toml.h>
+
+namespace adam {
+
+void load_config_file(const std::string& path, DaemonConfig& config) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    throw std::invalid_argument(fmt::format("{}:{}:{}: {}", path, e.source().begin.line, e.source().begin.column,
+                                            std::string(e.description())));
+  }
+  for (const auto& [raw_key, node] : table) {
+    std::string key(raw_key.str());
+    std::replace(key.begin(), key.end(), '-', '_');
+    auto want_string = [&](std::string& out) {
+      auto v = node.value<std::string>();
+      if (!v) throw std::invalid_argument(fmt::format("{}: '{}' must be a string", path, raw_key.str()));
+      out = *v;
+    };
+    auto want_bool = [&](bool& out) {
+      auto v = node.value<bool>();
+      if (!v || !node.is_boolean())
+        throw std::invalid_argument(fmt::format("{}: '{}' must be true or false", path, raw_key.str()));
+      out = *v;
+    };
+    if (key == "listen") want_string(config.listen);
+    else if (key == "state_dir") want_string(config.state_dir);
+    else if (key == "pin_dir") want_string(config.pin_dir);
+    else if (key == "log_level") want_string(config.log_level);
+    else if (key == "metrics_auth") want_bool(config.metrics_auth);
+    else if (key == "demo") want_bool(config.demo);
+    else
+      throw std::invalid_argument(fmt::format("{}: unknown setting '{}' (known: listen, state_dir, pin_dir, "
+                                              "log_level, metrics_auth, demo)",
+                                              path, raw_key.str()));
+  }
+}
+
+ListenAddress parse_listen(const std::string& text) {
+  ListenAddress out;
+  std::string port_text;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      throw std::invalid_argument(fmt::format("listen address '{}': expected [ipv6]:port", text));
+    out.host = text.substr(1, close - 1);
+    port_text = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos)
+      throw std::invalid_argument(fmt::format("listen address '{}': expected host:port", text));
+    out.host = text.substr(0, colon);
+    if (out.host.find(':') != std::string::npos)
+      throw std::invalid_argument(fmt::format("listen address '{}': put an IPv6 host in brackets", text));
+    port_text = text.substr(colon + 1);
+  }
+  if (out.host.empty()) out.host = "::";
+  int port = -1;
+  auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port < 0 || port > 65535)
+    throw std::invalid_argument(fmt::format("listen address '{}': port must be 0-65535", text));
+  out.port = port;
+  return out;
+}
+
+}  // namespace adam

@@ -1,0 +1,30 @@
+#pragma once
+// adamd's settings: defaults, then the TOML config file, then flags.
+#include <cstdint>
+#include <string>
+
+namespace adam {
+
+struct DaemonConfig {
+  std::string listen = "[::]:9988";
+  std::string state_dir = "/var/lib/adam";
+  std::string pin_dir = "/sys/fs/bpf/adam";
+  std::string log_level = "info";
+  bool metrics_auth = false;  // /metrics needs a token too
+  bool demo = false;          // build the demo lab (network namespace + veth + traffic)
+};
+
+// Reads a TOML file whose keys are the flag names with '_' or '-'
+// (listen, state_dir, pin_dir, log_level, metrics_auth, demo) into `config`.
+// Throws std::invalid_argument naming the file, key and problem.
+void load_config_file(const std::string& path, DaemonConfig& config);
+
+struct ListenAddress {
+  std::string host;  // "::", "127.0.0.1", ...
+  int port = 0;
+};
+// "[::]:9988", "127.0.0.1:9988", "localhost:80", ":9988" (all addresses).
+// Throws std::invalid_argument naming the problem.
+ListenAddress parse_listen(const std::string& text);
+
+}  // namespace adam

@@ -1,0 +1,153 @@
+#include "core/plugin_manager.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "core/errors.h"
+#include "store/desired_state.h"
+
+namespace adam {
+
+std::string to_string(PluginState state) {
+  switch (state) {
+    case PluginState::stopped: return "stopped";
+    case PluginState::running: return "running";
+    case PluginState::failed: return "failed";
+    case PluginState::unsupported: return "unsupported";
+  }
+  return "unknown";
+}
+
+PluginManager::PluginManager(std::vector<std::unique_ptr<Plugin>> plugins, DesiredStateStore& desired,
+                             const KernelFeatures& features)
+    : desired_(desired), features_(features) {
+  for (auto& p : plugins) {
+    Entry e;
+    e.reason = p->unsupported_reason(features_);
+    if (!e.reason.empty()) e.state = PluginState::unsupported;
+    e.plugin = std::move(p);
+    entries_.push_back(std::move(e));
+  }
+}
+
+PluginManager::~PluginManager() = default;
+
+PluginManager::Entry& PluginManager::find(const std::string& name) {
+  for (auto& e : entries_)
+    if (e.plugin->name() == name) return e;
+  throw not_found(fmt::format("no plugin named '{}'", name));
+}
+
+PluginStatus PluginManager::status_of(Entry& e) {
+  PluginStatus s;
+  s.name = e.plugin->name();
+  s.description = e.plugin->description();
+  s.state = e.state;
+  s.desired_running = e.desired_running;
+  s.config = e.config;
+  s.reason = e.reason;
+  if (e.state == PluginState::running) {
+    try {
+      s.stats = e.plugin->stats();
+    } catch (const std::exception& ex) {
+      spdlog::warn("plugin {}: reading stats failed: {}", s.name, ex.what());
+    }
+  }
+  return s;
+}
+
+void PluginManager::start_entry(Entry& e, const nlohmann::json& config) {
+  try {
+    e.plugin->start(config);
+    e.state = PluginState::running;
+    e.config = config;
+    e.reason.clear();
+    spdlog::info("plugin {}: running with {}", e.plugin->name(), config.dump());
+  } catch (const std::exception& ex) {
+    e.state = PluginState::failed;
+    e.reason = ex.what();
+    spdlog::error("plugin {}: start failed: {}", e.plugin->name(), ex.what());
+    throw ApiError(422, "plugin_failed", fmt::format("plugin {} failed to start: {}", e.plugin->name(), ex.what()));
+  }
+}
+
+void PluginManager::restore() {
+  std::lock_guard lock(mu_);
+  for (auto& e : entries_) {
+    const std::string name = e.plugin->name();
+    const auto wanted = desired_.get(name);
+    if (wanted) {
+      e.desired_running = wanted->running;
+      e.config = nlohmann::json::parse(wanted->config_json, nullptr, false);
+      if (e.config.is_discarded()) e.config = nlohmann::json::object();
+    }
+    if (e.state == PluginState::unsupported) continue;
+    if (!e.desired_running) {
+      // Leftovers of an adamd that died while stopping it.
+      try {
+        e.plugin->stop();
+      } catch (const std::exception& ex) {
+        spdlog::warn("plugin {}: removing leftovers failed: {}", name, ex.what());
+      }
+      continue;
+    }
+    try {
+      e.plugin->validate(e.config);
+      start_entry(e, e.config);
+    } catch (const std::exception& ex) {
+      if (e.state != PluginState::failed) {  // start_entry() already recorded its own error
+        e.state = PluginState::failed;
+        e.reason = ex.what();
+      }
+      spdlog::error("plugin {}: cannot restore desired state: {}", name, ex.what());
+    }
+  }
+}
+
+PluginStatus PluginManager::start(const std::string& name, const nlohmann::json& config) {
+  std::lock_guard lock(mu_);
+  Entry& e = find(name);
+  if (e.state == PluginState::unsupported)
+    throw ApiError(503, "unsupported", fmt::format("plugin {} is unsupported here: {}", name, e.reason));
+  e.plugin->validate(config);
+  if (e.state == PluginState::running && e.config == config) return status_of(e);
+  if (e.state == PluginState::running) e.plugin->stop();  // new config: restart with it
+  start_entry(e, config);
+  try {
+    desired_.set(name, DesiredState{true, config.dump()});
+    e.desired_running = true;
+  } catch (const std::exception& ex) {
+    // Not persisted means not committed: undo, so state and store agree.
+    e.plugin->stop();
+    e.state = PluginState::stopped;
+    throw ApiError(500, "store_failed", fmt::format("could not persist plugin {}'s state: {}", name, ex.what()));
+  }
+  return status_of(e);
+}
+
+PluginStatus PluginManager::stop(const std::string& name) {
+  std::lock_guard lock(mu_);
+  Entry& e = find(name);
+  if (e.state == PluginState::unsupported) return status_of(e);
+  desired_.set(name, DesiredState{false, e.config.dump()});
+  e.desired_running = false;
+  e.plugin->stop();
+  e.state = PluginState::stopped;
+  e.reason.clear();
+  spdlog::info("plugin {}: stopped", name);
+  return status_of(e);
+}
+
+PluginStatus PluginManager::status(const std::string& name) {
+  std::lock_guard lock(mu_);
+  return status_of(find(name));
+}
+
+std::vector<PluginStatus> PluginManager::list() {
+  std::lock_guard lock(mu_);
+  std::vector<PluginStatus> out;
+  for (auto& e : entries_) out.push_back(status_of(e));
+  return out;
+}
+
+}  // namespace adam

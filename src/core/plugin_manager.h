@@ -1,0 +1,68 @@
+#pragma once
+// Starts and stops plugins, keeps their observed state, and persists what the
+// operator asked for (the desired state) so a restarted adamd restores it.
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/plugin.h"
+
+namespace adam {
+
+class DesiredStateStore;
+
+enum class PluginState { stopped, running, failed, unsupported };
+std::string to_string(PluginState state);
+
+struct PluginStatus {
+  std::string name;
+  std::string description;
+  PluginState state = PluginState::stopped;
+  bool desired_running = false;
+  nlohmann::json config = nlohmann::json::object();
+  std::string reason;  // why failed/unsupported
+  nlohmann::json stats = nlohmann::json::object();
+};
+
+class PluginManager {
+ public:
+  PluginManager(std::vector<std::unique_ptr<Plugin>> plugins, DesiredStateStore& desired,
+                const KernelFeatures& features);
+  // Releases the plugins without stopping them: what they pinned keeps working.
+  ~PluginManager();
+
+  // At start: brings every plugin to its persisted desired state. Never throws:
+  // a plugin that cannot start is marked failed with the error.
+  void restore();
+
+  // Throws ApiError: 404 unknown plugin, 503 unsupported, 400 bad config,
+  // 422 when the plugin failed to start (its state is then `failed`).
+  // Starting a running plugin with the same config changes nothing.
+  PluginStatus start(const std::string& name, const nlohmann::json& config);
+  PluginStatus stop(const std::string& name);
+
+  PluginStatus status(const std::string& name);
+  std::vector<PluginStatus> list();
+
+ private:
+  struct Entry {
+    std::unique_ptr<Plugin> plugin;
+    PluginState state = PluginState::stopped;
+    nlohmann::json config = nlohmann::json::object();
+    std::string reason;
+    bool desired_running = false;
+  };
+  Entry& find(const std::string& name);
+  PluginStatus status_of(Entry& e);
+  void start_entry(Entry& e, const nlohmann::json& config);
+
+  std::mutex mu_;
+  std::vector<Entry> entries_;
+  DesiredStateStore& desired_;
+  const KernelFeatures& features_;
+};
+
+}  // namespace adam
