@@ -128,6 +128,9 @@ int main(int argc, char** argv) {
     std::printf("adamd %s\n", ADAM_VERSION);
     std::exit(0);
   });
+  // As with most daemons, a flag given twice takes its last value.
+  for (auto* opt : {listen, state_dir, pin_dir, log_level})
+    opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   CLI11_PARSE(app, argc, argv);
 
   try {

@@ -1,0 +1,166 @@
+// adamd as an operator runs it, inside test network namespaces: start and stop
+// the firewall through the API and adamctl, restarts (clean and kill -9) that
+// restore the desired state, and traffic that keeps flowing through the
+// pinned XDP chain while adamd is down.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "support/adamd.h"
+#include "support/netns.h"
+
+namespace adam::test {
+namespace {
+
+class DaemonNetnsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
+    pair_ = std::make_unique<NetnsPair>();
+    Adamd::Options o;
+    o.netns = pair_->b();
+    adamd_ = std::make_unique<Adamd>(o);
+    ASSERT_TRUE(adamd_->running());
+  }
+  void TearDown() override {
+    adamd_.reset();  // before the namespaces go
+    pair_.reset();
+  }
+
+  // Pings veth-b (in b, where adamd runs) from a; true when all answered.
+  bool ping(int count) {
+    return pair_->exec(pair_->a(), "ping -q -c " + std::to_string(count) + " -i 0.05 -W 1 198.51.100.2") == 0;
+  }
+  bool xdp_attached() {
+    return capture("ip -n " + pair_->b() + " -d link show veth-b").find("prog/xdp") != std::string::npos;
+  }
+  uint64_t passed() {
+    auto fw = adamd_->get("/api/v1/plugins/firewall").json();
+    return fw["stats"]["packets"]["pass"].get<uint64_t>();
+  }
+  std::string adamctl(const std::string& args) {
+    return capture("ip netns exec " + pair_->b() + " " ADAM_BUILD_DIR "/adamctl --url " + adamd_->url() +
+                   " --token " + adamd_->admin_token() + " " + args + " 2>&1; echo \"exit=$?\"");
+  }
+
+  std::unique_ptr<NetnsPair> pair_;
+  std::unique_ptr<Adamd> adamd_;
+};
+
+TEST_F(DaemonNetnsTest, FirewallStartsOnAnInterfaceCountsTrafficAndStops) {
+  auto r = adamd_->post("/api/v1/plugins/firewall/start", R"({"interfaces":["veth-b"]})");
+  ASSERT_EQ(r.status, 200) << r.body << adamd_->log();
+  EXPECT_EQ(r.json()["state"], "running");
+  EXPECT_TRUE(xdp_attached());
+  auto node = adamd_->get("/api/v1/node").json();
+  ASSERT_EQ(node["xdp_interfaces"].size(), 1u);
+  EXPECT_EQ(node["xdp_interfaces"][0]["ifname"], "veth-b");
+
+  EXPECT_TRUE(ping(5)) << "the firewall passes everything until rules exist";
+  EXPECT_GE(passed(), 5u);
+  EXPECT_NE(adamd_->get("/metrics", "-").body.find("adamd_plugin_state{plugin=\"firewall\",state=\"running\"} 1"),
+            std::string::npos);
+
+  // Idempotent: the same start again changes nothing.
+  const uint64_t before = passed();
+  EXPECT_EQ(adamd_->post("/api/v1/plugins/firewall/start", R"({"interfaces":["veth-b"]})").status, 200);
+  EXPECT_GE(passed(), before);
+
+  // A bad interface is refused and the running firewall stays as it was.
+  auto bad = adamd_->post("/api/v1/plugins/firewall/start", R"({"interfaces":["veth-b","adamt-gone0"]})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.json()["error"]["field"], "interfaces[1]");
+  auto fw = adamd_->get("/api/v1/plugins/firewall").json();
+  EXPECT_EQ(fw["state"], "running");
+  EXPECT_EQ(fw["config"]["interfaces"], nlohmann::json::array({"veth-b"}));
+
+  auto stopped = adamd_->post("/api/v1/plugins/firewall/stop");
+  ASSERT_EQ(stopped.status, 200);
+  EXPECT_EQ(stopped.json()["state"], "stopped");
+  EXPECT_FALSE(xdp_attached());
+  EXPECT_TRUE(ping(2));
+}
+
+TEST_F(DaemonNetnsTest, RestartRestoresDesiredStateAndTrafficFlowsMeanwhile) {
+  ASSERT_EQ(adamd_->post("/api/v1/plugins/firewall/start", R"({"interfaces":["veth-b"]})").status, 200);
+  ASSERT_TRUE(ping(3));
+  const uint64_t before = passed();
+
+  EXPECT_EQ(adamd_->stop(), 0);
+  EXPECT_TRUE(xdp_attached()) << "the pinned root link stays while adamd is down";
+  EXPECT_TRUE(ping(10));
+  adamd_->start();
+  ASSERT_TRUE(adamd_->running());
+  auto fw = adamd_->get("/api/v1/plugins/firewall").json();
+  EXPECT_EQ(fw["state"], "running") << adamd_->log();
+  EXPECT_EQ(fw["desired"], "running");
+  EXPECT_EQ(fw["config"]["interfaces"], nlohmann::json::array({"veth-b"}));
+  EXPECT_GE(passed(), before + 10) << "packets seen while adamd was down are counted in the pinned map";
+
+  // A crash is no different.
+  adamd_->kill9();
+  EXPECT_TRUE(ping(3));
+  adamd_->start();
+  EXPECT_EQ(adamd_->get("/api/v1/plugins/firewall").json()["state"], "running");
+  EXPECT_TRUE(ping(3));
+
+  // Stopped on purpose stays stopped across a restart.
+  ASSERT_EQ(adamd_->post("/api/v1/plugins/firewall/stop").status, 200);
+  EXPECT_EQ(adamd_->stop(), 0);
+  adamd_->start();
+  EXPECT_EQ(adamd_->get("/api/v1/plugins/firewall").json()["state"], "stopped");
+  EXPECT_FALSE(xdp_attached());
+}
+
+TEST_F(DaemonNetnsTest, InterfaceGoneAtRestartMarksFirewallFailed) {
+  ASSERT_EQ(pair_->exec(pair_->b(), "ip link add adamt-dummy0 type veth peer name adamt-dummy1"), 0);
+  ASSERT_EQ(pair_->exec(pair_->b(), "ip link set adamt-dummy0 up"), 0);
+  auto started = adamd_->post("/api/v1/plugins/firewall/start", R"({"interfaces":["adamt-dummy0"]})");
+  ASSERT_EQ(started.status, 200) << started.body;
+  EXPECT_EQ(adamd_->stop(), 0);
+  pair_->exec(pair_->b(), "ip link delete adamt-dummy0");
+  adamd_->start();
+  auto fw = adamd_->get("/api/v1/plugins/firewall").json();
+  EXPECT_EQ(fw["state"], "failed");
+  EXPECT_NE(fw["reason"].get<std::string>().find("adamt-dummy0"), std::string::npos) << fw.dump();
+  EXPECT_EQ(fw["desired"], "running") << "the operator's wish is kept for when the interface is back";
+}
+
+TEST_F(DaemonNetnsTest, AdamctlDrivesTheSameApi) {
+  auto node = adamctl("node");
+  EXPECT_NE(node.find("xdp         yes"), std::string::npos) << node;
+  EXPECT_NE(node.find("exit=0"), std::string::npos) << node;
+
+  auto start = adamctl("plugin start firewall --iface veth-b");
+  EXPECT_NE(start.find("firewall   running      veth-b"), std::string::npos) << start;
+  EXPECT_TRUE(xdp_attached());
+
+  auto list = adamctl("plugins");
+  EXPECT_NE(list.find("NAME"), std::string::npos) << list;
+  EXPECT_NE(list.find("firewall   running"), std::string::npos) << list;
+
+  auto json = adamctl("-o json plugins");
+  auto parsed = nlohmann::json::parse(json.substr(0, json.rfind("exit=")), nullptr, false);
+  ASSERT_FALSE(parsed.is_discarded()) << json;
+  EXPECT_EQ(parsed["plugins"][0]["state"], "running");
+
+  auto bad = adamctl("plugin start firewall --iface adamt-nope0");
+  EXPECT_NE(bad.find("exit=1"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("no interface named 'adamt-nope0'"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("field: interfaces[0]"), std::string::npos) << bad;
+
+  auto unknown = adamctl("plugin stop nope");
+  EXPECT_NE(unknown.find("HTTP 404"), std::string::npos) << unknown;
+
+  auto wrong_token = capture("ip netns exec " + pair_->b() + " " ADAM_BUILD_DIR "/adamctl --url " + adamd_->url() +
+                             " --token adam_wrong plugins 2>&1; echo exit=$?");
+  EXPECT_NE(wrong_token.find("HTTP 401"), std::string::npos) << wrong_token;
+  EXPECT_NE(wrong_token.find("exit=1"), std::string::npos) << wrong_token;
+
+  auto stop = adamctl("plugin stop firewall");
+  EXPECT_NE(stop.find("firewall   stopped"), std::string::npos) << stop;
+  EXPECT_FALSE(xdp_attached());
+}
+
+}  // namespace
+}  // namespace adam::test
