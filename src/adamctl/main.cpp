@@ -42,10 +42,11 @@ class Api {
     httplib::Headers headers;
     if (!opts_.token.empty()) headers.emplace("Authorization", "Bearer " + opts_.token);
     const std::string payload = body.is_null() ? "" : body.dump();
-    httplib::Result r = method == "GET"    ? cli_.Get(path, headers)
+    httplib::Result r = method == "GET"      ? cli_.Get(path, headers)
                         : method == "DELETE" ? cli_.Delete(path, headers)
                                              : cli_.Post(path, headers, payload, "application/json");
-    if (!r) throw std::runtime_error("cannot reach adamd at " + opts_.url + ": " + httplib::to_string(r.error()));
+    if (!r)
+      throw std::runtime_error("cannot reach adamd at " + opts_.url + ": " + httplib::to_string(r.error()));
     json j = r->body.empty() ? json::object() : json::parse(r->body, nullptr, false);
     if (r->status >= 400) {
       std::string msg = "HTTP " + std::to_string(r->status);
@@ -68,8 +69,9 @@ class Api {
 std::string text(const json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
 
 void print_node(const json& n) {
-  std::printf("hostname  %s\nkernel    %s\nadamd     %s\nuptime    %ss\nfeatures\n", text(n["hostname"]).c_str(),
-              text(n["kernel"]["release"]).c_str(), text(n["version"]).c_str(), text(n["uptime_s"]).c_str());
+  std::printf("hostname  %s\nkernel    %s\nadamd     %s\nuptime    %ss\nfeatures\n",
+              text(n["hostname"]).c_str(), text(n["kernel"]["release"]).c_str(), text(n["version"]).c_str(),
+              text(n["uptime_s"]).c_str());
   for (const auto& [name, f] : n["features"].items())
     std::printf("  %-11s %-3s %s\n", name.c_str(), f["available"].get<bool>() ? "yes" : "no",
                 text(f["detail"]).c_str());

@@ -38,8 +38,9 @@ adam::UniqueFd lock_state_dir(const std::string& state_dir) {
     char buf[32] = {};
     const ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
     const std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
-    throw std::runtime_error("another adamd (pid " + pid.substr(0, pid.find('\n')) + ") is already using state dir " +
-                             state_dir + "; stop it or pick another --state-dir");
+    throw std::runtime_error("another adamd (pid " + pid.substr(0, pid.find('\n')) +
+                             ") is already using state dir " + state_dir +
+                             "; stop it or pick another --state-dir");
   }
   const std::string pid = std::to_string(::getpid()) + "\n";
   if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), pid.data(), pid.size(), 0) < 0)
@@ -50,7 +51,8 @@ adam::UniqueFd lock_state_dir(const std::string& state_dir) {
 int run(const adam::DaemonConfig& config) {
   const adam::ListenAddress listen = adam::parse_listen(config.listen);
   if (::geteuid() != 0)
-    throw std::runtime_error("adamd must run as root (it loads BPF programs and attaches them to interfaces)");
+    throw std::runtime_error(
+        "adamd must run as root (it loads BPF programs and attaches them to interfaces)");
 
   std::filesystem::create_directories(config.state_dir);
   ::chmod(config.state_dir.c_str(), 0700);
@@ -77,7 +79,8 @@ int run(const adam::DaemonConfig& config) {
   plugins.restore();
   xdp.prune_unowned();
 
-  adam::ApiServer server(adam::ApiContext{plugins, tokens, xdp, features, config, std::chrono::system_clock::now()});
+  adam::ApiServer server(
+      adam::ApiContext{plugins, tokens, xdp, features, config, std::chrono::system_clock::now()});
   const int port = server.bind(listen);
   const std::string shown_host = listen.host == "::" || listen.host == "0.0.0.0" ? "localhost" : listen.host;
   const bool v6 = shown_host.find(':') != std::string::npos;
@@ -117,13 +120,18 @@ int main(int argc, char** argv) {
   adam::DaemonConfig config;
   CLI::App app{"adamd: the ADAM daemon (eBPF plugins, event store, REST API, web console)"};
   std::string config_file;
-  app.add_option("--config", config_file, "TOML config file (its keys are these flags' names)")->check(CLI::ExistingFile);
+  app.add_option("--config", config_file, "TOML config file (its keys are these flags' names)")
+      ->check(CLI::ExistingFile);
   auto* listen = app.add_option("--listen", config.listen, "HTTP listen address")->capture_default_str();
-  auto* state_dir = app.add_option("--state-dir", config.state_dir, "state directory (SQLite, tokens)")->capture_default_str();
-  auto* pin_dir = app.add_option("--pin-dir", config.pin_dir, "bpffs directory for pinned maps and links")->capture_default_str();
-  auto* log_level = app.add_option("--log-level", config.log_level, "trace|debug|info|warn|error")->capture_default_str();
+  auto* state_dir = app.add_option("--state-dir", config.state_dir, "state directory (SQLite, tokens)")
+                        ->capture_default_str();
+  auto* pin_dir = app.add_option("--pin-dir", config.pin_dir, "bpffs directory for pinned maps and links")
+                      ->capture_default_str();
+  auto* log_level =
+      app.add_option("--log-level", config.log_level, "trace|debug|info|warn|error")->capture_default_str();
   auto* metrics_auth = app.add_flag("--metrics-auth", config.metrics_auth, "require a token on /metrics");
-  auto* demo = app.add_flag("--demo", config.demo, "build a demo lab (netns, veth pair, traffic) for the plugins");
+  auto* demo =
+      app.add_flag("--demo", config.demo, "build a demo lab (netns, veth pair, traffic) for the plugins");
   app.add_flag_callback("--version", [] {
     std::printf("adamd %s\n", ADAM_VERSION);
     std::exit(0);

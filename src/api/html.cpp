@@ -13,12 +13,23 @@ std::string escape(const std::string& text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -31,15 +42,16 @@ std::string str(const json& j) { return j.is_string() ? j.get<std::string>() : j
 std::string node(const json& n) {
   std::string features;
   for (const auto& [name, f] : n["features"].items()) {
-    features += fmt::format("<li class=\"{}\" title=\"{}\">{} {}</li>", f["available"].get<bool>() ? "state-running" : "state-stopped",
+    features += fmt::format("<li class=\"{}\" title=\"{}\">{} {}</li>",
+                            f["available"].get<bool>() ? "state-running" : "state-stopped",
                             escape(str(f["detail"])), escape(name), f["available"].get<bool>() ? "✓" : "✗");
   }
   return fmt::format(
       "<section id=\"node\" hx-get=\"/api/v1/node\" hx-trigger=\"every 30s\" hx-swap=\"outerHTML\">"
       "<h2>{}</h2><dl><dt>kernel</dt><dd>{}</dd><dt>adamd</dt><dd>{}</dd><dt>uptime</dt><dd>{} s</dd>"
       "<dt>kernel features</dt><dd><ul class=\"features\">{}</ul></dd></dl></section>",
-      escape(str(n["hostname"])), escape(str(n["kernel"]["release"])), escape(str(n["version"])), n["uptime_s"].dump(),
-      features);
+      escape(str(n["hostname"])), escape(str(n["kernel"]["release"])), escape(str(n["version"])),
+      n["uptime_s"].dump(), features);
 }
 
 std::string plugin_row(const json& p) {
@@ -47,27 +59,33 @@ std::string plugin_row(const json& p) {
   const std::string state = str(p["state"]);
   std::string actions;
   if (state == "running") {
-    actions = fmt::format("<button hx-post=\"/api/v1/plugins/{0}/stop\" hx-target=\"closest tr\" hx-swap=\"outerHTML\">stop</button>", name);
+    actions = fmt::format(
+        "<button hx-post=\"/api/v1/plugins/{0}/stop\" hx-target=\"closest tr\" "
+        "hx-swap=\"outerHTML\">stop</button>",
+        name);
   } else if (state != "unsupported") {
     std::string ifaces;
     if (p["config"].contains("interfaces"))
       for (const auto& i : p["config"]["interfaces"]) ifaces += (ifaces.empty() ? "" : ",") + str(i);
     actions = fmt::format(
         "<form hx-post=\"/api/v1/plugins/{0}/start\" hx-target=\"closest tr\" hx-swap=\"outerHTML\">"
-        "<input name=\"interfaces\" placeholder=\"interfaces, e.g. eth0\" value=\"{1}\" aria-label=\"interfaces\">"
+        "<input name=\"interfaces\" placeholder=\"interfaces, e.g. eth0\" value=\"{1}\" "
+        "aria-label=\"interfaces\">"
         "<button>start</button></form>",
         name, escape(ifaces));
   }
   return fmt::format(
       "<tr id=\"plugin-{0}\"><td><strong>{0}</strong><br><span class=\"muted\">{1}</span></td>"
       "<td class=\"state-{2}\">{2}</td><td>{3}</td><td><code>{4}</code></td><td>{5}</td></tr>",
-      name, escape(str(p["description"])), escape(state), escape(str(p["reason"])), escape(p["stats"].dump()), actions);
+      name, escape(str(p["description"])), escape(state), escape(str(p["reason"])), escape(p["stats"].dump()),
+      actions);
 }
 
 std::string plugins(const json& list) {
   std::string rows;
   for (const auto& p : list["plugins"]) rows += plugin_row(p);
-  return "<table id=\"plugins\"><thead><tr><th>plugin</th><th>state</th><th>reason</th><th>stats</th><th></th></tr>"
+  return "<table "
+         "id=\"plugins\"><thead><tr><th>plugin</th><th>state</th><th>reason</th><th>stats</th><th></th></tr>"
          "</thead><tbody>" +
          rows + "</tbody></table>";
 }
@@ -76,23 +94,26 @@ std::string tokens(const json& list) {
   std::string rows;
   for (const auto& t : list["tokens"])
     rows += fmt::format(
-        "<tr><td>{0}</td><td>{1}</td><td>{2}</td><td><button hx-delete=\"/api/v1/tokens/{0}\" hx-target=\"closest tr\" "
+        "<tr><td>{0}</td><td>{1}</td><td>{2}</td><td><button hx-delete=\"/api/v1/tokens/{0}\" "
+        "hx-target=\"closest tr\" "
         "hx-swap=\"delete\" hx-confirm=\"Revoke token {1}?\">revoke</button></td></tr>",
         t["id"].dump(), escape(str(t["name"])), escape(str(t["role"])));
-  return "<table id=\"tokens\"><thead><tr><th>id</th><th>name</th><th>role</th><th></th></tr></thead><tbody>" + rows +
-         "</tbody></table>";
+  return "<table "
+         "id=\"tokens\"><thead><tr><th>id</th><th>name</th><th>role</th><th></th></tr></thead><tbody>" +
+         rows + "</tbody></table>";
 }
 
 std::string token_created(const json& created) {
   return fmt::format(
-      "<div class=\"token-created\">Token <strong>{}</strong> ({}) created. Copy it now, it is not shown again: "
+      "<div class=\"token-created\">Token <strong>{}</strong> ({}) created. Copy it now, it is not shown "
+      "again: "
       "<code>{}</code></div>",
       escape(str(created["name"])), escape(str(created["role"])), escape(str(created["token"])));
 }
 
 std::string error(int status, const std::string& message, const std::string& field) {
-  return fmt::format("<div class=\"error\" role=\"alert\" data-status=\"{}\">{}{}</div>", status, escape(message),
-                     field.empty() ? "" : " (field: " + escape(field) + ")");
+  return fmt::format("<div class=\"error\" role=\"alert\" data-status=\"{}\">{}{}</div>", status,
+                     escape(message), field.empty() ? "" : " (field: " + escape(field) + ")");
 }
 
 namespace {
@@ -100,20 +121,23 @@ std::string page(const std::string& body) {
   // Errors from the API (4xx/5xx) are swapped into #errors instead of being dropped.
   return "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>ADAM</title>"
          "<meta name=\"htmx-config\" content='{\"responseHandling\":[{\"code\":\"204\",\"swap\":false},"
-         "{\"code\":\"[23]..\",\"swap\":true},{\"code\":\"[45]..\",\"swap\":true,\"error\":true,\"target\":\"#errors\","
+         "{\"code\":\"[23]..\",\"swap\":true},{\"code\":\"[45]..\",\"swap\":true,\"error\":true,\"target\":"
+         "\"#errors\","
          "\"swapOverride\":\"innerHTML\"}]}'>"
-         "<link rel=\"stylesheet\" href=\"/ui/assets/adam.css\"><script src=\"/ui/assets/htmx.min.js\"></script>"
+         "<link rel=\"stylesheet\" href=\"/ui/assets/adam.css\"><script "
+         "src=\"/ui/assets/htmx.min.js\"></script>"
          "</head><body>" +
          body + "</body></html>";
 }
 }  // namespace
 
 std::string login_page(const std::string& message) {
-  return page("<header><h1>ADAM</h1></header><main><form method=\"post\" action=\"/ui/login\">"
-              "<p>Sign in with an API token (the first one is in <code>&lt;state-dir&gt;/admin.token</code>).</p>" +
-              (message.empty() ? "" : "<p class=\"error\" role=\"alert\">" + escape(message) + "</p>") +
-              "<input type=\"password\" name=\"token\" aria-label=\"token\" size=\"70\" autofocus> "
-              "<button>sign in</button></form></main>");
+  return page(
+      "<header><h1>ADAM</h1></header><main><form method=\"post\" action=\"/ui/login\">"
+      "<p>Sign in with an API token (the first one is in <code>&lt;state-dir&gt;/admin.token</code>).</p>" +
+      (message.empty() ? "" : "<p class=\"error\" role=\"alert\">" + escape(message) + "</p>") +
+      "<input type=\"password\" name=\"token\" aria-label=\"token\" size=\"70\" autofocus> "
+      "<button>sign in</button></form></main>");
 }
 
 std::string console_page(const std::string& who) {

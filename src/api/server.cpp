@@ -51,7 +51,8 @@ int64_t to_ns(std::chrono::system_clock::time_point t) {
 
 std::string random_hex(size_t bytes) {
   std::vector<unsigned char> buf(bytes);
-  if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1) throw std::runtime_error("RAND_bytes failed");
+  if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1)
+    throw std::runtime_error("RAND_bytes failed");
   static const char* digits = "0123456789abcdef";
   std::string out;
   for (unsigned char c : buf) {
@@ -86,7 +87,9 @@ json parse_body(const httplib::Request& req) {
 }
 
 std::string content_type_of(std::string_view name) {
-  auto ends = [&](std::string_view ext) { return name.size() >= ext.size() && name.substr(name.size() - ext.size()) == ext; };
+  auto ends = [&](std::string_view ext) {
+    return name.size() >= ext.size() && name.substr(name.size() - ext.size()) == ext;
+  };
   if (ends(".js")) return "text/javascript; charset=utf-8";
   if (ends(".css")) return "text/css; charset=utf-8";
   if (ends(".svg")) return "image/svg+xml";
@@ -110,10 +113,14 @@ json plugin_json(const PluginStatus& s) {
     links["start"] = self + "/start";
     links["stop"] = self + "/stop";
   }
-  return {{"name", s.name},     {"description", s.description},
-          {"state", to_string(s.state)}, {"desired", s.desired_running ? "running" : "stopped"},
-          {"config", s.config}, {"reason", s.reason},
-          {"stats", s.stats},   {"links", links}};
+  return {{"name", s.name},
+          {"description", s.description},
+          {"state", to_string(s.state)},
+          {"desired", s.desired_running ? "running" : "stopped"},
+          {"config", s.config},
+          {"reason", s.reason},
+          {"stats", s.stats},
+          {"links", links}};
 }
 
 // A plugin config from a console form: "interfaces" as a comma/space list.
@@ -152,8 +159,8 @@ struct ApiServer::Impl {
   std::mutex sessions_mu;
   std::map<std::string, Session> sessions;
 
-  void write_error(httplib::Response& res, bool hx, int status, const std::string& code, const std::string& message,
-                   const std::string& field) {
+  void write_error(httplib::Response& res, bool hx, int status, const std::string& code,
+                   const std::string& message, const std::string& field) {
     res.status = status;
     if (status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"adam\"");
     if (hx) {
@@ -187,7 +194,8 @@ struct ApiServer::Impl {
     if (access == Access::open) return caller;
     const std::string auth = req.get_header_value("Authorization");
     if (!auth.empty()) {
-      if (auth.rfind("Bearer ", 0) != 0) throw ApiError(401, "unauthorized", "Authorization must be 'Bearer <token>'");
+      if (auth.rfind("Bearer ", 0) != 0)
+        throw ApiError(401, "unauthorized", "Authorization must be 'Bearer <token>'");
       auto t = ctx.tokens.authenticate(auth.substr(7));
       if (!t) throw ApiError(401, "unauthorized", "unknown or revoked token");
       caller.token = *t;
@@ -199,16 +207,17 @@ struct ApiServer::Impl {
       if (req.method != "GET" && req.method != "HEAD") {
         const std::string origin = req.get_header_value("Origin");
         const std::string host = req.get_header_value("Host");
-        const bool same_origin =
-            origin.empty() || origin == "http://" + host || origin == "https://" + host;
+        const bool same_origin = origin.empty() || origin == "http://" + host || origin == "https://" + host;
         if (req.get_header_value("HX-Request") != "true" || !same_origin)
-          throw ApiError(403, "csrf", "cookie-authenticated writes must come from the console (HX-Request, same origin)");
+          throw ApiError(403, "csrf",
+                         "cookie-authenticated writes must come from the console (HX-Request, same origin)");
       }
     } else {
       throw ApiError(401, "unauthorized", "missing token: send 'Authorization: Bearer <token>'");
     }
     if (access == Access::admin && caller.token.role != Role::admin)
-      throw ApiError(403, "forbidden", "token '" + caller.token.name + "' is a viewer token; this needs admin");
+      throw ApiError(403, "forbidden",
+                     "token '" + caller.token.name + "' is a viewer token; this needs admin");
     return caller;
   }
 
@@ -216,7 +225,7 @@ struct ApiServer::Impl {
   void route(const std::string& method, const std::string& pattern, const std::string& tmpl, Access access,
              Renderer html_renderer, Handler handler) {
     auto wrapped = [this, method, tmpl, access, html_renderer, handler](const httplib::Request& req,
-                                                                       httplib::Response& res) {
+                                                                        httplib::Response& res) {
       const auto t0 = std::chrono::steady_clock::now();
       const bool hx = req.get_header_value("HX-Request") == "true";
       try {
@@ -238,10 +247,14 @@ struct ApiServer::Impl {
       metrics.observe(method, tmpl, res.status,
                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     };
-    if (method == "GET") srv.Get(pattern, wrapped);
-    else if (method == "POST") srv.Post(pattern, wrapped);
-    else if (method == "PUT") srv.Put(pattern, wrapped);
-    else if (method == "DELETE") srv.Delete(pattern, wrapped);
+    if (method == "GET")
+      srv.Get(pattern, wrapped);
+    else if (method == "POST")
+      srv.Post(pattern, wrapped);
+    else if (method == "PUT")
+      srv.Put(pattern, wrapped);
+    else if (method == "DELETE")
+      srv.Delete(pattern, wrapped);
   }
 
   json node_json() {
@@ -256,16 +269,17 @@ struct ApiServer::Impl {
     for (const auto& i : ctx.xdp.interfaces())
       ifaces.push_back({{"ifname", i.ifname}, {"ifindex", i.ifindex}, {"owners", i.owners}});
     const auto now = std::chrono::system_clock::now();
-    return {{"hostname", host},
-            {"kernel", {{"release", u.release}, {"version", u.version}, {"machine", u.machine}}},
-            {"version", ADAM_VERSION},
-            {"started_at", to_ns(ctx.started_at)},
-            {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(now - ctx.started_at).count()},
-            {"features", features},
-            {"state_dir", ctx.config.state_dir},
-            {"pin_dir", ctx.config.pin_dir},
-            {"xdp_interfaces", ifaces},
-            {"links", {{"self", "/api/v1/node"}, {"plugins", "/api/v1/plugins"}, {"tokens", "/api/v1/tokens"}}}};
+    return {
+        {"hostname", host},
+        {"kernel", {{"release", u.release}, {"version", u.version}, {"machine", u.machine}}},
+        {"version", ADAM_VERSION},
+        {"started_at", to_ns(ctx.started_at)},
+        {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(now - ctx.started_at).count()},
+        {"features", features},
+        {"state_dir", ctx.config.state_dir},
+        {"pin_dir", ctx.config.pin_dir},
+        {"xdp_interfaces", ifaces},
+        {"links", {{"self", "/api/v1/node"}, {"plugins", "/api/v1/plugins"}, {"tokens", "/api/v1/tokens"}}}};
   }
 
   json plugins_json() {
@@ -288,10 +302,12 @@ struct ApiServer::Impl {
     w.sample("adamd_uptime_seconds", {},
              std::chrono::duration<double>(std::chrono::system_clock::now() - ctx.started_at).count());
     w.family("adamd_kernel_feature", "gauge", "1 when the kernel feature was found by probing.");
-    for (const auto& [name, f] : ctx.features.features) w.sample("adamd_kernel_feature", {{"feature", name}}, f.available);
+    for (const auto& [name, f] : ctx.features.features)
+      w.sample("adamd_kernel_feature", {{"feature", name}}, f.available);
     w.family("adamd_plugin_state", "gauge", "1 for the state each plugin is in.");
     for (const auto& s : ctx.plugins.list())
-      for (auto st : {PluginState::stopped, PluginState::running, PluginState::failed, PluginState::unsupported})
+      for (auto st :
+           {PluginState::stopped, PluginState::running, PluginState::failed, PluginState::unsupported})
         w.sample("adamd_plugin_state", {{"plugin", s.name}, {"state", to_string(st)}}, s.state == st);
     w.family("adamd_xdp_interfaces", "gauge", "Interfaces with adamd's XDP root program attached.");
     w.sample("adamd_xdp_interfaces", {}, static_cast<double>(ctx.xdp.interfaces().size()));
@@ -305,7 +321,8 @@ struct ApiServer::Impl {
 void ApiServer::Impl::register_routes() {
   srv.set_payload_max_length(4 << 20);
 
-  srv.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  srv.Get("/healthz",
+          [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
 
   srv.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
     try {
@@ -343,7 +360,8 @@ void ApiServer::Impl::register_routes() {
       std::lock_guard lock(sessions_mu);
       sessions.erase(cookie_value(req, kSessionCookie));
     }
-    res.set_header("Set-Cookie", std::string(kSessionCookie) + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    res.set_header("Set-Cookie",
+                   std::string(kSessionCookie) + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     res.set_redirect("/", 303);
   });
   srv.Get("/ui/assets/([A-Za-z0-9._-]+)", [](const httplib::Request& req, httplib::Response& res) {
@@ -361,35 +379,44 @@ void ApiServer::Impl::register_routes() {
 
   // --- API ---
   route("GET", "/api/v1/node", "/api/v1/node", Access::viewer, html::node,
-        [this](const httplib::Request&, const Caller&) { return Reply{200, node_json()}; });
+        [this](const httplib::Request&, const Caller&) {
+          return Reply{200, node_json()};
+        });
 
   route("GET", "/api/v1/plugins", "/api/v1/plugins", Access::viewer, html::plugins,
-        [this](const httplib::Request&, const Caller&) { return Reply{200, plugins_json()}; });
+        [this](const httplib::Request&, const Caller&) {
+          return Reply{200, plugins_json()};
+        });
   route("GET", "/api/v1/plugins/([^/]+)", "/api/v1/plugins/{name}", Access::viewer, html::plugin_row,
         [this](const httplib::Request& req, const Caller&) {
           return Reply{200, plugin_json(ctx.plugins.status(req.matches[1]))};
         });
-  route("POST", "/api/v1/plugins/([^/]+)/start", "/api/v1/plugins/{name}/start", Access::admin, html::plugin_row,
-        [this](const httplib::Request& req, const Caller&) {
+  route("POST", "/api/v1/plugins/([^/]+)/start", "/api/v1/plugins/{name}/start", Access::admin,
+        html::plugin_row, [this](const httplib::Request& req, const Caller&) {
           const std::string name = req.matches[1];
           ctx.plugins.status(name);  // 404 before looking at the body
-          const bool form = req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0;
+          const bool form =
+              req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0;
           json config = form ? config_from_form(req) : parse_body(req);
           if (!config.is_object()) throw bad_request("body", "the plugin config must be a JSON object");
           return Reply{200, plugin_json(ctx.plugins.start(name, config))};
         });
-  route("POST", "/api/v1/plugins/([^/]+)/stop", "/api/v1/plugins/{name}/stop", Access::admin, html::plugin_row,
-        [this](const httplib::Request& req, const Caller&) {
+  route("POST", "/api/v1/plugins/([^/]+)/stop", "/api/v1/plugins/{name}/stop", Access::admin,
+        html::plugin_row, [this](const httplib::Request& req, const Caller&) {
           return Reply{200, plugin_json(ctx.plugins.stop(req.matches[1]))};
         });
 
   route("GET", "/api/v1/tokens", "/api/v1/tokens", Access::admin, html::tokens,
-        [this](const httplib::Request&, const Caller&) { return Reply{200, tokens_json()}; });
+        [this](const httplib::Request&, const Caller&) {
+          return Reply{200, tokens_json()};
+        });
   route("POST", "/api/v1/tokens", "/api/v1/tokens", Access::admin, html::token_created,
         [this](const httplib::Request& req, const Caller&) {
-          const bool form = req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0;
-          json body = form ? json{{"name", req.get_param_value("name")}, {"role", req.get_param_value("role")}}
-                           : parse_body(req);
+          const bool form =
+              req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0;
+          json body = form
+                          ? json{{"name", req.get_param_value("name")}, {"role", req.get_param_value("role")}}
+                          : parse_body(req);
           if (!body.is_object()) throw bad_request("body", "expected a JSON object {\"name\", \"role\"}");
           for (const auto& [key, _] : body.items())
             if (key != "name" && key != "role") throw bad_request(key, "unknown field '" + key + "'");
@@ -411,7 +438,8 @@ void ApiServer::Impl::register_routes() {
           const std::string text = req.matches[1];
           int64_t id = 0;
           auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-          if (ec != std::errc() || ptr != text.data() + text.size()) throw bad_request("id", "token id must be a number");
+          if (ec != std::errc() || ptr != text.data() + text.size())
+            throw bad_request("id", "token id must be a number");
           ctx.tokens.remove(id);
           return Reply{204, nullptr};
         });
@@ -424,23 +452,27 @@ void ApiServer::Impl::register_routes() {
       write_error(res, hx, 404, "not_found", "no route " + req.method + " " + req.path, "");
       metrics.observe(req.method, "unmatched", 404, 0);
     } else {
-      write_error(res, hx, res.status, "http_" + std::to_string(res.status), "HTTP error " + std::to_string(res.status), "");
+      write_error(res, hx, res.status, "http_" + std::to_string(res.status),
+                  "HTTP error " + std::to_string(res.status), "");
     }
   });
-  srv.set_exception_handler([this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "unknown error";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    spdlog::error("{} {}: {}", req.method, req.path, what);
-    write_error(res, false, 500, "internal", what, "");
-  });
+  srv.set_exception_handler(
+      [this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown error";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        spdlog::error("{} {}: {}", req.method, req.path, what);
+        write_error(res, false, 500, "internal", what, "");
+      });
 }
 
-ApiServer::ApiServer(ApiContext ctx) : impl_(std::make_unique<Impl>(std::move(ctx))) { impl_->register_routes(); }
+ApiServer::ApiServer(ApiContext ctx) : impl_(std::make_unique<Impl>(std::move(ctx))) {
+  impl_->register_routes();
+}
 
 ApiServer::~ApiServer() = default;
 

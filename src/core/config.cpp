@@ -2,10 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <charconv>
 #include <stdexcept>
-#include <toml++/toml.h>
 
 namespace adam {
 
@@ -14,8 +14,8 @@ void load_config_file(const std::string& path, DaemonConfig& config) {
   try {
     table = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
-    throw std::invalid_argument(fmt::format("{}:{}:{}: {}", path, e.source().begin.line, e.source().begin.column,
-                                            std::string(e.description())));
+    throw std::invalid_argument(fmt::format("{}:{}:{}: {}", path, e.source().begin.line,
+                                            e.source().begin.column, std::string(e.description())));
   }
   for (const auto& [raw_key, node] : table) {
     std::string key(raw_key.str());
@@ -31,16 +31,23 @@ void load_config_file(const std::string& path, DaemonConfig& config) {
         throw std::invalid_argument(fmt::format("{}: '{}' must be true or false", path, raw_key.str()));
       out = *v;
     };
-    if (key == "listen") want_string(config.listen);
-    else if (key == "state_dir") want_string(config.state_dir);
-    else if (key == "pin_dir") want_string(config.pin_dir);
-    else if (key == "log_level") want_string(config.log_level);
-    else if (key == "metrics_auth") want_bool(config.metrics_auth);
-    else if (key == "demo") want_bool(config.demo);
+    if (key == "listen")
+      want_string(config.listen);
+    else if (key == "state_dir")
+      want_string(config.state_dir);
+    else if (key == "pin_dir")
+      want_string(config.pin_dir);
+    else if (key == "log_level")
+      want_string(config.log_level);
+    else if (key == "metrics_auth")
+      want_bool(config.metrics_auth);
+    else if (key == "demo")
+      want_bool(config.demo);
     else
-      throw std::invalid_argument(fmt::format("{}: unknown setting '{}' (known: listen, state_dir, pin_dir, "
-                                              "log_level, metrics_auth, demo)",
-                                              path, raw_key.str()));
+      throw std::invalid_argument(
+          fmt::format("{}: unknown setting '{}' (known: listen, state_dir, pin_dir, "
+                      "log_level, metrics_auth, demo)",
+                      path, raw_key.str()));
   }
 }
 

@@ -60,9 +60,10 @@ DemoLab::DemoLab() {
     remove();
     throw;
   }
-  spdlog::info("demo lab up: {} (198.51.100.1, 2001:db8:100::1) <-> netns {} eth0 (198.51.100.2, 2001:db8:100::2), "
-               "ping traffic both ways",
-               kHostIface, kNetns);
+  spdlog::info(
+      "demo lab up: {} (198.51.100.1, 2001:db8:100::1) <-> netns {} eth0 (198.51.100.2, 2001:db8:100::2), "
+      "ping traffic both ways",
+      kHostIface, kNetns);
 }
 
 DemoLab::~DemoLab() {

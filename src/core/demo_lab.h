@@ -4,8 +4,8 @@
 // host side "adam-demo0" (198.51.100.1/24, 2001:db8:100::1/64), namespace side
 // "eth0" (198.51.100.2/24, 2001:db8:100::2/64), with ping traffic both ways
 // over IPv4 and IPv6 once a second. Only documentation ranges are used.
-#include <string>
 #include <sys/types.h>
+#include <string>
 #include <vector>
 
 namespace adam {

@@ -10,7 +10,10 @@ namespace adam {
 class ApiError : public std::runtime_error {
  public:
   ApiError(int status, std::string code, std::string message, std::string field = {})
-      : std::runtime_error(std::move(message)), status_(status), code_(std::move(code)), field_(std::move(field)) {}
+      : std::runtime_error(std::move(message)),
+        status_(status),
+        code_(std::move(code)),
+        field_(std::move(field)) {}
 
   int status() const { return status_; }
   const std::string& code() const { return code_; }

@@ -62,7 +62,8 @@ void HttpMetrics::write(MetricsWriter& w) const {
   w.family("adamd_http_requests_total", "counter", "HTTP requests answered, by method, route and status.");
   for (const auto& [key, n] : requests_) {
     const auto& [method, route, status] = key;
-    w.sample("adamd_http_requests_total", {{"method", method}, {"route", route}, {"status", std::to_string(status)}},
+    w.sample("adamd_http_requests_total",
+             {{"method", method}, {"route", route}, {"status", std::to_string(status)}},
              static_cast<double>(n));
   }
   w.family("adamd_http_request_duration_seconds", "histogram", "Time to answer an HTTP request.");
@@ -72,8 +73,8 @@ void HttpMetrics::write(MetricsWriter& w) const {
       w.sample("adamd_http_request_duration_seconds_bucket",
                {{"method", method}, {"route", route}, {"le", format_value(kBuckets[i])}},
                static_cast<double>(h.buckets[i]));
-    w.sample("adamd_http_request_duration_seconds_bucket", {{"method", method}, {"route", route}, {"le", "+Inf"}},
-             static_cast<double>(h.count));
+    w.sample("adamd_http_request_duration_seconds_bucket",
+             {{"method", method}, {"route", route}, {"le", "+Inf"}}, static_cast<double>(h.count));
     w.sample("adamd_http_request_duration_seconds_sum", {{"method", method}, {"route", route}}, h.sum);
     w.sample("adamd_http_request_duration_seconds_count", {{"method", method}, {"route", route}},
              static_cast<double>(h.count));

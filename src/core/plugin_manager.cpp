@@ -10,10 +10,14 @@ namespace adam {
 
 std::string to_string(PluginState state) {
   switch (state) {
-    case PluginState::stopped: return "stopped";
-    case PluginState::running: return "running";
-    case PluginState::failed: return "failed";
-    case PluginState::unsupported: return "unsupported";
+    case PluginState::stopped:
+      return "stopped";
+    case PluginState::running:
+      return "running";
+    case PluginState::failed:
+      return "failed";
+    case PluginState::unsupported:
+      return "unsupported";
   }
   return "unknown";
 }
@@ -67,7 +71,8 @@ void PluginManager::start_entry(Entry& e, const nlohmann::json& config) {
     e.state = PluginState::failed;
     e.reason = ex.what();
     spdlog::error("plugin {}: start failed: {}", e.plugin->name(), ex.what());
-    throw ApiError(422, "plugin_failed", fmt::format("plugin {} failed to start: {}", e.plugin->name(), ex.what()));
+    throw ApiError(422, "plugin_failed",
+                   fmt::format("plugin {} failed to start: {}", e.plugin->name(), ex.what()));
   }
 }
 
@@ -120,7 +125,8 @@ PluginStatus PluginManager::start(const std::string& name, const nlohmann::json&
     // Not persisted means not committed: undo, so state and store agree.
     e.plugin->stop();
     e.state = PluginState::stopped;
-    throw ApiError(500, "store_failed", fmt::format("could not persist plugin {}'s state: {}", name, ex.what()));
+    throw ApiError(500, "store_failed",
+                   fmt::format("could not persist plugin {}'s state: {}", name, ex.what()));
   }
   return status_of(e);
 }

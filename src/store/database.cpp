@@ -56,9 +56,9 @@ void Database::migrate(const std::vector<Migration>& migrations) {
   }
   const int latest = migrations.empty() ? 0 : migrations.back().version;
   if (current > latest) {
-    throw MigrationError(fmt::format(
-        "{}: database schema version {} is newer than this adamd knows ({}); use a newer adamd", path_, current,
-        latest));
+    throw MigrationError(
+        fmt::format("{}: database schema version {} is newer than this adamd knows ({}); use a newer adamd",
+                    path_, current, latest));
   }
   if (current == latest) return;
 
@@ -71,8 +71,9 @@ void Database::migrate(const std::vector<Migration>& migrations) {
       db_.exec(m.sql);
       db_.exec(fmt::format("PRAGMA user_version = {}", m.version));
     } catch (const SQLite::Exception& e) {
-      throw MigrationError(fmt::format("{}: migration {} ({}) failed: {}; database left unchanged at version {}",
-                                       path_, m.version, m.description, e.what(), current));
+      throw MigrationError(
+          fmt::format("{}: migration {} ({}) failed: {}; database left unchanged at version {}", path_,
+                      m.version, m.description, e.what(), current));
     }
     spdlog::info("database: applied migration {} ({})", m.version, m.description);
   }

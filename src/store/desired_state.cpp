@@ -20,10 +20,11 @@ void DesiredStateStore::set(const std::string& plugin, const DesiredState& state
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
   db_.with([&](SQLite::Database& db) {
-    SQLite::Statement q(db,
-                        "INSERT INTO plugins(name, desired, config, updated_at) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT(name) DO UPDATE SET desired = excluded.desired, config = excluded.config, "
-                        "updated_at = excluded.updated_at");
+    SQLite::Statement q(
+        db,
+        "INSERT INTO plugins(name, desired, config, updated_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(name) DO UPDATE SET desired = excluded.desired, config = excluded.config, "
+        "updated_at = excluded.updated_at");
     q.bind(1, plugin);
     q.bind(2, state.running ? "running" : "stopped");
     q.bind(3, state.config_json);

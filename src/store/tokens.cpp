@@ -2,16 +2,16 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <fmt/format.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <regex>
 #include <cstring>
+#include <regex>
 #include <stdexcept>
 
 #include "core/errors.h"
@@ -21,7 +21,8 @@ namespace adam {
 namespace {
 
 int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -38,7 +39,8 @@ std::string hex(const unsigned char* data, size_t n) {
 
 std::string random_secret() {
   unsigned char bytes[32];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("RAND_bytes failed: no randomness for a token");
+  if (RAND_bytes(bytes, sizeof bytes) != 1)
+    throw std::runtime_error("RAND_bytes failed: no randomness for a token");
   return "adam_" + hex(bytes, sizeof bytes);
 }
 
@@ -144,7 +146,8 @@ Token TokenStore::remove(int64_t id) {
     Token t = row_to_token(q);
     if (t.role == Role::admin) {
       const int admins = db.execAndGet("SELECT count(*) FROM tokens WHERE role = 'admin'").getInt();
-      if (admins <= 1) throw conflict("this is the last admin token: create another admin token before removing it");
+      if (admins <= 1)
+        throw conflict("this is the last admin token: create another admin token before removing it");
     }
     SQLite::Statement del(db, "DELETE FROM tokens WHERE id = ?");
     del.bind(1, static_cast<int64_t>(id));
@@ -166,7 +169,8 @@ bool TokenStore::ensure_admin_token(const std::string& path) {
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) throw std::runtime_error(fmt::format("cannot write {}: {}", tmp, strerror(errno)));
   const std::string line = secret + "\n";
-  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
+  const bool written =
+      ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
   ::fchmod(fd, 0600);
   ::close(fd);
   if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) {

@@ -83,10 +83,11 @@ TEST_F(ApiTest, BadRequestsNameTheProblemAndChangeNothing) {
   expect_error(d().get("/api/v1/plugins/nope"), 404, "not_found");
   expect_error(d().post("/api/v1/plugins/nope/start", "{}"), 404, "not_found");
   expect_error(d().get("/api/v1/nothing-here"), 404, "not_found");
-  expect_error(d().post("/api/v1/plugins/firewall/start", "{\"interfaces\": [\"eth0\""), 400, "bad_request", "body");
+  expect_error(d().post("/api/v1/plugins/firewall/start", "{\"interfaces\": [\"eth0\""), 400, "bad_request",
+               "body");
   expect_error(d().post("/api/v1/plugins/firewall/start", "[1,2]"), 400, "bad_request", "body");
-  expect_error(d().post("/api/v1/plugins/firewall/start", R"({"interfaces":["adamt-none0"]})"), 400, "bad_request",
-               "interfaces[0]");
+  expect_error(d().post("/api/v1/plugins/firewall/start", R"({"interfaces":["adamt-none0"]})"), 400,
+               "bad_request", "interfaces[0]");
   auto r = d().post("/api/v1/plugins/firewall/start", R"({"interfaces":["lo","adamt-none1"]})");
   expect_error(r, 400, "bad_request", "interfaces[1]");
   EXPECT_NE(r.json()["error"]["message"].get<std::string>().find("adamt-none1"), std::string::npos) << r.body;
@@ -103,7 +104,8 @@ TEST_F(ApiTest, ViewerTokensReadButCannotWrite) {
   ASSERT_EQ(created.status, 201) << created.body;
   const std::string viewer = created.json()["token"];
   EXPECT_EQ(d().get("/api/v1/plugins", viewer).status, 200);
-  expect_error(d().post("/api/v1/plugins/firewall/start", R"({"interfaces":["lo"]})", viewer), 403, "forbidden");
+  expect_error(d().post("/api/v1/plugins/firewall/start", R"({"interfaces":["lo"]})", viewer), 403,
+               "forbidden");
   expect_error(d().post("/api/v1/plugins/firewall/stop", "{}", viewer), 403, "forbidden");
   expect_error(d().get("/api/v1/tokens", viewer), 403, "forbidden");
   EXPECT_EQ(d().get("/api/v1/plugins/firewall").json()["state"], "stopped");
@@ -150,12 +152,13 @@ TEST_F(ApiTest, MetricsExposeBuildInfoPluginStatesAndHttpCounters) {
   auto m = d().get("/metrics", "-");
   ASSERT_EQ(m.status, 200);
   EXPECT_EQ(m.header("Content-Type").rfind("text/plain; version=0.0.4", 0), 0u);
-  for (const char* want : {"adamd_build_info{version=\"" ADAM_VERSION "\"} 1",
-                           "adamd_plugin_state{plugin=\"firewall\",state=\"stopped\"} 1",
-                           "adamd_http_requests_total{method=\"GET\",route=\"/api/v1/node\",status=\"200\"} 1",
-                           "adamd_http_requests_total{method=\"GET\",route=\"/api/v1/plugins/{name}\",status=\"404\"} 1",
-                           "adamd_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/node\",le=\"+Inf\"} 1",
-                           "adamd_kernel_feature{feature=\"xdp\"} 1"})
+  for (const char* want :
+       {"adamd_build_info{version=\"" ADAM_VERSION "\"} 1",
+        "adamd_plugin_state{plugin=\"firewall\",state=\"stopped\"} 1",
+        "adamd_http_requests_total{method=\"GET\",route=\"/api/v1/node\",status=\"200\"} 1",
+        "adamd_http_requests_total{method=\"GET\",route=\"/api/v1/plugins/{name}\",status=\"404\"} 1",
+        "adamd_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/node\",le=\"+Inf\"} 1",
+        "adamd_kernel_feature{feature=\"xdp\"} 1"})
     EXPECT_NE(m.body.find(want), std::string::npos) << want << "\n" << m.body;
 }
 
@@ -184,12 +187,14 @@ TEST_F(ApiTest, ConsoleSessionCookieIsHttpOnlyStrictAndCsrfSafe) {
   EXPECT_NE(d().request("GET", "/", "", "-", {{"Cookie", session}}).body.find("hx-get=\"/api/v1/plugins\""),
             std::string::npos);
   // A cross-site form post carries the cookie but no HX-Request header.
-  expect_error(d().request("POST", "/api/v1/plugins/firewall/stop", "", "-", {{"Cookie", session}}), 403, "csrf");
+  expect_error(d().request("POST", "/api/v1/plugins/firewall/stop", "", "-", {{"Cookie", session}}), 403,
+               "csrf");
   auto cross = d().request("POST", "/api/v1/plugins/firewall/stop", "", "-",
                            {{"Cookie", session}, {"HX-Request", "true"}, {"Origin", "http://evil.example"}});
   EXPECT_EQ(cross.status, 403) << cross.body;
   EXPECT_NE(cross.body.find("same origin"), std::string::npos) << cross.body;
-  auto ok = d().request("POST", "/api/v1/plugins/firewall/stop", "", "-", {{"Cookie", session}, {"HX-Request", "true"}});
+  auto ok = d().request("POST", "/api/v1/plugins/firewall/stop", "", "-",
+                        {{"Cookie", session}, {"HX-Request", "true"}});
   EXPECT_EQ(ok.status, 200) << ok.body;
 }
 
@@ -202,7 +207,8 @@ TEST(Daemon, SecondAdamdOnTheSameStateDirRefuses) {
   o.wait_healthy = false;
   Adamd second(o);
   EXPECT_EQ(second.wait_exit(30000), 1);
-  EXPECT_NE(second.log().find("already using state dir " + first.state_dir()), std::string::npos) << second.log();
+  EXPECT_NE(second.log().find("already using state dir " + first.state_dir()), std::string::npos)
+      << second.log();
   EXPECT_EQ(first.get("/healthz", "-").status, 200);
 }
 

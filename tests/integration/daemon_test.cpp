@@ -58,8 +58,9 @@ TEST_F(DaemonNetnsTest, FirewallStartsOnAnInterfaceCountsTrafficAndStops) {
 
   EXPECT_TRUE(ping(5)) << "the firewall passes everything until rules exist";
   EXPECT_GE(passed(), 5u);
-  EXPECT_NE(adamd_->get("/metrics", "-").body.find("adamd_plugin_state{plugin=\"firewall\",state=\"running\"} 1"),
-            std::string::npos);
+  EXPECT_NE(
+      adamd_->get("/metrics", "-").body.find("adamd_plugin_state{plugin=\"firewall\",state=\"running\"} 1"),
+      std::string::npos);
 
   // Idempotent: the same start again changes nothing.
   const uint64_t before = passed();
@@ -152,8 +153,8 @@ TEST_F(DaemonNetnsTest, AdamctlDrivesTheSameApi) {
   auto unknown = adamctl("plugin stop nope");
   EXPECT_NE(unknown.find("HTTP 404"), std::string::npos) << unknown;
 
-  auto wrong_token = capture("ip netns exec " + pair_->b() + " " ADAM_BUILD_DIR "/adamctl --url " + adamd_->url() +
-                             " --token adam_wrong plugins 2>&1; echo exit=$?");
+  auto wrong_token = capture("ip netns exec " + pair_->b() + " " ADAM_BUILD_DIR "/adamctl --url " +
+                             adamd_->url() + " --token adam_wrong plugins 2>&1; echo exit=$?");
   EXPECT_NE(wrong_token.find("HTTP 401"), std::string::npos) << wrong_token;
   EXPECT_NE(wrong_token.find("exit=1"), std::string::npos) << wrong_token;
 

@@ -34,7 +34,8 @@ TEST(DemoLab, ComesUpWithTrafficAndIsRemovedOnShutdown) {
   EXPECT_GE(seen, 4u) << "the lab's background pings reach the firewall";
 
   EXPECT_EQ(adamd.stop(), 0);
-  EXPECT_EQ(capture("ip netns list").find("adam-demo"), std::string::npos) << "the lab is gone after shutdown";
+  EXPECT_EQ(capture("ip netns list").find("adam-demo"), std::string::npos)
+      << "the lab is gone after shutdown";
   EXPECT_NE(pair.exec(pair.b(), "ip link show adam-demo0 >/dev/null 2>&1"), 0)
       << "the veth pair went with it";
 }

@@ -14,9 +14,9 @@
 #include <strings.h>
 
 #include <chrono>
-#include <optional>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -73,9 +73,15 @@ std::string Adamd::url() const { return "http://127.0.0.1:" + std::to_string(por
 
 void Adamd::start() {
   ASSERT_FALSE(running()) << "adamd is running already";
-  std::vector<std::string> argv = {std::string(ADAM_BUILD_DIR) + "/adamd", "--state-dir", state_dir_,
-                                   "--pin-dir",  pins_.path(),      "--listen",  "127.0.0.1:" + std::to_string(port_),
-                                   "--log-level", "debug"};
+  std::vector<std::string> argv = {std::string(ADAM_BUILD_DIR) + "/adamd",
+                                   "--state-dir",
+                                   state_dir_,
+                                   "--pin-dir",
+                                   pins_.path(),
+                                   "--listen",
+                                   "127.0.0.1:" + std::to_string(port_),
+                                   "--log-level",
+                                   "debug"};
   argv.insert(argv.end(), options_.args.begin(), options_.args.end());
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
@@ -155,7 +161,8 @@ std::string Adamd::log() const {
 }
 
 HttpResponse Adamd::request(const std::string& method, const std::string& path, const std::string& body,
-                            const std::string& token, const std::map<std::string, std::string>& headers) const {
+                            const std::string& token,
+                            const std::map<std::string, std::string>& headers) const {
   std::optional<ScopedNetns> in_ns;
   if (!options_.netns.empty()) in_ns.emplace(options_.netns);
   httplib::Client cli("127.0.0.1", port_);
@@ -170,7 +177,7 @@ HttpResponse Adamd::request(const std::string& method, const std::string& path, 
     else
       h.emplace(k, v);
   }
-  httplib::Result r = method == "GET"    ? cli.Get(path, h)
+  httplib::Result r = method == "GET"      ? cli.Get(path, h)
                       : method == "PUT"    ? cli.Put(path, h, body, content_type)
                       : method == "DELETE" ? cli.Delete(path, h, body, content_type)
                                            : cli.Post(path, h, body, content_type);

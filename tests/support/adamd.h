@@ -2,8 +2,8 @@
 // A real build/adamd for integration tests: its own temporary state dir, a
 // free port on 127.0.0.1, its own bpffs pin dir, optionally inside a network
 // namespace of the test's. Everything is removed by the destructor.
-#include <nlohmann/json.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -22,9 +22,9 @@ struct HttpResponse {
 class Adamd {
  public:
   struct Options {
-    std::string netns;                // run adamd (and requests) inside this namespace
-    std::vector<std::string> args;    // extra flags
-    bool wait_healthy = true;         // wait for /healthz before returning
+    std::string netns;              // run adamd (and requests) inside this namespace
+    std::vector<std::string> args;  // extra flags
+    bool wait_healthy = true;       // wait for /healthz before returning
   };
   explicit Adamd(Options options);
   Adamd() : Adamd(Options{}) {}
@@ -32,9 +32,9 @@ class Adamd {
   Adamd(const Adamd&) = delete;
   Adamd& operator=(const Adamd&) = delete;
 
-  void start();      // starts the process (again) on the same state dir, port and pins
-  int stop();        // SIGTERM, waits; returns the exit status (as from waitpid's WEXITSTATUS, 128+sig if killed)
-  void kill9();      // SIGKILL, waits
+  void start();  // starts the process (again) on the same state dir, port and pins
+  int stop();    // SIGTERM, waits; returns the exit status (as from waitpid's WEXITSTATUS, 128+sig if killed)
+  void kill9();  // SIGKILL, waits
   bool running() const { return pid_ > 0; }
   int wait_exit(int timeout_ms);  // for a process that should exit on its own; -1 on timeout
 
@@ -54,7 +54,8 @@ class Adamd {
   HttpResponse get(const std::string& path, const std::string& token = "") const {
     return request("GET", path, "", token);
   }
-  HttpResponse post(const std::string& path, const std::string& body = "{}", const std::string& token = "") const {
+  HttpResponse post(const std::string& path, const std::string& body = "{}",
+                    const std::string& token = "") const {
     return request("POST", path, body, token);
   }
 

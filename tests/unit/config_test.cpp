@@ -19,7 +19,8 @@ std::string write_temp(const std::string& text) {
 
 TEST(Config, FileSetsKnownKeys) {
   const std::string path = write_temp(
-      "listen = \"127.0.0.1:1234\"\nstate-dir = \"/tmp/x\"\npin_dir = \"/sys/fs/bpf/y\"\nlog_level = \"debug\"\n"
+      "listen = \"127.0.0.1:1234\"\nstate-dir = \"/tmp/x\"\npin_dir = \"/sys/fs/bpf/y\"\nlog_level = "
+      "\"debug\"\n"
       "metrics_auth = true\n");
   DaemonConfig c;
   load_config_file(path, c);

@@ -11,7 +11,9 @@ TEST(Metrics, WriterEscapesLabelsAndFormatsValues) {
   w.family("x_total", "counter", "An x.");
   w.sample("x_total", {{"path", "a\"b\\c\nd"}}, 3);
   w.sample("x_total", {}, 0.25);
-  EXPECT_EQ(w.text(), "# HELP x_total An x.\n# TYPE x_total counter\nx_total{path=\"a\\\"b\\\\c\\nd\"} 3\nx_total 0.25\n");
+  EXPECT_EQ(
+      w.text(),
+      "# HELP x_total An x.\n# TYPE x_total counter\nx_total{path=\"a\\\"b\\\\c\\nd\"} 3\nx_total 0.25\n");
 }
 
 TEST(Metrics, HttpHistogramIsCumulative) {
@@ -23,11 +25,15 @@ TEST(Metrics, HttpHistogramIsCumulative) {
   m.write(w);
   const std::string t = w.text();
   EXPECT_NE(t.find("adamd_http_requests_total{method=\"GET\",route=\"/api/v1/node\",status=\"200\"} 2\n"),
-            std::string::npos) << t;
+            std::string::npos)
+      << t;
   EXPECT_NE(t.find("adamd_http_requests_total{method=\"GET\",route=\"/api/v1/node\",status=\"401\"} 1\n"),
-            std::string::npos) << t;
-  EXPECT_NE(t.find("_bucket{method=\"GET\",route=\"/api/v1/node\",le=\"0.0005\"} 1\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("_bucket{method=\"GET\",route=\"/api/v1/node\",le=\"0.025\"} 2\n"), std::string::npos) << t;
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("_bucket{method=\"GET\",route=\"/api/v1/node\",le=\"0.0005\"} 1\n"), std::string::npos)
+      << t;
+  EXPECT_NE(t.find("_bucket{method=\"GET\",route=\"/api/v1/node\",le=\"0.025\"} 2\n"), std::string::npos)
+      << t;
   EXPECT_NE(t.find("_bucket{method=\"GET\",route=\"/api/v1/node\",le=\"1\"} 2\n"), std::string::npos) << t;
   EXPECT_NE(t.find("_bucket{method=\"GET\",route=\"/api/v1/node\",le=\"+Inf\"} 3\n"), std::string::npos) << t;
   EXPECT_NE(t.find("_count{method=\"GET\",route=\"/api/v1/node\"} 3\n"), std::string::npos) << t;

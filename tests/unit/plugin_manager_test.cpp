@@ -22,7 +22,8 @@ struct Journal {
 
 class RecordingPlugin : public Plugin {
  public:
-  RecordingPlugin(std::string name, Journal& j, std::string needs = "") : name_(std::move(name)), j_(j), needs_(needs) {}
+  RecordingPlugin(std::string name, Journal& j, std::string needs = "")
+      : name_(std::move(name)), j_(j), needs_(needs) {}
   std::string name() const override { return name_; }
   std::string description() const override { return "records calls"; }
   std::string unsupported_reason(const KernelFeatures& f) const override {

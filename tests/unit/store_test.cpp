@@ -59,11 +59,13 @@ TEST(Database, FailedMigrationLeavesFileUntouchedAndSaysWhich) {
   {
     // A database at version 1 whose next migration cannot apply.
     SQLite::Database d(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    d.exec("CREATE TABLE plugins(x); CREATE TABLE tokens(x); CREATE TABLE clash(y); PRAGMA user_version = 1;");
+    d.exec(
+        "CREATE TABLE plugins(x); CREATE TABLE tokens(x); CREATE TABLE clash(y); PRAGMA user_version = 1;");
   }
   const std::string before = read_all(path);
   std::vector<Migration> migrations = schema_migrations();
-  migrations.push_back({migrations.back().version + 1, "add clash", "CREATE TABLE extra(z); CREATE TABLE clash(y);"});
+  migrations.push_back(
+      {migrations.back().version + 1, "add clash", "CREATE TABLE extra(z); CREATE TABLE clash(y);"});
   try {
     Database db(path, migrations);
     FAIL() << "migration should have failed";
@@ -133,7 +135,8 @@ TEST(Tokens, BadNamesAndDuplicatesAreRejected) {
   } catch (const ApiError& e) {
     EXPECT_EQ(e.status(), 409);
   }
-  for (const std::string& bad : std::vector<std::string>{"", "has space", std::string(65, 'a'), "-dash-first"}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", "has space", std::string(65, 'a'), "-dash-first"}) {
     try {
       tokens.create(bad, Role::viewer);
       FAIL() << bad;

@@ -1,0 +1,394 @@
+// The shared XDP hook: root program + tail-call chain (src/core/xdp_chain.h),
+// on a veth pair between two network namespaces of the test's own.
+// <net/if.h> before the <linux/...> headers (linux/libc-compat.h then skips
+// the duplicate definitions of linux/if.h).
+#include <net/if.h>
+// clang-format off
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <gtest/gtest.h>
+#include <linux/icmp.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+// clang-format on
+
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "chain_probe_a.skel.h"
+#include "chain_probe_b.skel.h"
+#include "core/bpf_handle.h"
+#include "core/errors.h"
+#include "core/xdp_chain.h"
+#include "support/netns.h"
+// bpf/xdp_chain.h (slot numbers; not the C++ core/xdp_chain.h)
+#include <xdp_chain.h>
+
+namespace adam::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr uint32_t kSlotA = 1;
+constexpr uint32_t kSlotB = 2;
+constexpr int kXdpDrop = 1;
+constexpr int kXdpPass = 2;
+
+using ProbeA = SkeletonPtr<chain_probe_a_bpf, chain_probe_a_bpf__destroy>;
+using ProbeB = SkeletonPtr<chain_probe_b_bpf, chain_probe_b_bpf__destroy>;
+
+// Opens and loads a probe; chain_fd < 0 leaves it its own private chain map.
+template <typename Skel, Skel* (*Open)(), int (*Load)(Skel*), void (*Destroy)(Skel*)>
+SkeletonPtr<Skel, Destroy> load_probe(int chain_fd) {
+  SkeletonPtr<Skel, Destroy> skel(Open());
+  if (!skel) throw std::runtime_error("cannot open probe: " + libbpf_error(-errno));
+  if (chain_fd >= 0) {
+    if (int err = bpf_map__reuse_fd(skel->maps.adam_xdp_chain, chain_fd); err)
+      throw std::runtime_error("reuse_fd: " + libbpf_error(err));
+  }
+  if (int err = Load(skel.get()); err) throw std::runtime_error("cannot load probe: " + libbpf_error(err));
+  return skel;
+}
+ProbeA load_a(int chain_fd) {
+  return load_probe<chain_probe_a_bpf, chain_probe_a_bpf__open, chain_probe_a_bpf__load,
+                    chain_probe_a_bpf__destroy>(chain_fd);
+}
+ProbeB load_b(int chain_fd) {
+  return load_probe<chain_probe_b_bpf, chain_probe_b_bpf__open, chain_probe_b_bpf__load,
+                    chain_probe_b_bpf__destroy>(chain_fd);
+}
+
+uint64_t icmp_seen(const ProbeA& a) { return __atomic_load_n(&a->bss->packets_icmp, __ATOMIC_SEQ_CST); }
+uint64_t icmp_seen(const ProbeB& b) { return __atomic_load_n(&b->bss->packets_icmp, __ATOMIC_SEQ_CST); }
+void set_drop(const ProbeA& a, bool drop) {
+  __atomic_store_n(&a->bss->drop_icmp, drop ? 1u : 0u, __ATOMIC_SEQ_CST);
+}
+
+uint32_t prog_id(int prog_fd) {
+  bpf_prog_info info{};
+  __u32 len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) != 0) return 0;
+  return info.id;
+}
+
+// An Ethernet/IPv4/ICMP echo request 198.51.100.1 -> 198.51.100.2.
+std::vector<uint8_t> icmp_echo_packet() {
+  std::vector<uint8_t> pkt(sizeof(ethhdr) + sizeof(iphdr) + sizeof(icmphdr) + 16, 0);
+  auto* eth = reinterpret_cast<ethhdr*>(pkt.data());
+  const uint8_t dst[ETH_ALEN] = {0x02, 0, 0, 0, 0, 2}, src[ETH_ALEN] = {0x02, 0, 0, 0, 0, 1};
+  std::memcpy(eth->h_dest, dst, ETH_ALEN);
+  std::memcpy(eth->h_source, src, ETH_ALEN);
+  eth->h_proto = htons(ETH_P_IP);
+  auto* ip = reinterpret_cast<iphdr*>(pkt.data() + sizeof(ethhdr));
+  ip->version = 4;
+  ip->ihl = 5;
+  ip->tot_len = htons(static_cast<uint16_t>(pkt.size() - sizeof(ethhdr)));
+  ip->ttl = 64;
+  ip->protocol = IPPROTO_ICMP;
+  inet_pton(AF_INET, "198.51.100.1", &ip->saddr);
+  inet_pton(AF_INET, "198.51.100.2", &ip->daddr);
+  auto* icmp = reinterpret_cast<icmphdr*>(pkt.data() + sizeof(ethhdr) + sizeof(iphdr));
+  icmp->type = ICMP_ECHO;
+  return pkt;
+}
+
+// The verdict of one BPF_PROG_TEST_RUN of `prog_fd` on `pkt`.
+int test_run(int prog_fd, std::vector<uint8_t> pkt) {
+  bpf_test_run_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.data_in = pkt.data();
+  opts.data_size_in = static_cast<__u32>(pkt.size());
+  opts.repeat = 1;
+  if (int err = bpf_prog_test_run_opts(prog_fd, &opts); err)
+    throw std::runtime_error("BPF_PROG_TEST_RUN: " + libbpf_error(err));
+  return static_cast<int>(opts.retval);
+}
+
+class XdpChainTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have_root()) GTEST_SKIP() << "needs root";
+    pair_ = std::make_unique<NetnsPair>();
+    in_b_ = std::make_unique<ScopedNetns>(pair_->b());
+    pins_ = std::make_unique<PinDir>();
+  }
+
+  const std::string& pins() const { return pins_->path(); }
+  // 5 pings from namespace a to b; true when they were answered.
+  bool ping() const { return pair_->exec(pair_->a(), "ping -q -c 5 -i 0.2 -W 1 198.51.100.2") == 0; }
+  // Whether `ip link show veth-b` (in b) shows an XDP program.
+  bool veth_b_has_xdp() const {
+    return capture("ip -n " + pair_->b() + " link show veth-b").find("xdp") != std::string::npos;
+  }
+
+  // Declared in this order so they go in the reverse one: pins, netns, pair.
+  std::unique_ptr<NetnsPair> pair_;
+  std::unique_ptr<ScopedNetns> in_b_;
+  std::unique_ptr<PinDir> pins_;
+};
+
+TEST_F(XdpChainTest, TailCallsThePluginsInSlotOrder) {
+  XdpChain chain(pins());
+  EXPECT_TRUE(fs::exists(pins() + "/xdp/chain"));
+  chain.set_interfaces("test", {"veth-b"});
+  EXPECT_TRUE(fs::exists(pins() + "/xdp/root@veth-b"));
+  EXPECT_TRUE(veth_b_has_xdp());
+  auto ifs = chain.interfaces();
+  ASSERT_EQ(ifs.size(), 1u);
+  EXPECT_EQ(ifs[0].ifname, "veth-b");
+  EXPECT_EQ(ifs[0].ifindex, if_nametoindex("veth-b"));
+  EXPECT_EQ(ifs[0].owners, std::set<std::string>{"test"});
+
+  // The root program alone: packets pass.
+  EXPECT_TRUE(ping());
+
+  ProbeA a = load_a(chain.chain_fd());
+  ProbeB b = load_b(chain.chain_fd());
+  chain.install(kSlotA, bpf_program__fd(a->progs.chain_probe_a));
+  chain.install(kSlotB, bpf_program__fd(b->progs.chain_probe_b));
+  EXPECT_EQ(chain.slot_prog_id(kSlotA), prog_id(bpf_program__fd(a->progs.chain_probe_a)));
+  EXPECT_EQ(chain.slot_prog_id(kSlotB), prog_id(bpf_program__fd(b->progs.chain_probe_b)));
+  EXPECT_EQ(chain.slot_prog_id(0), 0u);
+
+  ASSERT_TRUE(ping());
+  EXPECT_GE(icmp_seen(a), 5u);
+  EXPECT_GE(icmp_seen(b), 5u);
+
+  // A drops: nothing reaches B (nor the stack), A still sees every packet.
+  set_drop(a, true);
+  const uint64_t a_before = icmp_seen(a), b_before = icmp_seen(b);
+  EXPECT_FALSE(ping());
+  EXPECT_GE(icmp_seen(a), a_before + 5);
+  EXPECT_EQ(icmp_seen(b), b_before);
+
+  // A lets go again; B out of the chain: packets still pass, B sees none.
+  set_drop(a, false);
+  chain.uninstall(kSlotB);
+  EXPECT_EQ(chain.slot_prog_id(kSlotB), 0u);
+  const uint64_t b_after = icmp_seen(b);
+  EXPECT_TRUE(ping());
+  EXPECT_EQ(icmp_seen(b), b_after);
+
+  chain.set_interfaces("test", {});
+  EXPECT_FALSE(veth_b_has_xdp());
+  EXPECT_FALSE(fs::exists(pins() + "/xdp/root@veth-b"));
+  EXPECT_TRUE(chain.interfaces().empty());
+}
+
+TEST_F(XdpChainTest, InterfacesAreReferenceCountedByOwner) {
+  XdpChain chain(pins());
+  chain.set_interfaces("one", {"veth-b"});
+  chain.set_interfaces("two", {"veth-b", "veth-b"});
+  auto ifs = chain.interfaces();
+  ASSERT_EQ(ifs.size(), 1u);
+  EXPECT_EQ(ifs[0].owners, (std::set<std::string>{"one", "two"}));
+  chain.set_interfaces("one", {});
+  EXPECT_TRUE(veth_b_has_xdp());
+  chain.set_interfaces("two", {});
+  EXPECT_FALSE(veth_b_has_xdp());
+}
+
+TEST_F(XdpChainTest, RestartReadoptsPinsWithoutInterruptingTraffic) {
+  ProbeA a;
+  ProbeB b;
+  {
+    XdpChain first(pins());
+    first.set_interfaces("test", {"veth-b"});
+    a = load_a(first.chain_fd());
+    b = load_b(first.chain_fd());
+    first.install(kSlotA, bpf_program__fd(a->progs.chain_probe_a));
+    first.install(kSlotB, bpf_program__fd(b->progs.chain_probe_b));
+    ASSERT_TRUE(ping());
+  }  // "adamd exits": the XdpChain goes, the pins stay
+
+  // No XdpChain object exists: packets still go through root, A and B.
+  EXPECT_TRUE(fs::exists(pins() + "/xdp/chain"));
+  EXPECT_TRUE(fs::exists(pins() + "/xdp/root@veth-b"));
+  EXPECT_TRUE(veth_b_has_xdp());
+  uint64_t a_before = icmp_seen(a), b_before = icmp_seen(b);
+  EXPECT_TRUE(ping());
+  EXPECT_GE(icmp_seen(a), a_before + 5);
+  EXPECT_GE(icmp_seen(b), b_before + 5);
+
+  // "adamd starts again": the link is re-adopted (no owner yet), A and B are
+  // still in their slots, nothing is reinstalled.
+  XdpChain second(pins());
+  auto ifs = second.interfaces();
+  ASSERT_EQ(ifs.size(), 1u);
+  EXPECT_EQ(ifs[0].ifname, "veth-b");
+  EXPECT_EQ(ifs[0].ifindex, if_nametoindex("veth-b"));
+  EXPECT_TRUE(ifs[0].owners.empty());
+  EXPECT_EQ(second.slot_prog_id(kSlotA), prog_id(bpf_program__fd(a->progs.chain_probe_a)));
+  EXPECT_EQ(second.slot_prog_id(kSlotB), prog_id(bpf_program__fd(b->progs.chain_probe_b)));
+  a_before = icmp_seen(a);
+  b_before = icmp_seen(b);
+  EXPECT_TRUE(ping());
+  EXPECT_GE(icmp_seen(a), a_before + 5);
+  EXPECT_GE(icmp_seen(b), b_before + 5);
+
+  // A missing interface: ApiError naming it, nothing changed.
+  try {
+    second.set_interfaces("test", {"nope0"});
+    ADD_FAILURE() << "set_interfaces accepted a missing interface";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status(), 400);
+    EXPECT_EQ(e.field(), "interfaces[0]");
+    EXPECT_NE(std::string(e.what()).find("nope0"), std::string::npos) << e.what();
+  }
+  try {
+    second.set_interfaces("test", {"veth-b", "nope0"});
+    ADD_FAILURE() << "set_interfaces accepted a missing interface";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.field(), "interfaces[1]");
+  }
+  ifs = second.interfaces();
+  ASSERT_EQ(ifs.size(), 1u);
+  EXPECT_TRUE(ifs[0].owners.empty());
+  EXPECT_TRUE(veth_b_has_xdp());
+
+  // The re-adopted link can be claimed, and prune_unowned leaves it then.
+  second.set_interfaces("test", {"veth-b"});
+  second.prune_unowned();
+  EXPECT_TRUE(veth_b_has_xdp());
+  a_before = icmp_seen(a);
+  EXPECT_TRUE(ping());
+  EXPECT_GE(icmp_seen(a), a_before + 5);
+
+  second.remove_all();
+  EXPECT_FALSE(veth_b_has_xdp());
+  EXPECT_FALSE(fs::exists(pins() + "/xdp"));
+  EXPECT_TRUE(second.interfaces().empty());
+  EXPECT_TRUE(ping());
+}
+
+TEST_F(XdpChainTest, PruneUnownedDetachesWhatNobodyClaims) {
+  { XdpChain(pins()).set_interfaces("test", {"veth-b"}); }
+  XdpChain chain(pins());
+  ASSERT_EQ(chain.interfaces().size(), 1u);
+  EXPECT_TRUE(veth_b_has_xdp());
+  chain.prune_unowned();
+  EXPECT_TRUE(chain.interfaces().empty());
+  EXPECT_FALSE(veth_b_has_xdp());
+  EXPECT_FALSE(fs::exists(pins() + "/xdp/root@veth-b"));
+}
+
+TEST_F(XdpChainTest, RefusesAnInterfaceWithAForeignXdpProgram) {
+  ASSERT_EQ(run("ip -n " + pair_->b() + " link add dum0 type veth peer name dum1 && ip -n " + pair_->b() +
+                " link set dum0 up && ip -n " + pair_->b() + " link set dum1 up"),
+            0);
+  // A program adam does not manage, on dum0.
+  ProbeB foreign = load_b(-1);
+  BpfLinkPtr foreign_link(bpf_program__attach_xdp(foreign->progs.chain_probe_b, if_nametoindex("dum0")));
+  ASSERT_TRUE(foreign_link) << libbpf_error(-errno);
+
+  XdpChain chain(pins());
+  try {
+    chain.set_interfaces("test", {"dum0"});
+    ADD_FAILURE() << "attached over a foreign XDP program";
+  } catch (const ApiError& e) {
+    ADD_FAILURE() << "unexpected ApiError: " << e.what();
+  } catch (const std::runtime_error& e) {
+    std::cerr << "refused as expected: " << e.what() << std::endl;
+    EXPECT_NE(std::string(e.what()).find("'dum0'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("already has an XDP program"), std::string::npos) << e.what();
+  }
+  // All or nothing: veth-b (attached first) is detached again.
+  EXPECT_THROW(chain.set_interfaces("test", {"veth-b", "dum0"}), std::runtime_error);
+  EXPECT_FALSE(veth_b_has_xdp());
+  EXPECT_FALSE(fs::exists(pins() + "/xdp/root@veth-b"));
+  EXPECT_TRUE(chain.interfaces().empty());
+  EXPECT_TRUE(ping());
+
+  // Earlier claims survive a failed call unchanged.
+  chain.set_interfaces("test", {"veth-b"});
+  EXPECT_THROW(chain.set_interfaces("test", {"dum0"}), std::runtime_error);
+  ASSERT_EQ(chain.interfaces().size(), 1u);
+  EXPECT_EQ(chain.interfaces()[0].ifname, "veth-b");
+  EXPECT_TRUE(veth_b_has_xdp());
+  chain.remove_all();
+}
+
+TEST_F(XdpChainTest, ReattachesWhenTheInterfaceWasRecreated) {
+  const std::string a = pair_->a(), b = pair_->b();
+  auto recreate_veth = [&] {
+    ASSERT_EQ(run("ip -n " + b + " link del veth-b"), 0);
+    ASSERT_EQ(run("ip -n " + a + " link add veth-a type veth peer name veth-b netns " + b), 0);
+    ASSERT_EQ(
+        run("ip -n " + a + " addr add 198.51.100.1/24 dev veth-a && ip -n " + a + " link set veth-a up"), 0);
+    ASSERT_EQ(
+        run("ip -n " + b + " addr add 198.51.100.2/24 dev veth-b && ip -n " + b + " link set veth-b up"), 0);
+  };
+  {
+    XdpChain chain(pins());
+    chain.set_interfaces("test", {"veth-b"});
+    recreate_veth();
+    EXPECT_FALSE(veth_b_has_xdp());
+    // The old link died with its interface: asking again attaches anew.
+    chain.set_interfaces("test", {"veth-b"});
+    EXPECT_TRUE(veth_b_has_xdp());
+    auto ifs = chain.interfaces();
+    ASSERT_EQ(ifs.size(), 1u);
+    EXPECT_EQ(ifs[0].ifindex, if_nametoindex("veth-b"));
+    EXPECT_EQ(ifs[0].owners, std::set<std::string>{"test"});
+    EXPECT_TRUE(ping());
+  }
+  // A pinned link whose interface is gone is dropped when adamd starts again.
+  recreate_veth();
+  XdpChain chain(pins());
+  EXPECT_TRUE(chain.interfaces().empty());
+  EXPECT_FALSE(fs::exists(pins() + "/xdp/root@veth-b"));
+  chain.set_interfaces("test", {"veth-b"});
+  EXPECT_TRUE(veth_b_has_xdp());
+  EXPECT_TRUE(ping());
+  chain.remove_all();
+}
+
+TEST_F(XdpChainTest, RootVerdictFollowsTheChainInProgTestRun) {
+  XdpChain chain(pins());
+  chain.set_interfaces("test", {"veth-b"});
+  // The root program, found through its pinned link.
+  BpfLinkPtr link(bpf_link__open((pins() + "/xdp/root@veth-b").c_str()));
+  ASSERT_TRUE(link) << libbpf_error(-errno);
+  bpf_link_info info{};
+  __u32 len = sizeof(info);
+  ASSERT_EQ(bpf_obj_get_info_by_fd(bpf_link__fd(link.get()), &info, &len), 0);
+  UniqueFd root(bpf_prog_get_fd_by_id(info.prog_id));
+  ASSERT_TRUE(root) << libbpf_error(root.get());
+
+  const auto pkt = icmp_echo_packet();
+  EXPECT_EQ(test_run(root.get(), pkt), kXdpPass);  // empty chain
+
+  ProbeA a = load_a(chain.chain_fd());
+  ProbeB b = load_b(chain.chain_fd());
+  chain.install(kSlotA, bpf_program__fd(a->progs.chain_probe_a));
+  chain.install(kSlotB, bpf_program__fd(b->progs.chain_probe_b));
+  EXPECT_EQ(test_run(root.get(), pkt), kXdpPass);
+  EXPECT_EQ(icmp_seen(a), 1u);
+  EXPECT_EQ(icmp_seen(b), 1u);
+
+  set_drop(a, true);
+  EXPECT_EQ(test_run(root.get(), pkt), kXdpDrop);
+  EXPECT_EQ(icmp_seen(a), 2u);
+  EXPECT_EQ(icmp_seen(b), 1u);
+
+  // B alone (A's slot emptied): B sees it, it passes.
+  chain.uninstall(kSlotA);
+  EXPECT_EQ(test_run(root.get(), pkt), kXdpPass);
+  EXPECT_EQ(icmp_seen(a), 2u);
+  EXPECT_EQ(icmp_seen(b), 2u);
+  chain.remove_all();
+}
+
+TEST_F(XdpChainTest, RejectsBadSlots) {
+  XdpChain chain(pins());
+  EXPECT_THROW(chain.install(ADAM_XDP_CHAIN_SLOTS, 0), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace adam::test
