@@ -74,7 +74,7 @@ int run(const adam::DaemonConfig& config) {
 
   std::filesystem::create_directories(config.pin_dir);
   adam::XdpChain xdp(config.pin_dir);
-  adam::PluginContext plugin_ctx{config.pin_dir, xdp, features};
+  adam::PluginContext plugin_ctx{config.pin_dir, xdp, features, &db};
   adam::PluginManager plugins(adam::make_plugins(plugin_ctx), desired, features);
   plugins.restore();
   xdp.prune_unowned();

@@ -35,6 +35,8 @@ std::string escape(const std::string& text) {
   return out;
 }
 
+std::string json_block(const json& j) { return "<pre class=\"json\">" + escape(j.dump(2)) + "</pre>"; }
+
 namespace {
 std::string str(const json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
 }  // namespace

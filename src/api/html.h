@@ -7,6 +7,8 @@
 namespace adam::html {
 
 std::string escape(const std::string& text);
+// Any JSON resource without a fragment of its own, readable.
+std::string json_block(const nlohmann::json& j);
 
 std::string node(const nlohmann::json& node);
 std::string plugin_row(const nlohmann::json& plugin);

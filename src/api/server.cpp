@@ -6,6 +6,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <charconv>
 #include <cstring>
 #include <map>
@@ -316,10 +317,77 @@ struct ApiServer::Impl {
   }
 
   void register_routes();
+  void register_plugin_route(const PluginRoute& r);
+
+  std::atomic<int> open_streams{0};
 };
+
+// SSE streams hold a worker thread each: the pool is sized for them and
+// their number capped, so streams can never starve the API.
+constexpr int kWorkerThreads = 48;
+constexpr int kMaxStreams = 32;
+
+void ApiServer::Impl::register_plugin_route(const PluginRoute& r) {
+  const std::string pattern = "/api/v1" + r.pattern;
+  const Access access = r.admin ? Access::admin : Access::viewer;
+  auto to_request = [](const httplib::Request& req, const Caller& caller) {
+    PluginRequest pr;
+    for (size_t i = 1; i < req.matches.size(); ++i) pr.params.push_back(req.matches[i]);
+    for (const auto& [k, v] : req.params) pr.query.emplace(k, v);
+    pr.body = req.body.empty() ? json(nullptr) : parse_body(req);
+    pr.caller = caller.token.name;
+    return pr;
+  };
+  if (!r.stream) {
+    Renderer html_renderer = r.html ? r.html : Renderer([](const json& j) { return html::json_block(j); });
+    route(r.method, pattern, r.name, access, html_renderer,
+          [handler = r.handler, to_request](const httplib::Request& req, const Caller& caller) {
+            PluginReply reply = handler(to_request(req, caller));
+            return Reply{reply.status, std::move(reply.body)};
+          });
+    return;
+  }
+  // Server-Sent Events: auth and errors as usual, then the plugin streams.
+  srv.Get(pattern, [this, r, access, to_request](const httplib::Request& req, httplib::Response& res) {
+    const bool hx = req.get_header_value("HX-Request") == "true";
+    try {
+      Caller caller = authorize(req, access);
+      PluginRequest pr = to_request(req, caller);
+      if (open_streams.fetch_add(1) >= kMaxStreams) {
+        open_streams.fetch_sub(1);
+        throw unavailable("too many open streams; try again later");
+      }
+      res.set_header("Cache-Control", "no-cache");
+      res.set_chunked_content_provider(
+          "text/event-stream",
+          [stream = r.stream, pr](size_t, httplib::DataSink& sink) {
+            stream(pr, [&sink](const std::string& event, const std::string& data) {
+              std::string frame = "event: " + event + "\n";
+              size_t start = 0;
+              while (start <= data.size()) {  // one data: line per line of data
+                size_t end = data.find('\n', start);
+                if (end == std::string::npos) end = data.size();
+                frame += "data: " + data.substr(start, end - start) + "\n";
+                start = end + 1;
+              }
+              frame += "\n";
+              return sink.is_writable() && sink.write(frame.data(), frame.size());
+            });
+            sink.done();
+            return true;
+          },
+          [this](bool) { open_streams.fetch_sub(1); });
+      metrics.observe("GET", r.name, 200, 0);
+    } catch (const ApiError& e) {
+      write_error(res, hx, e.status(), e.code(), e.what(), e.field());
+      metrics.observe("GET", r.name, res.status, 0);
+    }
+  });
+}
 
 void ApiServer::Impl::register_routes() {
   srv.set_payload_max_length(4 << 20);
+  srv.new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
 
   srv.Get("/healthz",
           [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
@@ -443,6 +511,8 @@ void ApiServer::Impl::register_routes() {
           ctx.tokens.remove(id);
           return Reply{204, nullptr};
         });
+
+  for (const auto& r : ctx.plugins.routes()) register_plugin_route(r);
 
   // Unknown routes and httplib's own errors (413, ...) answer in the API's format.
   srv.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {

@@ -1,12 +1,16 @@
 #pragma once
 // The one interface between adamd's core and a plugin. The core (manager,
 // store, API, UI) only ever talks to plugins through it.
-#include <nlohmann/json_fwd.hpp>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace adam {
 
 class XdpChain;
+class Database;
 struct KernelFeatures;
 
 // What adamd hands every plugin.
@@ -14,6 +18,36 @@ struct PluginContext {
   std::string pin_dir;  // bpffs root of adamd, e.g. /sys/fs/bpf/adam; a plugin pins under pin_dir/<name>/
   XdpChain& xdp;        // the shared XDP hook (root program + tail-call chain)
   const KernelFeatures& features;
+  Database* db = nullptr;  // for a PluginStore of the plugin's own (store/plugin_store.h); null in kernel-only tests
+};
+
+// A plugin's own API routes (under /api/v1), served by the core's HTTP server
+// with the same auth, errors, negotiation and metrics as every other route.
+struct PluginRequest {
+  std::vector<std::string> params;                // the route pattern's captures
+  std::multimap<std::string, std::string> query;  // ?a=1&a=2
+  nlohmann::json body;                            // parsed JSON body; null when empty
+  std::string caller;                             // the token's name (audit)
+};
+
+struct PluginReply {
+  int status = 200;
+  nlohmann::json body;  // ignored for 204
+};
+
+// For streaming routes (SSE): sends one event; false once the client is gone.
+using EventSink = std::function<bool(const std::string& event, const std::string& data)>;
+
+struct PluginRoute {
+  std::string method;   // GET, POST, PUT, DELETE
+  std::string pattern;  // regex below /api/v1, e.g. "/firewall/rules/([0-9]+)"
+  std::string name;     // template for metrics and docs, e.g. "/api/v1/firewall/rules/{id}"
+  bool admin = false;   // true: needs an admin token (state-changing)
+  std::function<PluginReply(const PluginRequest&)> handler;
+  std::function<std::string(const nlohmann::json&)> html;  // HX-Request fragment; null: the JSON in <pre>
+  // Set instead of `handler` for a Server-Sent Events stream: called on its
+  // own thread, returns when the sink reports the client gone.
+  std::function<void(const PluginRequest&, const EventSink&)> stream;
 };
 
 class Plugin {
@@ -36,6 +70,8 @@ class Plugin {
   virtual void stop() = 0;
   // Counters for the API and /metrics (a JSON object).
   virtual nlohmann::json stats() const = 0;
+  // The plugin's own API routes; they answer whatever the plugin's state.
+  virtual std::vector<PluginRoute> routes() { return {}; }
 };
 
 }  // namespace adam

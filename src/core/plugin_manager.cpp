@@ -149,6 +149,14 @@ PluginStatus PluginManager::status(const std::string& name) {
   return status_of(find(name));
 }
 
+std::vector<PluginRoute> PluginManager::routes() {
+  std::lock_guard lock(mu_);
+  std::vector<PluginRoute> out;
+  for (auto& e : entries_)
+    for (auto& r : e.plugin->routes()) out.push_back(std::move(r));
+  return out;
+}
+
 std::vector<PluginStatus> PluginManager::list() {
   std::lock_guard lock(mu_);
   std::vector<PluginStatus> out;

@@ -46,6 +46,8 @@ class PluginManager {
 
   PluginStatus status(const std::string& name);
   std::vector<PluginStatus> list();
+  // Every plugin's own API routes (collected once, at server start).
+  std::vector<PluginRoute> routes();
 
  private:
   struct Entry {

@@ -24,6 +24,23 @@ const std::vector<Migration>& schema_migrations() {
           last_used_at INTEGER
         ) STRICT;
       )sql"},
+      {2, "plugins' own documents and settings", R"sql(
+        -- AUTOINCREMENT: an id is never handed out twice, even after deletes
+        -- (firewall rule ids must stay stable and unambiguous).
+        CREATE TABLE plugin_documents (
+          id     INTEGER PRIMARY KEY AUTOINCREMENT,
+          plugin TEXT NOT NULL,
+          kind   TEXT NOT NULL,
+          body   TEXT NOT NULL                 -- JSON
+        );
+        CREATE INDEX plugin_documents_by_kind ON plugin_documents(plugin, kind, id);
+        CREATE TABLE plugin_settings (
+          plugin TEXT NOT NULL,
+          key    TEXT NOT NULL,
+          value  TEXT NOT NULL,
+          PRIMARY KEY (plugin, key)
+        ) STRICT;
+      )sql"},
   };
   return migrations;
 }

@@ -10,6 +10,7 @@
 #include "core/errors.h"
 #include "store/database.h"
 #include "store/desired_state.h"
+#include "store/plugin_store.h"
 #include "store/tokens.h"
 
 namespace adam {
@@ -71,7 +72,8 @@ TEST(Database, FailedMigrationLeavesFileUntouchedAndSaysWhich) {
     FAIL() << "migration should have failed";
   } catch (const MigrationError& e) {
     const std::string msg = e.what();
-    EXPECT_NE(msg.find("migration 2 (add clash) failed"), std::string::npos) << msg;
+    const std::string which = "migration " + std::to_string(migrations.back().version) + " (add clash) failed";
+    EXPECT_NE(msg.find(which), std::string::npos) << msg;
     EXPECT_NE(msg.find("clash already exists"), std::string::npos) << msg;
     EXPECT_NE(msg.find("left unchanged at version 1"), std::string::npos) << msg;
   }
@@ -187,6 +189,33 @@ TEST(Tokens, LastAdminCannotBeRemoved) {
   }
   EXPECT_TRUE(tokens.authenticate(b.secret));
   EXPECT_FALSE(tokens.authenticate(a.secret));
+}
+
+TEST(PluginStore, DocumentsHaveStableNeverReusedIdsAndTransactionsRollBack) {
+  TempDir dir;
+  Database db(dir.file("adam.db"));
+  PluginStore fw(db, "firewall");
+  PluginStore other(db, "lb");
+  const int64_t a = fw.transaction([](PluginStore::Tx& tx) { return tx.insert("rule", R"({"n":1})"); });
+  const int64_t b = fw.transaction([](PluginStore::Tx& tx) { return tx.insert("rule", R"({"n":2})"); });
+  EXPECT_LT(a, b);
+  fw.transaction([&](PluginStore::Tx& tx) { tx.remove("rule", b); });
+  const int64_t c = fw.transaction([](PluginStore::Tx& tx) { return tx.insert("rule", R"({"n":3})"); });
+  EXPECT_GT(c, b) << "a deleted id is never handed out again";
+  EXPECT_TRUE(other.list("rule").empty()) << "plugins do not see each other's documents";
+  EXPECT_THROW(other.transaction([&](PluginStore::Tx& tx) { tx.put("rule", a, "{}"); }), std::invalid_argument);
+
+  EXPECT_THROW(fw.transaction([&](PluginStore::Tx& tx) {
+    tx.remove_all("rule");
+    tx.set_setting("default", "drop");
+    throw std::runtime_error("kernel refused");
+  }),
+               std::runtime_error);
+  EXPECT_EQ(fw.list("rule").size(), 2u) << "a failed transaction changes nothing";
+  EXPECT_FALSE(fw.setting("default"));
+  fw.transaction([](PluginStore::Tx& tx) { tx.set_setting("default", "drop"); });
+  EXPECT_EQ(fw.setting("default"), "drop");
+  EXPECT_EQ(fw.get("rule", a)->body, R"({"n":1})");
 }
 
 TEST(DesiredState, RoundTrips) {
