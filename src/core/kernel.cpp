@@ -1,6 +1,7 @@
 // Kernel feature probing (by loading and attaching throw-away programs) and
 // mounting of the pseudo filesystems adamd needs.
 #include "core/kernel.h"
+#include "core/log.h"
 
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -50,20 +51,8 @@ std::string errno_text(int err) {
 // log); a probe failing is an expected answer, so those messages go to debug.
 int probe_print(enum libbpf_print_level, const char* fmt, va_list args) {
   if (!spdlog::should_log(spdlog::level::debug)) return 0;
-  va_list copy;
-  va_copy(copy, args);
-  std::vector<char> buf(512);
-  int n = std::vsnprintf(buf.data(), buf.size(), fmt, args);
-  if (n >= static_cast<int>(buf.size())) {
-    buf.resize(static_cast<size_t>(n) + 1);
-    std::vsnprintf(buf.data(), buf.size(), fmt, copy);
-  }
-  va_end(copy);
-  if (n < 0) return 0;
-  std::string msg(buf.data(), std::min<size_t>(static_cast<size_t>(n), buf.size() - 1));
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
-  if (msg.rfind("libbpf: ", 0) != 0) msg.insert(0, "libbpf: ");
-  spdlog::debug("(feature probe) {}", msg);
+  const std::string msg = format_libbpf_message(fmt, args);
+  if (!msg.empty()) spdlog::debug("(feature probe) {}", msg);
   return 0;
 }
 

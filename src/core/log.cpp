@@ -39,22 +39,8 @@ spdlog::level::level_enum from_libbpf(libbpf_print_level level) {
 int libbpf_to_spdlog(enum libbpf_print_level level, const char* fmt, va_list args) {
   const auto lvl = from_libbpf(level);
   if (!spdlog::should_log(lvl)) return 0;  // libbpf calls us for every level: format only what shows
-  va_list copy;
-  va_copy(copy, args);
-  std::vector<char> buf(512);
-  int n = std::vsnprintf(buf.data(), buf.size(), fmt, args);
-  if (n >= static_cast<int>(buf.size())) {
-    buf.resize(static_cast<size_t>(n) + 1);
-    std::vsnprintf(buf.data(), buf.size(), fmt, copy);
-  }
-  va_end(copy);
-  if (n < 0) return 0;
-  std::string msg(buf.data(), std::min<size_t>(static_cast<size_t>(n), buf.size() - 1));
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
-  if (msg.empty()) return 0;
-  // libbpf's own messages already start with "libbpf: "; others (e.g. verifier logs) do not.
-  if (msg.rfind("libbpf: ", 0) != 0) msg.insert(0, "libbpf: ");
-  spdlog::log(lvl, "{}", msg);
+  const std::string msg = format_libbpf_message(fmt, args);
+  if (!msg.empty()) spdlog::log(lvl, "{}", msg);
   return 0;
 }
 
@@ -69,6 +55,25 @@ void init_logging(const std::string& level) {
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(std::move(logger));
   libbpf_set_print(libbpf_to_spdlog);
+}
+
+std::string format_libbpf_message(const char* fmt, va_list args) {
+  va_list copy;
+  va_copy(copy, args);
+  std::vector<char> buf(512);
+  const int n = std::vsnprintf(buf.data(), buf.size(), fmt, args);
+  if (n >= static_cast<int>(buf.size())) {
+    buf.resize(static_cast<size_t>(n) + 1);
+    std::vsnprintf(buf.data(), buf.size(), fmt, copy);
+  }
+  va_end(copy);
+  if (n < 0) return {};
+  std::string msg(buf.data(), std::min<size_t>(static_cast<size_t>(n), buf.size() - 1));
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
+  if (msg.empty()) return {};
+  // libbpf's own messages already start with "libbpf: "; others (e.g. verifier logs) do not.
+  if (msg.rfind("libbpf: ", 0) != 0) msg.insert(0, "libbpf: ");
+  return msg;
 }
 
 }  // namespace adam

@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdarg>
 #include <string>
 
 namespace adam {
@@ -7,5 +8,9 @@ namespace adam {
 // routes libbpf's own messages into it. Throws std::invalid_argument on an
 // unknown level.
 void init_logging(const std::string& level);
+
+// One libbpf print callback message as a line: formatted, trailing newline
+// trimmed, prefixed "libbpf: ". Empty when there is nothing to say.
+std::string format_libbpf_message(const char* fmt, va_list args);
 
 }  // namespace adam

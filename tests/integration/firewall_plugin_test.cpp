@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "chain_probe_b.skel.h"
+#include "chain_probe.skel.h"
 #include "core/bpf_handle.h"
 #include "core/errors.h"
 #include "core/kernel.h"
@@ -182,9 +182,9 @@ TEST_F(FirewallPluginTest, StartUndoesItsWorkOnFailure) {
   ASSERT_EQ(run("ip -n " + pair_->b() + " link add dum0 type veth peer name dum1 && ip -n " + pair_->b() +
                 " link set dum0 up && ip -n " + pair_->b() + " link set dum1 up"),
             0);
-  SkeletonPtr<chain_probe_b_bpf, chain_probe_b_bpf__destroy> foreign(chain_probe_b_bpf__open_and_load());
+  SkeletonPtr<chain_probe_bpf, chain_probe_bpf__destroy> foreign(chain_probe_bpf__open_and_load());
   ASSERT_TRUE(foreign) << libbpf_error(-errno);
-  BpfLinkPtr foreign_link(bpf_program__attach_xdp(foreign->progs.chain_probe_b, if_nametoindex("dum0")));
+  BpfLinkPtr foreign_link(bpf_program__attach_xdp(foreign->progs.chain_probe, if_nametoindex("dum0")));
   ASSERT_TRUE(foreign_link) << libbpf_error(-errno);
   EXPECT_THROW(d.firewall->start(json{{"interfaces", {"veth-b", "dum0"}}}), std::runtime_error);
   EXPECT_FALSE(veth_b_has_xdp());

@@ -21,8 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "chain_probe_a.skel.h"
-#include "chain_probe_b.skel.h"
+#include "chain_probe.skel.h"
 #include "core/bpf_handle.h"
 #include "core/errors.h"
 #include "core/xdp_chain.h"
@@ -40,34 +39,28 @@ constexpr uint32_t kSlotB = 2;
 constexpr int kXdpDrop = 1;
 constexpr int kXdpPass = 2;
 
-using ProbeA = SkeletonPtr<chain_probe_a_bpf, chain_probe_a_bpf__destroy>;
-using ProbeB = SkeletonPtr<chain_probe_b_bpf, chain_probe_b_bpf__destroy>;
+using Probe = SkeletonPtr<chain_probe_bpf, chain_probe_bpf__destroy>;
 
-// Opens and loads a probe; chain_fd < 0 leaves it its own private chain map.
-template <typename Skel, Skel* (*Open)(), int (*Load)(Skel*), void (*Destroy)(Skel*)>
-SkeletonPtr<Skel, Destroy> load_probe(int chain_fd) {
-  SkeletonPtr<Skel, Destroy> skel(Open());
+// Opens and loads a probe for `slot`; chain_fd < 0 leaves it its own private
+// chain map.
+Probe load_probe(int chain_fd, uint32_t slot) {
+  Probe skel(chain_probe_bpf__open());
   if (!skel) throw std::runtime_error("cannot open probe: " + libbpf_error(-errno));
+  skel->rodata->probe_slot = static_cast<int>(slot);
   if (chain_fd >= 0) {
     if (int err = bpf_map__reuse_fd(skel->maps.adam_xdp_chain, chain_fd); err)
       throw std::runtime_error("reuse_fd: " + libbpf_error(err));
   }
-  if (int err = Load(skel.get()); err) throw std::runtime_error("cannot load probe: " + libbpf_error(err));
+  if (int err = chain_probe_bpf__load(skel.get()); err)
+    throw std::runtime_error("cannot load probe: " + libbpf_error(err));
   return skel;
 }
-ProbeA load_a(int chain_fd) {
-  return load_probe<chain_probe_a_bpf, chain_probe_a_bpf__open, chain_probe_a_bpf__load,
-                    chain_probe_a_bpf__destroy>(chain_fd);
-}
-ProbeB load_b(int chain_fd) {
-  return load_probe<chain_probe_b_bpf, chain_probe_b_bpf__open, chain_probe_b_bpf__load,
-                    chain_probe_b_bpf__destroy>(chain_fd);
-}
+Probe load_a(int chain_fd) { return load_probe(chain_fd, kSlotA); }
+Probe load_b(int chain_fd) { return load_probe(chain_fd, kSlotB); }
 
-uint64_t icmp_seen(const ProbeA& a) { return __atomic_load_n(&a->bss->packets_icmp, __ATOMIC_SEQ_CST); }
-uint64_t icmp_seen(const ProbeB& b) { return __atomic_load_n(&b->bss->packets_icmp, __ATOMIC_SEQ_CST); }
-void set_drop(const ProbeA& a, bool drop) {
-  __atomic_store_n(&a->bss->drop_icmp, drop ? 1u : 0u, __ATOMIC_SEQ_CST);
+uint64_t icmp_seen(const Probe& p) { return __atomic_load_n(&p->bss->packets_icmp, __ATOMIC_SEQ_CST); }
+void set_drop(const Probe& p, bool drop) {
+  __atomic_store_n(&p->bss->drop_icmp, drop ? 1u : 0u, __ATOMIC_SEQ_CST);
 }
 
 uint32_t prog_id(int prog_fd) {
@@ -148,12 +141,12 @@ TEST_F(XdpChainTest, TailCallsThePluginsInSlotOrder) {
   // The root program alone: packets pass.
   EXPECT_TRUE(ping());
 
-  ProbeA a = load_a(chain.chain_fd());
-  ProbeB b = load_b(chain.chain_fd());
-  chain.install(kSlotA, bpf_program__fd(a->progs.chain_probe_a));
-  chain.install(kSlotB, bpf_program__fd(b->progs.chain_probe_b));
-  EXPECT_EQ(chain.slot_prog_id(kSlotA), prog_id(bpf_program__fd(a->progs.chain_probe_a)));
-  EXPECT_EQ(chain.slot_prog_id(kSlotB), prog_id(bpf_program__fd(b->progs.chain_probe_b)));
+  Probe a = load_a(chain.chain_fd());
+  Probe b = load_b(chain.chain_fd());
+  chain.install(kSlotA, bpf_program__fd(a->progs.chain_probe));
+  chain.install(kSlotB, bpf_program__fd(b->progs.chain_probe));
+  EXPECT_EQ(chain.slot_prog_id(kSlotA), prog_id(bpf_program__fd(a->progs.chain_probe)));
+  EXPECT_EQ(chain.slot_prog_id(kSlotB), prog_id(bpf_program__fd(b->progs.chain_probe)));
   EXPECT_EQ(chain.slot_prog_id(0), 0u);
 
   ASSERT_TRUE(ping());
@@ -195,15 +188,15 @@ TEST_F(XdpChainTest, InterfacesAreReferenceCountedByOwner) {
 }
 
 TEST_F(XdpChainTest, RestartReadoptsPinsWithoutInterruptingTraffic) {
-  ProbeA a;
-  ProbeB b;
+  Probe a;
+  Probe b;
   {
     XdpChain first(pins());
     first.set_interfaces("test", {"veth-b"});
     a = load_a(first.chain_fd());
     b = load_b(first.chain_fd());
-    first.install(kSlotA, bpf_program__fd(a->progs.chain_probe_a));
-    first.install(kSlotB, bpf_program__fd(b->progs.chain_probe_b));
+    first.install(kSlotA, bpf_program__fd(a->progs.chain_probe));
+    first.install(kSlotB, bpf_program__fd(b->progs.chain_probe));
     ASSERT_TRUE(ping());
   }  // "adamd exits": the XdpChain goes, the pins stay
 
@@ -224,8 +217,8 @@ TEST_F(XdpChainTest, RestartReadoptsPinsWithoutInterruptingTraffic) {
   EXPECT_EQ(ifs[0].ifname, "veth-b");
   EXPECT_EQ(ifs[0].ifindex, if_nametoindex("veth-b"));
   EXPECT_TRUE(ifs[0].owners.empty());
-  EXPECT_EQ(second.slot_prog_id(kSlotA), prog_id(bpf_program__fd(a->progs.chain_probe_a)));
-  EXPECT_EQ(second.slot_prog_id(kSlotB), prog_id(bpf_program__fd(b->progs.chain_probe_b)));
+  EXPECT_EQ(second.slot_prog_id(kSlotA), prog_id(bpf_program__fd(a->progs.chain_probe)));
+  EXPECT_EQ(second.slot_prog_id(kSlotB), prog_id(bpf_program__fd(b->progs.chain_probe)));
   a_before = icmp_seen(a);
   b_before = icmp_seen(b);
   EXPECT_TRUE(ping());
@@ -283,8 +276,8 @@ TEST_F(XdpChainTest, RefusesAnInterfaceWithAForeignXdpProgram) {
                 " link set dum0 up && ip -n " + pair_->b() + " link set dum1 up"),
             0);
   // A program adam does not manage, on dum0.
-  ProbeB foreign = load_b(-1);
-  BpfLinkPtr foreign_link(bpf_program__attach_xdp(foreign->progs.chain_probe_b, if_nametoindex("dum0")));
+  Probe foreign = load_b(-1);
+  BpfLinkPtr foreign_link(bpf_program__attach_xdp(foreign->progs.chain_probe, if_nametoindex("dum0")));
   ASSERT_TRUE(foreign_link) << libbpf_error(-errno);
 
   XdpChain chain(pins());
@@ -364,10 +357,10 @@ TEST_F(XdpChainTest, RootVerdictFollowsTheChainInProgTestRun) {
   const auto pkt = icmp_echo_packet();
   EXPECT_EQ(test_run(root.get(), pkt), kXdpPass);  // empty chain
 
-  ProbeA a = load_a(chain.chain_fd());
-  ProbeB b = load_b(chain.chain_fd());
-  chain.install(kSlotA, bpf_program__fd(a->progs.chain_probe_a));
-  chain.install(kSlotB, bpf_program__fd(b->progs.chain_probe_b));
+  Probe a = load_a(chain.chain_fd());
+  Probe b = load_b(chain.chain_fd());
+  chain.install(kSlotA, bpf_program__fd(a->progs.chain_probe));
+  chain.install(kSlotB, bpf_program__fd(b->progs.chain_probe));
   EXPECT_EQ(test_run(root.get(), pkt), kXdpPass);
   EXPECT_EQ(icmp_seen(a), 1u);
   EXPECT_EQ(icmp_seen(b), 1u);
