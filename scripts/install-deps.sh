@@ -11,7 +11,7 @@ APT_PACKAGES=(
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libssl-dev
   libgtest-dev googletest
   iproute2 iputils-ping util-linux procps curl python3
-  xdp-tools nodejs npm
+  xdp-tools iptables nodejs npm
 )
 
 missing=()
