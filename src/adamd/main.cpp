@@ -18,6 +18,7 @@
 #include "core/bpf_handle.h"
 #include "core/config.h"
 #include "core/demo_lab.h"
+#include "core/event_hub.h"
 #include "core/kernel.h"
 #include "core/log.h"
 #include "core/plugin_manager.h"
@@ -25,6 +26,7 @@
 #include "plugins/registry.h"
 #include "store/database.h"
 #include "store/desired_state.h"
+#include "store/event_store.h"
 #include "store/tokens.h"
 
 namespace {
@@ -48,8 +50,22 @@ adam::UniqueFd lock_state_dir(const std::string& state_dir) {
   return fd;
 }
 
+std::string hostname() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return host;
+}
+
 int run(const adam::DaemonConfig& config) {
   const adam::ListenAddress listen = adam::parse_listen(config.listen);
+  adam::EventHubOptions event_options;
+  try {
+    event_options.retention = adam::parse_span(config.retention);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(std::string("--retention: ") + e.what());
+  }
+  if (config.max_events < 0) throw std::runtime_error("--max-events must be 0 (no limit) or more");
+  event_options.max_events = config.max_events;
   if (::geteuid() != 0)
     throw std::runtime_error(
         "adamd must run as root (it loads BPF programs and attaches them to interfaces)");
@@ -68,19 +84,21 @@ int run(const adam::DaemonConfig& config) {
   const std::string token_path = config.state_dir + "/admin.token";
   tokens.ensure_admin_token(token_path);
   adam::DesiredStateStore desired(db);
+  adam::EventStore event_store(db, hostname());
+  adam::EventHub events(event_store, event_options);
 
   std::optional<adam::DemoLab> lab;
   if (config.demo) lab.emplace();
 
   std::filesystem::create_directories(config.pin_dir);
   adam::XdpChain xdp(config.pin_dir);
-  adam::PluginContext plugin_ctx{config.pin_dir, xdp, features, &db};
+  adam::PluginContext plugin_ctx{config.pin_dir, xdp, features, &db, &events};
   adam::PluginManager plugins(adam::make_plugins(plugin_ctx), desired, features);
   plugins.restore();
   xdp.prune_unowned();
 
   adam::ApiServer server(
-      adam::ApiContext{plugins, tokens, xdp, features, config, std::chrono::system_clock::now()});
+      adam::ApiContext{plugins, tokens, xdp, features, events, config, std::chrono::system_clock::now()});
   const int port = server.bind(listen);
   const std::string shown_host = listen.host == "::" || listen.host == "0.0.0.0" ? "localhost" : listen.host;
   const bool v6 = shown_host.find(':') != std::string::npos;
@@ -132,12 +150,18 @@ int main(int argc, char** argv) {
   auto* metrics_auth = app.add_flag("--metrics-auth", config.metrics_auth, "require a token on /metrics");
   auto* demo =
       app.add_flag("--demo", config.demo, "build a demo lab (netns, veth pair, traffic) for the plugins");
+  auto* retention =
+      app.add_option("--retention", config.retention, "delete events older than this (90m, 7d, 3mo, 1y)")
+          ->capture_default_str();
+  auto* max_events =
+      app.add_option("--max-events", config.max_events, "keep at most this many events (0: no limit)")
+          ->capture_default_str();
   app.add_flag_callback("--version", [] {
     std::printf("adamd %s\n", ADAM_VERSION);
     std::exit(0);
   });
   // As with most daemons, a flag given twice takes its last value.
-  for (auto* opt : {listen, state_dir, pin_dir, log_level})
+  for (auto* opt : {listen, state_dir, pin_dir, log_level, retention, max_events})
     opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   CLI11_PARSE(app, argc, argv);
 
@@ -155,6 +179,8 @@ int main(int argc, char** argv) {
       pick(log_level, config.log_level, from_file.log_level);
       pick(metrics_auth, config.metrics_auth, from_file.metrics_auth);
       pick(demo, config.demo, from_file.demo);
+      pick(retention, config.retention, from_file.retention);
+      pick(max_events, config.max_events, from_file.max_events);
     }
     adam::init_logging(config.log_level);
     config.state_dir = std::filesystem::absolute(config.state_dir).lexically_normal().string();

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 namespace adam::html {
@@ -113,6 +114,46 @@ std::string token_created(const json& created) {
       escape(str(created["name"])), escape(str(created["role"])), escape(str(created["token"])));
 }
 
+std::string events(const json& page) {
+  std::string rows;
+  for (const auto& e : page["events"])
+    rows += fmt::format(
+        "<tr><td><time datetime=\"{0}\">{0}</time></td><td>{1}</td><td>{2}</td><td>{3}</td>"
+        "<td><code>{4}</code></td></tr>",
+        escape(str(e["time"])), escape(str(e["plugin"])), escape(str(e["kind"])), escape(str(e["machine"])),
+        escape(e["data"].dump()));
+  std::string more;
+  if (page["links"]["next"].is_string())
+    more = fmt::format(
+        "<button hx-get=\"{}\" hx-target=\"closest section\" hx-swap=\"outerHTML\">older events</button>",
+        escape(str(page["links"]["next"])));
+  return "<section class=\"events\"><table><thead><tr><th>time</th><th>plugin</th><th>kind</th>"
+         "<th>machine</th><th>data</th></tr></thead><tbody>" +
+         rows + "</tbody></table>" + more + "</section>";
+}
+
+std::string histogram(const json& h) {
+  constexpr int kBarWidth = 4;
+  constexpr int kHeight = 60;
+  int64_t max = 1;
+  for (const auto& b : h["buckets"]) max = std::max(max, b["total"].get<int64_t>());
+  std::string bars;
+  int x = 0;
+  for (const auto& b : h["buckets"]) {
+    const int64_t total = b["total"].get<int64_t>();
+    const int height = static_cast<int>(total * kHeight / max);
+    bars += fmt::format(
+        "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{}: {} events {}</title></rect>", x,
+        kHeight - height, kBarWidth - 1, height, escape(str(b["time"])), total, escape(b["counts"].dump()));
+    x += kBarWidth;
+  }
+  return fmt::format(
+      "<figure class=\"histogram\" hx-get=\"{0}\" hx-trigger=\"every 60s\" hx-swap=\"outerHTML\">"
+      "<svg width=\"{1}\" height=\"{2}\" viewBox=\"0 0 {1} {2}\" role=\"img\" "
+      "aria-label=\"events per {3}\">{4}</svg><figcaption>events per {3} (max {5})</figcaption></figure>",
+      escape(str(h["links"]["self"])), std::max(x, 1), kHeight, escape(str(h["bucket"])), bars, max);
+}
+
 std::string error(int status, const std::string& message, const std::string& field) {
   return fmt::format("<div class=\"error\" role=\"alert\" data-status=\"{}\">{}{}</div>", status,
                      escape(message), field.empty() ? "" : " (field: " + escape(field) + ")");
@@ -149,6 +190,9 @@ std::string console_page(const std::string& who) {
       "<div id=\"errors\"></div>"
       "<div hx-get=\"/api/v1/node\" hx-trigger=\"load\" hx-swap=\"outerHTML\"></div>"
       "<h2>Plugins</h2><div hx-get=\"/api/v1/plugins\" hx-trigger=\"load\" hx-swap=\"outerHTML\"></div>"
+      "<h2>Events</h2><div hx-get=\"/api/v1/events/histogram?last=24h&amp;bucket=5m\" hx-trigger=\"load\" "
+      "hx-swap=\"outerHTML\"></div>"
+      "<div hx-get=\"/api/v1/events?limit=50\" hx-trigger=\"load\" hx-swap=\"outerHTML\"></div>"
       "</main>");
 }
 

@@ -15,6 +15,10 @@ std::string plugin_row(const nlohmann::json& plugin);
 std::string plugins(const nlohmann::json& list);
 std::string tokens(const nlohmann::json& list);
 std::string token_created(const nlohmann::json& created);
+// GET /api/v1/events: a table, newest first, with a button for the next page.
+std::string events(const nlohmann::json& page);
+// GET /api/v1/events/histogram: the totals per bucket as inline SVG bars.
+std::string histogram(const nlohmann::json& histogram);
 std::string error(int status, const std::string& message, const std::string& field);
 
 // Whole pages of the console.

@@ -15,6 +15,8 @@
 #include "api/html.h"
 #include "core/embedded.h"
 #include "core/errors.h"
+#include "core/event_hub.h"
+#include "core/event_query.h"
 #include "core/kernel.h"
 #include "core/metrics.h"
 #include "core/plugin_manager.h"
@@ -41,6 +43,9 @@ struct Caller {
 struct Reply {
   int status = 200;
   json body;
+  // An admin route's change, for the audit trail (api.change events).
+  json audit_before;
+  json audit_after;
 };
 
 using Handler = std::function<Reply(const httplib::Request&, const Caller&)>;
@@ -105,6 +110,48 @@ json token_json(const Token& t) {
             {"last_used_at", t.last_used_at ? json(*t.last_used_at) : json(nullptr)},
             {"links", {{"self", "/api/v1/tokens/" + std::to_string(t.id)}}}};
   return j;
+}
+
+// What an audit event records of a plugin: its state, not its stats.
+json plugin_audit(const PluginStatus& s) {
+  return {{"state", to_string(s.state)},
+          {"desired", s.desired_running ? "running" : "stopped"},
+          {"config", s.config}};
+}
+
+json event_json(const Event& e) {
+  json data = json::parse(e.data, nullptr, false);
+  return {{"id", e.id},
+          {"ts", e.ts},
+          {"time", format_rfc3339(e.ts)},
+          {"plugin", e.plugin},
+          {"kind", e.kind},
+          {"machine", e.machine},
+          {"data", data.is_discarded() ? json(e.data) : data}};
+}
+
+json counters_json(const EventCounters& c) {
+  json lost = json::object();
+  for (auto reason : {LossReason::kernel, LossReason::queue, LossReason::write, LossReason::decode}) {
+    auto it = c.lost.find(reason);
+    lost[to_string(reason)] = it == c.lost.end() ? 0 : it->second;
+  }
+  return {{"stored", c.stored}, {"lost", lost}};
+}
+
+// One Server-Sent Events frame; an empty event name makes a comment line
+// (keepalive), which clients ignore.
+std::string sse_frame(const std::string& event, const std::string& data) {
+  if (event.empty()) return ": " + data + "\n\n";
+  std::string frame = "event: " + event + "\n";
+  size_t start = 0;
+  while (start <= data.size()) {  // one data: line per line of data
+    size_t end = data.find('\n', start);
+    if (end == std::string::npos) end = data.size();
+    frame += "data: " + data.substr(start, end - start) + "\n";
+    start = end + 1;
+  }
+  return frame + "\n";
 }
 
 json plugin_json(const PluginStatus& s) {
@@ -232,6 +279,7 @@ struct ApiServer::Impl {
       try {
         Caller caller = authorize(req, access);
         Reply r = handler(req, caller);
+        if (access == Access::admin && method != "GET" && r.status < 400) audit(req, tmpl, caller, r);
         res.status = r.status;
         if (r.status != 204) {
           if (hx && html_renderer)
@@ -258,6 +306,30 @@ struct ApiServer::Impl {
       srv.Delete(pattern, wrapped);
   }
 
+  // Every state change through the API becomes an api.change event.
+  void audit(const httplib::Request& req, const std::string& tmpl, const Caller& caller, const Reply& r) {
+    json data = {{"token", caller.token.name}, {"method", req.method}, {"route", tmpl},
+                 {"path", req.path},           {"status", r.status},   {"before", r.audit_before},
+                 {"after", r.audit_after}};
+    ctx.events.publish("adamd", "api.change", data.dump());
+  }
+
+  json events_json() {
+    json per_plugin = json::object();
+    EventCounters total;
+    for (const auto& [plugin, c] : ctx.events.counters()) {
+      per_plugin[plugin] = counters_json(c);
+      total.stored += c.stored;
+      for (const auto& [reason, n] : c.lost) total.lost[reason] += n;
+    }
+    json j = counters_json(total);
+    j["plugins"] = per_plugin;
+    j["rows"] = ctx.events.store().row_count();
+    j["queue"] = {{"depth", ctx.events.queue_depth()}, {"capacity", ctx.events.queue_capacity()}};
+    j["retention"] = {{"age", ctx.config.retention}, {"max_events", ctx.config.max_events}};
+    return j;
+  }
+
   json node_json() {
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
@@ -270,22 +342,34 @@ struct ApiServer::Impl {
     for (const auto& i : ctx.xdp.interfaces())
       ifaces.push_back({{"ifname", i.ifname}, {"ifindex", i.ifindex}, {"owners", i.owners}});
     const auto now = std::chrono::system_clock::now();
-    return {
-        {"hostname", host},
-        {"kernel", {{"release", u.release}, {"version", u.version}, {"machine", u.machine}}},
-        {"version", ADAM_VERSION},
-        {"started_at", to_ns(ctx.started_at)},
-        {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(now - ctx.started_at).count()},
-        {"features", features},
-        {"state_dir", ctx.config.state_dir},
-        {"pin_dir", ctx.config.pin_dir},
-        {"xdp_interfaces", ifaces},
-        {"links", {{"self", "/api/v1/node"}, {"plugins", "/api/v1/plugins"}, {"tokens", "/api/v1/tokens"}}}};
+    return {{"hostname", host},
+            {"kernel", {{"release", u.release}, {"version", u.version}, {"machine", u.machine}}},
+            {"version", ADAM_VERSION},
+            {"started_at", to_ns(ctx.started_at)},
+            {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(now - ctx.started_at).count()},
+            {"features", features},
+            {"state_dir", ctx.config.state_dir},
+            {"pin_dir", ctx.config.pin_dir},
+            {"xdp_interfaces", ifaces},
+            {"events", events_json()},
+            {"links",
+             {{"self", "/api/v1/node"},
+              {"plugins", "/api/v1/plugins"},
+              {"tokens", "/api/v1/tokens"},
+              {"events", "/api/v1/events"}}}};
+  }
+
+  // A plugin with its event counters.
+  json plugin_with_events(const PluginStatus& s) {
+    json j = plugin_json(s);
+    auto counters = ctx.events.counters();
+    j["events"] = counters_json(counters[s.name]);
+    return j;
   }
 
   json plugins_json() {
     json list = json::array();
-    for (const auto& s : ctx.plugins.list()) list.push_back(plugin_json(s));
+    for (const auto& s : ctx.plugins.list()) list.push_back(plugin_with_events(s));
     return {{"plugins", list}, {"links", {{"self", "/api/v1/plugins"}}}};
   }
 
@@ -312,20 +396,46 @@ struct ApiServer::Impl {
         w.sample("adamd_plugin_state", {{"plugin", s.name}, {"state", to_string(st)}}, s.state == st);
     w.family("adamd_xdp_interfaces", "gauge", "Interfaces with adamd's XDP root program attached.");
     w.sample("adamd_xdp_interfaces", {}, static_cast<double>(ctx.xdp.interfaces().size()));
+    const auto counters = ctx.events.counters();
+    w.family("adamd_events_stored_total", "counter", "Events written to the event store, by plugin.");
+    for (const auto& [plugin, c] : counters)
+      w.sample("adamd_events_stored_total", {{"plugin", plugin}}, static_cast<double>(c.stored));
+    w.family("adamd_events_lost_total", "counter",
+             "Events lost, by plugin and reason (kernel: ring buffer full; queue: writer queue full; "
+             "write: SQLite error; decode: malformed record).");
+    for (const auto& [plugin, c] : counters)
+      for (const auto& [reason, n] : c.lost)
+        w.sample("adamd_events_lost_total", {{"plugin", plugin}, {"reason", to_string(reason)}},
+                 static_cast<double>(n));
+    w.family("adamd_events_queue_depth", "gauge", "Events waiting for the writer.");
+    w.sample("adamd_events_queue_depth", {}, static_cast<double>(ctx.events.queue_depth()));
+    w.family("adamd_events_rows", "gauge", "Events in the store.");
+    w.sample("adamd_events_rows", {}, static_cast<double>(ctx.events.store().row_count()));
     metrics.write(w);
     return w.text();
   }
 
   void register_routes();
   void register_plugin_route(const PluginRoute& r);
+  void register_event_routes();
+  using Stream = std::function<void(const EventSink&)>;
+  // Registers a Server-Sent Events route: auth and errors as usual, then
+  // `open` checks the request (throwing ApiError) and returns the stream,
+  // which runs on the connection's worker thread until the client is gone.
+  void stream_route(const std::string& pattern, const std::string& tmpl, Access access,
+                    std::function<Stream(const httplib::Request&, const Caller&)> open);
 
   std::atomic<int> open_streams{0};
+  std::atomic<bool> stopping{false};  // streams end when set
 };
 
 // SSE streams hold a worker thread each: the pool is sized for them and
 // their number capped, so streams can never starve the API.
 constexpr int kWorkerThreads = 48;
 constexpr int kMaxStreams = 32;
+// A comment line this often keeps proxies from closing an idle stream and
+// finds clients that went away.
+constexpr auto kKeepalive = std::chrono::seconds(15);
 
 void ApiServer::Impl::register_plugin_route(const PluginRoute& r) {
   const std::string pattern = "/api/v1" + r.pattern;
@@ -340,19 +450,29 @@ void ApiServer::Impl::register_plugin_route(const PluginRoute& r) {
   };
   if (!r.stream) {
     Renderer html_renderer = r.html ? r.html : Renderer([](const json& j) { return html::json_block(j); });
-    route(r.method, pattern, r.name, access, html_renderer,
-          [handler = r.handler, to_request](const httplib::Request& req, const Caller& caller) {
-            PluginReply reply = handler(to_request(req, caller));
-            return Reply{reply.status, std::move(reply.body)};
-          });
+    route(
+        r.method, pattern, r.name, access, html_renderer,
+        [handler = r.handler, to_request](const httplib::Request& req, const Caller& caller) {
+          PluginRequest request = to_request(req, caller);
+          PluginReply reply = handler(request);
+          json after = reply.audit_after.is_null() ? request.body : std::move(reply.audit_after);
+          return Reply{reply.status, std::move(reply.body), std::move(reply.audit_before), std::move(after)};
+        });
     return;
   }
-  // Server-Sent Events: auth and errors as usual, then the plugin streams.
-  srv.Get(pattern, [this, r, access, to_request](const httplib::Request& req, httplib::Response& res) {
+  stream_route(pattern, r.name, access,
+               [stream = r.stream, to_request](const httplib::Request& req, const Caller& caller) -> Stream {
+                 return [stream, pr = to_request(req, caller)](const EventSink& sink) { stream(pr, sink); };
+               });
+}
+
+void ApiServer::Impl::stream_route(const std::string& pattern, const std::string& tmpl, Access access,
+                                   std::function<Stream(const httplib::Request&, const Caller&)> open) {
+  srv.Get(pattern, [this, tmpl, access, open](const httplib::Request& req, httplib::Response& res) {
     const bool hx = req.get_header_value("HX-Request") == "true";
     try {
       Caller caller = authorize(req, access);
-      PluginRequest pr = to_request(req, caller);
+      Stream stream = open(req, caller);
       if (open_streams.fetch_add(1) >= kMaxStreams) {
         open_streams.fetch_sub(1);
         throw unavailable("too many open streams; try again later");
@@ -360,27 +480,21 @@ void ApiServer::Impl::register_plugin_route(const PluginRoute& r) {
       res.set_header("Cache-Control", "no-cache");
       res.set_chunked_content_provider(
           "text/event-stream",
-          [stream = r.stream, pr](size_t, httplib::DataSink& sink) {
-            stream(pr, [&sink](const std::string& event, const std::string& data) {
-              std::string frame = "event: " + event + "\n";
-              size_t start = 0;
-              while (start <= data.size()) {  // one data: line per line of data
-                size_t end = data.find('\n', start);
-                if (end == std::string::npos) end = data.size();
-                frame += "data: " + data.substr(start, end - start) + "\n";
-                start = end + 1;
-              }
-              frame += "\n";
-              return sink.is_writable() && sink.write(frame.data(), frame.size());
+          [this, stream](size_t, httplib::DataSink& sink) {
+            // A stopping server ends the stream at its next event: httplib's
+            // stop() waits for its worker threads.
+            stream([this, &sink](const std::string& event, const std::string& data) {
+              const std::string frame = sse_frame(event, data);
+              return !stopping && sink.is_writable() && sink.write(frame.data(), frame.size());
             });
             sink.done();
             return true;
           },
           [this](bool) { open_streams.fetch_sub(1); });
-      metrics.observe("GET", r.name, 200, 0);
+      metrics.observe("GET", tmpl, 200, 0);
     } catch (const ApiError& e) {
       write_error(res, hx, e.status(), e.code(), e.what(), e.field());
-      metrics.observe("GET", r.name, res.status, 0);
+      metrics.observe("GET", tmpl, res.status, 0);
     }
   });
 }
@@ -457,7 +571,7 @@ void ApiServer::Impl::register_routes() {
         });
   route("GET", "/api/v1/plugins/([^/]+)", "/api/v1/plugins/{name}", Access::viewer, html::plugin_row,
         [this](const httplib::Request& req, const Caller&) {
-          return Reply{200, plugin_json(ctx.plugins.status(req.matches[1]))};
+          return Reply{200, plugin_with_events(ctx.plugins.status(req.matches[1]))};
         });
   route("POST", "/api/v1/plugins/([^/]+)/start", "/api/v1/plugins/{name}/start", Access::admin,
         html::plugin_row, [this](const httplib::Request& req, const Caller&) {
@@ -467,11 +581,15 @@ void ApiServer::Impl::register_routes() {
               req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0;
           json config = form ? config_from_form(req) : parse_body(req);
           if (!config.is_object()) throw bad_request("body", "the plugin config must be a JSON object");
-          return Reply{200, plugin_json(ctx.plugins.start(name, config))};
+          const PluginStatus before = ctx.plugins.status(name);
+          const PluginStatus after = ctx.plugins.start(name, config);
+          return Reply{200, plugin_with_events(after), plugin_audit(before), plugin_audit(after)};
         });
   route("POST", "/api/v1/plugins/([^/]+)/stop", "/api/v1/plugins/{name}/stop", Access::admin,
         html::plugin_row, [this](const httplib::Request& req, const Caller&) {
-          return Reply{200, plugin_json(ctx.plugins.stop(req.matches[1]))};
+          const PluginStatus before = ctx.plugins.status(req.matches[1]);
+          const PluginStatus after = ctx.plugins.stop(req.matches[1]);
+          return Reply{200, plugin_with_events(after), plugin_audit(before), plugin_audit(after)};
         });
 
   route("GET", "/api/v1/tokens", "/api/v1/tokens", Access::admin, html::tokens,
@@ -498,8 +616,9 @@ void ApiServer::Impl::register_routes() {
           }
           NewToken created = ctx.tokens.create(body["name"].get<std::string>(), role);
           json j = token_json(created.token);
+          const json audit_after = j;  // never the secret
           j["token"] = created.secret;
-          return Reply{201, j};
+          return Reply{201, j, nullptr, audit_after};
         });
   route("DELETE", "/api/v1/tokens/([^/]+)", "/api/v1/tokens/{id}", Access::admin, nullptr,
         [this](const httplib::Request& req, const Caller&) {
@@ -508,11 +627,12 @@ void ApiServer::Impl::register_routes() {
           auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
           if (ec != std::errc() || ptr != text.data() + text.size())
             throw bad_request("id", "token id must be a number");
-          ctx.tokens.remove(id);
-          return Reply{204, nullptr};
+          const Token removed = ctx.tokens.remove(id);
+          return Reply{204, nullptr, token_json(removed), nullptr};
         });
 
   for (const auto& r : ctx.plugins.routes()) register_plugin_route(r);
+  register_event_routes();
 
   // Unknown routes and httplib's own errors (413, ...) answer in the API's format.
   srv.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
@@ -540,6 +660,90 @@ void ApiServer::Impl::register_routes() {
       });
 }
 
+void ApiServer::Impl::register_event_routes() {
+  route("GET", "/api/v1/events", "/api/v1/events", Access::viewer, html::events,
+        [this](const httplib::Request& req, const Caller&) {
+          const EventQuery q = parse_event_query(req.params, now_ns());
+          const EventPage page = ctx.events.store().query(q.filter, q.cursor, q.limit);
+          json events = json::array();
+          for (const auto& e : page.events) events.push_back(event_json(e));
+          QueryParams params = req.params;
+          params.erase("cursor");
+          const std::string self =
+              "/api/v1/events" + (req.params.empty() ? "" : "?" + to_query_string(req.params));
+          json next = nullptr;
+          json next_link = nullptr;
+          if (page.next) {
+            next = page.next->encode();
+            params.emplace("cursor", page.next->encode());
+            next_link = "/api/v1/events?" + to_query_string(params);
+          }
+          return Reply{200,
+                       {{"events", events},
+                        {"next_cursor", next},
+                        {"links",
+                         {{"self", self},
+                          {"next", next_link},
+                          {"histogram", "/api/v1/events/histogram"},
+                          {"stream", "/api/v1/events/stream"}}}}};
+        });
+  route("GET", "/api/v1/events/histogram", "/api/v1/events/histogram", Access::viewer, html::histogram,
+        [this](const httplib::Request& req, const Caller&) {
+          const HistogramQuery q = parse_histogram_query(req.params, now_ns());
+          const Histogram h = ctx.events.store().histogram(q.filter, q.bucket_ns, q.group);
+          json buckets = json::array();
+          for (size_t i = 0; i < h.counts.size(); ++i) {
+            int64_t total = 0;
+            for (const auto& [name, n] : h.counts[i]) total += n;
+            const TimeNs start = h.first_bucket + static_cast<TimeNs>(i) * h.bucket_ns;
+            buckets.push_back(
+                {{"ts", start}, {"time", format_rfc3339(start)}, {"total", total}, {"counts", h.counts[i]}});
+          }
+          return Reply{200,
+                       {{"bucket", q.bucket},
+                        {"bucket_ns", q.bucket_ns},
+                        {"group", q.group == HistogramGroup::kind ? "kind" : "plugin"},
+                        {"since", q.filter.since},
+                        {"buckets", buckets},
+                        {"links",
+                         {{"self", "/api/v1/events/histogram?" + to_query_string(req.params)},
+                          {"events", "/api/v1/events"}}}}};
+        });
+  // Stored events of last=/since= first (oldest first, up to limit), then
+  // live ones; a keepalive comment every 15 s. The subscription is taken
+  // before the stored events are read, so none falls between the two.
+  stream_route("/api/v1/events/stream", "/api/v1/events/stream", Access::viewer,
+               [this](const httplib::Request& req, const Caller&) -> Stream {
+                 const EventQuery q = parse_stream_query(req.params, now_ns());
+                 return [this, q](const EventSink& sink) {
+                   auto subscription = ctx.events.subscribe(q.filter);
+                   int64_t sent_up_to = 0;
+                   if (q.has_range) {
+                     EventPage stored = ctx.events.store().query(q.filter, std::nullopt, q.limit);
+                     for (auto it = stored.events.rbegin(); it != stored.events.rend(); ++it) {
+                       if (!sink("event", event_json(*it).dump())) return;
+                       sent_up_to = std::max(sent_up_to, it->id);
+                     }
+                   }
+                   // Short waits: a stopping server ends the stream within a second.
+                   auto last_write = std::chrono::steady_clock::now();
+                   while (!subscription->dropped() && !stopping) {
+                     const auto events = subscription->wait(std::chrono::seconds(1));
+                     for (const auto& e : events)
+                       if (e.id > sent_up_to && !sink("event", event_json(e).dump())) return;
+                     if (!events.empty()) {
+                       last_write = std::chrono::steady_clock::now();
+                     } else if (std::chrono::steady_clock::now() - last_write > kKeepalive) {
+                       if (!sink("", "keepalive")) return;
+                       last_write = std::chrono::steady_clock::now();
+                     }
+                   }
+                   if (stopping) return;
+                   sink("dropped", R"({"reason":"the client fell too far behind"})");
+                 };
+               });
+}
+
 ApiServer::ApiServer(ApiContext ctx) : impl_(std::make_unique<Impl>(std::move(ctx))) {
   impl_->register_routes();
 }
@@ -560,6 +764,9 @@ int ApiServer::bind(const ListenAddress& address) {
 
 void ApiServer::serve() { impl_->srv.listen_after_bind(); }
 
-void ApiServer::stop() { impl_->srv.stop(); }
+void ApiServer::stop() {
+  impl_->stopping = true;
+  impl_->srv.stop();
+}
 
 }  // namespace adam

@@ -10,6 +10,7 @@
 
 namespace adam {
 
+class EventHub;
 class PluginManager;
 class TokenStore;
 class XdpChain;
@@ -20,6 +21,7 @@ struct ApiContext {
   TokenStore& tokens;
   XdpChain& xdp;
   const KernelFeatures& features;
+  EventHub& events;
   DaemonConfig config;
   std::chrono::system_clock::time_point started_at;
 };

@@ -43,10 +43,17 @@ void load_config_file(const std::string& path, DaemonConfig& config) {
       want_bool(config.metrics_auth);
     else if (key == "demo")
       want_bool(config.demo);
-    else
+    else if (key == "retention")
+      want_string(config.retention);
+    else if (key == "max_events") {
+      auto v = node.value<int64_t>();
+      if (!v || !node.is_integer() || *v < 0)
+        throw std::invalid_argument(fmt::format("{}: '{}' must be a whole number >= 0", path, raw_key.str()));
+      config.max_events = *v;
+    } else
       throw std::invalid_argument(
           fmt::format("{}: unknown setting '{}' (known: listen, state_dir, pin_dir, "
-                      "log_level, metrics_auth, demo)",
+                      "log_level, metrics_auth, demo, retention, max_events)",
                       path, raw_key.str()));
   }
 }

@@ -10,12 +10,15 @@ struct DaemonConfig {
   std::string state_dir = "/var/lib/adam";
   std::string pin_dir = "/sys/fs/bpf/adam";
   std::string log_level = "info";
-  bool metrics_auth = false;  // /metrics needs a token too
-  bool demo = false;          // build the demo lab (network namespace + veth + traffic)
+  bool metrics_auth = false;        // /metrics needs a token too
+  bool demo = false;                // build the demo lab (network namespace + veth + traffic)
+  std::string retention = "30d";    // events older than this are deleted (a span: 90m, 7d, 3mo, 1y)
+  int64_t max_events = 50'000'000;  // and the oldest beyond this many (0: no limit)
 };
 
 // Reads a TOML file whose keys are the flag names with '_' or '-'
-// (listen, state_dir, pin_dir, log_level, metrics_auth, demo) into `config`.
+// (listen, state_dir, pin_dir, log_level, metrics_auth, demo, retention,
+// max_events) into `config`.
 // Throws std::invalid_argument naming the file, key and problem.
 void load_config_file(const std::string& path, DaemonConfig& config);
 

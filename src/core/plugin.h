@@ -11,6 +11,7 @@ namespace adam {
 
 class XdpChain;
 class Database;
+class EventHub;
 struct KernelFeatures;
 
 // What adamd hands every plugin.
@@ -19,6 +20,9 @@ struct PluginContext {
   XdpChain& xdp;        // the shared XDP hook (root program + tail-call chain)
   const KernelFeatures& features;
   Database* db = nullptr;  // for a PluginStore of the plugin's own (store/plugin_store.h); null in kernel-only tests
+  // Where the plugin's events go: EventHub::add_ring_buffer for a BPF ring
+  // buffer, publish() from C++ (core/event_hub.h). Null in kernel-only tests.
+  EventHub* events = nullptr;
 };
 
 // A plugin's own API routes (under /api/v1), served by the core's HTTP server
@@ -33,6 +37,10 @@ struct PluginRequest {
 struct PluginReply {
   int status = 200;
   nlohmann::json body;  // ignored for 204
+  // For an admin route's audit event (api.change): the changed resource
+  // before and after. Left null, `after` is the request body.
+  nlohmann::json audit_before;
+  nlohmann::json audit_after;
 };
 
 // For streaming routes (SSE): sends one event; false once the client is gone.

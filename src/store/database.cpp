@@ -41,6 +41,50 @@ const std::vector<Migration>& schema_migrations() {
           PRIMARY KEY (plugin, key)
         ) STRICT;
       )sql"},
+      {3, "events of every plugin", R"sql(
+        -- Plugin and kind, and the host, are integer-coded: a row stays
+        -- small and a kind filter is an integer compare.
+        CREATE TABLE event_kinds (
+          id     INTEGER PRIMARY KEY,
+          plugin TEXT NOT NULL,
+          kind   TEXT NOT NULL,
+          UNIQUE (plugin, kind)
+        ) STRICT;
+        CREATE TABLE event_machines (
+          id   INTEGER PRIMARY KEY,
+          name TEXT NOT NULL UNIQUE
+        ) STRICT;
+        -- id is the rowid: appends land on the b-tree's right edge. The one
+        -- index serves every page (keyset on (ts, id), newest first) with
+        -- one range per kind, merged, so a rare kind never scans the common
+        -- ones; and retention by age. docs/events.md has the query plans
+        -- and the measurements behind this shape.
+        CREATE TABLE events (
+          id         INTEGER PRIMARY KEY,
+          ts         INTEGER NOT NULL,       -- ns since epoch, UTC
+          kind_id    INTEGER NOT NULL,       -- event_kinds.id
+          machine_id INTEGER NOT NULL,       -- event_machines.id
+          data       TEXT NOT NULL           -- JSON object
+        ) STRICT;
+        CREATE INDEX events_by_kind ON events(kind_id, ts);
+        -- Events per minute and kind, kept by the writer in the same
+        -- transactions as the events: histograms read these instead of
+        -- counting millions of rows.
+        CREATE TABLE event_minutes (
+          minute  INTEGER NOT NULL,          -- ts / 60 s
+          kind_id INTEGER NOT NULL,
+          count   INTEGER NOT NULL,
+          PRIMARY KEY (minute, kind_id)
+        ) WITHOUT ROWID, STRICT;
+        -- Kept by the writer too: retention by row count needs the count
+        -- without a scan, and ids are never reused, not even after
+        -- retention emptied the table.
+        CREATE TABLE event_counts (
+          rows    INTEGER NOT NULL,
+          next_id INTEGER NOT NULL
+        ) STRICT;
+        INSERT INTO event_counts VALUES (0, 1);
+      )sql"},
   };
   return migrations;
 }

@@ -34,6 +34,7 @@ class Database {
   explicit Database(const std::string& path, const std::vector<Migration>& migrations = schema_migrations());
 
   int schema_version();
+  const std::string& path() const { return path_; }
 
   template <typename F>
   auto with(F&& f) {

@@ -33,14 +33,29 @@ TEST(Config, FileSetsKnownKeys) {
   std::filesystem::remove(path);
 }
 
+TEST(Config, EventRetentionKeysAndDefaults) {
+  DaemonConfig c;
+  EXPECT_EQ(c.retention, "30d");
+  EXPECT_EQ(c.max_events, 50'000'000);
+  const std::string path = write_temp("retention = \"3mo\"\nmax-events = 1000\n");
+  load_config_file(path, c);
+  EXPECT_EQ(c.retention, "3mo");
+  EXPECT_EQ(c.max_events, 1000);
+  std::filesystem::remove(path);
+}
+
 TEST(Config, UnknownKeyWrongTypeAndSyntaxErrorsNameTheProblem) {
   struct Case {
     std::string text, expect;
   };
-  for (const auto& [text, expect] : std::vector<Case>{{"lisen = \"x\"\n", "unknown setting 'lisen'"},
-                                                      {"listen = 9988\n", "'listen' must be a string"},
-                                                      {"demo = \"yes\"\n", "'demo' must be true or false"},
-                                                      {"listen = \n", ":1:"}}) {
+  for (const auto& [text, expect] :
+       std::vector<Case>{{"lisen = \"x\"\n", "unknown setting 'lisen'"},
+                         {"listen = 9988\n", "'listen' must be a string"},
+                         {"demo = \"yes\"\n", "'demo' must be true or false"},
+                         {"max_events = -1\n", "'max_events' must be a whole number"},
+                         {"max-events = \"5\"\n", "'max-events' must be a whole number"},
+                         {"retention = 30\n", "'retention' must be a string"},
+                         {"listen = \n", ":1:"}}) {
     const std::string path = write_temp(text);
     DaemonConfig c;
     try {

@@ -1,0 +1,28 @@
+#pragma once
+// adamctl events: query the event store, or follow it live (-f).
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "adamctl/client.h"
+
+namespace adamctl {
+
+class EventsCommand {
+ public:
+  explicit EventsCommand(CLI::App& app);  // adds `events` to app
+  bool selected() const { return events_->parsed(); }
+  void run(Api& api, const Options& options);
+
+ private:
+  std::string query_string() const;
+  void follow(const Options& options);
+
+  CLI::App* events_;
+  std::string last_, since_, until_, plugin_;
+  std::vector<std::string> kinds_;
+  int limit_ = 0;  // 0: the API's default
+  bool follow_ = false;
+};
+
+}  // namespace adamctl

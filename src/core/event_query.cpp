@@ -1,0 +1,151 @@
+#include "core/event_query.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <set>
+
+#include "core/errors.h"
+
+namespace adam {
+
+namespace {
+
+const std::string* single(const QueryParams& params, const std::string& name) {
+  const auto [first, last] = params.equal_range(name);
+  if (first == last) return nullptr;
+  if (std::next(first) != last) throw bad_request(name, fmt::format("'{}' may be given only once", name));
+  return &first->second;
+}
+
+void reject_unknown(const QueryParams& params, const std::set<std::string>& known) {
+  for (const auto& [name, value] : params) {
+    if (known.count(name)) continue;
+    std::string list;
+    for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+    throw bad_request(name, fmt::format("unknown parameter '{}' (known: {})", name, list));
+  }
+}
+
+std::vector<std::string> all(const QueryParams& params, const std::string& name) {
+  std::vector<std::string> out;
+  const auto [first, last] = params.equal_range(name);
+  for (auto it = first; it != last; ++it) {
+    if (it->second.empty()) throw bad_request(name, fmt::format("'{}' must not be empty", name));
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+TimeNs instant(const std::string& name, const std::string& text) {
+  try {
+    return parse_instant(text);
+  } catch (const std::invalid_argument& e) {
+    throw bad_request(name, e.what());
+  }
+}
+
+// last=, or since=/until=; the range and plugin/kind filters.
+void parse_filter(const QueryParams& params, TimeNs now, EventQuery& q) {
+  const std::string* last = single(params, "last");
+  const std::string* since = single(params, "since");
+  const std::string* until = single(params, "until");
+  if (last && (since || until)) throw bad_request("last", "give either last= or since=/until=, not both");
+  if (last) {
+    try {
+      q.filter.since = span_start(parse_span(*last), now);
+    } catch (const std::invalid_argument& e) {
+      throw bad_request("last", e.what());
+    }
+    q.filter.until = now + 1;  // up to and including now
+  }
+  if (since) q.filter.since = instant("since", *since);
+  if (until) q.filter.until = instant("until", *until);
+  if (q.filter.since > q.filter.until) throw bad_request("since", "since is after until");
+  q.has_range = last || since || until;
+  q.filter.plugins = all(params, "plugin");
+  q.filter.kinds = all(params, "kind");
+}
+
+void parse_limit(const QueryParams& params, EventQuery& q) {
+  const std::string* text = single(params, "limit");
+  if (!text) return;
+  int limit = 0;
+  auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), limit);
+  if (ec != std::errc() || ptr != text->data() + text->size() || limit < 1 || limit > kMaxEventLimit)
+    throw bad_request("limit", fmt::format("limit must be a whole number from 1 to {}", kMaxEventLimit));
+  q.limit = limit;
+}
+
+}  // namespace
+
+EventQuery parse_event_query(const QueryParams& params, TimeNs now) {
+  reject_unknown(params, {"last", "since", "until", "plugin", "kind", "limit", "cursor"});
+  EventQuery q;
+  parse_filter(params, now, q);
+  parse_limit(params, q);
+  if (const std::string* cursor = single(params, "cursor")) {
+    q.cursor = EventCursor::decode(*cursor);
+    if (!q.cursor)
+      throw bad_request("cursor", "malformed cursor: pass next_cursor of the previous page as it is");
+  }
+  return q;
+}
+
+HistogramQuery parse_histogram_query(const QueryParams& params, TimeNs now) {
+  reject_unknown(params, {"last", "since", "until", "plugin", "kind", "bucket", "group"});
+  EventQuery range;
+  parse_filter(params, now, range);
+  if (!range.has_range) {
+    range.filter.since = span_start(Span{24, SpanUnit::hour}, now);
+    range.filter.until = now + 1;
+  }
+  HistogramQuery h;
+  h.filter = range.filter;
+  if (const std::string* bucket = single(params, "bucket")) h.bucket = *bucket;
+  static const std::map<std::string, TimeNs> kBuckets = {
+      {"1m", 60'000'000'000}, {"5m", 300'000'000'000}, {"1h", 3'600'000'000'000}, {"1d", 86'400'000'000'000}};
+  auto it = kBuckets.find(h.bucket);
+  if (it == kBuckets.end()) throw bad_request("bucket", "bucket must be 1m, 5m, 1h or 1d");
+  h.bucket_ns = it->second;
+  if (const std::string* group = single(params, "group")) {
+    if (*group == "kind")
+      h.group = HistogramGroup::kind;
+    else if (*group == "plugin")
+      h.group = HistogramGroup::plugin;
+    else
+      throw bad_request("group", "group must be kind or plugin");
+  }
+  const TimeNs until = h.filter.until == std::numeric_limits<TimeNs>::max() ? now : h.filter.until;
+  if ((until - h.filter.since) / h.bucket_ns >= static_cast<TimeNs>(kMaxHistogramBuckets))
+    throw bad_request("bucket", fmt::format("more than {} buckets: pick a larger bucket or a shorter range",
+                                            kMaxHistogramBuckets));
+  return h;
+}
+
+EventQuery parse_stream_query(const QueryParams& params, TimeNs now) {
+  reject_unknown(params, {"last", "since", "plugin", "kind", "limit"});
+  EventQuery q;
+  parse_filter(params, now, q);
+  parse_limit(params, q);
+  return q;
+}
+
+std::string to_query_string(const QueryParams& params) {
+  std::string out;
+  for (const auto& [name, value] : params) {
+    out += out.empty() ? "" : "&";
+    for (const std::string* part : {&name, &value}) {
+      for (unsigned char c : *part) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ':')
+          out.push_back(static_cast<char>(c));
+        else
+          out += fmt::format("%{:02X}", c);
+      }
+      if (part == &name) out.push_back('=');
+    }
+  }
+  return out;
+}
+
+}  // namespace adam

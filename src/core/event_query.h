@@ -1,0 +1,45 @@
+#pragma once
+// The query parameters of the events routes (GET /api/v1/events,
+// /events/histogram, /events/stream), parsed and checked: bad input is an
+// ApiError 400 naming the parameter.
+#include <map>
+#include <optional>
+#include <string>
+
+#include "store/event_store.h"
+
+namespace adam {
+
+using QueryParams = std::multimap<std::string, std::string>;
+
+constexpr int kDefaultEventLimit = 100;
+constexpr int kMaxEventLimit = 10'000;
+constexpr size_t kMaxHistogramBuckets = 10'000;
+
+struct EventQuery {
+  EventFilter filter;
+  int limit = kDefaultEventLimit;
+  std::optional<EventCursor> cursor;
+  bool has_range = false;  // last, since or until was given
+};
+
+struct HistogramQuery {
+  EventFilter filter;
+  std::string bucket = "5m";
+  TimeNs bucket_ns = 0;
+  HistogramGroup group = HistogramGroup::kind;
+};
+
+// last=, since=, until=, plugin=, kind= (repeatable), limit=, cursor=.
+// `now` is injected so tests can pin it.
+EventQuery parse_event_query(const QueryParams& params, TimeNs now);
+// last=/since=/until= (default last=24h), plugin=, kind=, bucket=1m|5m|1h|1d, group=kind|plugin.
+HistogramQuery parse_histogram_query(const QueryParams& params, TimeNs now);
+// The stream's filters: plugin=, kind=, and last=/since= with limit= for the
+// stored events sent before the live ones (until= makes no sense live).
+EventQuery parse_stream_query(const QueryParams& params, TimeNs now);
+
+// Back to a query string ("a=1&b=x%20y"), for links.
+std::string to_query_string(const QueryParams& params);
+
+}  // namespace adam
