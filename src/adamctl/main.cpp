@@ -1,72 +1,20 @@
 // adamctl: the command-line client of adamd's REST API.
-#include <httplib.h>
-
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "adamctl/client.h"
+#include "adamctl/events.h"
+#include "adamctl/firewall.h"
+
+using adamctl::text;
 using nlohmann::json;
 
 namespace {
-
-struct Options {
-  std::string url;
-  std::string token;
-  std::string output = "human";
-};
-
-// Where a local adamd keeps its admin token: the default state dir, then the
-// one `make run` uses in a checkout.
-std::string local_admin_token() {
-  for (const char* path : {"/var/lib/adam/admin.token", "var/admin.token"}) {
-    std::ifstream in(path);
-    std::string token;
-    if (in && std::getline(in, token) && !token.empty()) return token;
-  }
-  return {};
-}
-
-class Api {
- public:
-  explicit Api(const Options& o) : opts_(o), cli_(o.url) {
-    cli_.set_connection_timeout(5);
-    cli_.set_read_timeout(60);
-  }
-
-  json call(const std::string& method, const std::string& path, const json& body = nullptr) {
-    httplib::Headers headers;
-    if (!opts_.token.empty()) headers.emplace("Authorization", "Bearer " + opts_.token);
-    const std::string payload = body.is_null() ? "" : body.dump();
-    httplib::Result r = method == "GET"      ? cli_.Get(path, headers)
-                        : method == "DELETE" ? cli_.Delete(path, headers)
-                                             : cli_.Post(path, headers, payload, "application/json");
-    if (!r)
-      throw std::runtime_error("cannot reach adamd at " + opts_.url + ": " + httplib::to_string(r.error()));
-    json j = r->body.empty() ? json::object() : json::parse(r->body, nullptr, false);
-    if (r->status >= 400) {
-      std::string msg = "HTTP " + std::to_string(r->status);
-      if (j.is_object() && j.contains("error")) {
-        msg += ": " + j["error"].value("message", "");
-        if (j["error"].contains("field")) msg += " (field: " + j["error"]["field"].get<std::string>() + ")";
-      }
-      if (r->status == 401 && opts_.token.empty())
-        msg += "\nno token given: use --token, ADAM_TOKEN, or run as root next to a local adamd";
-      throw std::runtime_error(msg);
-    }
-    return j;
-  }
-
- private:
-  const Options& opts_;
-  httplib::Client cli_;
-};
-
-std::string text(const json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
 
 void print_node(const json& n) {
   std::printf("hostname  %s\nkernel    %s\nadamd     %s\nuptime    %ss\nfeatures\n",
@@ -88,7 +36,7 @@ void print_plugin(const json& p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options opts;
+  adamctl::Options opts;
   CLI::App app{"adamctl: command-line client of adamd's API"};
   app.require_subcommand(1);
   const char* env_url = std::getenv("ADAM_URL");
@@ -110,13 +58,15 @@ int main(int argc, char** argv) {
   start->add_option("--iface,-i", ifaces, "interface to attach to (repeatable)");
   auto* stop = plugin->add_subcommand("stop", "stop a plugin");
   stop->add_option("name", name, "plugin name")->required();
+  adamctl::FirewallCommands firewall(app);
+  adamctl::EventsCommand events(app);
 
   CLI11_PARSE(app, argc, argv);
-  if (opts.token.empty()) opts.token = local_admin_token();
+  if (opts.token.empty()) opts.token = adamctl::local_admin_token();
 
   try {
-    Api api(opts);
-    const bool as_json = opts.output == "json";
+    adamctl::Api api(opts);
+    const bool as_json = opts.json_output();
     if (*node) {
       json n = api.call("GET", "/api/v1/node");
       as_json ? void(std::cout << n.dump(2) << "\n") : print_node(n);
@@ -134,6 +84,10 @@ int main(int argc, char** argv) {
       json p = *start ? api.call("POST", "/api/v1/plugins/" + name + "/start", config)
                       : api.call("POST", "/api/v1/plugins/" + name + "/stop", json::object());
       as_json ? void(std::cout << p.dump(2) << "\n") : print_plugin(p);
+    } else if (firewall.selected()) {
+      firewall.run(api, opts);
+    } else if (events.selected()) {
+      events.run(api, opts);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "adamctl: %s\n", e.what());

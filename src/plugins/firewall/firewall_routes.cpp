@@ -1,0 +1,229 @@
+// The firewall's API routes (/api/v1/firewall/..., docs/api.md): rules and
+// the ruleset (stored by fw::RuleStore, applied to the kernel by apply()),
+// explain, stats and the flow stream, with HTML fragments for the console.
+#include <fmt/format.h>
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "api/html.h"
+#include "core/errors.h"
+#include "plugins/firewall/firewall_plugin.h"
+#include "plugins/firewall/rule_json.h"
+#include "plugins/firewall/rule_store.h"
+
+namespace adam {
+namespace {
+
+using nlohmann::json;
+
+const std::string kRules = "/api/v1/firewall/rules";
+
+std::string rule_url(uint32_t id) { return kRules + "/" + std::to_string(id); }
+
+// The {id} of a route; an id too large to exist is as unknown as any other.
+uint32_t rule_id_param(const PluginRequest& req) {
+  const std::string& text = req.params.at(0);
+  uint32_t id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size())
+    throw not_found("no firewall rule with id " + text);
+  return id;
+}
+
+// A rule's fields and id: what the audit trail records of it.
+json rule_with_id(const fw::Rule& rule) {
+  json j = fw::rule_to_json(rule);
+  j["id"] = rule.id;
+  return j;
+}
+
+// A rule as the API shows it: its fields, id, links and, once the kernel
+// counted for it, counters {packets, bytes}.
+json rule_resource(const fw::Rule& rule, const json& stats) {
+  json j = rule_with_id(rule);
+  const std::string self = rule_url(rule.id);
+  j["links"] = {{"self", self}, {"enable", self + "/enable"}, {"disable", self + "/disable"}};
+  const std::string key = std::to_string(rule.id);
+  if (stats.contains("rules") && stats["rules"].contains(key)) j["counters"] = stats["rules"][key];
+  return j;
+}
+
+json rules_resource(const fw::Ruleset& ruleset, const json& stats) {
+  json rules = json::array();
+  for (const fw::Rule* rule : fw::listing_order(ruleset)) rules.push_back(rule_resource(*rule, stats));
+  return {{"default", fw::action_name(ruleset.default_action)},
+          {"rules", std::move(rules)},
+          {"links",
+           {{"self", kRules},
+            {"create", kRules},
+            {"ruleset", "/api/v1/firewall/ruleset"},
+            {"explain", "/api/v1/firewall/explain"},
+            {"stats", "/api/v1/firewall/stats"},
+            {"flow", "/api/v1/firewall/flow"}}}};
+}
+
+// The ruleset export: what PUT /firewall/ruleset takes back.
+json ruleset_resource(const fw::Ruleset& ruleset) {
+  json j = fw::ruleset_to_json(ruleset);
+  j["links"] = {{"self", "/api/v1/firewall/ruleset"}, {"rules", kRules}};
+  return j;
+}
+
+// A rule from a request body; `id` is where it must be stored (0: new).
+fw::Rule rule_from_body(const json& body, uint32_t id) {
+  fw::Rule rule = fw::rule_from_json(body);
+  if (id == 0 && rule.id != 0)
+    throw bad_request("id",
+                      "ids are given by adamd: leave 'id' out (PUT " + kRules + "/{id} replaces a rule)");
+  if (id != 0 && rule.id != 0 && rule.id != id)
+    throw bad_request("id",
+                      "is " + std::to_string(rule.id) + " but the URL names rule " + std::to_string(id));
+  return rule;
+}
+
+std::string rule_row_html(const json& rule) {
+  const std::string id = rule["id"].dump();
+  const bool enabled = rule["enabled"].get<bool>();
+  const char* toggle = enabled ? "disable" : "enable";
+  const std::string packets = rule.contains("counters") ? rule["counters"]["packets"].dump() : "-";
+  return fmt::format(
+      "<tr id=\"fw-rule-{0}\" class=\"{1}\"><td>{0}</td><td>{2}</td><td class=\"action-{3}\">{3}</td>"
+      "<td>{4}</td><td><code>{5}</code></td><td>{6}</td><td>"
+      "<button hx-post=\"{7}/{8}\" hx-target=\"closest tr\" hx-swap=\"outerHTML\">{8}</button> "
+      // A 204 swaps nothing: the row removes itself once the delete succeeded.
+      "<button hx-delete=\"{7}\" hx-confirm=\"Delete rule {0}?\" "
+      "hx-on::after-request=\"if (event.detail.successful) this.closest('tr').remove()\">delete</button>"
+      "</td></tr>",
+      id, enabled ? "enabled" : "disabled", rule["priority"].dump(), rule["action"].get<std::string>(),
+      html::escape(rule["name"].get<std::string>()), html::escape(fw::match_summary(rule["match"])), packets,
+      rule_url(rule["id"].get<uint32_t>()), toggle);
+}
+
+std::string rules_html(const json& list) {
+  std::string rows;
+  for (const auto& rule : list["rules"]) rows += rule_row_html(rule);
+  return fmt::format(
+      "<table id=\"fw-rules\"><caption>default: {}</caption><thead><tr><th>id</th><th>priority</th>"
+      "<th>action</th><th>name</th><th>match</th><th>packets</th><th></th></tr></thead>"
+      "<tbody>{}</tbody></table>",
+      list["default"].get<std::string>(), rows);
+}
+
+// Pass/drop packet and byte totals of the firewall's stats.
+struct Totals {
+  uint64_t pass_packets = 0, drop_packets = 0, pass_bytes = 0, drop_bytes = 0;
+};
+
+Totals totals_of(const json& stats) {
+  auto get = [&](const char* what, const char* verdict) { return stats[what][verdict].get<uint64_t>(); };
+  return {get("packets", "pass"), get("packets", "drop"), get("bytes", "pass"), get("bytes", "drop")};
+}
+
+// Per-second rate of a counter between two readings; a counter that went
+// back (the firewall was stopped, its pins removed) counts from zero.
+int64_t rate(uint64_t before, uint64_t now, double seconds) {
+  const uint64_t delta = now >= before ? now - before : now;
+  return std::llround(static_cast<double>(delta) / seconds);
+}
+
+}  // namespace
+
+std::vector<PluginRoute> FirewallPlugin::routes() {
+  if (!rules_) return {};  // no database (kernel-only tests): nothing to serve
+  fw::RuleStore* rules = rules_.get();
+  const std::string one = "/firewall/rules/([0-9]+)";
+  const std::string one_name = "/api/v1/firewall/rules/{id}";
+  std::vector<PluginRoute> r;
+
+  r.push_back({"GET", "/firewall/rules", kRules, false,
+               [this, rules](const PluginRequest&) {
+                 return PluginReply{200, rules_resource(rules->ruleset(), stats())};
+               },
+               rules_html});
+  r.push_back({"POST", "/firewall/rules", kRules, true,
+               [this, rules](const PluginRequest& req) {
+                 const fw::Rule added = rules->add(rule_from_body(req.body, 0));
+                 return PluginReply{201, rule_resource(added, stats()), nullptr, rule_with_id(added)};
+               },
+               rule_row_html});
+  r.push_back({"GET", one, one_name, false,
+               [this, rules](const PluginRequest& req) {
+                 return PluginReply{200, rule_resource(rules->get(rule_id_param(req)), stats())};
+               },
+               rule_row_html});
+  // A changed rule: the resource, before and after for the audit trail.
+  auto changed = [this](const fw::RuleStore::Change<fw::Rule>& c) {
+    return PluginReply{200, rule_resource(c.after, stats()), rule_with_id(c.before), rule_with_id(c.after)};
+  };
+  r.push_back({"PUT", one, one_name, true,
+               [rules, changed](const PluginRequest& req) {
+                 const uint32_t id = rule_id_param(req);
+                 return changed(rules->replace(id, rule_from_body(req.body, id)));
+               },
+               rule_row_html});
+  r.push_back({"DELETE", one, one_name, true, [rules](const PluginRequest& req) {
+                 return PluginReply{204, nullptr, rule_with_id(rules->remove(rule_id_param(req)))};
+               }});
+  r.push_back({"POST", one + "/(enable|disable)", one_name + "/{enable|disable}", true,
+               [rules, changed](const PluginRequest& req) {
+                 return changed(rules->set_enabled(rule_id_param(req), req.params.at(1) == "enable"));
+               },
+               rule_row_html});
+
+  r.push_back({"GET", "/firewall/ruleset", "/api/v1/firewall/ruleset", false, [rules](const PluginRequest&) {
+                 return PluginReply{200, ruleset_resource(rules->ruleset())};
+               }});
+  r.push_back(
+      {"PUT", "/firewall/ruleset", "/api/v1/firewall/ruleset", true, [rules](const PluginRequest& req) {
+         const auto c = rules->replace_all(fw::ruleset_from_json(req.body));
+         return PluginReply{200, ruleset_resource(c.after), fw::ruleset_to_json(c.before),
+                            fw::ruleset_to_json(c.after)};
+       }});
+
+  // Viewer access: explaining a packet changes nothing.
+  r.push_back(
+      {"POST", "/firewall/explain", "/api/v1/firewall/explain", false, [this](const PluginRequest& req) {
+         const fw::PacketQuery query = fw::packet_query_from_json(req.body);
+         const fw::Decision decision = explain(query.packet, query.iface);
+         json j = {{"verdict", fw::action_name(decision.action)},
+                   {"rule_id", decision.rule_id ? json(decision.rule_id) : json(nullptr)}};
+         if (decision.rule_id) j["links"] = {{"rule", rule_url(decision.rule_id)}};
+         return PluginReply{200, j};
+       }});
+  r.push_back({"GET", "/firewall/stats", "/api/v1/firewall/stats", false, [this](const PluginRequest&) {
+                 json j = stats();
+                 j["links"] = {{"self", "/api/v1/firewall/stats"}, {"flow", "/api/v1/firewall/flow"}};
+                 return PluginReply{200, j};
+               }});
+
+  PluginRoute flow{"GET", "/firewall/flow", "/api/v1/firewall/flow", false};
+  flow.stream = [this](const PluginRequest&, const EventSink& send) {
+    using clock = std::chrono::steady_clock;
+    Totals before = totals_of(stats());
+    clock::time_point then = clock::now();
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      const Totals now = totals_of(stats());
+      const clock::time_point at = clock::now();
+      const double seconds = std::chrono::duration<double>(at - then).count();
+      const json event = {{"ts", std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count()},
+                          {"pass_pps", rate(before.pass_packets, now.pass_packets, seconds)},
+                          {"drop_pps", rate(before.drop_packets, now.drop_packets, seconds)},
+                          {"pass_bps", rate(before.pass_bytes, now.pass_bytes, seconds)},
+                          {"drop_bps", rate(before.drop_bytes, now.drop_bytes, seconds)}};
+      if (!send("flow", event.dump())) return;
+      before = now;
+      then = at;
+    }
+  };
+  r.push_back(std::move(flow));
+  return r;
+}
+
+}  // namespace adam
