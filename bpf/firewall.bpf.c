@@ -2,14 +2,34 @@
 /* The firewall's XDP program, slot ADAM_XDP_SLOT_FIREWALL of adamd's chain.
  *
  * Packets from interfaces the firewall is not started on go on down the chain
- * untouched. Packets on a firewall interface are classified (for now every
- * packet passes: the rule classifier comes later), counted per verdict in
- * fw_totals, and then dropped or handed on to the next slot. */
+ * untouched. Packets on a firewall interface are parsed, classified against
+ * the active generation of the rule tables (bit-vector search, see
+ * firewall.h and docs/firewall.md), counted per rule and per verdict, and
+ * then dropped or handed on to the next slot. Non-IP frames pass without
+ * classification. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
 
 #include "xdp_chain.h"
 #include "firewall.h"
+
+/* Not in vmlinux.h (macros carry no BTF). */
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+#define IP_OFFSET_MASK 0x1FFF	  /* IPv4 fragment offset */
+#define IPV6_FRAG_OFFSET_MASK 0xFFF8 /* IPv6 fragment header offset */
+#define PROTO_HOPOPTS 0
+#define PROTO_TCP 6
+#define PROTO_UDP 17
+#define PROTO_ROUTING 43
+#define PROTO_FRAGMENT 44
+#define PROTO_AH 51
+#define PROTO_DSTOPTS 60
+#define TCP_HEADER_LEN 20
+#define UDP_HEADER_LEN 8
 
 /* The interfaces (ifindex in adamd's network namespace) the firewall runs on. */
 struct {
@@ -19,6 +39,13 @@ struct {
 	__type(value, __u32);
 } fw_ifaces SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ADAM_FW_IFINDEX_BITS / 64);
+	__type(key, __u32);
+	__type(value, __u64);
+} fw_iface_bits SEC(".maps");
+
 /* Packets and bytes per verdict (ADAM_FW_VERDICT_*), per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -27,15 +54,420 @@ struct {
 	__type(value, struct adam_fw_counter);
 } fw_totals SEC(".maps");
 
-/* Decides a packet's verdict. No rules yet: everything passes. */
-static __always_inline __u32 fw_classify(struct xdp_md *ctx)
+/* Packets and bytes per rule counter slot, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ADAM_FW_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct adam_fw_counter);
+} fw_rule_stats SEC(".maps");
+
+/* Rule id -> counter slot. Userspace bookkeeping, kept in a map so that it
+ * is pinned with the counters and survives adamd restarts. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ADAM_FW_MAX_RULES);
+	__type(key, __u32);
+	__type(value, __u32);
+} fw_slots SEC(".maps");
+
+/* The generation packets are classified with (one element: 0 or 1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} fw_active SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ADAM_FW_GENERATIONS);
+	__type(key, __u32);
+	__type(value, struct adam_fw_generation);
+} fw_gens SEC(".maps");
+
+/* The deduplicated rule bitmaps every table points into. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ADAM_FW_GENERATIONS * ADAM_FW_POOL_SIZE);
+	__type(key, __u32);
+	__type(value, struct adam_fw_bitmap);
+} fw_pool SEC(".maps");
+
+/* Address prefix (per generation) -> pool index. */
+#define FW_LPM_TRIE(name, key_type)                                         \
+	struct {                                                            \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                        \
+		__uint(max_entries, ADAM_FW_GENERATIONS * ADAM_FW_MAX_PREFIXES); \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                       \
+		__type(key, key_type);                                      \
+		__type(value, __u32);                                       \
+	} name SEC(".maps")
+
+FW_LPM_TRIE(fw_src4, struct adam_fw_lpm4_key);
+FW_LPM_TRIE(fw_dst4, struct adam_fw_lpm4_key);
+FW_LPM_TRIE(fw_src6, struct adam_fw_lpm6_key);
+FW_LPM_TRIE(fw_dst6, struct adam_fw_lpm6_key);
+
+/* Protocol or port (per generation) -> pool index. */
+#define FW_INDEX_ARRAY(name, values)                                   \
+	struct {                                                       \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                      \
+		__uint(max_entries, ADAM_FW_GENERATIONS * (values));   \
+		__type(key, __u32);                                    \
+		__type(value, __u32);                                  \
+	} name SEC(".maps")
+
+FW_INDEX_ARRAY(fw_proto, ADAM_FW_PROTOS);
+FW_INDEX_ARRAY(fw_sport, ADAM_FW_PORTS);
+FW_INDEX_ARRAY(fw_dport, ADAM_FW_PORTS);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ADAM_FW_GENERATIONS * ADAM_FW_MAX_RULE_IFACES);
+	__type(key, struct adam_fw_iface_key);
+	__type(value, __u32);
+} fw_iface SEC(".maps");
+
+/* Position -> the rule's id, verdict and counter slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ADAM_FW_GENERATIONS * ADAM_FW_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct adam_fw_rule);
+} fw_rules SEC(".maps");
+
+/* What the parser found out about a frame. */
+struct fw_packet {
+	__u32 family;	 /* 4, 6, or 0: unparsed (no complete L3 header) */
+	__u32 proto;	 /* IP protocol, or FW_PROTO_UNKNOWN */
+	__u32 has_ports; /* TCP/UDP with a complete header, not a non-first fragment */
+	__u16 sport, dport; /* host byte order */
+	__u8 src[16], dst[16]; /* network byte order; IPv4 in the first 4 bytes */
+};
+
+#define FW_PROTO_UNKNOWN 256
+
+struct fw_vlan_hdr {
+	__be16 tci;
+	__be16 encapsulated_proto;
+};
+
+/* The rule bitmaps of one packet, one per dimension. */
+struct fw_bitmaps {
+	const struct adam_fw_bitmap *src, *dst, *proto, *sport, *dport, *iface;
+};
+
+static __always_inline void fw_parse_ports(void *l4, void *data_end, struct fw_packet *pkt)
 {
-	return ADAM_FW_VERDICT_PASS;
+	/* TCP and UDP both start with the source and destination ports. */
+	__u32 header_len = pkt->proto == PROTO_TCP ? TCP_HEADER_LEN : UDP_HEADER_LEN;
+	__be16 *ports = l4;
+
+	if (pkt->proto != PROTO_TCP && pkt->proto != PROTO_UDP)
+		return;
+	if (l4 + header_len > data_end)
+		return;
+	pkt->sport = bpf_ntohs(ports[0]);
+	pkt->dport = bpf_ntohs(ports[1]);
+	pkt->has_ports = 1;
 }
 
-static __always_inline void fw_count(__u32 verdict, __u64 bytes)
+static __always_inline void fw_parse_ipv4(void *l3, void *data_end, struct fw_packet *pkt)
 {
-	struct adam_fw_counter *c = bpf_map_lookup_elem(&fw_totals, &verdict);
+	struct iphdr *ip = l3;
+	__u32 header_len;
+
+	if ((void *)(ip + 1) > data_end || ip->version != 4 || ip->ihl < 5)
+		return;
+	header_len = ip->ihl * 4;
+	if (l3 + header_len > data_end)
+		return;
+	pkt->family = 4;
+	__builtin_memcpy(pkt->src, &ip->saddr, 4);
+	__builtin_memcpy(pkt->dst, &ip->daddr, 4);
+	pkt->proto = ip->protocol;
+	if (ip->frag_off & bpf_htons(IP_OFFSET_MASK))
+		return; /* a non-first fragment carries no L4 header */
+	fw_parse_ports(l3 + header_len, data_end, pkt);
+}
+
+static __always_inline int fw_is_ipv6_ext(__u32 nexthdr)
+{
+	return nexthdr == PROTO_HOPOPTS || nexthdr == PROTO_ROUTING || nexthdr == PROTO_FRAGMENT ||
+	       nexthdr == PROTO_AH || nexthdr == PROTO_DSTOPTS;
+}
+
+static __always_inline void fw_parse_ipv6(void *l3, void *data_end, struct fw_packet *pkt)
+{
+	struct ipv6hdr *ip6 = l3;
+	void *cursor = ip6 + 1;
+	__u32 nexthdr, i;
+
+	if (cursor > data_end || ip6->version != 6)
+		return;
+	pkt->family = 6;
+	__builtin_memcpy(pkt->src, &ip6->saddr, 16);
+	__builtin_memcpy(pkt->dst, &ip6->daddr, 16);
+	nexthdr = ip6->nexthdr;
+	/* A truncated chain, or a longer one than we walk, leaves the protocol
+	 * unknown. */
+	for (i = 0; i < ADAM_FW_MAX_IPV6_EXT_HEADERS && fw_is_ipv6_ext(nexthdr); i++) {
+		struct ipv6_opt_hdr *ext = cursor;
+
+		if ((void *)(ext + 1) > data_end)
+			return;
+		if (nexthdr == PROTO_FRAGMENT) {
+			struct frag_hdr *frag = cursor;
+
+			if ((void *)(frag + 1) > data_end)
+				return;
+			nexthdr = frag->nexthdr;
+			cursor = frag + 1;
+			if (frag->frag_off & bpf_htons(IPV6_FRAG_OFFSET_MASK)) {
+				pkt->proto = nexthdr; /* non-first fragment: no L4 header */
+				return;
+			}
+			continue;
+		}
+		/* AH counts 4-byte units minus 2, the others 8-byte units minus 1. */
+		if (nexthdr == PROTO_AH)
+			cursor += (ext->hdrlen + 2) * 4;
+		else
+			cursor += (ext->hdrlen + 1) * 8;
+		nexthdr = ext->nexthdr;
+	}
+	if (fw_is_ipv6_ext(nexthdr))
+		return;
+	pkt->proto = nexthdr;
+	fw_parse_ports(cursor, data_end, pkt);
+}
+
+/* Returns 0 for a non-IP frame (it passes unclassified), else 1 with what
+ * could be parsed in *pkt. A frame that ends inside its Ethernet, VLAN or
+ * IP header is "unparsed" (family 0). */
+static __always_inline int fw_parse(void *data, void *data_end, struct fw_packet *pkt)
+{
+	struct ethhdr *eth = data;
+	void *cursor = eth + 1;
+	__be16 ethertype;
+	__u32 i;
+
+	pkt->family = 0;
+	pkt->proto = FW_PROTO_UNKNOWN;
+	pkt->has_ports = 0;
+	if (cursor > data_end)
+		return 1;
+	ethertype = eth->h_proto;
+	for (i = 0; i < ADAM_FW_MAX_VLAN_TAGS + 1; i++) {
+		struct fw_vlan_hdr *vlan = cursor;
+
+		if (ethertype != bpf_htons(ETH_P_8021Q) && ethertype != bpf_htons(ETH_P_8021AD))
+			break;
+		/* More tags than we peel: unparsed, so that only rules without
+		 * L3/L4 conditions can match it. */
+		if (i == ADAM_FW_MAX_VLAN_TAGS || (void *)(vlan + 1) > data_end)
+			return 1;
+		ethertype = vlan->encapsulated_proto;
+		cursor = vlan + 1;
+	}
+	if (ethertype == bpf_htons(ETH_P_IP))
+		fw_parse_ipv4(cursor, data_end, pkt);
+	else if (ethertype == bpf_htons(ETH_P_IPV6))
+		fw_parse_ipv6(cursor, data_end, pkt);
+	else
+		return 0;
+	return 1;
+}
+
+/* Pool index of the rules an address allows: the value of its longest
+ * prefix in the generation's trie. Returns -1 when the generation lacks the
+ * 0-length prefix every filled trie has. */
+static __always_inline int fw_lookup_addr(void *trie4, void *trie6, __u32 family, __u8 gen,
+					  const __u8 *addr, __u32 *index)
+{
+	__u32 *value;
+
+	if (family == 4) {
+		struct adam_fw_lpm4_key key = { .prefixlen = ADAM_FW_LPM_GEN_BITS + 32, .gen = gen };
+
+		__builtin_memcpy(key.addr, addr, 4);
+		value = bpf_map_lookup_elem(trie4, &key);
+	} else {
+		struct adam_fw_lpm6_key key = { .prefixlen = ADAM_FW_LPM_GEN_BITS + 128, .gen = gen };
+
+		__builtin_memcpy(key.addr, addr, 16);
+		value = bpf_map_lookup_elem(trie6, &key);
+	}
+	if (!value)
+		return -1;
+	*index = *value;
+	return 0;
+}
+
+static __always_inline int fw_lookup_array(void *array, __u32 key, __u32 *index)
+{
+	__u32 *value = bpf_map_lookup_elem(array, &key);
+
+	if (!value)
+		return -1;
+	*index = *value;
+	return 0;
+}
+
+/* The pool index of each dimension's bitmap for this packet. */
+static __always_inline int fw_lookup_dims(const struct adam_fw_generation *g, __u32 gen,
+					  const struct fw_packet *pkt, __u32 ifindex,
+					  __u32 index[ADAM_FW_DIMS])
+{
+	__u32 uses = g->uses;
+
+	index[ADAM_FW_DIM_SRC] = g->unconditioned[ADAM_FW_DIM_SRC];
+	index[ADAM_FW_DIM_DST] = g->unconditioned[ADAM_FW_DIM_DST];
+	index[ADAM_FW_DIM_PROTO] = g->unconditioned[ADAM_FW_DIM_PROTO];
+	index[ADAM_FW_DIM_SPORT] = g->unconditioned[ADAM_FW_DIM_SPORT];
+	index[ADAM_FW_DIM_DPORT] = g->unconditioned[ADAM_FW_DIM_DPORT];
+	index[ADAM_FW_DIM_IFACE] = g->unconditioned[ADAM_FW_DIM_IFACE];
+
+	if ((pkt->family == 4 && (uses & ADAM_FW_USES_SRC4)) ||
+	    (pkt->family == 6 && (uses & ADAM_FW_USES_SRC6))) {
+		if (fw_lookup_addr(&fw_src4, &fw_src6, pkt->family, gen, pkt->src,
+				   &index[ADAM_FW_DIM_SRC]))
+			return -1;
+	}
+	if ((pkt->family == 4 && (uses & ADAM_FW_USES_DST4)) ||
+	    (pkt->family == 6 && (uses & ADAM_FW_USES_DST6))) {
+		if (fw_lookup_addr(&fw_dst4, &fw_dst6, pkt->family, gen, pkt->dst,
+				   &index[ADAM_FW_DIM_DST]))
+			return -1;
+	}
+	if ((uses & ADAM_FW_USES_PROTO) && pkt->proto < ADAM_FW_PROTOS) {
+		if (fw_lookup_array(&fw_proto, adam_fw_proto_key(gen, pkt->proto),
+				    &index[ADAM_FW_DIM_PROTO]))
+			return -1;
+	}
+	if ((uses & ADAM_FW_USES_PORTS) && pkt->has_ports) {
+		if (fw_lookup_array(&fw_sport, adam_fw_port_key(gen, pkt->sport),
+				    &index[ADAM_FW_DIM_SPORT]) ||
+		    fw_lookup_array(&fw_dport, adam_fw_port_key(gen, pkt->dport),
+				    &index[ADAM_FW_DIM_DPORT]))
+			return -1;
+	}
+	if (uses & ADAM_FW_USES_IFACE) {
+		struct adam_fw_iface_key key = { .gen = gen, .ifindex = ifindex };
+		__u32 *value = bpf_map_lookup_elem(&fw_iface, &key);
+
+		if (value) /* else an interface no rule names */
+			index[ADAM_FW_DIM_IFACE] = *value;
+	}
+	return 0;
+}
+
+static __always_inline const struct adam_fw_bitmap *fw_pool_bitmap(__u32 gen, __u32 index)
+{
+	__u32 key = adam_fw_pool_key(gen, index);
+
+	return bpf_map_lookup_elem(&fw_pool, &key);
+}
+
+/* Index of the lowest set bit of x != 0. clang 14 crashes lowering
+ * __builtin_ctzll for BPF ("unimplemented select CondCode"); popcount it
+ * lowers to a few multiply/shift instructions, without branches. */
+static __always_inline __u64 fw_lowest_bit(__u64 x)
+{
+	return __builtin_popcountll((x & -x) - 1);
+}
+
+static __always_inline __u64 fw_and_summary(const struct fw_bitmaps *b, __u32 i)
+{
+	return b->src->summary[i] & b->dst->summary[i] & b->proto->summary[i] &
+	       b->sport->summary[i] & b->dport->summary[i] & b->iface->summary[i];
+}
+
+static __always_inline __u64 fw_and_words(const struct fw_bitmaps *b, __u32 i)
+{
+	return b->src->words[i] & b->dst->words[i] & b->proto->words[i] & b->sport->words[i] &
+	       b->dport->words[i] & b->iface->words[i];
+}
+
+/* The position of the first rule every dimension allows: the lowest bit of
+ * the AND of the bitmaps. The summaries' AND names the only words worth
+ * ANDing; the first non-zero one ends the search. Returns -1 when no rule
+ * matches. */
+static __always_inline int fw_first_match(const struct fw_bitmaps *b, __u32 *position)
+{
+	/* 64-bit indexes: a 32-bit one makes clang bounds-check a zero-extended
+	 * copy, which the verifier does not relate to the index it uses. */
+	__u64 s, n;
+
+	for (s = 0; s < ADAM_FW_SUMMARY_WORDS; s++) {
+		__u64 candidates = fw_and_summary(b, s);
+
+		for (n = 0; n < 64 && candidates; n++) {
+			__u64 word = s * 64 + fw_lowest_bit(candidates);
+			__u64 hits;
+
+			if (word >= ADAM_FW_BITMAP_WORDS)
+				return -1; /* userspace never sets such summary bits */
+			hits = fw_and_words(b, word);
+			if (hits) {
+				*position = word * 64 + fw_lowest_bit(hits);
+				return 0;
+			}
+			candidates &= candidates - 1;
+		}
+	}
+	return -1;
+}
+
+/* Decides a packet: returns the first matching rule, or NULL when the
+ * default decides. *verdict is set either way. Tables that contradict each
+ * other (never written so by userspace) make the default decide. */
+static __always_inline const struct adam_fw_rule *fw_classify(const struct fw_packet *pkt,
+							       __u32 ifindex, __u32 *verdict)
+{
+	const struct adam_fw_generation *g;
+	const struct adam_fw_rule *rule;
+	__u32 zero = 0, gen, position, key;
+	__u32 index[ADAM_FW_DIMS];
+	struct fw_bitmaps b;
+	__u32 *active;
+
+	*verdict = ADAM_FW_VERDICT_PASS;
+	active = bpf_map_lookup_elem(&fw_active, &zero);
+	if (!active)
+		return NULL;
+	gen = *active; /* read once: the whole decision uses one generation */
+	g = bpf_map_lookup_elem(&fw_gens, &gen);
+	if (!g)
+		return NULL;
+	*verdict = g->default_verdict;
+	if (!g->rule_count)
+		return NULL;
+	if (fw_lookup_dims(g, gen, pkt, ifindex, index))
+		return NULL;
+
+	b.src = fw_pool_bitmap(gen, index[ADAM_FW_DIM_SRC]);
+	b.dst = fw_pool_bitmap(gen, index[ADAM_FW_DIM_DST]);
+	b.proto = fw_pool_bitmap(gen, index[ADAM_FW_DIM_PROTO]);
+	b.sport = fw_pool_bitmap(gen, index[ADAM_FW_DIM_SPORT]);
+	b.dport = fw_pool_bitmap(gen, index[ADAM_FW_DIM_DPORT]);
+	b.iface = fw_pool_bitmap(gen, index[ADAM_FW_DIM_IFACE]);
+	if (!b.src || !b.dst || !b.proto || !b.sport || !b.dport || !b.iface)
+		return NULL;
+	if (fw_first_match(&b, &position))
+		return NULL;
+
+	key = adam_fw_rule_key(gen, position);
+	rule = bpf_map_lookup_elem(&fw_rules, &key);
+	if (rule)
+		*verdict = rule->verdict;
+	return rule;
+}
+
+static __always_inline void fw_count(void *counters, __u32 key, __u64 bytes)
+{
+	struct adam_fw_counter *c = bpf_map_lookup_elem(counters, &key);
 
 	if (!c)
 		return;
@@ -43,17 +475,58 @@ static __always_inline void fw_count(__u32 verdict, __u64 bytes)
 	c->bytes += bytes;
 }
 
+static __always_inline int fw_on_interface(__u32 ifindex)
+{
+	if (ifindex < ADAM_FW_IFINDEX_BITS) {
+		__u32 word = ifindex / 64;
+		__u64 *bits = bpf_map_lookup_elem(&fw_iface_bits, &word);
+
+		return bits && (*bits >> (ifindex % 64)) & 1;
+	}
+	return bpf_map_lookup_elem(&fw_ifaces, &ifindex) != NULL;
+}
+
+/* The metadata explain() put in front of the frame, or NULL for a real packet. */
+static __always_inline struct adam_fw_explain *fw_explain_request(struct xdp_md *ctx)
+{
+	struct adam_fw_explain *meta = (void *)(long)ctx->data_meta;
+
+	if ((void *)(meta + 1) > (void *)(long)ctx->data)
+		return NULL;
+	if (meta->magic != ADAM_FW_EXPLAIN_MAGIC)
+		return NULL;
+	return meta;
+}
+
 SEC("xdp")
 int adam_firewall(struct xdp_md *ctx)
 {
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	const struct adam_fw_rule *rule = NULL;
 	__u32 ifindex = ctx->ingress_ifindex;
-	__u32 verdict;
+	__u32 verdict = ADAM_FW_VERDICT_PASS;
+	struct adam_fw_explain *explain;
+	struct fw_packet pkt;
 
-	if (!bpf_map_lookup_elem(&fw_ifaces, &ifindex))
+	if (!fw_on_interface(ifindex))
 		return adam_xdp_next(ctx, ADAM_XDP_SLOT_FIREWALL);
 
-	verdict = fw_classify(ctx);
-	fw_count(verdict, (__u64)(ctx->data_end - ctx->data));
+	if (fw_parse(data, data_end, &pkt))
+		rule = fw_classify(&pkt, ifindex, &verdict);
+
+	explain = fw_explain_request(ctx);
+	if (explain) {
+		explain->classified = 1;
+		explain->verdict = verdict;
+		explain->rule_id = rule ? rule->id : 0;
+	} else {
+		__u64 bytes = data_end - data;
+
+		if (rule)
+			fw_count(&fw_rule_stats, rule->counter_slot, bytes);
+		fw_count(&fw_totals, verdict, bytes);
+	}
 	if (verdict == ADAM_FW_VERDICT_DROP)
 		return XDP_DROP;
 	return adam_xdp_next(ctx, ADAM_XDP_SLOT_FIREWALL);

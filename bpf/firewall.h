@@ -1,6 +1,18 @@
 /* Types and constants shared by the firewall's XDP program (firewall.bpf.c)
  * and its C++ side (src/plugins/firewall/). Fixed-width types only, so both
- * sides agree on every layout. */
+ * sides agree on every layout.
+ *
+ * The classifier is a bit-vector search with an aggregated summary (see
+ * docs/firewall.md): the enabled rules, in evaluation order, get positions
+ * 0..N-1; per packet and per dimension (source, destination, protocol,
+ * source port, destination port, interface) a lookup yields a bitmap of the
+ * rules that dimension allows; the lowest bit set in the AND of the bitmaps
+ * is the first matching rule.
+ *
+ * Every table exists twice, once per generation (ADAM_FW_GENERATIONS): the
+ * program reads the active generation (fw_active) once per packet, userspace
+ * rewrites the other one and then flips fw_active, so a packet sees either
+ * the old ruleset or the new one. */
 #ifndef ADAM_BPF_FIREWALL_H
 #define ADAM_BPF_FIREWALL_H
 
@@ -8,7 +20,7 @@
 #include <linux/types.h>
 #endif
 
-/* Verdicts: index of the fw_totals per-CPU array. */
+/* Verdicts: index of the fw_totals per-CPU array, and a rule's action. */
 #define ADAM_FW_VERDICT_PASS 0
 #define ADAM_FW_VERDICT_DROP 1
 #define ADAM_FW_VERDICTS 2
@@ -16,7 +28,8 @@
 /* How many interfaces the firewall can be started on at once (fw_ifaces). */
 #define ADAM_FW_MAX_IFACES 64
 
-/* Value of fw_totals (one per CPU and verdict). */
+/* Value of fw_totals (one per CPU and verdict) and of fw_rule_stats (one per
+ * CPU and counter slot). */
 struct adam_fw_counter {
 	__u64 packets;
 	__u64 bytes;
@@ -25,5 +38,147 @@ struct adam_fw_counter {
 /* Value of fw_ifaces (key: __u32 ifindex). Reserved for per-interface
  * settings; 1 for now. */
 #define ADAM_FW_IFACE_ON 1
+
+/* fw_iface_bits mirrors fw_ifaces for ifindexes below ADAM_FW_IFINDEX_BITS
+ * as a bitmap in an array (bit i of word w: ifindex w * 64 + i): every
+ * packet asks whether its interface is a firewall interface, and an array
+ * lookup costs a fraction of a hash lookup. Larger ifindexes use fw_ifaces. */
+#define ADAM_FW_IFINDEX_BITS 65536
+
+/* --- Limits ------------------------------------------------------------ */
+
+/* Rules in one ruleset, enabled or not (each has a counter slot); also the
+ * number of positions in a bitmap. */
+#define ADAM_FW_MAX_RULES 10240
+#define ADAM_FW_BITMAP_WORDS (ADAM_FW_MAX_RULES / 64)			   /* 160 */
+#define ADAM_FW_SUMMARY_WORDS ((ADAM_FW_BITMAP_WORDS + 63) / 64) /* 3 */
+/* Distinct rule bitmaps one generation can hold (fw_pool). A ruleset needs
+ * about one per distinct prefix in each address table, one per elementary
+ * port interval, and a few more; 10,000 rules with unique source and
+ * destination prefixes of one family fit. */
+#define ADAM_FW_POOL_SIZE 24576
+/* Prefixes per address table (source/destination x IPv4/IPv6) and generation. */
+#define ADAM_FW_MAX_PREFIXES 16384
+/* Distinct interfaces the rules of one generation may name. */
+#define ADAM_FW_MAX_RULE_IFACES 256
+#define ADAM_FW_GENERATIONS 2
+#define ADAM_FW_PROTOS 256
+#define ADAM_FW_PORTS 65536
+
+/* The parser's limits (see docs/firewall.md, "Packet parsing"). */
+#define ADAM_FW_MAX_VLAN_TAGS 2
+#define ADAM_FW_MAX_IPV6_EXT_HEADERS 6
+
+/* --- Tables -------------------------------------------------------------- */
+
+/* The dimensions a rule conditions on; index of adam_fw_generation's
+ * `unconditioned`. */
+#define ADAM_FW_DIM_SRC 0
+#define ADAM_FW_DIM_DST 1
+#define ADAM_FW_DIM_PROTO 2
+#define ADAM_FW_DIM_SPORT 3
+#define ADAM_FW_DIM_DPORT 4
+#define ADAM_FW_DIM_IFACE 5
+#define ADAM_FW_DIMS 6
+
+/* adam_fw_generation.uses: the tables a generation filled. A dimension no
+ * rule conditions on costs no lookup: its bitmap is `unconditioned`. */
+#define ADAM_FW_USES_SRC4 (1u << 0)
+#define ADAM_FW_USES_SRC6 (1u << 1)
+#define ADAM_FW_USES_DST4 (1u << 2)
+#define ADAM_FW_USES_DST6 (1u << 3)
+#define ADAM_FW_USES_PROTO (1u << 4)
+#define ADAM_FW_USES_PORTS (1u << 5)
+#define ADAM_FW_USES_IFACE (1u << 6)
+
+/* Value of fw_gens (key: generation). */
+struct adam_fw_generation {
+	__u32 rule_count;      /* enabled rules; 0: the default decides, no lookups */
+	__u32 default_verdict; /* ADAM_FW_VERDICT_* when no rule matches */
+	__u32 uses;	       /* ADAM_FW_USES_* */
+	/* Per dimension, the pool index of the rules without a condition on it.
+	 * It stands for the dimension when its value is unknown (an unparsed
+	 * frame, an unknown protocol, a packet without ports: for the port
+	 * dimensions that is the rules without any port condition), when the
+	 * packet's interface is named by no rule, and when `uses` says the
+	 * dimension has no table. */
+	__u32 unconditioned[ADAM_FW_DIMS];
+};
+
+/* Value of fw_pool (key: gen * ADAM_FW_POOL_SIZE + index): bit p of words
+ * is the rule at position p; summary bit i says words[i] != 0, so the search
+ * skips the zero words of the AND of all dimensions. */
+struct adam_fw_bitmap {
+	__u64 summary[ADAM_FW_SUMMARY_WORDS];
+	__u64 words[ADAM_FW_BITMAP_WORDS];
+};
+
+/* Keys of the LPM tries fw_src4/fw_dst4 and fw_src6/fw_dst6 (value: __u32
+ * pool index). The generation is the first byte of the key, so prefixlen is
+ * 8 + the address prefix length and each generation is a subtree of its own.
+ * The compiler pads the structs; the padding lies past every prefix. */
+struct adam_fw_lpm4_key {
+	__u32 prefixlen;
+	__u8 gen;
+	__u8 addr[4]; /* network byte order */
+};
+
+struct adam_fw_lpm6_key {
+	__u32 prefixlen;
+	__u8 gen;
+	__u8 addr[16];
+};
+
+#define ADAM_FW_LPM_GEN_BITS 8
+
+/* Key of fw_iface (value: __u32 pool index). */
+struct adam_fw_iface_key {
+	__u32 gen;
+	__u32 ifindex;
+};
+
+/* Value of fw_rules (key: gen * ADAM_FW_MAX_RULES + position). */
+struct adam_fw_rule {
+	__u32 id;
+	__u32 counter_slot; /* index of fw_rule_stats; stable per rule id */
+	__u32 verdict;	    /* ADAM_FW_VERDICT_* */
+	__u32 log;	    /* 1: the rule asks for events */
+};
+
+/* Keys of the per-generation arrays. */
+static inline __u32 adam_fw_pool_key(__u32 gen, __u32 index)
+{
+	return gen * ADAM_FW_POOL_SIZE + index;
+}
+
+static inline __u32 adam_fw_rule_key(__u32 gen, __u32 position)
+{
+	return gen * ADAM_FW_MAX_RULES + position;
+}
+
+static inline __u32 adam_fw_proto_key(__u32 gen, __u32 proto)
+{
+	return gen * ADAM_FW_PROTOS + proto;
+}
+
+static inline __u32 adam_fw_port_key(__u32 gen, __u32 port)
+{
+	return gen * ADAM_FW_PORTS + port;
+}
+
+/* --- Explain ----------------------------------------------------------- */
+
+/* XDP metadata in front of a frame that adamd runs through the program with
+ * BPF_PROG_TEST_RUN to explain a decision. Seeing the magic, the program
+ * counts nothing and writes its decision back into the metadata. Frames from
+ * the wire carry no metadata here: the firewall is the chain's first slot and
+ * the root program adds none. */
+#define ADAM_FW_EXPLAIN_MAGIC 0x41464558 /* "AFEX" */
+struct adam_fw_explain {
+	__u32 magic;
+	__u32 classified; /* set to 1 by the program once it decided */
+	__u32 verdict;	  /* ADAM_FW_VERDICT_* */
+	__u32 rule_id;	  /* 0: the default decided */
+};
 
 #endif /* ADAM_BPF_FIREWALL_H */

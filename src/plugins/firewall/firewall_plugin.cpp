@@ -1,7 +1,6 @@
 #include "plugins/firewall/firewall_plugin.h"
 
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
+#include <net/if.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -12,12 +11,13 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "core/bpf_handle.h"
 #include "core/errors.h"
 #include "core/kernel.h"
 #include "core/xdp_chain.h"
-#include "firewall.h"  // bpf/firewall.h: types shared with the BPF program
-#include "firewall.skel.h"
+#include "firewall.h"  // bpf/firewall.h: limits shared with the BPF program
+#include "plugins/firewall/classifier.h"
+#include "plugins/firewall/datapath.h"
+#include "plugins/firewall/rule_store.h"
 #include "xdp_chain.h"  // bpf/xdp_chain.h: slot numbers
 
 namespace adam {
@@ -27,42 +27,32 @@ namespace fs = std::filesystem;
 
 constexpr const char* kOwner = "firewall";
 
-// Does a (pinned) map have the layout this build expects?
-bool map_matches(int fd, bpf_map* expected, std::string& why) {
-  bpf_map_info info{};
-  __u32 len = sizeof(info);
-  if (int err = bpf_obj_get_info_by_fd(fd, &info, &len); err) {
-    why = "cannot read its info: " + libbpf_error(err);
-    return false;
+// The ifindexes (in adamd's network namespace) of the interfaces the rules name.
+fw::IfindexMap resolve_interfaces(const fw::Ruleset& ruleset) {
+  fw::IfindexMap ifindexes;
+  for (const fw::Rule& rule : ruleset.rules) {
+    for (const std::string& name : rule.match.iface) {
+      if (unsigned ifindex = if_nametoindex(name.c_str()); ifindex != 0) ifindexes[name] = ifindex;
+    }
   }
-  if (info.type != static_cast<__u32>(bpf_map__type(expected)) ||
-      info.key_size != bpf_map__key_size(expected) || info.value_size != bpf_map__value_size(expected) ||
-      info.max_entries != bpf_map__max_entries(expected)) {
-    why = "type " + std::to_string(info.type) + ", key " + std::to_string(info.key_size) + " B, value " +
-          std::to_string(info.value_size) + " B, " + std::to_string(info.max_entries) + " entries";
-    return false;
-  }
-  return true;
+  return ifindexes;
 }
 
-// Pins an incompatible earlier build left behind would make the load fail:
-// drop them (their content is lost, which is logged).
-void drop_incompatible_pin(const std::string& path, bpf_map* expected) {
-  UniqueFd fd(bpf_obj_get(path.c_str()));
-  if (!fd) return;
-  std::string why;
-  if (map_matches(fd.get(), expected, why)) return;
-  spdlog::warn("firewall: pinned map {} does not match this build ({}); replacing it", path, why);
-  ::unlink(path.c_str());
-}
+nlohmann::json counter_json(const fw::Counter& c) { return {{"packets", c.packets}, {"bytes", c.bytes}}; }
 
 }  // namespace
 
-struct FirewallPlugin::Loaded {
-  SkeletonPtr<firewall_bpf, firewall_bpf__destroy> skel;
-};
-
-FirewallPlugin::FirewallPlugin(PluginContext& ctx) : ctx_(ctx) {}
+FirewallPlugin::FirewallPlugin(PluginContext& ctx) : ctx_(ctx) {
+  if (!ctx.db) return;
+  rules_ = std::make_unique<fw::RuleStore>(*ctx.db, [this](const fw::Ruleset& ruleset) { apply(ruleset); });
+  try {
+    apply(rules_->ruleset());  // not running yet: remembered for start()
+  } catch (const std::exception& e) {
+    // adamd must still come up so the operator can fix the rules through the
+    // API; meanwhile a re-adopted program keeps enforcing its pinned ruleset.
+    spdlog::error("firewall: the stored ruleset cannot be applied: {}", e.what());
+  }
+}
 
 FirewallPlugin::~FirewallPlugin() = default;
 
@@ -70,7 +60,7 @@ std::string FirewallPlugin::name() const { return "firewall"; }
 
 std::string FirewallPlugin::description() const {
   return "XDP firewall: filters the packets arriving on the chosen interfaces with ordered rule chains "
-         "(every packet passes until rules are set) and counts packets and bytes per verdict.";
+         "(every packet passes until rules are set) and counts packets and bytes per rule and per verdict.";
 }
 
 std::string FirewallPlugin::unsupported_reason(const KernelFeatures& features) const {
@@ -105,7 +95,7 @@ void FirewallPlugin::validate(const nlohmann::json& config) const {
 
 void FirewallPlugin::start(const nlohmann::json& config) {
   std::lock_guard lock(mu_);
-  if (loaded_) throw conflict("the firewall is already running");
+  if (datapath_) throw conflict("the firewall is already running");
   validate(config);
   std::vector<std::string> ifnames;
   std::set<__u32> ifindexes;
@@ -115,15 +105,14 @@ void FirewallPlugin::start(const nlohmann::json& config) {
   }
 
   const std::string dir = pin_dir();
-  const std::string totals_pin = dir + "/fw_totals";
-  const std::string ifaces_pin = dir + "/fw_ifaces";
   std::error_code ec;
   const bool dir_existed = fs::exists(dir, ec);
   fs::create_directories(dir, ec);
   if (ec) throw std::runtime_error("firewall: cannot create " + dir + ": " + ec.message());
 
   // Undo on failure: pins this start created go, pins of an earlier adamd stay.
-  bool totals_existed = false, ifaces_existed = false, attached = false;
+  std::unique_ptr<fw::Datapath> datapath;
+  bool attached = false;
   auto undo = [&] {
     if (attached) {
       try {
@@ -132,63 +121,24 @@ void FirewallPlugin::start(const nlohmann::json& config) {
         spdlog::warn("firewall: undoing the attach failed: {}", e.what());
       }
     }
-    if (!totals_existed) ::unlink(totals_pin.c_str());
-    if (!ifaces_existed) ::unlink(ifaces_pin.c_str());
-    if (!dir_existed) ::rmdir(dir.c_str());
+    if (datapath) {
+      for (const std::string& pin : datapath->created_pins()) ::unlink(pin.c_str());
+    }
+    if (!dir_existed) fs::remove_all(dir, ec);
   };
-
-  SkeletonPtr<firewall_bpf, firewall_bpf__destroy> skel(firewall_bpf__open());
-  if (!skel) {
-    int err = -errno;
-    undo();
-    throw std::runtime_error("firewall: cannot open its BPF object: " + libbpf_error(err));
-  }
-  drop_incompatible_pin(totals_pin, skel->maps.fw_totals);
-  drop_incompatible_pin(ifaces_pin, skel->maps.fw_ifaces);
-  totals_existed = fs::exists(totals_pin, ec);
-  ifaces_existed = fs::exists(ifaces_pin, ec);
-
-  auto fail = [&](const std::string& what, int err) {
-    undo();
-    throw std::runtime_error("firewall: " + what + ": " + libbpf_error(err));
-  };
-  int err = bpf_map__reuse_fd(skel->maps.adam_xdp_chain, ctx_.xdp.chain_fd());
-  if (err) fail("cannot use the XDP chain", err);
-  // With a pin path libbpf reuses the pinned map when there is one (the
-  // counters of an earlier adamd continue), else it creates and pins it.
-  if ((err = bpf_map__set_pin_path(skel->maps.fw_totals, totals_pin.c_str())))
-    fail("cannot set a pin path", err);
-  if ((err = bpf_map__set_pin_path(skel->maps.fw_ifaces, ifaces_pin.c_str())))
-    fail("cannot set a pin path", err);
-  if ((err = firewall_bpf__load(skel.get()))) fail("cannot load its XDP program", err);
-  if (totals_existed) spdlog::info("firewall: re-adopted the pinned counters {}", totals_pin);
-
-  // fw_ifaces: exactly the configured interfaces (clear entries of an earlier config).
-  const int ifaces_fd = bpf_map__fd(skel->maps.fw_ifaces);
-  std::vector<__u32> stale;
-  __u32 key = 0, next = 0;
-  for (bool first = true; bpf_map_get_next_key(ifaces_fd, first ? nullptr : &key, &next) == 0;
-       first = false) {
-    if (!ifindexes.count(next)) stale.push_back(next);
-    key = next;
-  }
-  for (__u32 k : stale) bpf_map_delete_elem(ifaces_fd, &k);
-  for (__u32 ifindex : ifindexes) {
-    __u32 on = ADAM_FW_IFACE_ON;
-    if ((err = bpf_map_update_elem(ifaces_fd, &ifindex, &on, BPF_ANY))) fail("cannot fill fw_ifaces", err);
-  }
-
   try {
+    datapath = std::make_unique<fw::Datapath>(ctx_.xdp.chain_fd(), dir);
+    datapath->set_interfaces(ifindexes);
+    if (ruleset_) datapath->apply(*ruleset_, resolve_interfaces(*ruleset_));
     ctx_.xdp.set_interfaces(kOwner, ifnames);
     attached = true;
-    ctx_.xdp.install(ADAM_XDP_SLOT_FIREWALL, bpf_program__fd(skel->progs.adam_firewall));
+    ctx_.xdp.install(ADAM_XDP_SLOT_FIREWALL, datapath->prog_fd());
   } catch (...) {
     undo();
     throw;
   }
 
-  loaded_ = std::make_unique<Loaded>();
-  loaded_->skel = std::move(skel);
+  datapath_ = std::move(datapath);
   interfaces_ = ifnames;
   spdlog::info("firewall: running on {} interface(s)", ifnames.size());
 }
@@ -199,7 +149,7 @@ void FirewallPlugin::stop() {
   // (the program of an earlier adamd may still be in it).
   ctx_.xdp.uninstall(ADAM_XDP_SLOT_FIREWALL);
   ctx_.xdp.set_interfaces(kOwner, {});
-  loaded_.reset();
+  datapath_.reset();
   interfaces_.clear();
   std::error_code ec;
   fs::remove_all(pin_dir(), ec);
@@ -209,40 +159,44 @@ void FirewallPlugin::stop() {
 
 nlohmann::json FirewallPlugin::stats() const {
   std::lock_guard lock(mu_);
-  __u64 packets[ADAM_FW_VERDICTS] = {}, bytes[ADAM_FW_VERDICTS] = {};
-
-  UniqueFd pinned;
-  int fd = -1;
-  if (loaded_) {
-    fd = bpf_map__fd(loaded_->skel->maps.fw_totals);
-  } else {
-    // Not running: the counters an earlier adamd pinned, if their layout is ours.
-    pinned.reset(bpf_obj_get((pin_dir() + "/fw_totals").c_str()));
-    bpf_map_info info{};
-    __u32 len = sizeof(info);
-    if (pinned && bpf_obj_get_info_by_fd(pinned.get(), &info, &len) == 0 &&
-        info.type == BPF_MAP_TYPE_PERCPU_ARRAY && info.key_size == sizeof(__u32) &&
-        info.value_size == sizeof(adam_fw_counter) && info.max_entries == ADAM_FW_VERDICTS)
-      fd = pinned.get();
-  }
-  if (fd >= 0) {
-    const int ncpus = libbpf_num_possible_cpus();
-    if (ncpus > 0) {
-      std::vector<adam_fw_counter> values(static_cast<size_t>(ncpus));
-      for (__u32 verdict = 0; verdict < ADAM_FW_VERDICTS; ++verdict) {
-        if (bpf_map_lookup_elem(fd, &verdict, values.data()) != 0) continue;
-        for (const auto& v : values) {
-          packets[verdict] += v.packets;
-          bytes[verdict] += v.bytes;
-        }
-      }
-    }
-  }
+  // Not running: the counters an earlier adamd pinned, if any.
+  const fw::Totals totals = datapath_ ? datapath_->totals() : fw::Datapath::pinned_totals(pin_dir());
+  const auto rule_counters =
+      datapath_ ? datapath_->rule_counters() : fw::Datapath::pinned_rule_counters(pin_dir());
+  nlohmann::json rules = nlohmann::json::object();
+  for (const auto& [id, counter] : rule_counters) rules[std::to_string(id)] = counter_json(counter);
   return nlohmann::json{
-      {"packets", {{"pass", packets[ADAM_FW_VERDICT_PASS]}, {"drop", packets[ADAM_FW_VERDICT_DROP]}}},
-      {"bytes", {{"pass", bytes[ADAM_FW_VERDICT_PASS]}, {"drop", bytes[ADAM_FW_VERDICT_DROP]}}},
+      {"packets", {{"pass", totals.pass.packets}, {"drop", totals.drop.packets}}},
+      {"bytes", {{"pass", totals.pass.bytes}, {"drop", totals.drop.bytes}}},
       {"interfaces", interfaces_},
+      {"rules", rules},
   };
+}
+
+void FirewallPlugin::apply(const fw::Ruleset& ruleset) {
+  std::lock_guard lock(mu_);
+  const fw::IfindexMap ifindexes = resolve_interfaces(ruleset);
+  try {
+    if (datapath_)
+      datapath_->apply(ruleset, ifindexes);
+    else  // refuse now what start() could not apply
+      fw::compile(ruleset, ifindexes, fw::assign_counter_slots({}, ruleset));
+  } catch (const std::invalid_argument& e) {
+    throw ApiError(422, "unprocessable", e.what(), "rules");
+  }
+  ruleset_ = ruleset;
+}
+
+fw::Decision FirewallPlugin::explain(const fw::PacketKey& packet, const std::string& iface) {
+  std::lock_guard lock(mu_);
+  if (!datapath_) throw unavailable("the firewall is not running");
+  const std::string ifname = iface.empty() ? interfaces_.front() : iface;
+  const uint32_t ifindex = XdpChain::ifindex_of(ifname, "iface");
+  try {
+    return datapath_->explain(packet, ifindex);
+  } catch (const fw::InvalidPacket& e) {
+    throw bad_request(e.field(), e.what());
+  }
 }
 
 }  // namespace adam

@@ -1,0 +1,66 @@
+#pragma once
+// Compiles a ruleset into the tables of the firewall's kernel classifier
+// (bpf/firewall.h, docs/firewall.md), as plain data that Datapath writes into
+// one generation of the BPF maps, and walks those tables the way
+// bpf/firewall.bpf.c does. Pure C++: the compile step is testable against
+// reference_classify() without a kernel.
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "firewall.h"  // bpf/firewall.h: table layouts and limits
+#include "plugins/firewall/rule.h"
+
+namespace adam::fw {
+
+// One entry of an address trie: the pool index of the rules whose prefixes
+// in that field contain `prefix` (the packet's longest matching prefix).
+struct PrefixEntry {
+  Prefix prefix;
+  uint32_t bitmap = 0;
+};
+
+// One generation's content. A dimension whose `uses` flag is clear has no
+// table here (its vectors are empty): every packet gets its unconditioned
+// bitmap without a lookup.
+struct CompiledRuleset {
+  adam_fw_generation generation{};     // rule_count, default_verdict, uses, unconditioned
+  std::vector<adam_fw_bitmap> pool;    // deduplicated bitmaps; tables hold indexes into it
+  std::vector<PrefixEntry> src, dst;   // both families; 0-length prefix included per family used
+  std::vector<uint32_t> proto;         // ADAM_FW_PROTOS entries
+  std::vector<uint32_t> src_port, dst_port;  // ADAM_FW_PORTS entries each
+  std::map<uint32_t, uint32_t> iface;  // ifindex -> pool index, for ifindexes rules name
+  std::vector<adam_fw_rule> rules;     // by position (evaluation order of the enabled rules)
+};
+
+// An action as the BPF program's verdict (ADAM_FW_VERDICT_*), and back.
+inline uint32_t verdict_of(Action action) {
+  return action == Action::drop ? ADAM_FW_VERDICT_DROP : ADAM_FW_VERDICT_PASS;
+}
+inline Action action_of(uint32_t verdict) { return verdict == ADAM_FW_VERDICT_DROP ? Action::drop : Action::pass; }
+
+// Rule id -> counter slot (index of the per-CPU array fw_rule_stats).
+using CounterSlots = std::map<uint32_t, uint32_t>;
+
+// Counter slots for every rule of `ruleset`, enabled or not: a rule id in
+// `current` keeps its slot (its counters continue across rulesets); a new id
+// gets the lowest slot no rule of `current` holds, so that packets still
+// counted under the old ruleset do not land on a new rule's slot, and only
+// when those run out a slot freed by this ruleset. Throws
+// std::invalid_argument when the ruleset has more than ADAM_FW_MAX_RULES rules.
+CounterSlots assign_counter_slots(const CounterSlots& current, const Ruleset& ruleset);
+
+// Throws std::invalid_argument naming the rule and field, or the limit that
+// overflowed: a rule id of 0 or used twice, a malformed prefix (unknown
+// family, length past the family's width, host bits set), a port range with
+// lo > hi, a rule without a slot in `slots`, more than ADAM_FW_MAX_PREFIXES
+// prefixes in one address table, more than ADAM_FW_MAX_RULE_IFACES
+// interfaces, more than ADAM_FW_POOL_SIZE distinct bitmaps.
+CompiledRuleset compile(const Ruleset& ruleset, const IfindexMap& ifindexes, const CounterSlots& slots);
+
+// Classifies a packet with compiled tables, step by step as the BPF program
+// does (longest prefix per address table, array lookups, AND of the
+// summaries, first non-zero word).
+Decision lookup(const CompiledRuleset& tables, const PacketKey& packet);
+
+}  // namespace adam::fw

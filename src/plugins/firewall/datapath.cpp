@@ -1,0 +1,475 @@
+#include "plugins/firewall/datapath.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_ether.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "firewall.skel.h"
+
+namespace adam::fw {
+namespace {
+
+std::string map_name(int fd) {
+  bpf_map_info info{};
+  __u32 len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return "fd " + std::to_string(fd);
+  return info.name;
+}
+
+[[noreturn]] void throw_map_error(const char* what, int fd, int err) {
+  throw std::runtime_error(std::string("firewall: ") + what + " on map " + map_name(fd) + ": " + libbpf_error(err));
+}
+
+// Does a (pinned) map have the layout this build expects?
+bool map_matches(int fd, const bpf_map* expected, std::string& why) {
+  bpf_map_info info{};
+  __u32 len = sizeof(info);
+  if (int err = bpf_obj_get_info_by_fd(fd, &info, &len); err) {
+    why = "cannot read its info: " + libbpf_error(err);
+    return false;
+  }
+  if (info.type != static_cast<__u32>(bpf_map__type(expected)) || info.key_size != bpf_map__key_size(expected) ||
+      info.value_size != bpf_map__value_size(expected) || info.max_entries != bpf_map__max_entries(expected) ||
+      info.map_flags != bpf_map__map_flags(expected)) {
+    why = "type " + std::to_string(info.type) + ", key " + std::to_string(info.key_size) + " B, value " +
+          std::to_string(info.value_size) + " B, " + std::to_string(info.max_entries) + " entries, flags " +
+          std::to_string(info.map_flags);
+    return false;
+  }
+  return true;
+}
+
+using FirewallSkeleton = SkeletonPtr<firewall_bpf, firewall_bpf__destroy>;
+
+FirewallSkeleton open_skeleton() {
+  FirewallSkeleton skel(firewall_bpf__open());
+  if (!skel) throw std::runtime_error("firewall: cannot open its BPF object: " + libbpf_error(-errno));
+  return skel;
+}
+
+// Points every map of the object (the chain aside) at its pin in `dir`:
+// libbpf then reuses a pinned map or creates and pins a new one. The maps
+// only make sense together (fw_active names a generation of the tables,
+// fw_slots indexes fw_rule_stats), so they are adopted all or none: if any
+// pin has another layout, every pin is replaced. Returns the pins to be created.
+std::vector<std::string> adopt_or_replace_pins(firewall_bpf& skel, const std::string& dir) {
+  struct Pin {
+    bpf_map* map;
+    std::string path;
+    bool exists;
+  };
+  std::vector<Pin> pins;
+  std::string mismatch;
+  bpf_map* map;
+  bpf_object__for_each_map(map, skel.obj) {
+    if (map == skel.maps.adam_xdp_chain) continue;  // the XdpChain's, reused by fd
+    Pin pin{map, dir + "/" + bpf_map__name(map), false};
+    UniqueFd fd(bpf_obj_get(pin.path.c_str()));
+    pin.exists = static_cast<bool>(fd);
+    std::string why;
+    if (fd && mismatch.empty() && !map_matches(fd.get(), map, why)) mismatch = pin.path + ": " + why;
+    pins.push_back(std::move(pin));
+  }
+  if (!mismatch.empty()) {
+    spdlog::warn("firewall: pinned map {} does not match this build; replacing every pinned firewall map "
+                 "(the rules are applied again, the counters start at zero)",
+                 mismatch);
+  }
+  std::vector<std::string> created;
+  for (Pin& pin : pins) {
+    if (pin.exists && !mismatch.empty()) {
+      ::unlink(pin.path.c_str());
+      pin.exists = false;
+    }
+    if (!pin.exists) created.push_back(pin.path);
+    if (int err = bpf_map__set_pin_path(pin.map, pin.path.c_str()); err)
+      throw std::runtime_error("firewall: cannot set the pin path " + pin.path + ": " + libbpf_error(err));
+  }
+  return created;
+}
+
+int num_cpus() {
+  const int n = libbpf_num_possible_cpus();
+  if (n <= 0) throw std::runtime_error("firewall: cannot count the possible CPUs: " + libbpf_error(n));
+  return n;
+}
+
+Counter sum_per_cpu(const MapWriter& maps, int fd, uint32_t key) {
+  std::vector<adam_fw_counter> values(static_cast<size_t>(num_cpus()));
+  Counter sum;
+  if (!maps.lookup(fd, &key, values.data())) return sum;
+  for (const adam_fw_counter& v : values) {
+    sum.packets += v.packets;
+    sum.bytes += v.bytes;
+  }
+  return sum;
+}
+
+Totals read_totals(const MapWriter& maps, int totals_fd) {
+  return Totals{.pass = sum_per_cpu(maps, totals_fd, ADAM_FW_VERDICT_PASS),
+                .drop = sum_per_cpu(maps, totals_fd, ADAM_FW_VERDICT_DROP)};
+}
+
+std::map<uint32_t, uint32_t> read_slots(const MapWriter& maps, int slots_fd) {
+  std::map<uint32_t, uint32_t> slots;
+  __u32 id = 0, next = 0, slot = 0;
+  for (bool first = true; maps.next_key(slots_fd, first ? nullptr : &id, &next); first = false) {
+    if (maps.lookup(slots_fd, &next, &slot)) slots[next] = slot;
+    id = next;
+  }
+  return slots;
+}
+
+std::map<uint32_t, Counter> read_rule_counters(const MapWriter& maps, int slots_fd, int stats_fd) {
+  std::map<uint32_t, Counter> counters;
+  for (const auto& [id, slot] : read_slots(maps, slots_fd)) counters[id] = sum_per_cpu(maps, stats_fd, slot);
+  return counters;
+}
+
+// Removes one generation's entries from a hash or trie whose keys carry it.
+template <typename Key>
+void remove_generation(MapWriter& maps, int fd, uint32_t gen) {
+  std::vector<Key> stale;
+  Key key{}, next{};
+  for (bool first = true; maps.next_key(fd, first ? nullptr : &key, &next); first = false) {
+    if (next.gen == gen) stale.push_back(next);
+    key = next;
+  }
+  for (const Key& k : stale) maps.remove(fd, &k);
+}
+
+// The generation byte leads every trie key.
+__u32 lpm_prefixlen(const Prefix& p) { return ADAM_FW_LPM_GEN_BITS + __u32{p.len}; }
+
+void write_prefixes(MapWriter& maps, int fd4, int fd6, uint32_t gen, const std::vector<PrefixEntry>& entries) {
+  remove_generation<adam_fw_lpm4_key>(maps, fd4, gen);
+  remove_generation<adam_fw_lpm6_key>(maps, fd6, gen);
+  for (const PrefixEntry& e : entries) {
+    if (e.prefix.family == 4) {
+      adam_fw_lpm4_key key{.prefixlen = lpm_prefixlen(e.prefix), .gen = static_cast<__u8>(gen)};
+      std::memcpy(key.addr, e.prefix.addr.data(), sizeof key.addr);
+      maps.update(fd4, &key, &e.bitmap);
+    } else {
+      adam_fw_lpm6_key key{.prefixlen = lpm_prefixlen(e.prefix), .gen = static_cast<__u8>(gen)};
+      std::memcpy(key.addr, e.prefix.addr.data(), sizeof key.addr);
+      maps.update(fd6, &key, &e.bitmap);
+    }
+  }
+}
+
+// Writes values[i] at key_of(i), all in one batch.
+template <typename Value, typename KeyOf>
+void write_array(MapWriter& maps, int fd, const std::vector<Value>& values, KeyOf key_of) {
+  if (values.empty()) return;
+  std::vector<__u32> keys(values.size());
+  for (size_t i = 0; i < keys.size(); ++i) keys[i] = key_of(static_cast<__u32>(i));
+  maps.update_batch(fd, keys.data(), values.data(), static_cast<uint32_t>(values.size()));
+}
+
+void put16(std::vector<uint8_t>& buf, size_t at, uint16_t value) {
+  buf[at] = static_cast<uint8_t>(value >> 8);
+  buf[at + 1] = static_cast<uint8_t>(value);
+}
+
+uint16_t ipv4_checksum(const uint8_t* header, size_t len) {
+  uint32_t sum = 0;
+  for (size_t i = 0; i + 1 < len; i += 2) sum += (uint32_t{header[i]} << 8) | header[i + 1];
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+bool is_ipv6_extension(uint8_t proto) { return proto == 0 || proto == 43 || proto == 44 || proto == 51 || proto == 60; }
+
+}  // namespace
+
+// --- BpfMapWriter ---------------------------------------------------------
+
+void BpfMapWriter::update(int map_fd, const void* key, const void* value) {
+  if (int err = bpf_map_update_elem(map_fd, key, value, BPF_ANY); err) throw_map_error("update", map_fd, err);
+}
+
+void BpfMapWriter::update_batch(int map_fd, const void* keys, const void* values, uint32_t count) {
+  bpf_map_batch_opts opts{};
+  opts.sz = sizeof(opts);
+  __u32 done = count;
+  if (int err = bpf_map_update_batch(map_fd, keys, values, &done, &opts); err)
+    throw_map_error("batch update", map_fd, err);
+}
+
+void BpfMapWriter::remove(int map_fd, const void* key) {
+  if (int err = bpf_map_delete_elem(map_fd, key); err && err != -ENOENT) throw_map_error("delete", map_fd, err);
+}
+
+bool BpfMapWriter::lookup(int map_fd, const void* key, void* value) const {
+  int err = bpf_map_lookup_elem(map_fd, key, value);
+  if (err == -ENOENT) return false;
+  if (err) throw_map_error("lookup", map_fd, err);
+  return true;
+}
+
+bool BpfMapWriter::next_key(int map_fd, const void* key, void* next) const {
+  int err = bpf_map_get_next_key(map_fd, key, next);
+  if (err == -ENOENT) return false;
+  if (err) throw_map_error("key iteration", map_fd, err);
+  return true;
+}
+
+// --- frames -----------------------------------------------------------------
+
+std::vector<uint8_t> frame_for(const PacketKey& p) {
+  if (p.family != 4 && p.family != 6)
+    throw InvalidPacket("family", "the address family must be 4 or 6, not " + std::to_string(p.family));
+  const bool tcp_or_udp = p.proto == kProtoTcp || p.proto == kProtoUdp;
+  if (p.has_ports && !tcp_or_udp) throw InvalidPacket("src_port", "ports exist only for tcp and udp packets");
+  if (p.family == 6 && is_ipv6_extension(p.proto))
+    throw InvalidPacket("proto", "protocol " + std::to_string(p.proto) +
+                                     " is an IPv6 extension header: no IPv6 packet ends with it");
+  // The only TCP/UDP packet without ports is a non-first fragment.
+  const bool fragment = tcp_or_udp && !p.has_ports;
+
+  std::vector<uint8_t> l4(8, 0);
+  if (p.has_ports) {
+    l4.assign(p.proto == kProtoTcp ? 20 : 8, 0);
+    put16(l4, 0, p.src_port);
+    put16(l4, 2, p.dst_port);
+    if (p.proto == kProtoTcp) {
+      l4[12] = 5 << 4;  // data offset: 5 words
+      l4[13] = 0x02;    // SYN
+    } else {
+      put16(l4, 4, static_cast<uint16_t>(l4.size()));
+    }
+  } else if (p.family == 4 && p.proto == kProtoIcmp) {
+    l4[0] = 8;  // echo request
+  } else if (p.family == 6 && p.proto == kProtoIcmpv6) {
+    l4[0] = 128;  // echo request
+  }
+
+  std::vector<uint8_t> frame(14, 0);
+  const uint8_t dst_mac[6] = {0x02, 0, 0, 0, 0, 0x02}, src_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
+  std::copy(std::begin(dst_mac), std::end(dst_mac), frame.begin());
+  std::copy(std::begin(src_mac), std::end(src_mac), frame.begin() + 6);
+  if (p.family == 4) {
+    put16(frame, 12, ETH_P_IP);
+    std::vector<uint8_t> ip(20, 0);
+    ip[0] = 0x45;
+    put16(ip, 2, static_cast<uint16_t>(ip.size() + l4.size()));
+    put16(ip, 4, 0x1234);                       // identification
+    put16(ip, 6, fragment ? 0x0001 : 0x4000);  // offset 1 (8 bytes) / don't fragment
+    ip[8] = 64;
+    ip[9] = p.proto;
+    std::copy(p.src.begin(), p.src.begin() + 4, ip.begin() + 12);
+    std::copy(p.dst.begin(), p.dst.begin() + 4, ip.begin() + 16);
+    put16(ip, 10, ipv4_checksum(ip.data(), ip.size()));
+    frame.insert(frame.end(), ip.begin(), ip.end());
+  } else {
+    put16(frame, 12, ETH_P_IPV6);
+    std::vector<uint8_t> ip(40, 0);
+    std::vector<uint8_t> frag;
+    if (fragment) {
+      frag.assign(8, 0);
+      frag[0] = p.proto;
+      put16(frag, 2, 1 << 3);  // offset 1 (8 bytes)
+      put16(frag, 6, 0x1234);  // identification
+    }
+    ip[0] = 0x60;
+    put16(ip, 4, static_cast<uint16_t>(frag.size() + l4.size()));
+    ip[6] = fragment ? 44 : p.proto;
+    ip[7] = 64;
+    std::copy(p.src.begin(), p.src.end(), ip.begin() + 8);
+    std::copy(p.dst.begin(), p.dst.end(), ip.begin() + 24);
+    frame.insert(frame.end(), ip.begin(), ip.end());
+    frame.insert(frame.end(), frag.begin(), frag.end());
+  }
+  frame.insert(frame.end(), l4.begin(), l4.end());
+  return frame;
+}
+
+// --- Datapath ---------------------------------------------------------------
+
+struct Datapath::Skeleton {
+  FirewallSkeleton skel;
+};
+
+Datapath::Datapath(int chain_fd, const std::string& pin_dir) : skel_(std::make_unique<Skeleton>()) {
+  skel_->skel = open_skeleton();
+  firewall_bpf& s = *skel_->skel;
+  if (int err = bpf_map__reuse_fd(s.maps.adam_xdp_chain, chain_fd); err)
+    throw std::runtime_error("firewall: cannot use the XDP chain: " + libbpf_error(err));
+  if (!pin_dir.empty()) created_pins_ = adopt_or_replace_pins(s, pin_dir);
+  // On failure libbpf unpins the maps it pinned during the load.
+  if (int err = firewall_bpf__load(&s); err)
+    throw std::runtime_error("firewall: cannot load its XDP program: " + libbpf_error(err));
+  if (created_pins_.empty() && !pin_dir.empty())
+    spdlog::info("firewall: re-adopted the pinned rule tables and counters in {}", pin_dir);
+  slots_ = read_slots(maps_, bpf_map__fd(s.maps.fw_slots));
+
+  grace_inner_.reset(bpf_map_create(BPF_MAP_TYPE_ARRAY, "fw_grace_inner", 4, 4, 1, nullptr));
+  if (!grace_inner_) throw std::runtime_error("firewall: cannot create a map: " + libbpf_error(grace_inner_.get()));
+  bpf_map_create_opts outer_opts{};
+  outer_opts.sz = sizeof(outer_opts);
+  outer_opts.inner_map_fd = static_cast<__u32>(grace_inner_.get());
+  grace_outer_.reset(bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "fw_grace", 4, 4, 1, &outer_opts));
+  if (!grace_outer_) throw std::runtime_error("firewall: cannot create a map: " + libbpf_error(grace_outer_.get()));
+}
+
+Datapath::~Datapath() = default;
+
+int Datapath::prog_fd() const { return bpf_program__fd(skel_->skel->progs.adam_firewall); }
+
+void Datapath::set_interfaces(const std::set<uint32_t>& ifindexes) {
+  const int fd = bpf_map__fd(skel_->skel->maps.fw_ifaces);
+  std::vector<__u32> stale;
+  __u32 key = 0, next = 0;
+  for (bool first = true; maps_.next_key(fd, first ? nullptr : &key, &next); first = false) {
+    if (!ifindexes.count(next)) stale.push_back(next);
+    key = next;
+  }
+  for (__u32 ifindex : stale) maps_.remove(fd, &ifindex);
+  const __u32 on = ADAM_FW_IFACE_ON;
+  for (__u32 ifindex : ifindexes) maps_.update(fd, &ifindex, &on);
+
+  std::vector<uint64_t> bits(ADAM_FW_IFINDEX_BITS / 64, 0);
+  for (__u32 ifindex : ifindexes) {
+    if (ifindex < ADAM_FW_IFINDEX_BITS) bits[ifindex / 64] |= uint64_t{1} << (ifindex % 64);
+  }
+  write_array(maps_, bpf_map__fd(skel_->skel->maps.fw_iface_bits), bits, [](__u32 word) { return word; });
+}
+
+void Datapath::write_generation(uint32_t gen, const CompiledRuleset& t) {
+  const auto& m = skel_->skel->maps;
+  write_array(maps_, bpf_map__fd(m.fw_pool), t.pool, [gen](__u32 i) { return adam_fw_pool_key(gen, i); });
+  write_prefixes(maps_, bpf_map__fd(m.fw_src4), bpf_map__fd(m.fw_src6), gen, t.src);
+  write_prefixes(maps_, bpf_map__fd(m.fw_dst4), bpf_map__fd(m.fw_dst6), gen, t.dst);
+  write_array(maps_, bpf_map__fd(m.fw_proto), t.proto, [gen](__u32 p) { return adam_fw_proto_key(gen, p); });
+  write_array(maps_, bpf_map__fd(m.fw_sport), t.src_port, [gen](__u32 p) { return adam_fw_port_key(gen, p); });
+  write_array(maps_, bpf_map__fd(m.fw_dport), t.dst_port, [gen](__u32 p) { return adam_fw_port_key(gen, p); });
+  const int iface_fd = bpf_map__fd(m.fw_iface);
+  remove_generation<adam_fw_iface_key>(maps_, iface_fd, gen);
+  for (const auto& [ifindex, bitmap] : t.iface) {
+    const adam_fw_iface_key key{.gen = gen, .ifindex = ifindex};
+    maps_.update(iface_fd, &key, &bitmap);
+  }
+  write_array(maps_, bpf_map__fd(m.fw_rules), t.rules, [gen](__u32 pos) { return adam_fw_rule_key(gen, pos); });
+  maps_.update(bpf_map__fd(m.fw_gens), &gen, &t.generation);
+}
+
+void Datapath::wait_for_packets_in_flight() {
+  // The kernel follows every update of an array-of-maps with synchronize_rcu()
+  // (syscall.c, maybe_wait_bpf_programs()); XDP programs run in RCU read-side
+  // sections, so when the update returns no run that began before it is left.
+  const __u32 zero = 0, inner = static_cast<__u32>(grace_inner_.get());
+  maps_.update(grace_outer_.get(), &zero, &inner);
+}
+
+void Datapath::apply(const Ruleset& ruleset, const IfindexMap& ifindexes) {
+  // Everything that can refuse the ruleset runs before the first write.
+  const CounterSlots slots = assign_counter_slots(slots_, ruleset);
+  const CompiledRuleset tables = compile(ruleset, ifindexes, slots);
+
+  const auto& m = skel_->skel->maps;
+  const int active_fd = bpf_map__fd(m.fw_active);
+  const __u32 zero = 0;
+  __u32 active = 0;
+  maps_.lookup(active_fd, &zero, &active);
+  const __u32 next = active == 0 ? 1 : 0;
+
+  // New rules start counting from zero. Their slots are ones no rule of the
+  // active ruleset counts into (unless the slots ran out, see
+  // assign_counter_slots()), so clearing them now races with no packet.
+  const int stats_fd = bpf_map__fd(m.fw_rule_stats);
+  const std::vector<adam_fw_counter> zeros(static_cast<size_t>(num_cpus()));
+  for (const auto& [id, slot] : slots) {
+    if (!slots_.count(id)) maps_.update(stats_fd, &slot, zeros.data());
+  }
+
+  write_generation(next, tables);
+  maps_.update(active_fd, &zero, &next);  // the flip
+  wait_for_packets_in_flight();           // the old generation is free to be rewritten
+
+  const int slots_fd = bpf_map__fd(m.fw_slots);
+  for (const auto& [id, slot] : slots_) {
+    if (!slots.count(id)) maps_.remove(slots_fd, &id);
+  }
+  for (const auto& [id, slot] : slots) maps_.update(slots_fd, &id, &slot);
+  slots_ = slots;
+}
+
+TestRun Datapath::test_run(std::span<const uint8_t> frame, uint32_t ifindex) const {
+  const adam_fw_explain request{.magic = ADAM_FW_EXPLAIN_MAGIC};
+  std::vector<uint8_t> in(sizeof request + frame.size());
+  std::memcpy(in.data(), &request, sizeof request);
+  if (!frame.empty()) std::memcpy(in.data() + sizeof request, frame.data(), frame.size());
+  std::vector<uint8_t> out(in.size() + 256);  // room for a later slot that grows the frame
+
+  xdp_md ctx{};
+  ctx.data = sizeof request;  // the first ctx.data bytes of data_in are the metadata
+  ctx.data_end = static_cast<__u32>(in.size());
+  ctx.ingress_ifindex = ifindex;
+  bpf_test_run_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.data_in = in.data();
+  opts.data_size_in = static_cast<__u32>(in.size());
+  opts.data_out = out.data();
+  opts.data_size_out = static_cast<__u32>(out.size());
+  opts.ctx_in = &ctx;
+  opts.ctx_size_in = sizeof(ctx);
+  opts.repeat = 1;
+  if (int err = bpf_prog_test_run_opts(prog_fd(), &opts); err)
+    throw std::runtime_error("firewall: BPF_PROG_TEST_RUN: " + libbpf_error(err));
+
+  adam_fw_explain answer{};
+  std::memcpy(&answer, out.data(), sizeof answer);
+  TestRun run;
+  run.xdp_action = opts.retval;
+  run.classified = answer.classified != 0;
+  if (run.classified)
+    run.decision = Decision{action_of(answer.verdict), answer.rule_id};
+  return run;
+}
+
+Decision Datapath::explain(const PacketKey& packet, uint32_t ifindex) const {
+  return test_run(frame_for(packet), ifindex).decision;
+}
+
+std::map<uint32_t, Counter> Datapath::rule_counters() const {
+  const auto& m = skel_->skel->maps;
+  return read_rule_counters(maps_, bpf_map__fd(m.fw_slots), bpf_map__fd(m.fw_rule_stats));
+}
+
+Totals Datapath::totals() const { return read_totals(maps_, bpf_map__fd(skel_->skel->maps.fw_totals)); }
+
+namespace {
+
+// The pin of `map` (a map of an opened, unloaded skeleton: the layout this
+// build expects) that an earlier adamd left in pin_dir, if the layouts match.
+UniqueFd open_pinned(const bpf_map* map, const std::string& pin_dir) {
+  UniqueFd fd(bpf_obj_get((pin_dir + "/" + bpf_map__name(map)).c_str()));
+  std::string why;
+  if (fd && !map_matches(fd.get(), map, why)) fd.reset();
+  return fd;
+}
+
+}  // namespace
+
+std::map<uint32_t, Counter> Datapath::pinned_rule_counters(const std::string& pin_dir) {
+  const FirewallSkeleton layout = open_skeleton();
+  UniqueFd slots = open_pinned(layout->maps.fw_slots, pin_dir);
+  UniqueFd stats = open_pinned(layout->maps.fw_rule_stats, pin_dir);
+  if (!slots || !stats) return {};
+  return read_rule_counters(BpfMapWriter{}, slots.get(), stats.get());
+}
+
+Totals Datapath::pinned_totals(const std::string& pin_dir) {
+  const FirewallSkeleton layout = open_skeleton();
+  UniqueFd totals = open_pinned(layout->maps.fw_totals, pin_dir);
+  if (!totals) return {};
+  return read_totals(BpfMapWriter{}, totals.get());
+}
+
+}  // namespace adam::fw

@@ -1,0 +1,151 @@
+#pragma once
+// The firewall's loaded BPF object (bpf/firewall.bpf.c) and its maps: writes
+// compiled rulesets into them with an atomic generation flip, asks the loaded
+// program itself how it decides a packet (BPF_PROG_TEST_RUN), and reads the
+// counters. See docs/firewall.md.
+//
+// Pins: with a pin dir, every map of the object is pinned there under its
+// own name (fw_totals, fw_ifaces, fw_pool, ...). A Datapath made on a pin dir
+// that holds the maps of an earlier one adopts them all when every layout
+// matches, so the ruleset, the active generation and the counters carry on;
+// if any layout differs it replaces them all (logged).
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/bpf_handle.h"
+#include "plugins/firewall/classifier.h"
+#include "plugins/firewall/rule.h"
+
+struct firewall_bpf;
+
+namespace adam::fw {
+
+// Map access as Datapath uses it, behind an interface (like Katran's
+// BpfAdapter) so that the table-writing logic reads as map operations and
+// not as syscalls. Errors throw std::runtime_error naming the map.
+class MapWriter {
+ public:
+  virtual ~MapWriter() = default;
+  virtual void update(int map_fd, const void* key, const void* value) = 0;
+  // `count` keys and values, packed; one syscall for all of them.
+  virtual void update_batch(int map_fd, const void* keys, const void* values, uint32_t count) = 0;
+  virtual void remove(int map_fd, const void* key) = 0;
+  // False when the key is absent.
+  virtual bool lookup(int map_fd, const void* key, void* value) const = 0;
+  // The key after `key` (nullptr: the first) into `next`; false past the last.
+  virtual bool next_key(int map_fd, const void* key, void* next) const = 0;
+};
+
+// MapWriter on the bpf(2) map commands.
+class BpfMapWriter final : public MapWriter {
+ public:
+  void update(int map_fd, const void* key, const void* value) override;
+  void update_batch(int map_fd, const void* keys, const void* values, uint32_t count) override;
+  void remove(int map_fd, const void* key) override;
+  bool lookup(int map_fd, const void* key, void* value) const override;
+  bool next_key(int map_fd, const void* key, void* next) const override;
+};
+
+struct Counter {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
+
+struct Totals {
+  Counter pass, drop;
+};
+
+// One BPF_PROG_TEST_RUN of the firewall program.
+struct TestRun {
+  uint32_t xdp_action = 0;  // what the chain returned: XDP_DROP, or XDP_PASS once no later slot took it
+  bool classified = false;  // false: the firewall is not on the frame's interface, it passed it on unseen
+  Decision decision;        // the firewall's decision (pass, rule 0 when not classified)
+};
+
+// A packet explain() cannot turn into a frame; `field` names the PacketKey
+// field at fault (family, proto, src_port).
+class InvalidPacket : public std::invalid_argument {
+ public:
+  InvalidPacket(std::string field, const std::string& message)
+      : std::invalid_argument(message), field_(std::move(field)) {}
+  const std::string& field() const { return field_; }
+
+ private:
+  std::string field_;
+};
+
+// An Ethernet frame that carries `packet` so that the firewall's parser reads
+// exactly its fields back: IPv4 or IPv6; a TCP/UDP header with the ports when
+// has_ports, a non-first fragment when TCP/UDP without ports; an ICMP/ICMPv6
+// echo request; 8 zero bytes of payload for other protocols. Throws
+// InvalidPacket for a family other than 4/6, ports on a protocol other than
+// TCP/UDP, or an IPv6 protocol number that is an extension header.
+std::vector<uint8_t> frame_for(const PacketKey& packet);
+
+class Datapath {
+ public:
+  // Opens and loads the firewall program into the XDP chain `chain_fd` (its
+  // tail calls go there). `pin_dir` empty: nothing is pinned. Throws
+  // std::runtime_error when the load fails.
+  Datapath(int chain_fd, const std::string& pin_dir);
+  ~Datapath();
+  Datapath(const Datapath&) = delete;
+  Datapath& operator=(const Datapath&) = delete;
+
+  int prog_fd() const;
+  // The pins this Datapath created (those it adopted not included), for a
+  // caller that must undo a failed start.
+  const std::vector<std::string>& created_pins() const { return created_pins_; }
+
+  // The interfaces (ifindexes) whose packets the firewall classifies; the
+  // others go on down the chain unseen.
+  void set_interfaces(const std::set<uint32_t>& ifindexes);
+
+  // Compiles `ruleset` (interface names resolved through `ifindexes`), writes
+  // it into the inactive generation, flips fw_active (one 4-byte write: a
+  // packet sees the old ruleset or the new one) and returns once no packet
+  // still uses the old generation. Throws std::invalid_argument (an invalid
+  // rule or an overflowed limit) with nothing changed; on a map write error
+  // std::runtime_error with the active ruleset unchanged.
+  void apply(const Ruleset& ruleset, const IfindexMap& ifindexes);
+
+  // Runs the loaded program once on `frame` as if it arrived on `ifindex` (an
+  // interface of the calling thread's network namespace), with explain
+  // metadata so that it counts nothing and reports its decision. Safe to call
+  // while another thread runs apply().
+  TestRun test_run(std::span<const uint8_t> frame, uint32_t ifindex) const;
+  // test_run() on frame_for(packet): the kernel's decision for the packet
+  // (packet.ifindex is ignored, `ifindex` is the interface).
+  Decision explain(const PacketKey& packet, uint32_t ifindex) const;
+
+  // Rule id -> packets and bytes summed over CPUs, for every rule of the
+  // applied ruleset (enabled or not).
+  std::map<uint32_t, Counter> rule_counters() const;
+  Totals totals() const;
+
+  // The counters an earlier adamd left pinned in `pin_dir` (zero/empty when
+  // absent or of another layout), for stats while the firewall is stopped.
+  static std::map<uint32_t, Counter> pinned_rule_counters(const std::string& pin_dir);
+  static Totals pinned_totals(const std::string& pin_dir);
+
+ private:
+  struct Skeleton;
+  void write_generation(uint32_t gen, const CompiledRuleset& tables);
+  void wait_for_packets_in_flight();
+
+  BpfMapWriter maps_;
+  std::unique_ptr<Skeleton> skel_;
+  std::vector<std::string> created_pins_;
+  CounterSlots slots_;  // of the applied ruleset (read back from fw_slots on adoption)
+  // An array-of-maps whose update makes the kernel wait for an RCU grace
+  // period: every XDP program run that started before has finished.
+  UniqueFd grace_inner_, grace_outer_;
+};
+
+}  // namespace adam::fw
