@@ -64,8 +64,8 @@ ip netns exec "$NS_B" "$BUILD/adamd" --state-dir "$STATE/adam" --pin-dir "$PIN_D
   --listen 127.0.0.1:19977 --log-level warn > "$STATE/adamd.log" 2>&1 &
 ADAMD_PID=$!
 api() { ip netns exec "$NS_B" curl -sf -H "Authorization: Bearer $(cat "$STATE/adam/admin.token")" \
-  -H 'Content-Type: application/json' -X "$1" "http://127.0.0.1:19977$2" ${3:+--data-binary "@$3"}; }
-for _ in $(seq 50); do [[ -s "$STATE/adam/admin.token" ]] && api GET /healthz >/dev/null 2>&1 && break; sleep 0.1; done
+  -H 'Content-Type: application/json' -X "$1" "http://127.0.0.1:19977$2" --data-binary "@$3"; }
+for _ in $(seq 50); do [[ -s "$STATE/adam/admin.token" ]] && ip netns exec "$NS_B" curl -sf http://127.0.0.1:19977/healthz >/dev/null 2>&1 && break; sleep 0.1; done
 python3 - "$RULES" > "$STATE/ruleset.json" <<'PY'
 import json, sys
 n = int(sys.argv[1])
@@ -74,10 +74,11 @@ rules = [{"name": f"bench {i}", "priority": i, "action": "drop",
 print(json.dumps({"default": "pass", "rules": rules}))
 PY
 echo '{"interfaces":["veth-b"]}' > "$STATE/start.json"
+echo '{}' > "$STATE/empty.json"
 api POST /api/v1/plugins/firewall/start "$STATE/start.json" >/dev/null
 api PUT /api/v1/firewall/ruleset "$STATE/ruleset.json" >/dev/null
 adam=$(measure)
-api POST /api/v1/plugins/firewall/stop "" >/dev/null
+api POST /api/v1/plugins/firewall/stop "$STATE/empty.json" >/dev/null
 kill "$ADAMD_PID"; wait "$ADAMD_PID" 2>/dev/null || true; ADAMD_PID=
 
 # iptables (nft backend): the same rules in INPUT.
