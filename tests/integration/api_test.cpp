@@ -13,26 +13,10 @@
 namespace adam::test {
 namespace {
 
-class ApiTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!have_root()) GTEST_SKIP() << "needs root (adamd loads BPF)";
-    adamd_ = std::make_unique<Adamd>();
-    ASSERT_TRUE(adamd_->running());
-  }
-  Adamd& d() { return *adamd_; }
-  std::unique_ptr<Adamd> adamd_;
-};
+using ApiTest = AdamdTest;
 
 void expect_error(const HttpResponse& r, int status, const std::string& code, const std::string& field = "") {
-  EXPECT_EQ(r.status, status) << r.body;
-  auto j = r.json();
-  ASSERT_TRUE(j.contains("error")) << r.body;
-  EXPECT_EQ(j["error"]["code"], code) << r.body;
-  EXPECT_FALSE(j["error"]["message"].get<std::string>().empty());
-  if (!field.empty()) {
-    EXPECT_EQ(j["error"].value("field", ""), field) << r.body;
-  }
+  expect_api_error(r, status, code, field);
 }
 
 TEST_F(ApiTest, HealthzIsOpenAndApiNeedsAToken) {

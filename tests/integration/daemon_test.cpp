@@ -12,21 +12,8 @@
 namespace adam::test {
 namespace {
 
-class DaemonNetnsTest : public ::testing::Test {
+class DaemonNetnsTest : public NetnsAdamdTest {
  protected:
-  void SetUp() override {
-    if (!have_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
-    pair_ = std::make_unique<NetnsPair>();
-    Adamd::Options o;
-    o.netns = pair_->b();
-    adamd_ = std::make_unique<Adamd>(o);
-    ASSERT_TRUE(adamd_->running());
-  }
-  void TearDown() override {
-    adamd_.reset();  // before the namespaces go
-    pair_.reset();
-  }
-
   // Pings veth-b (in b, where adamd runs) from a; true when all answered.
   bool ping(int count) {
     return pair_->exec(pair_->a(), "ping -q -c " + std::to_string(count) + " -i 0.05 -W 1 198.51.100.2") == 0;
@@ -42,9 +29,6 @@ class DaemonNetnsTest : public ::testing::Test {
     return capture("ip netns exec " + pair_->b() + " " ADAM_BUILD_DIR "/adamctl --url " + adamd_->url() +
                    " --token " + adamd_->admin_token() + " " + args + " 2>&1; echo \"exit=$?\"");
   }
-
-  std::unique_ptr<NetnsPair> pair_;
-  std::unique_ptr<Adamd> adamd_;
 };
 
 TEST_F(DaemonNetnsTest, FirewallStartsOnAnInterfaceCountsTrafficAndStops) {

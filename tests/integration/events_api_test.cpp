@@ -25,15 +25,8 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-class EventsApiTest : public ::testing::Test {
+class EventsApiTest : public AdamdTest {
  protected:
-  void SetUp() override {
-    if (!have_root()) GTEST_SKIP() << "needs root (adamd loads BPF)";
-    adamd_ = std::make_unique<Adamd>();
-    ASSERT_TRUE(adamd_->running());
-  }
-  Adamd& d() { return *adamd_; }
-
   // Events of the query once at least `n` are there (the writer commits
   // within its batch window), newest first.
   json events_when(const std::string& query, size_t n) {
@@ -53,8 +46,6 @@ class EventsApiTest : public ::testing::Test {
     EXPECT_EQ(r.status, 201) << r.body;
     return r.json().value("id", int64_t{0});
   }
-
-  std::unique_ptr<Adamd> adamd_;
 };
 
 void expect_bad(const HttpResponse& r, const std::string& field) {

@@ -35,21 +35,8 @@ json block_8080() {
           {"match", {{"src", {"203.0.113.0/24"}}, {"proto", {"tcp"}}, {"dst_port", {8080}}}}};
 }
 
-class FirewallApiTest : public ::testing::Test {
+class FirewallApiTest : public NetnsAdamdTest {
  protected:
-  void SetUp() override {
-    if (!have_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
-    pair_ = std::make_unique<NetnsPair>();
-    Adamd::Options o;
-    o.netns = pair_->b();
-    adamd_ = std::make_unique<Adamd>(o);
-    ASSERT_TRUE(adamd_->running());
-  }
-  void TearDown() override {
-    adamd_.reset();  // before the namespaces go
-    pair_.reset();
-  }
-
   HttpResponse put(const std::string& path, const json& body, const std::string& token = "") {
     return adamd_->request("PUT", path, body.dump(), token);
   }
@@ -71,17 +58,11 @@ class FirewallApiTest : public ::testing::Test {
     return capture("ip netns exec " + pair_->b() + " " ADAM_BUILD_DIR "/adamctl --url " + adamd_->url() +
                    " --token " + adamd_->admin_token() + " " + args + " 2>&1; echo \"exit=$?\"");
   }
-
-  std::unique_ptr<NetnsPair> pair_;
-  std::unique_ptr<Adamd> adamd_;
 };
 
 // A response must be the API's error with this status and field.
 void expect_error(const HttpResponse& r, int status, const std::string& field) {
-  EXPECT_EQ(r.status, status) << r.body;
-  const json body = r.json();
-  ASSERT_TRUE(body.contains("error")) << r.body;
-  EXPECT_EQ(body["error"].value("field", ""), field) << r.body;
+  expect_api_error(r, status, "", field);
 }
 
 TEST_F(FirewallApiTest, RulesCanBeAddedReadReplacedToggledAndRemoved) {

@@ -190,3 +190,40 @@ HttpResponse Adamd::request(const std::string& method, const std::string& path, 
 }
 
 }  // namespace adam::test
+
+namespace adam::test {
+
+void expect_api_error(const HttpResponse& r, int status, const std::string& code, const std::string& field) {
+  EXPECT_EQ(r.status, status) << r.body;
+  const nlohmann::json body = r.json();
+  ASSERT_TRUE(body.contains("error")) << r.body;
+  if (!code.empty()) {
+    EXPECT_EQ(body["error"]["code"], code) << r.body;
+  }
+  EXPECT_FALSE(body["error"].value("message", "").empty()) << r.body;
+  if (!field.empty()) {
+    EXPECT_EQ(body["error"].value("field", ""), field) << r.body;
+  }
+}
+
+void AdamdTest::SetUp() {
+  if (!have_root()) GTEST_SKIP() << "needs root (adamd loads BPF)";
+  adamd_ = std::make_unique<Adamd>();
+  ASSERT_TRUE(adamd_->running());
+}
+
+void NetnsAdamdTest::SetUp() {
+  if (!have_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
+  pair_ = std::make_unique<NetnsPair>();
+  Adamd::Options o;
+  o.netns = pair_->b();
+  adamd_ = std::make_unique<Adamd>(o);
+  ASSERT_TRUE(adamd_->running());
+}
+
+void NetnsAdamdTest::TearDown() {
+  adamd_.reset();
+  pair_.reset();
+}
+
+}  // namespace adam::test

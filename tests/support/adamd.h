@@ -69,3 +69,33 @@ class Adamd {
 };
 
 }  // namespace adam::test
+
+#include <gtest/gtest.h>
+
+#include <memory>
+
+namespace adam::test {
+
+// Fails the test unless `r` is the API's error with this status, code
+// (when given) and field (when given).
+void expect_api_error(const HttpResponse& r, int status, const std::string& code,
+                      const std::string& field = "");
+
+// A fresh adamd per test, on loopback in the host's network namespace.
+class AdamdTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  Adamd& d() { return *adamd_; }
+  std::unique_ptr<Adamd> adamd_;
+};
+
+// A fresh NetnsPair per test with adamd running in namespace b.
+class NetnsAdamdTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;  // adamd goes before its namespace
+  std::unique_ptr<NetnsPair> pair_;
+  std::unique_ptr<Adamd> adamd_;
+};
+
+}  // namespace adam::test
