@@ -19,8 +19,9 @@
 
 namespace adam::fw {
 
-// The most rules a ruleset may have.
-inline constexpr size_t kMaxRules = 10000;
+// The most rules a ruleset may have: what the kernel tables hold
+// (ADAM_FW_MAX_RULES in bpf/firewall.h; rule_store.cpp checks they agree).
+inline constexpr size_t kMaxRules = 10240;
 inline constexpr size_t kMaxNameLength = 128;
 inline constexpr size_t kMaxDescriptionLength = 1024;
 

@@ -12,7 +12,7 @@
 namespace adam::fw {
 
 // What the store accepts must fit the kernel's rule table.
-static_assert(kMaxRules <= ADAM_FW_MAX_RULES);
+static_assert(kMaxRules == ADAM_FW_MAX_RULES);
 
 namespace {
 

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Firewall control-plane latency through the REST API of a real adamd:
+# replacing a ruleset of N random ClassBench-like rules (PUT /firewall/ruleset)
+# and adding one rule while N exist (POST /firewall/rules), with the firewall
+# running on a veth in a namespace of its own. Prints one JSON line.
+# Usage: bench/fw_api_bench.sh [--rules 10000] [--adds 20] [--build build]
+set -euo pipefail
+RULES=10000
+ADDS=20
+BUILD=build
+while (($#)); do
+  case "$1" in
+    --rules) RULES=$2; shift 2 ;;
+    --adds) ADDS=$2; shift 2 ;;
+    --build) BUILD=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[[ $(id -u) -eq 0 ]] || { echo "fw_api_bench: needs root" >&2; exit 1; }
+BUILD=$(realpath "$BUILD")
+NS=adamt-apibench-$$
+PIN_DIR=/sys/fs/bpf/adamt-apibench-$$
+STATE=$(mktemp -d /tmp/adamt-apibench-XXXXXX)
+ADAMD_PID=
+cleanup() {
+  [[ -n "$ADAMD_PID" ]] && kill "$ADAMD_PID" 2>/dev/null && wait "$ADAMD_PID" 2>/dev/null
+  ip netns delete "$NS" 2>/dev/null || true
+  rm -rf "$PIN_DIR" "$STATE"
+}
+trap cleanup EXIT
+
+ip netns add "$NS"
+ip -n "$NS" link add veth-x type veth peer name veth-y
+ip -n "$NS" link set lo up
+ip -n "$NS" link set veth-x up
+ip -n "$NS" link set veth-y up
+ip netns exec "$NS" "$BUILD/adamd" --state-dir "$STATE/adam" --pin-dir "$PIN_DIR" \
+  --listen 127.0.0.1:19978 --log-level warn > "$STATE/adamd.log" 2>&1 &
+ADAMD_PID=$!
+for _ in $(seq 100); do
+  ip netns exec "$NS" curl -sf http://127.0.0.1:19978/healthz >/dev/null 2>&1 && break
+  sleep 0.1
+done
+# Seconds one request takes, as curl measures it (fails on an HTTP error).
+timed() {
+  ip netns exec "$NS" curl -sf -o /dev/null -w '%{time_total}\n' \
+    -H "Authorization: Bearer $(cat "$STATE/adam/admin.token")" -H 'Content-Type: application/json' \
+    -X "$1" "http://127.0.0.1:19978$2" --data-binary "@$3"
+}
+echo '{"interfaces":["veth-x"]}' > "$STATE/start.json"
+timed POST /api/v1/plugins/firewall/start "$STATE/start.json" >/dev/null
+python3 - "$RULES" "$STATE" <<'PY'
+import json, random, sys
+n, state = int(sys.argv[1]), sys.argv[2]
+rnd = random.Random(7)
+def prefix():
+    length = rnd.choice([0, 8, 16, 16, 24, 24, 24, 28, 32, 32])
+    addr = rnd.getrandbits(32) & (0 if length == 0 else (0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF)
+    return f"{addr >> 24}.{(addr >> 16) & 255}.{(addr >> 8) & 255}.{addr & 255}/{length}"
+def ports():
+    return rnd.choice([[], [80], [443], [53], ["1024-65535"], [rnd.randrange(1, 65535)]])
+def rule(i):
+    m = {"src": [prefix()], "dst": [prefix()], "proto": [rnd.choice(["tcp", "udp"])]}
+    if (p := ports()): m["dst_port"] = p
+    return {"name": f"r{i}", "priority": i, "action": rnd.choice(["pass", "drop"]), "match": m}
+json.dump({"default": "pass", "rules": [rule(i) for i in range(n)]}, open(f"{state}/ruleset.json", "w"))
+for i in range(50):
+    json.dump(rule(n + i), open(f"{state}/add{i}.json", "w"))
+PY
+replace_s=$(timed PUT /api/v1/firewall/ruleset "$STATE/ruleset.json")
+adds=()
+for ((i = 0; i < ADDS; i++)); do adds+=("$(timed POST /api/v1/firewall/rules "$STATE/add$((i % 50)).json")"); done
+python3 - "$RULES" "$replace_s" "${adds[@]}" <<'PY'
+import json, statistics, sys
+rules, replace_s, adds = int(sys.argv[1]), float(sys.argv[2]), [float(x) for x in sys.argv[3:]]
+print(json.dumps({"rules": rules, "replace_ruleset_ms": round(replace_s * 1000, 1),
+                  "add_one_rule_ms_median": round(statistics.median(adds) * 1000, 2),
+                  "add_one_rule_ms_max": round(max(adds) * 1000, 2), "adds": len(adds)}))
+PY
