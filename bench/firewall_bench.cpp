@@ -194,8 +194,8 @@ class Synthetic {
   }
 
  private:
-  static constexpr uint16_t kWellKnown[] = {20, 21, 22, 23, 25, 53, 80, 110, 123, 143, 161,
-                                            389, 443, 445, 993, 1433, 1521, 3306, 3389, 8080};
+  static constexpr uint16_t kWellKnown[] = {20,  21,  22,  23,  25,  53,   80,   110,  123,  143,
+                                            161, 389, 443, 445, 993, 1433, 1521, 3306, 3389, 8080};
 
   double uniform01() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
   bool coin(double p) { return uniform01() < p; }
@@ -210,7 +210,8 @@ class Synthetic {
     return v4_prefix(static_cast<uint32_t>(rng_()), len);
   }
   uint32_t inside(const fw::Prefix& p) {
-    const uint32_t host = p.len == 32 ? 0 : static_cast<uint32_t>(rng_()) & ((uint64_t{1} << (32 - p.len)) - 1);
+    const uint32_t host =
+        p.len == 32 ? 0 : static_cast<uint32_t>(rng_()) & ((uint64_t{1} << (32 - p.len)) - 1);
     return v4_value(p.addr) | host;
   }
   uint16_t inside(const fw::PortRange& r) { return static_cast<uint16_t>(r.lo + pick(r.hi - r.lo + 1u)); }
@@ -236,7 +237,8 @@ Ruleset read_classbench_rules(const std::string& path) {
     r.id = static_cast<uint32_t>(rs.rules.size() + 1);
     r.priority = static_cast<int32_t>(rs.rules.size());
     r.action = r.id % 2 ? fw::Action::drop : fw::Action::pass;  // ClassBench rules carry no action
-    const uint32_t src = s[0] << 24 | s[1] << 16 | s[2] << 8 | s[3], dst = d[0] << 24 | d[1] << 16 | d[2] << 8 | d[3];
+    const uint32_t src = s[0] << 24 | s[1] << 16 | s[2] << 8 | s[3],
+                   dst = d[0] << 24 | d[1] << 16 | d[2] << 8 | d[3];
     if (slen > 0) r.match.src = {v4_prefix(src, static_cast<uint8_t>(slen))};
     if (dlen > 0) r.match.dst = {v4_prefix(dst, static_cast<uint8_t>(dlen))};
     const fw::PortRange sports{static_cast<uint16_t>(slo), static_cast<uint16_t>(shi)};
@@ -358,7 +360,8 @@ BpfObjectPtr load_xdp_filter(const std::vector<PacketKey>& packets) {
   fill(
       "filter_ethernet",
       [](int i) -> std::optional<std::array<uint8_t, 6>> {
-        return std::array<uint8_t, 6>{0x02, 0xad, 0xa0, 0, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+        return std::array<uint8_t, 6>{
+            0x02, 0xad, 0xa0, 0, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
       },
       200, kSrcDst);
   return obj;
@@ -381,8 +384,8 @@ void hold_in_xdp_dispatcher(const std::vector<int>& prog_fds) {
     const std::string name = "fwbench" + std::to_string(i);
     if (std::system(("ip link add " + name + " type veth peer name " + name + "p").c_str()) != 0)
       throw std::runtime_error("cannot create the veth " + name);
-    if (int err = bpf_xdp_attach(static_cast<int>(if_nametoindex(name.c_str())), prog_fds[i], XDP_FLAGS_SKB_MODE,
-                                 nullptr);
+    if (int err = bpf_xdp_attach(static_cast<int>(if_nametoindex(name.c_str())), prog_fds[i],
+                                 XDP_FLAGS_SKB_MODE, nullptr);
         err)
       throw std::runtime_error("cannot attach a program to " + name + ": " + libbpf_error(err));
   }
@@ -485,7 +488,8 @@ int run(const Options& o) {
     }
   }
   size_t xdp_filter_hits = 0;  // deny mode: a hit passes
-  for (const Frame& f : frames) xdp_filter_hits += test_run(xdp_filter_fd(xdp_filter.get()), f, lo, 1).retval == XDP_PASS;
+  for (const Frame& f : frames)
+    xdp_filter_hits += test_run(xdp_filter_fd(xdp_filter.get()), f, lo, 1).retval == XDP_PASS;
   const size_t bitmaps = fw::compile(ruleset, {}, fw::assign_counter_slots({}, ruleset)).pool.size();
 
   const std::vector<int> measured = {firewall.prog_fd(), first_rule_only.prog_fd(), empty.get(),

@@ -32,10 +32,14 @@ Args parse(int argc, char** argv) {
   a.mode = argv[1];
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--dst") a.dst = v;
-    else if (k == "--port") a.port = std::atoi(v.c_str());
-    else if (k == "--seconds") a.seconds = std::atof(v.c_str());
-    else if (k == "--size") a.size = static_cast<size_t>(std::atoi(v.c_str()));
+    if (k == "--dst")
+      a.dst = v;
+    else if (k == "--port")
+      a.port = std::atoi(v.c_str());
+    else if (k == "--seconds")
+      a.seconds = std::atof(v.c_str());
+    else if (k == "--size")
+      a.size = static_cast<size_t>(std::atoi(v.c_str()));
     else {
       std::fprintf(stderr, "udp_flood: unknown option %s\n", k.c_str());
       std::exit(2);

@@ -39,6 +39,7 @@ struct {
 	__type(value, __u32);
 } fw_ifaces SEC(".maps");
 
+/* The same interfaces as a bitmap, for ifindexes below ADAM_FW_IFINDEX_BITS. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, ADAM_FW_IFINDEX_BITS / 64);
@@ -79,63 +80,51 @@ struct {
 	__type(value, __u32);
 } fw_active SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, ADAM_FW_GENERATIONS);
-	__type(key, __u32);
-	__type(value, struct adam_fw_generation);
-} fw_gens SEC(".maps");
+/* The rule tables, one copy per generation (keys: see firewall.h). */
+#define FW_ARRAY(name, entries, value_type)                           \
+	struct {                                                      \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                     \
+		__uint(max_entries, ADAM_FW_GENERATIONS * (entries)); \
+		__type(key, __u32);                                   \
+		__type(value, value_type);                            \
+	} name SEC(".maps")
 
-/* The deduplicated rule bitmaps every table points into. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, ADAM_FW_GENERATIONS * ADAM_FW_POOL_SIZE);
-	__type(key, __u32);
-	__type(value, struct adam_fw_bitmap);
-} fw_pool SEC(".maps");
+FW_ARRAY(fw_gens, 1, struct adam_fw_generation);
+/* The deduplicated rule bitmaps every other table points into. */
+FW_ARRAY(fw_pool, ADAM_FW_POOL_SIZE, struct adam_fw_bitmap);
+/* Position -> the rule's id, verdict and counter slot. */
+FW_ARRAY(fw_rules, ADAM_FW_MAX_RULES, struct adam_fw_rule);
+/* IPv4 address -> pool index (see struct adam_fw_v4_chunk). */
+FW_ARRAY(fw_src4_root, ADAM_FW_V4_ROOT_SIZE, __u32);
+FW_ARRAY(fw_dst4_root, ADAM_FW_V4_ROOT_SIZE, __u32);
+FW_ARRAY(fw_src4_chunks, ADAM_FW_V4_MAX_CHUNKS, struct adam_fw_v4_chunk);
+FW_ARRAY(fw_dst4_chunks, ADAM_FW_V4_MAX_CHUNKS, struct adam_fw_v4_chunk);
+/* Protocol or port -> pool index. */
+FW_ARRAY(fw_proto, ADAM_FW_PROTOS, __u32);
+FW_ARRAY(fw_sport, ADAM_FW_PORTS, __u32);
+FW_ARRAY(fw_dport, ADAM_FW_PORTS, __u32);
 
-/* Address prefix (per generation) -> pool index. */
-#define FW_LPM_TRIE(name, key_type)                                         \
+/* IPv6 prefix -> pool index. */
+#define FW_LPM_TRIE(name)                                                   \
 	struct {                                                            \
 		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                        \
 		__uint(max_entries, ADAM_FW_GENERATIONS * ADAM_FW_MAX_PREFIXES); \
 		__uint(map_flags, BPF_F_NO_PREALLOC);                       \
-		__type(key, key_type);                                      \
+		__type(key, struct adam_fw_lpm6_key);                       \
 		__type(value, __u32);                                       \
 	} name SEC(".maps")
 
-FW_LPM_TRIE(fw_src4, struct adam_fw_lpm4_key);
-FW_LPM_TRIE(fw_dst4, struct adam_fw_lpm4_key);
-FW_LPM_TRIE(fw_src6, struct adam_fw_lpm6_key);
-FW_LPM_TRIE(fw_dst6, struct adam_fw_lpm6_key);
+FW_LPM_TRIE(fw_src6);
+FW_LPM_TRIE(fw_dst6);
 
-/* Protocol or port (per generation) -> pool index. */
-#define FW_INDEX_ARRAY(name, values)                                   \
-	struct {                                                       \
-		__uint(type, BPF_MAP_TYPE_ARRAY);                      \
-		__uint(max_entries, ADAM_FW_GENERATIONS * (values));   \
-		__type(key, __u32);                                    \
-		__type(value, __u32);                                  \
-	} name SEC(".maps")
-
-FW_INDEX_ARRAY(fw_proto, ADAM_FW_PROTOS);
-FW_INDEX_ARRAY(fw_sport, ADAM_FW_PORTS);
-FW_INDEX_ARRAY(fw_dport, ADAM_FW_PORTS);
-
+/* Interface -> pool index, for the interfaces rules name; the others get
+ * the generation's unconditioned interface bitmap. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, ADAM_FW_GENERATIONS * ADAM_FW_MAX_RULE_IFACES);
 	__type(key, struct adam_fw_iface_key);
 	__type(value, __u32);
 } fw_iface SEC(".maps");
-
-/* Position -> the rule's id, verdict and counter slot. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, ADAM_FW_GENERATIONS * ADAM_FW_MAX_RULES);
-	__type(key, __u32);
-	__type(value, struct adam_fw_rule);
-} fw_rules SEC(".maps");
 
 /* What the parser found out about a frame. */
 struct fw_packet {
@@ -280,25 +269,46 @@ static __always_inline int fw_parse(void *data, void *data_end, struct fw_packet
 	return 1;
 }
 
-/* Pool index of the rules an address allows: the value of its longest
+/* Pool index of the rules an IPv4 address allows: the root entry of its
+ * top 16 bits, then one chunk per 4 more bits while the entry names a chunk.
+ * Returns -1 on tables that contradict themselves. */
+static __always_inline int fw_lookup_v4(void *root, void *chunks, __u32 gen, const __u8 *addr,
+					__u32 *index)
+{
+	__u32 a = (__u32)addr[0] << 24 | (__u32)addr[1] << 16 | (__u32)addr[2] << 8 | addr[3];
+	__u32 key = adam_fw_v4_root_key(gen, a >> ADAM_FW_V4_ROOT_BITS);
+	__u32 *entry = bpf_map_lookup_elem(root, &key);
+	__u32 e, level;
+
+	if (!entry)
+		return -1;
+	e = *entry;
+	for (level = 0; level < ADAM_FW_V4_LEVELS && (e & ADAM_FW_V4_CHUNK); level++) {
+		__u32 shift = 32 - ADAM_FW_V4_ROOT_BITS - ADAM_FW_V4_STRIDE * (level + 1);
+		struct adam_fw_v4_chunk *chunk;
+
+		key = adam_fw_v4_chunk_key(gen, e & ~ADAM_FW_V4_CHUNK);
+		chunk = bpf_map_lookup_elem(chunks, &key);
+		if (!chunk)
+			return -1;
+		e = chunk->entry[(a >> shift) & ((1 << ADAM_FW_V4_STRIDE) - 1)];
+	}
+	if (e & ADAM_FW_V4_CHUNK)
+		return -1;
+	*index = e;
+	return 0;
+}
+
+/* Pool index of the rules an IPv6 address allows: the value of its longest
  * prefix in the generation's trie. Returns -1 when the generation lacks the
  * 0-length prefix every filled trie has. */
-static __always_inline int fw_lookup_addr(void *trie4, void *trie6, __u32 family, __u8 gen,
-					  const __u8 *addr, __u32 *index)
+static __always_inline int fw_lookup_v6(void *trie, __u32 gen, const __u8 *addr, __u32 *index)
 {
+	struct adam_fw_lpm6_key key = { .prefixlen = ADAM_FW_LPM_GEN_BITS + 128, .gen = (__u8)gen };
 	__u32 *value;
 
-	if (family == 4) {
-		struct adam_fw_lpm4_key key = { .prefixlen = ADAM_FW_LPM_GEN_BITS + 32, .gen = gen };
-
-		__builtin_memcpy(key.addr, addr, 4);
-		value = bpf_map_lookup_elem(trie4, &key);
-	} else {
-		struct adam_fw_lpm6_key key = { .prefixlen = ADAM_FW_LPM_GEN_BITS + 128, .gen = gen };
-
-		__builtin_memcpy(key.addr, addr, 16);
-		value = bpf_map_lookup_elem(trie6, &key);
-	}
+	__builtin_memcpy(key.addr, addr, 16);
+	value = bpf_map_lookup_elem(trie, &key);
 	if (!value)
 		return -1;
 	*index = *value;
@@ -329,16 +339,17 @@ static __always_inline int fw_lookup_dims(const struct adam_fw_generation *g, __
 	index[ADAM_FW_DIM_DPORT] = g->unconditioned[ADAM_FW_DIM_DPORT];
 	index[ADAM_FW_DIM_IFACE] = g->unconditioned[ADAM_FW_DIM_IFACE];
 
-	if ((pkt->family == 4 && (uses & ADAM_FW_USES_SRC4)) ||
-	    (pkt->family == 6 && (uses & ADAM_FW_USES_SRC6))) {
-		if (fw_lookup_addr(&fw_src4, &fw_src6, pkt->family, gen, pkt->src,
-				   &index[ADAM_FW_DIM_SRC]))
+	if (pkt->family == 4) {
+		if ((uses & ADAM_FW_USES_SRC4) &&
+		    fw_lookup_v4(&fw_src4_root, &fw_src4_chunks, gen, pkt->src, &index[ADAM_FW_DIM_SRC]))
 			return -1;
-	}
-	if ((pkt->family == 4 && (uses & ADAM_FW_USES_DST4)) ||
-	    (pkt->family == 6 && (uses & ADAM_FW_USES_DST6))) {
-		if (fw_lookup_addr(&fw_dst4, &fw_dst6, pkt->family, gen, pkt->dst,
-				   &index[ADAM_FW_DIM_DST]))
+		if ((uses & ADAM_FW_USES_DST4) &&
+		    fw_lookup_v4(&fw_dst4_root, &fw_dst4_chunks, gen, pkt->dst, &index[ADAM_FW_DIM_DST]))
+			return -1;
+	} else if (pkt->family == 6) {
+		if ((uses & ADAM_FW_USES_SRC6) && fw_lookup_v6(&fw_src6, gen, pkt->src, &index[ADAM_FW_DIM_SRC]))
+			return -1;
+		if ((uses & ADAM_FW_USES_DST6) && fw_lookup_v6(&fw_dst6, gen, pkt->dst, &index[ADAM_FW_DIM_DST]))
 			return -1;
 	}
 	if ((uses & ADAM_FW_USES_PROTO) && pkt->proto < ADAM_FW_PROTOS) {
@@ -384,37 +395,53 @@ static __always_inline __u64 fw_and_summary(const struct fw_bitmaps *b, __u32 i)
 	       b->sport->summary[i] & b->dport->summary[i] & b->iface->summary[i];
 }
 
+/* The addresses first: they are the sparsest dimensions in most rulesets, so
+ * most words the summaries let through end after two loads, not six. */
 static __always_inline __u64 fw_and_words(const struct fw_bitmaps *b, __u32 i)
 {
-	return b->src->words[i] & b->dst->words[i] & b->proto->words[i] & b->sport->words[i] &
-	       b->dport->words[i] & b->iface->words[i];
+	__u64 hits = b->src->words[i] & b->dst->words[i];
+
+	if (!hits)
+		return 0;
+	return hits & b->proto->words[i] & b->sport->words[i] & b->dport->words[i] & b->iface->words[i];
 }
 
 /* The position of the first rule every dimension allows: the lowest bit of
  * the AND of the bitmaps. The summaries' AND names the only words worth
- * ANDing; the first non-zero one ends the search. Returns -1 when no rule
- * matches. */
+ * ANDing; the first non-zero one ends the search. Candidate words are
+ * visited 8 at a time (a byte of the summary, unrolled): a zero byte costs a
+ * test, a word in a non-zero byte a shift and a test. Extracting each
+ * candidate's index instead (fw_lowest_bit) costs ~15 instructions per
+ * candidate, and with wildcard rules spread over the ruleset most words are
+ * candidates (measured: 10,000 rules took ~1.5x as long that way).
+ * Returns -1 when no rule matches. */
 static __always_inline int fw_first_match(const struct fw_bitmaps *b, __u32 *position)
 {
 	/* 64-bit indexes: a 32-bit one makes clang bounds-check a zero-extended
 	 * copy, which the verifier does not relate to the index it uses. */
-	__u64 s, n;
+	__u64 s, byte, bit;
 
 	for (s = 0; s < ADAM_FW_SUMMARY_WORDS; s++) {
 		__u64 candidates = fw_and_summary(b, s);
 
-		for (n = 0; n < 64 && candidates; n++) {
-			__u64 word = s * 64 + fw_lowest_bit(candidates);
-			__u64 hits;
+		for (byte = 0; byte < 8 && candidates; byte++, candidates >>= 8) {
+			if (!(candidates & 0xff))
+				continue;
+#pragma unroll
+			for (bit = 0; bit < 8; bit++) {
+				__u64 word = s * 64 + byte * 8 + bit;
+				__u64 hits;
 
-			if (word >= ADAM_FW_BITMAP_WORDS)
-				return -1; /* userspace never sets such summary bits */
-			hits = fw_and_words(b, word);
-			if (hits) {
-				*position = word * 64 + fw_lowest_bit(hits);
-				return 0;
+				if (!((candidates >> bit) & 1))
+					continue;
+				if (word >= ADAM_FW_BITMAP_WORDS)
+					return -1; /* userspace never sets such summary bits */
+				hits = fw_and_words(b, word);
+				if (hits) {
+					*position = word * 64 + fw_lowest_bit(hits);
+					return 0;
+				}
 			}
-			candidates &= candidates - 1;
 		}
 	}
 	return -1;

@@ -57,8 +57,12 @@ struct adam_fw_counter {
  * port interval, and a few more; 10,000 rules with unique source and
  * destination prefixes of one family fit. */
 #define ADAM_FW_POOL_SIZE 24576
-/* Prefixes per address table (source/destination x IPv4/IPv6) and generation. */
+/* IPv6 prefixes per address trie (source, destination) and generation. */
 #define ADAM_FW_MAX_PREFIXES 16384
+/* IPv4 table chunks per address field and generation (see adam_fw_v4_chunk):
+ * a prefix longer than /16 needs up to one chunk per 4 bits past the 16th,
+ * shared with the prefixes around it; 10,240 /32s in distinct /24s fit. */
+#define ADAM_FW_V4_MAX_CHUNKS 49152
 /* Distinct interfaces the rules of one generation may name. */
 #define ADAM_FW_MAX_RULE_IFACES 256
 #define ADAM_FW_GENERATIONS 2
@@ -113,16 +117,27 @@ struct adam_fw_bitmap {
 	__u64 words[ADAM_FW_BITMAP_WORDS];
 };
 
-/* Keys of the LPM tries fw_src4/fw_dst4 and fw_src6/fw_dst6 (value: __u32
- * pool index). The generation is the first byte of the key, so prefixlen is
- * 8 + the address prefix length and each generation is a subtree of its own.
- * The compiler pads the structs; the padding lies past every prefix. */
-struct adam_fw_lpm4_key {
-	__u32 prefixlen;
-	__u8 gen;
-	__u8 addr[4]; /* network byte order */
+/* IPv4 addresses: a multibit trie in arrays (16-4-4-4-4), so that a lookup
+ * costs at most 5 array loads however many prefixes the rules name (an LPM
+ * trie walk grows with them; docs/firewall.md has the measurements). The
+ * root (fw_src4_root, fw_dst4_root; key gen * ADAM_FW_V4_ROOT_SIZE + the
+ * address's top 16 bits) and each chunk entry hold a pool index, or
+ * ADAM_FW_V4_CHUNK | the chunk (key gen * ADAM_FW_V4_MAX_CHUNKS + chunk in
+ * fw_src4_chunks, fw_dst4_chunks) that resolves the next 4 bits. */
+#define ADAM_FW_V4_ROOT_BITS 16
+#define ADAM_FW_V4_ROOT_SIZE (1 << ADAM_FW_V4_ROOT_BITS)
+#define ADAM_FW_V4_STRIDE 4
+#define ADAM_FW_V4_LEVELS ((32 - ADAM_FW_V4_ROOT_BITS) / ADAM_FW_V4_STRIDE) /* 4 */
+#define ADAM_FW_V4_CHUNK 0x80000000u
+
+struct adam_fw_v4_chunk {
+	__u32 entry[1 << ADAM_FW_V4_STRIDE];
 };
 
+/* Keys of the IPv6 LPM tries fw_src6 and fw_dst6 (value: __u32 pool index).
+ * The generation is the first byte of the key, so prefixlen is 8 + the
+ * address prefix length and each generation is a subtree of its own. The
+ * compiler pads the struct; the padding lies past every prefix. */
 struct adam_fw_lpm6_key {
 	__u32 prefixlen;
 	__u8 gen;
@@ -164,6 +179,16 @@ static inline __u32 adam_fw_proto_key(__u32 gen, __u32 proto)
 static inline __u32 adam_fw_port_key(__u32 gen, __u32 port)
 {
 	return gen * ADAM_FW_PORTS + port;
+}
+
+static inline __u32 adam_fw_v4_root_key(__u32 gen, __u32 slot)
+{
+	return gen * ADAM_FW_V4_ROOT_SIZE + slot;
+}
+
+static inline __u32 adam_fw_v4_chunk_key(__u32 gen, __u32 chunk)
+{
+	return gen * ADAM_FW_V4_MAX_CHUNKS + chunk;
 }
 
 /* --- Explain ----------------------------------------------------------- */

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "plugins/firewall/rule_json.h"
 #include "support/adamd.h"
 #include "support/netns.h"
 
@@ -134,10 +135,10 @@ TEST_F(FirewallApiTest, BadInputIsRefusedNamingTheFieldAndChangesNothing) {
   expect_error(put(kRules + "/" + std::to_string(id), with_other_id), 400, "id");
 
   json too_many = {{"rules", json::array()}};
-  for (int i = 0; i < 10001; ++i) too_many["rules"].push_back(drop_rule("r"));
+  for (size_t i = 0; i <= fw::kMaxRules; ++i) too_many["rules"].push_back(drop_rule("r"));
   auto refused = put(kRuleset, too_many);
   expect_error(refused, 422, "rules");
-  EXPECT_NE(refused.body.find("10001"), std::string::npos) << refused.body;
+  EXPECT_NE(refused.body.find(std::to_string(fw::kMaxRules + 1)), std::string::npos) << refused.body;
 
   // Within the rule limit but more prefixes than the kernel's tables hold:
   // refused by the kernel update, the transaction's last step.

@@ -64,7 +64,8 @@ Bytes with_byte(Bytes b, size_t at, uint8_t value) {
 
 constexpr uint16_t kIpv4 = 0x0800, kIpv6 = 0x86DD, kArp = 0x0806, kQ = 0x8100, kAd = 0x88A8;
 constexpr uint8_t kHop = 0, kRouting = 43, kFragment = 44, kAh = 51, kDstOpts = 60;
-constexpr uint8_t kTcp = fw::kProtoTcp, kUdp = fw::kProtoUdp, kIcmp = fw::kProtoIcmp, kIcmp6 = fw::kProtoIcmpv6;
+constexpr uint8_t kTcp = fw::kProtoTcp, kUdp = fw::kProtoUdp, kIcmp = fw::kProtoIcmp,
+                  kIcmp6 = fw::kProtoIcmpv6;
 
 Bytes a4(const char* text) {
   Bytes a(4);
@@ -80,7 +81,8 @@ Bytes a6(const char* text) {
 // Ethernet header (+ VLAN tags, outermost first) around an L3 packet.
 Bytes ether(uint16_t type, const Bytes& l3, std::vector<uint16_t> tags = {}) {
   Bytes frame = Bytes{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1} + be16(tags.empty() ? type : tags[0]);
-  for (size_t i = 0; i < tags.size(); ++i) frame = frame + be16(100 + i) + be16(i + 1 < tags.size() ? tags[i + 1] : type);
+  for (size_t i = 0; i < tags.size(); ++i)
+    frame = frame + be16(100 + i) + be16(i + 1 < tags.size() ? tags[i + 1] : type);
   return frame + l3;
 }
 
@@ -88,19 +90,24 @@ Bytes ether(uint16_t type, const Bytes& l3, std::vector<uint16_t> tags = {}) {
 Bytes ip4(const Bytes& src, const Bytes& dst, uint8_t proto, const Bytes& payload, uint16_t frag = 0x4000,
           const Bytes& options = {}) {
   const auto header_len = static_cast<uint8_t>(20 + options.size());
-  return Bytes{static_cast<uint8_t>(0x40 | header_len / 4), 0} + be16(header_len + payload.size()) + be16(0x1234) +
-         be16(frag) + Bytes{64, proto, 0, 0} + src + dst + options + payload;
+  return Bytes{static_cast<uint8_t>(0x40 | header_len / 4), 0} + be16(header_len + payload.size()) +
+         be16(0x1234) + be16(frag) + Bytes{64, proto, 0, 0} + src + dst + options + payload;
 }
 Bytes ip6(const Bytes& src, const Bytes& dst, uint8_t nexthdr, const Bytes& payload) {
   return Bytes{0x60, 0, 0, 0} + be16(payload.size()) + Bytes{nexthdr, 64} + src + dst + payload;
 }
 // Hop-by-hop, routing or destination options header of `len` bytes (multiple of 8).
-Bytes ext6(uint8_t nexthdr, size_t len = 8) { return Bytes{nexthdr, static_cast<uint8_t>(len / 8 - 1)} + zeros(len - 2); }
+Bytes ext6(uint8_t nexthdr, size_t len = 8) {
+  return Bytes{nexthdr, static_cast<uint8_t>(len / 8 - 1)} + zeros(len - 2);
+}
 Bytes ah6(uint8_t nexthdr) { return Bytes{nexthdr, 1, 0, 0} + zeros(8); }  // 12 bytes: (1 + 2) * 4
 Bytes frag6(uint8_t nexthdr, uint16_t offset, bool more) {
-  return Bytes{nexthdr, 0} + be16(static_cast<uint16_t>(offset << 3 | (more ? 1 : 0))) + Bytes{0, 0, 0x12, 0x34};
+  return Bytes{nexthdr, 0} + be16(static_cast<uint16_t>(offset << 3 | (more ? 1 : 0))) +
+         Bytes{0, 0, 0x12, 0x34};
 }
-Bytes tcp(uint16_t sport, uint16_t dport) { return be16(sport) + be16(dport) + zeros(8) + Bytes{0x50, 0x02} + zeros(6); }
+Bytes tcp(uint16_t sport, uint16_t dport) {
+  return be16(sport) + be16(dport) + zeros(8) + Bytes{0x50, 0x02} + zeros(6);
+}
 Bytes udp(uint16_t sport, uint16_t dport) { return be16(sport) + be16(dport) + be16(8) + zeros(2); }
 Bytes icmp(uint8_t type, uint8_t code = 0) { return Bytes{type, code} + zeros(6); }
 
@@ -242,7 +249,8 @@ TEST_F(FirewallDatapathTest, DecidesEveryFixtureFrame) {
 
   Match to_h2;
   to_h2.dst = {prefix("198.51.100.2", 32)};
-  const Ruleset ties = rules(Action::pass, {rule(7, 5, Action::pass, to_h2), rule(3, 5, Action::drop, to_h2)});
+  const Ruleset ties =
+      rules(Action::pass, {rule(7, 5, Action::pass, to_h2), rule(3, 5, Action::drop, to_h2)});
   Ruleset disabled = rules(Action::drop, {rule(1, 1, Action::drop, to_h2), rule(2, 2, Action::pass, to_h2)});
   disabled.rules[0].enabled = false;
   const Ruleset empty_drop = rules(Action::drop, {});
@@ -277,62 +285,64 @@ TEST_F(FirewallDatapathTest, DecidesEveryFixtureFrame) {
       {"IPv4 non-first fragment still matches on addresses", ether(kIpv4, ip4(h1, h99, kTcp, zeros(24), 185)),
        &protocols, DROP, 90},
       {"IPv4 GRE (protocol 47)", ether(kIpv4, ip4(h1, h2, 47, zeros(8))), &protocols, DROP, 60},
-      {"TCP from source port 1500, rule with ports and no protocol", ether(kIpv4, ip4(h1, h2, kTcp, tcp(1500, 23))),
-       &protocols, DROP, 70},
-      {"UDP from source port 1500, rule with ports and no protocol", ether(kIpv4, ip4(h1, h2, kUdp, udp(1500, 54))),
-       &protocols, DROP, 70},
+      {"TCP from source port 1500, rule with ports and no protocol",
+       ether(kIpv4, ip4(h1, h2, kTcp, tcp(1500, 23))), &protocols, DROP, 70},
+      {"UDP from source port 1500, rule with ports and no protocol",
+       ether(kIpv4, ip4(h1, h2, kUdp, udp(1500, 54))), &protocols, DROP, 70},
       {"ICMP whose header reads as port 1500: no ports, no match",
        ether(kIpv4, ip4(h1, h2, kIcmp, icmp(0x05, 0xDC))), &protocols, PASS, 0},
       // IPv6
       {"IPv6 TCP to port 80", ether(kIpv6, ip6(s6, d6, kTcp, tcp(40000, 80))), &protocols, DROP, 40},
       {"IPv6 TCP to port 81", ether(kIpv6, ip6(s6, d6, kTcp, tcp(40000, 81))), &protocols, PASS, 0},
-      {"IPv6 hop-by-hop, TCP to port 80", ether(kIpv6, ip6(s6, d6, kHop, ext6(kTcp) + tcp(40000, 80))), &protocols,
-       DROP, 40},
+      {"IPv6 hop-by-hop, TCP to port 80", ether(kIpv6, ip6(s6, d6, kHop, ext6(kTcp) + tcp(40000, 80))),
+       &protocols, DROP, 40},
       {"IPv6 destination options + routing, TCP to port 80",
-       ether(kIpv6, ip6(s6, d6, kDstOpts, ext6(kRouting, 16) + ext6(kTcp, 24) + tcp(40000, 80))), &protocols, DROP,
-       40},
+       ether(kIpv6, ip6(s6, d6, kDstOpts, ext6(kRouting, 16) + ext6(kTcp, 24) + tcp(40000, 80))), &protocols,
+       DROP, 40},
       {"IPv6 hop-by-hop + dest opts + routing + AH, TCP to port 80",
-       ether(kIpv6, ip6(s6, d6, kHop,
-                        ext6(kDstOpts) + ext6(kRouting) + ext6(kAh) + ah6(kTcp) + tcp(40000, 80))),
+       ether(kIpv6,
+             ip6(s6, d6, kHop, ext6(kDstOpts) + ext6(kRouting) + ext6(kAh) + ah6(kTcp) + tcp(40000, 80))),
        &protocols, DROP, 40},
       {"IPv6 six extension headers (first fragment among them), TCP to port 80",
        ether(kIpv6, ip6(s6, d6, kHop,
-                        ext6(kDstOpts) + ext6(kRouting) + ext6(kAh) + ah6(kFragment) + frag6(kDstOpts, 0, true) +
-                            ext6(kTcp) + tcp(40000, 80))),
+                        ext6(kDstOpts) + ext6(kRouting) + ext6(kAh) + ah6(kFragment) +
+                            frag6(kDstOpts, 0, true) + ext6(kTcp) + tcp(40000, 80))),
        &protocols, DROP, 40},
       {"IPv6 seven extension headers: protocol unknown, no port rule matches",
        ether(kIpv6, ip6(s6, d6, kDstOpts, seven_ext + tcp(40000, 80))), &protocols, PASS, 0},
       {"IPv6 seven extension headers: the addresses still match",
        ether(kIpv6, ip6(s6, net200, kDstOpts, seven_ext + tcp(40000, 80))), &protocols, DROP, 80},
-      {"IPv6 first fragment, TCP to port 80", ether(kIpv6, ip6(s6, d6, kFragment, frag6(kTcp, 0, true) + tcp(40000, 80))),
-       &protocols, DROP, 40},
+      {"IPv6 first fragment, TCP to port 80",
+       ether(kIpv6, ip6(s6, d6, kFragment, frag6(kTcp, 0, true) + tcp(40000, 80))), &protocols, DROP, 40},
       {"IPv6 non-first fragment: its bytes are no ports",
        ether(kIpv6, ip6(s6, d6, kFragment, frag6(kTcp, 100, true) + tcp(40000, 80))), &protocols, PASS, 0},
       {"IPv6 non-first fragment still matches on addresses",
        ether(kIpv6, ip6(s6, net200, kFragment, frag6(kTcp, 100, false) + zeros(16))), &protocols, DROP, 80},
       {"ICMPv6 echo request", ether(kIpv6, ip6(s6, d6, kIcmp6, icmp(128))), &protocols, DROP, 50},
-      {"ICMPv6 after a hop-by-hop header", ether(kIpv6, ip6(s6, d6, kHop, ext6(kIcmp6) + icmp(128))), &protocols,
-       DROP, 50},
+      {"ICMPv6 after a hop-by-hop header", ether(kIpv6, ip6(s6, d6, kHop, ext6(kIcmp6) + icmp(128))),
+       &protocols, DROP, 50},
       // VLAN
-      {"802.1Q tag, IPv4 TCP to port 22", ether(kIpv4, ip4(h1, h2, kTcp, tcp(40000, 22)), {kQ}), &protocols, DROP, 10},
-      {"802.1ad + 802.1Q tags, IPv6 TCP to port 80", ether(kIpv6, ip6(s6, d6, kTcp, tcp(40000, 80)), {kAd, kQ}),
-       &protocols, DROP, 40},
-      {"two 802.1Q tags, IPv4 UDP to port 53", ether(kIpv4, ip4(h1, h2, kUdp, udp(5353, 53)), {kQ, kQ}), &protocols,
-       DROP, 20},
+      {"802.1Q tag, IPv4 TCP to port 22", ether(kIpv4, ip4(h1, h2, kTcp, tcp(40000, 22)), {kQ}), &protocols,
+       DROP, 10},
+      {"802.1ad + 802.1Q tags, IPv6 TCP to port 80",
+       ether(kIpv6, ip6(s6, d6, kTcp, tcp(40000, 80)), {kAd, kQ}), &protocols, DROP, 40},
+      {"two 802.1Q tags, IPv4 UDP to port 53", ether(kIpv4, ip4(h1, h2, kUdp, udp(5353, 53)), {kQ, kQ}),
+       &protocols, DROP, 20},
       // Malformed and non-IP frames. (BPF_PROG_TEST_RUN refuses frames shorter
       // than an Ethernet header: the program's bounds check for them goes
       // untested here.)
       {"ARP passes unclassified, even under default drop", arp, &malformed, PASS, 0},
       {"Ethernet header alone, type IPv4: unparsed", cut(ether(kIpv4, {}), 14), &malformed, PASS, 4},
-      {"VLAN tag cut short: unparsed", cut(ether(kIpv4, ip4(h1, h2, kTcp, tcp(1, 22)), {kQ}), 16), &malformed, PASS,
-       4},
-      {"three VLAN tags: unparsed", ether(kIpv4, ip4(h1, h2, kTcp, tcp(1, 22)), {kAd, kQ, kQ}), &malformed, PASS, 4},
+      {"VLAN tag cut short: unparsed", cut(ether(kIpv4, ip4(h1, h2, kTcp, tcp(1, 22)), {kQ}), 16), &malformed,
+       PASS, 4},
+      {"three VLAN tags: unparsed", ether(kIpv4, ip4(h1, h2, kTcp, tcp(1, 22)), {kAd, kQ, kQ}), &malformed,
+       PASS, 4},
       {"IPv4 header cut short (19 B): unparsed", cut(ether(kIpv4, ip4(h1, h2, kTcp, tcp(1, 22))), 14 + 19),
        &malformed, PASS, 4},
       {"IPv4 IHL 15 past the frame's end: unparsed",
        cut(ether(kIpv4, ip4(h1, h2, kTcp, zeros(0), 0x4000, nops40)), 14 + 30), &malformed, PASS, 4},
-      {"IPv4 IHL below 5: unparsed", ether(kIpv4, with_byte(ip4(h1, h2, kTcp, tcp(1, 22)), 0, 0x44)), &malformed,
-       PASS, 4},
+      {"IPv4 IHL below 5: unparsed", ether(kIpv4, with_byte(ip4(h1, h2, kTcp, tcp(1, 22)), 0, 0x44)),
+       &malformed, PASS, 4},
       {"IPv6 header cut short (39 B): unparsed", cut(ether(kIpv6, ip6(s6, net1, kTcp, tcp(1, 80))), 14 + 39),
        &malformed, PASS, 4},
       {"IPv6 extension header cut short: protocol unknown, address matches",
@@ -341,23 +351,24 @@ TEST_F(FirewallDatapathTest, DecidesEveryFixtureFrame) {
        cut(ether(kIpv6, ip6(s6, far6, kHop, ext6(kTcp) + tcp(1, 80))), 14 + 40 + 1), &malformed, PASS, 4},
       {"IPv6 extension header longer than the frame: protocol known, no ports",
        ether(kIpv6, ip6(s6, far6, kHop, cut(ext6(kTcp, 64), 8))), &malformed, DROP, 3},
-      {"TCP header cut short (12 B): no ports", ether(kIpv4, ip4(h1, far4, kTcp, cut(tcp(1, 80), 12))), &malformed,
-       DROP, 3},
-      {"UDP header cut short (4 B): no ports", ether(kIpv4, ip4(h1, far4, kUdp, cut(udp(1, 53), 4))), &malformed,
-       DROP, 3},
+      {"TCP header cut short (12 B): no ports", ether(kIpv4, ip4(h1, far4, kTcp, cut(tcp(1, 80), 12))),
+       &malformed, DROP, 3},
+      {"UDP header cut short (4 B): no ports", ether(kIpv4, ip4(h1, far4, kUdp, cut(udp(1, 53), 4))),
+       &malformed, DROP, 3},
       {"complete TCP header: ports", ether(kIpv4, ip4(h1, far4, kTcp, tcp(1, 80))), &malformed, DROP, 2},
-      {"unparsed frame on lo: the interface rule does not apply", cut(ether(kIpv4, {}, {kQ}), 16), &malformed, DROP,
-       0, On::lo},
+      {"unparsed frame on lo: the interface rule does not apply", cut(ether(kIpv4, {}, {kQ}), 16), &malformed,
+       DROP, 0, On::lo},
       // Order, defaults, interfaces
       {"priority tie: the lower id wins", ether(kIpv4, ip4(h1, h2, kTcp, tcp(1, 2))), &ties, DROP, 3},
       {"disabled rules are skipped", ether(kIpv4, ip4(h1, h2, kTcp, tcp(1, 2))), &disabled, PASS, 2},
       {"no rule: default drop", ether(kIpv4, ip4(h1, h2, kTcp, tcp(1, 2))), &empty_drop, DROP, 0},
       {"no rule: default pass", ether(kIpv4, ip4(h1, h2, kTcp, tcp(1, 2))), &empty_pass, PASS, 0},
-      {"interface rule, packet on another interface", ether(kIpv4, ip4(h1, h2, kUdp, udp(1, 2))), &lo_only, PASS, 0},
-      {"interface rule, packet on its interface", ether(kIpv4, ip4(h1, h2, kUdp, udp(1, 2))), &lo_only, DROP, 1,
-       On::lo},
-      {"interface the firewall is not on: passed on unseen", ether(kIpv4, ip4(h1, h2, kUdp, udp(1, 2))), &drop_all,
-       PASS, 0, On::other},
+      {"interface rule, packet on another interface", ether(kIpv4, ip4(h1, h2, kUdp, udp(1, 2))), &lo_only,
+       PASS, 0},
+      {"interface rule, packet on its interface", ether(kIpv4, ip4(h1, h2, kUdp, udp(1, 2))), &lo_only, DROP,
+       1, On::lo},
+      {"interface the firewall is not on: passed on unseen", ether(kIpv4, ip4(h1, h2, kUdp, udp(1, 2))),
+       &drop_all, PASS, 0, On::other},
   };
   ASSERT_GE(table.size(), 40u);
 
@@ -385,7 +396,8 @@ TEST_F(FirewallDatapathTest, AgreesWithTheReferenceOnRandomRulesets) {
         const PacketKey p = gen.packet(rs);
         const fw::Decision want = fw::reference_classify(rs, p, gen.interfaces());
         const fw::TestRun got = datapath_->test_run(fw::frame_for(p), p.ifindex);
-        ASSERT_EQ(got.decision.rule_id, want.rule_id) << count << " rules, round " << round << ", packet " << i;
+        ASSERT_EQ(got.decision.rule_id, want.rule_id)
+            << count << " rules, round " << round << ", packet " << i;
         ASSERT_EQ(got.decision.action, want.action) << count << " rules, round " << round << ", packet " << i;
         ASSERT_EQ(got.xdp_action, want.action == Action::drop ? XDP_DROP : XDP_PASS);
       }

@@ -73,7 +73,8 @@ class RandomRules {
 
  private:
   static constexpr uint16_t kEdgePorts[] = {0, 1, 22, 53, 80, 443, 1023, 1024, 8080, 32768, 65534, 65535};
-  static constexpr uint8_t kProtos[] = {fw::kProtoTcp, fw::kProtoUdp, fw::kProtoIcmp, fw::kProtoIcmpv6, 47, 132};
+  static constexpr uint8_t kProtos[] = {
+      fw::kProtoTcp, fw::kProtoUdp, fw::kProtoIcmp, fw::kProtoIcmpv6, 47, 132};
 
   int uniform(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
   bool coin(double p) { return std::bernoulli_distribution(p)(rng_); }
@@ -143,7 +144,8 @@ class RandomRules {
 
   uint8_t random_proto(uint8_t family) {
     for (;;) {
-      const uint8_t proto = coin(0.9) ? kProtos[uniform(0, static_cast<int>(std::size(kProtos)) - 1)] : static_cast<uint8_t>(uniform(0, 255));
+      const uint8_t proto = coin(0.9) ? kProtos[uniform(0, static_cast<int>(std::size(kProtos)) - 1)]
+                                      : static_cast<uint8_t>(uniform(0, 255));
       if (carried_by(family, proto)) return proto;
     }
   }
@@ -154,7 +156,8 @@ class RandomRules {
     m.dst = random_prefixes();
     // Few rules without any address condition: they would decide most
     // packets near the top of a long ruleset and leave the rest untested.
-    if (m.src.empty() && m.dst.empty() && !coin(0.1 * broad_)) m.dst.push_back(random_prefix(coin(0.7) ? 4 : 6));
+    if (m.src.empty() && m.dst.empty() && !coin(0.1 * broad_))
+      m.dst.push_back(random_prefix(coin(0.7) ? 4 : 6));
     if (coin(0.5)) {
       const int n = uniform(1, 2);
       for (int i = 0; i < n; ++i) m.proto.push_back(random_proto(4));
@@ -214,11 +217,16 @@ class RandomRules {
     if (!ranges || ranges->empty() || coin(0.2)) return edge_port();
     const fw::PortRange& r = pick(*ranges);
     switch (uniform(0, 4)) {
-      case 0: return r.lo;
-      case 1: return r.hi;
-      case 2: return static_cast<uint16_t>(r.lo - 1);  // wraps at 0: still an edge
-      case 3: return static_cast<uint16_t>(r.hi + 1);
-      default: return static_cast<uint16_t>(uniform(r.lo, r.hi));
+      case 0:
+        return r.lo;
+      case 1:
+        return r.hi;
+      case 2:
+        return static_cast<uint16_t>(r.lo - 1);  // wraps at 0: still an edge
+      case 3:
+        return static_cast<uint16_t>(r.hi + 1);
+      default:
+        return static_cast<uint16_t>(uniform(r.lo, r.hi));
     }
   }
 

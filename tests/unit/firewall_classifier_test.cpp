@@ -113,8 +113,11 @@ TEST(FirewallClassifier, DimensionsNoRuleUsesHaveNoTable) {
   rs.rules = {rule(1, 0, Action::drop, m)};
   const CompiledRuleset t = compile_fresh(rs);
   EXPECT_EQ(t.generation.uses, ADAM_FW_USES_DST4);
-  EXPECT_TRUE(t.src.empty());
-  ASSERT_EQ(t.dst.size(), 2u);  // the rule's prefix and the 0-length one
+  EXPECT_TRUE(t.src4.root.empty());
+  EXPECT_EQ(t.dst4.root.size(), size_t{ADAM_FW_V4_ROOT_SIZE});
+  EXPECT_EQ(t.dst4.chunks.size(), 2u);  // a /24 ends 8 bits past the root: two 4-bit levels
+  EXPECT_TRUE(t.src6.empty());
+  EXPECT_TRUE(t.dst6.empty());
   EXPECT_TRUE(t.proto.empty());
   EXPECT_TRUE(t.src_port.empty());
   EXPECT_TRUE(t.iface.empty());
@@ -221,15 +224,54 @@ TEST(FirewallClassifier, RefusesMoreRulesThanItHasPositions) {
   EXPECT_NO_THROW(compile_fresh(rs));
 }
 
-TEST(FirewallClassifier, RefusesMorePrefixesThanATableHolds) {
+TEST(FirewallClassifier, RefusesMoreIpv6PrefixesThanATrieHolds) {
   Match m;
   for (uint32_t i = 0; i < ADAM_FW_MAX_PREFIXES; ++i)  // + the 0-length prefix: one too many
-    m.src.push_back(v4(10, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i), 0, 24));
+    m.src.push_back(
+        Prefix{6, 48, {0x20, 0x01, 0x0d, 0xb8, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)}});
   Ruleset rs;
   rs.rules = {rule(1, 0, Action::drop, m)};
-  expect_refused(rs, "16385 src IPv4 prefixes, more than the 16384");
+  expect_refused(rs, "16385 src IPv6 prefixes, more than the 16384");
   rs.rules[0].match.src.pop_back();
   EXPECT_NO_THROW(compile_fresh(rs));
+}
+
+TEST(FirewallClassifier, RefusesIpv4TablesOfMoreChunksThanItHolds) {
+  // /32s each in a /16 of its own: four chunks each.
+  Match m;
+  const uint32_t hosts = ADAM_FW_V4_MAX_CHUNKS / 4 + 1;
+  for (uint32_t i = 0; i < hosts; ++i)
+    m.dst.push_back(v4(static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i), 1, 1, 32));
+  Ruleset rs;
+  rs.rules = {rule(1, 0, Action::drop, m)};
+  expect_refused(rs, "IPv4 dst prefixes need more than 49152 chunks");
+}
+
+TEST(FirewallClassifier, Ipv4TableResolvesNestedPrefixes) {
+  // /8 > /20 > /30 > /32 nested, a /17 beside: every level of the table.
+  Ruleset rs;
+  const std::vector<std::pair<Prefix, uint32_t>> prefixes = {{v4(10, 0, 0, 0, 8), 1},
+                                                             {v4(10, 1, 16, 0, 20), 2},
+                                                             {v4(10, 1, 18, 4, 30), 3},
+                                                             {v4(10, 1, 18, 6, 32), 4},
+                                                             {v4(10, 2, 128, 0, 17), 5}};
+  for (const auto& [p, id] : prefixes) {
+    Match m;
+    m.dst = {p};
+    rs.rules.push_back(rule(id, -static_cast<int32_t>(id), Action::drop, m));  // longest first
+  }
+  const CompiledRuleset t = compile_fresh(rs);
+  auto to = [&](uint8_t b, uint8_t c, uint8_t d) {
+    return lookup(t, tcp4({1, 1, 1, 1}, {10, b, c, d}, 1, 2)).rule_id;
+  };
+  EXPECT_EQ(to(1, 18, 6), 4u);
+  EXPECT_EQ(to(1, 18, 7), 3u);
+  EXPECT_EQ(to(1, 18, 3), 2u);
+  EXPECT_EQ(to(1, 31, 255), 2u);
+  EXPECT_EQ(to(1, 32, 0), 1u);
+  EXPECT_EQ(to(2, 128, 0), 5u);
+  EXPECT_EQ(to(2, 127, 255), 1u);
+  EXPECT_EQ(lookup(t, tcp4({1, 1, 1, 1}, {11, 1, 18, 6}, 1, 2)).rule_id, 0u);
 }
 
 TEST(FirewallClassifier, RefusesMoreInterfacesThanItsTableHolds) {
@@ -282,7 +324,8 @@ TEST(FirewallCounterSlots, KeepSlotsOfKeptIdsAndAvoidSlotsStillInUse) {
   EXPECT_EQ(a, (CounterSlots{{10, 0}, {20, 1}, {30, 2}}));
 
   Ruleset second;  // 20 goes, 40 comes: 40 must not take 20's slot 1, still counted under the old ruleset
-  second.rules = {rule(30, 0, Action::drop, {}), rule(10, 0, Action::drop, {}), rule(40, 0, Action::drop, {})};
+  second.rules = {rule(30, 0, Action::drop, {}), rule(10, 0, Action::drop, {}),
+                  rule(40, 0, Action::drop, {})};
   second.rules[0].enabled = false;  // disabled rules keep their slots
   const CounterSlots b = assign_counter_slots(a, second);
   EXPECT_EQ(b, (CounterSlots{{10, 0}, {30, 2}, {40, 3}}));

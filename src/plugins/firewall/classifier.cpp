@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
@@ -34,12 +35,15 @@ std::string to_string(const Prefix& p) {
 
 unsigned family_bits(uint8_t family) { return family == 6 ? 128 : 32; }
 
+uint32_t ipv4_value(const std::array<uint8_t, 16>& addr) {
+  return uint32_t{addr[0]} << 24 | uint32_t{addr[1]} << 16 | uint32_t{addr[2]} << 8 | addr[3];
+}
+
 // The prefix cut to `len` bits (every address bit past them zero).
 Prefix truncated(const Prefix& p, uint8_t len) {
   Prefix out = p;
   out.len = len;
-  for (unsigned bit = len; bit < 128; ++bit)
-    out.addr[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
+  for (unsigned bit = len; bit < 128; ++bit) out.addr[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
   return out;
 }
 
@@ -85,7 +89,8 @@ void validate(const Ruleset& ruleset) {
     const std::string what = "rule " + std::to_string(rule.id);
     if (rule.id == 0) throw std::invalid_argument("rule id 0 is reserved (it means: the default decided)");
     if (!ids.insert(rule.id).second) throw std::invalid_argument(what + ": the id is used twice");
-    for (const auto& [field, prefixes] : {std::pair{"src", &rule.match.src}, std::pair{"dst", &rule.match.dst}}) {
+    for (const auto& [field, prefixes] :
+         {std::pair{"src", &rule.match.src}, std::pair{"dst", &rule.match.dst}}) {
       for (const Prefix& p : *prefixes) {
         if (p.family != 4 && p.family != 6)
           throw std::invalid_argument(what + ": " + field + " has a prefix of unknown family " +
@@ -124,7 +129,8 @@ class Compiler {
     const Bits src_any = rules_where([](const Match& m) { return m.src.empty(); });
     const Bits dst_any = rules_where([](const Match& m) { return m.dst.empty(); });
     const Bits proto_any = rules_where([](const Match& m) { return m.proto.empty(); });
-    const Bits no_ports = rules_where([](const Match& m) { return m.src_port.empty() && m.dst_port.empty(); });
+    const Bits no_ports =
+        rules_where([](const Match& m) { return m.src_port.empty() && m.dst_port.empty(); });
     const Bits iface_any = rules_where([](const Match& m) { return m.iface.empty(); });
     g.unconditioned[ADAM_FW_DIM_SRC] = pool_.intern(src_any);
     g.unconditioned[ADAM_FW_DIM_DST] = pool_.intern(dst_any);
@@ -134,10 +140,21 @@ class Compiler {
 
     const auto src = [](const Match& m) -> const std::vector<Prefix>& { return m.src; };
     const auto dst = [](const Match& m) -> const std::vector<Prefix>& { return m.dst; };
-    for (uint8_t family : {4, 6}) {
-      const bool v4 = family == 4;
-      if (add_prefixes(out.src, "src", family, src, src_any)) g.uses |= v4 ? ADAM_FW_USES_SRC4 : ADAM_FW_USES_SRC6;
-      if (add_prefixes(out.dst, "dst", family, dst, dst_any)) g.uses |= v4 ? ADAM_FW_USES_DST4 : ADAM_FW_USES_DST6;
+    if (auto entries = prefix_entries(4, src, src_any); !entries.empty()) {
+      g.uses |= ADAM_FW_USES_SRC4;
+      out.src4 = ipv4_table(entries, "src");
+    }
+    if (auto entries = prefix_entries(4, dst, dst_any); !entries.empty()) {
+      g.uses |= ADAM_FW_USES_DST4;
+      out.dst4 = ipv4_table(entries, "dst");
+    }
+    if (auto entries = prefix_entries(6, src, src_any); !entries.empty()) {
+      g.uses |= ADAM_FW_USES_SRC6;
+      out.src6 = ipv6_trie(std::move(entries), "src");
+    }
+    if (auto entries = prefix_entries(6, dst, dst_any); !entries.empty()) {
+      g.uses |= ADAM_FW_USES_DST6;
+      out.dst6 = ipv6_trie(std::move(entries), "dst");
     }
     if (!all_set(proto_any)) {
       g.uses |= ADAM_FW_USES_PROTO;
@@ -178,31 +195,29 @@ class Compiler {
     return bits;
   }
 
-  bool all_set(const Bits& bits) const { return bits == rules_where([](const Match&) { return true; }); }
+  bool all_set(const Bits& bits) const {
+    return bits == rules_where([](const Match&) { return true; });
+  }
 
-  // The trie entries of one address field and family: every prefix a rule
-  // names, plus the 0-length one. An entry's rules are those whose prefixes
-  // contain it: the rules of its longest stored ancestor plus its own, so
-  // the packet's longest matching entry holds exactly the rules it matches.
-  // Returns false (and adds nothing) when no rule names a prefix of the family.
+  // The prefixes of one address field and family, shortest first: every
+  // prefix a rule names, plus the 0-length one. An entry's rules are those
+  // whose prefixes contain it: the rules of its longest named ancestor plus
+  // its own, so the packet's longest matching entry holds exactly the rules
+  // it matches. Empty when no rule names a prefix of the family.
   template <typename Field>
-  bool add_prefixes(std::vector<PrefixEntry>& table, const char* field, uint8_t family, Field prefixes_of,
-                    const Bits& unconditioned) {
+  std::vector<PrefixEntry> prefix_entries(uint8_t family, Field prefixes_of, const Bits& unconditioned) {
     PrefixMap own(&prefix_less);  // prefix -> rules naming it
     for (size_t pos = 0; pos < order_.size(); ++pos) {
       for (const Prefix& p : prefixes_of(order_[pos]->match)) {
         if (p.family == family) set_bit(own[p], pos);
       }
     }
-    if (own.empty()) return false;
+    std::vector<PrefixEntry> table;
+    if (own.empty()) return table;
     own.try_emplace(Prefix{.family = family, .len = 0});
-    if (own.size() > ADAM_FW_MAX_PREFIXES)
-      throw std::invalid_argument(std::string("the rules name ") + std::to_string(own.size()) + " " + field +
-                                  " IPv" + std::to_string(family) + " prefixes, more than the " +
-                                  std::to_string(ADAM_FW_MAX_PREFIXES) + " an address table holds");
 
     std::set<uint8_t> lengths;
-    PrefixMap contained_in(&prefix_less);  // prefix -> rules whose prefixes contain it
+    PrefixMap contained_in(&prefix_less);      // prefix -> rules whose prefixes contain it
     for (const auto& [prefix, rules] : own) {  // shorter prefixes first: ancestors are done
       Bits bits = unconditioned;
       for (auto len = lengths.rbegin(); len != lengths.rend(); ++len) {
@@ -218,7 +233,61 @@ class Compiler {
       table.push_back(PrefixEntry{prefix, pool_.intern(bits)});
       contained_in.emplace(prefix, bits);
     }
-    return true;
+    return table;
+  }
+
+  static std::vector<PrefixEntry> ipv6_trie(std::vector<PrefixEntry> entries, const char* field) {
+    if (entries.size() > ADAM_FW_MAX_PREFIXES)
+      throw std::invalid_argument("the rules name " + std::to_string(entries.size()) + " " + field +
+                                  " IPv6 prefixes, more than the " + std::to_string(ADAM_FW_MAX_PREFIXES) +
+                                  " an address trie holds");
+    return entries;
+  }
+
+  // Paints the prefixes, shortest first, into the root and chunks: a longer
+  // prefix overwrites the range of the shorter ones around it. A chunk is
+  // made where a prefix ends below the entry it falls in, filled with that
+  // entry's rules (those of the enclosing prefixes).
+  static Ipv4Table ipv4_table(const std::vector<PrefixEntry>& entries, const char* field) {
+    Ipv4Table t;
+    t.root.assign(ADAM_FW_V4_ROOT_SIZE, 0);
+    for (const PrefixEntry& e : entries) {
+      const uint32_t a = ipv4_value(e.prefix.addr);
+      unsigned resolved = ADAM_FW_V4_ROOT_BITS;  // address bits the current table level consumed
+      if (e.prefix.len <= resolved) {
+        paint(t.root.data() + (a >> (32 - resolved)), resolved - e.prefix.len, e.bitmap);
+        continue;
+      }
+      // The entry the prefix falls in: (chunk, index), chunk -1 for the root.
+      int64_t chunk = -1;
+      uint32_t index = a >> (32 - resolved);
+      auto entry = [&]() -> uint32_t& { return chunk < 0 ? t.root[index] : t.chunks[chunk].entry[index]; };
+      for (;;) {
+        if (!(entry() & ADAM_FW_V4_CHUNK)) {
+          if (t.chunks.size() == ADAM_FW_V4_MAX_CHUNKS)
+            throw std::invalid_argument(std::string("the rules' IPv4 ") + field +
+                                        " prefixes need more than " + std::to_string(ADAM_FW_V4_MAX_CHUNKS) +
+                                        " chunks of the firewall's IPv4 table");
+          adam_fw_v4_chunk fresh;
+          std::fill(std::begin(fresh.entry), std::end(fresh.entry), entry());
+          t.chunks.push_back(fresh);
+          entry() = ADAM_FW_V4_CHUNK | static_cast<uint32_t>(t.chunks.size() - 1);
+        }
+        chunk = entry() & ~ADAM_FW_V4_CHUNK;
+        resolved += ADAM_FW_V4_STRIDE;
+        index = (a >> (32 - resolved)) & ((1u << ADAM_FW_V4_STRIDE) - 1);
+        if (e.prefix.len <= resolved) {
+          paint(&t.chunks[chunk].entry[index], resolved - e.prefix.len, e.bitmap);
+          break;
+        }
+      }
+    }
+    return t;
+  }
+
+  // Sets the 2^free_bits entries from `first` to `value`.
+  static void paint(uint32_t* first, unsigned free_bits, uint32_t value) {
+    std::fill_n(first, size_t{1} << free_bits, value);
   }
 
   std::vector<uint32_t> proto_table(const Bits& unconditioned) {
@@ -286,18 +355,27 @@ class Compiler {
   Pool pool_;
 };
 
+uint32_t ipv4_table_lookup(const Ipv4Table& t, const std::array<uint8_t, 16>& addr) {
+  const uint32_t a = ipv4_value(addr);
+  uint32_t e = t.root.at(a >> (32 - ADAM_FW_V4_ROOT_BITS));
+  for (unsigned level = 0; level < ADAM_FW_V4_LEVELS && (e & ADAM_FW_V4_CHUNK); ++level) {
+    const unsigned shift = 32 - ADAM_FW_V4_ROOT_BITS - ADAM_FW_V4_STRIDE * (level + 1);
+    e = t.chunks.at(e & ~ADAM_FW_V4_CHUNK).entry[(a >> shift) & ((1u << ADAM_FW_V4_STRIDE) - 1)];
+  }
+  return e;
+}
+
 bool prefix_contains(const Prefix& prefix, uint8_t family, const std::array<uint8_t, 16>& addr) {
   if (prefix.family != family) return false;
   Prefix packet{.family = family, .len = static_cast<uint8_t>(family_bits(family)), .addr = addr};
   return truncated(packet, prefix.len).addr == prefix.addr;
 }
 
-// The value of the longest entry containing `addr`, as the LPM trie answers.
-const PrefixEntry* longest_match(const std::vector<PrefixEntry>& table, uint8_t family,
-                                 const std::array<uint8_t, 16>& addr) {
+// The longest entry containing an IPv6 address, as the LPM trie answers.
+const PrefixEntry* longest_match(const std::vector<PrefixEntry>& table, const std::array<uint8_t, 16>& addr) {
   const PrefixEntry* best = nullptr;
   for (const PrefixEntry& e : table) {
-    if (prefix_contains(e.prefix, family, addr) && (!best || e.prefix.len > best->prefix.len)) best = &e;
+    if (prefix_contains(e.prefix, 6, addr) && (!best || e.prefix.len > best->prefix.len)) best = &e;
   }
   return best;
 }
@@ -341,7 +419,8 @@ CompiledRuleset compile(const Ruleset& ruleset, const IfindexMap& ifindexes, con
   const std::vector<const Rule*> order = evaluation_order(ruleset);
   if (order.size() > ADAM_FW_MAX_RULES)
     throw std::invalid_argument("the ruleset has " + std::to_string(order.size()) +
-                                " enabled rules, more than the firewall's " + std::to_string(ADAM_FW_MAX_RULES));
+                                " enabled rules, more than the firewall's " +
+                                std::to_string(ADAM_FW_MAX_RULES));
   return Compiler(order, ifindexes).run(ruleset.default_action, slots);
 }
 
@@ -352,16 +431,17 @@ Decision lookup(const CompiledRuleset& t, const PacketKey& p) {
 
   std::array<uint32_t, ADAM_FW_DIMS> index;
   std::copy(std::begin(g.unconditioned), std::end(g.unconditioned), index.begin());
-  const bool v4 = p.family == 4;
-  if (g.uses & (v4 ? ADAM_FW_USES_SRC4 : ADAM_FW_USES_SRC6)) {
-    const PrefixEntry* e = longest_match(t.src, p.family, p.src);
-    if (!e) return by_default;  // as the BPF program does on a trie without its 0-length prefix
-    index[ADAM_FW_DIM_SRC] = e->bitmap;
-  }
-  if (g.uses & (v4 ? ADAM_FW_USES_DST4 : ADAM_FW_USES_DST6)) {
-    const PrefixEntry* e = longest_match(t.dst, p.family, p.dst);
-    if (!e) return by_default;
-    index[ADAM_FW_DIM_DST] = e->bitmap;
+  if (p.family == 4) {
+    if (g.uses & ADAM_FW_USES_SRC4) index[ADAM_FW_DIM_SRC] = ipv4_table_lookup(t.src4, p.src);
+    if (g.uses & ADAM_FW_USES_DST4) index[ADAM_FW_DIM_DST] = ipv4_table_lookup(t.dst4, p.dst);
+  } else if (p.family == 6) {
+    for (auto [uses, table, addr, dim] : {std::tuple{ADAM_FW_USES_SRC6, &t.src6, &p.src, ADAM_FW_DIM_SRC},
+                                          std::tuple{ADAM_FW_USES_DST6, &t.dst6, &p.dst, ADAM_FW_DIM_DST}}) {
+      if (!(g.uses & uses)) continue;
+      const PrefixEntry* e = longest_match(*table, *addr);
+      if (!e) return by_default;  // as the BPF program does on a trie without its 0-length prefix
+      index[dim] = e->bitmap;
+    }
   }
   if (g.uses & ADAM_FW_USES_PROTO) index[ADAM_FW_DIM_PROTO] = t.proto.at(p.proto);
   if ((g.uses & ADAM_FW_USES_PORTS) && p.has_ports) {
@@ -373,6 +453,8 @@ Decision lookup(const CompiledRuleset& t, const PacketKey& p) {
     if (it != t.iface.end()) index[ADAM_FW_DIM_IFACE] = it->second;
   }
 
+  // The candidate words in ascending order, as the program visits them (it
+  // steps through the summary a byte at a time; same words, same order).
   std::array<const adam_fw_bitmap*, ADAM_FW_DIMS> bitmaps;
   for (size_t d = 0; d < ADAM_FW_DIMS; ++d) bitmaps[d] = &t.pool.at(index[d]);
   for (uint32_t s = 0; s < ADAM_FW_SUMMARY_WORDS; ++s) {

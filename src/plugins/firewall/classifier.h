@@ -13,31 +13,42 @@
 
 namespace adam::fw {
 
-// One entry of an address trie: the pool index of the rules whose prefixes
-// in that field contain `prefix` (the packet's longest matching prefix).
+// One entry of an IPv6 address trie: the pool index of the rules whose
+// prefixes in that field contain `prefix` (the packet's longest matching
+// prefix).
 struct PrefixEntry {
   Prefix prefix;
   uint32_t bitmap = 0;
+};
+
+// The IPv4 table of one address field: a 16-4-4-4-4 multibit trie (see
+// struct adam_fw_v4_chunk in bpf/firewall.h).
+struct Ipv4Table {
+  std::vector<uint32_t> root;            // ADAM_FW_V4_ROOT_SIZE entries
+  std::vector<adam_fw_v4_chunk> chunks;  // an entry ADAM_FW_V4_CHUNK | i points at chunks[i]
 };
 
 // One generation's content. A dimension whose `uses` flag is clear has no
 // table here (its vectors are empty): every packet gets its unconditioned
 // bitmap without a lookup.
 struct CompiledRuleset {
-  adam_fw_generation generation{};     // rule_count, default_verdict, uses, unconditioned
-  std::vector<adam_fw_bitmap> pool;    // deduplicated bitmaps; tables hold indexes into it
-  std::vector<PrefixEntry> src, dst;   // both families; 0-length prefix included per family used
-  std::vector<uint32_t> proto;         // ADAM_FW_PROTOS entries
+  adam_fw_generation generation{};   // rule_count, default_verdict, uses, unconditioned
+  std::vector<adam_fw_bitmap> pool;  // deduplicated bitmaps; tables hold indexes into it
+  Ipv4Table src4, dst4;
+  std::vector<PrefixEntry> src6, dst6;       // the 0-length prefix included
+  std::vector<uint32_t> proto;               // ADAM_FW_PROTOS entries
   std::vector<uint32_t> src_port, dst_port;  // ADAM_FW_PORTS entries each
-  std::map<uint32_t, uint32_t> iface;  // ifindex -> pool index, for ifindexes rules name
-  std::vector<adam_fw_rule> rules;     // by position (evaluation order of the enabled rules)
+  std::map<uint32_t, uint32_t> iface;        // ifindex -> pool index, for ifindexes rules name
+  std::vector<adam_fw_rule> rules;           // by position (evaluation order of the enabled rules)
 };
 
 // An action as the BPF program's verdict (ADAM_FW_VERDICT_*), and back.
 inline uint32_t verdict_of(Action action) {
   return action == Action::drop ? ADAM_FW_VERDICT_DROP : ADAM_FW_VERDICT_PASS;
 }
-inline Action action_of(uint32_t verdict) { return verdict == ADAM_FW_VERDICT_DROP ? Action::drop : Action::pass; }
+inline Action action_of(uint32_t verdict) {
+  return verdict == ADAM_FW_VERDICT_DROP ? Action::drop : Action::pass;
+}
 
 // Rule id -> counter slot (index of the per-CPU array fw_rule_stats).
 using CounterSlots = std::map<uint32_t, uint32_t>;
@@ -53,13 +64,14 @@ CounterSlots assign_counter_slots(const CounterSlots& current, const Ruleset& ru
 // Throws std::invalid_argument naming the rule and field, or the limit that
 // overflowed: a rule id of 0 or used twice, a malformed prefix (unknown
 // family, length past the family's width, host bits set), a port range with
-// lo > hi, a rule without a slot in `slots`, more than ADAM_FW_MAX_PREFIXES
-// prefixes in one address table, more than ADAM_FW_MAX_RULE_IFACES
-// interfaces, more than ADAM_FW_POOL_SIZE distinct bitmaps.
+// lo > hi, a rule without a slot in `slots`, an IPv4 address table of more
+// than ADAM_FW_V4_MAX_CHUNKS chunks, more than ADAM_FW_MAX_PREFIXES IPv6
+// prefixes in one field, more than ADAM_FW_MAX_RULE_IFACES interfaces, more
+// than ADAM_FW_POOL_SIZE distinct bitmaps.
 CompiledRuleset compile(const Ruleset& ruleset, const IfindexMap& ifindexes, const CounterSlots& slots);
 
 // Classifies a packet with compiled tables, step by step as the BPF program
-// does (longest prefix per address table, array lookups, AND of the
+// does (IPv4 table walk or longest IPv6 prefix, array lookups, AND of the
 // summaries, first non-zero word).
 Decision lookup(const CompiledRuleset& tables, const PacketKey& packet);
 

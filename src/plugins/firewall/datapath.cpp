@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <tuple>
 
 #include "firewall.skel.h"
 
@@ -23,7 +24,8 @@ std::string map_name(int fd) {
 }
 
 [[noreturn]] void throw_map_error(const char* what, int fd, int err) {
-  throw std::runtime_error(std::string("firewall: ") + what + " on map " + map_name(fd) + ": " + libbpf_error(err));
+  throw std::runtime_error(std::string("firewall: ") + what + " on map " + map_name(fd) + ": " +
+                           libbpf_error(err));
 }
 
 // Does a (pinned) map have the layout this build expects?
@@ -34,9 +36,9 @@ bool map_matches(int fd, const bpf_map* expected, std::string& why) {
     why = "cannot read its info: " + libbpf_error(err);
     return false;
   }
-  if (info.type != static_cast<__u32>(bpf_map__type(expected)) || info.key_size != bpf_map__key_size(expected) ||
-      info.value_size != bpf_map__value_size(expected) || info.max_entries != bpf_map__max_entries(expected) ||
-      info.map_flags != bpf_map__map_flags(expected)) {
+  if (info.type != static_cast<__u32>(bpf_map__type(expected)) ||
+      info.key_size != bpf_map__key_size(expected) || info.value_size != bpf_map__value_size(expected) ||
+      info.max_entries != bpf_map__max_entries(expected) || info.map_flags != bpf_map__map_flags(expected)) {
     why = "type " + std::to_string(info.type) + ", key " + std::to_string(info.key_size) + " B, value " +
           std::to_string(info.value_size) + " B, " + std::to_string(info.max_entries) + " entries, flags " +
           std::to_string(info.map_flags);
@@ -77,9 +79,10 @@ std::vector<std::string> adopt_or_replace_pins(firewall_bpf& skel, const std::st
     pins.push_back(std::move(pin));
   }
   if (!mismatch.empty()) {
-    spdlog::warn("firewall: pinned map {} does not match this build; replacing every pinned firewall map "
-                 "(the rules are applied again, the counters start at zero)",
-                 mismatch);
+    spdlog::warn(
+        "firewall: pinned map {} does not match this build; replacing every pinned firewall map "
+        "(the rules are applied again, the counters start at zero)",
+        mismatch);
   }
   std::vector<std::string> created;
   for (Pin& pin : pins) {
@@ -92,6 +95,15 @@ std::vector<std::string> adopt_or_replace_pins(firewall_bpf& skel, const std::st
       throw std::runtime_error("firewall: cannot set the pin path " + pin.path + ": " + libbpf_error(err));
   }
   return created;
+}
+
+// The pin of `map` (a map of an opened, unloaded skeleton: the layout this
+// build expects) that an earlier adamd left in pin_dir, if the layouts match.
+UniqueFd open_pinned(const bpf_map* map, const std::string& pin_dir) {
+  UniqueFd fd(bpf_obj_get((pin_dir + "/" + bpf_map__name(map)).c_str()));
+  std::string why;
+  if (fd && !map_matches(fd.get(), map, why)) fd.reset();
+  return fd;
 }
 
 int num_cpus() {
@@ -116,8 +128,8 @@ Totals read_totals(const MapWriter& maps, int totals_fd) {
                 .drop = sum_per_cpu(maps, totals_fd, ADAM_FW_VERDICT_DROP)};
 }
 
-std::map<uint32_t, uint32_t> read_slots(const MapWriter& maps, int slots_fd) {
-  std::map<uint32_t, uint32_t> slots;
+CounterSlots read_slots(const MapWriter& maps, int slots_fd) {
+  CounterSlots slots;
   __u32 id = 0, next = 0, slot = 0;
   for (bool first = true; maps.next_key(slots_fd, first ? nullptr : &id, &next); first = false) {
     if (maps.lookup(slots_fd, &next, &slot)) slots[next] = slot;
@@ -126,9 +138,10 @@ std::map<uint32_t, uint32_t> read_slots(const MapWriter& maps, int slots_fd) {
   return slots;
 }
 
-std::map<uint32_t, Counter> read_rule_counters(const MapWriter& maps, int slots_fd, int stats_fd) {
+std::map<uint32_t, Counter> read_rule_counters(const MapWriter& maps, const CounterSlots& slots,
+                                               int stats_fd) {
   std::map<uint32_t, Counter> counters;
-  for (const auto& [id, slot] : read_slots(maps, slots_fd)) counters[id] = sum_per_cpu(maps, stats_fd, slot);
+  for (const auto& [id, slot] : slots) counters[id] = sum_per_cpu(maps, stats_fd, slot);
   return counters;
 }
 
@@ -144,22 +157,15 @@ void remove_generation(MapWriter& maps, int fd, uint32_t gen) {
   for (const Key& k : stale) maps.remove(fd, &k);
 }
 
-// The generation byte leads every trie key.
-__u32 lpm_prefixlen(const Prefix& p) { return ADAM_FW_LPM_GEN_BITS + __u32{p.len}; }
-
-void write_prefixes(MapWriter& maps, int fd4, int fd6, uint32_t gen, const std::vector<PrefixEntry>& entries) {
-  remove_generation<adam_fw_lpm4_key>(maps, fd4, gen);
-  remove_generation<adam_fw_lpm6_key>(maps, fd6, gen);
+// Replaces one generation's entries of an IPv6 trie.
+void write_ipv6_trie(MapWriter& maps, int fd, uint32_t gen, const std::vector<PrefixEntry>& entries) {
+  remove_generation<adam_fw_lpm6_key>(maps, fd, gen);
   for (const PrefixEntry& e : entries) {
-    if (e.prefix.family == 4) {
-      adam_fw_lpm4_key key{.prefixlen = lpm_prefixlen(e.prefix), .gen = static_cast<__u8>(gen)};
-      std::memcpy(key.addr, e.prefix.addr.data(), sizeof key.addr);
-      maps.update(fd4, &key, &e.bitmap);
-    } else {
-      adam_fw_lpm6_key key{.prefixlen = lpm_prefixlen(e.prefix), .gen = static_cast<__u8>(gen)};
-      std::memcpy(key.addr, e.prefix.addr.data(), sizeof key.addr);
-      maps.update(fd6, &key, &e.bitmap);
-    }
+    // The generation byte leads the key.
+    adam_fw_lpm6_key key{.prefixlen = ADAM_FW_LPM_GEN_BITS + __u32{e.prefix.len},
+                         .gen = static_cast<__u8>(gen)};
+    std::memcpy(key.addr, e.prefix.addr.data(), sizeof key.addr);
+    maps.update(fd, &key, &e.bitmap);
   }
 }
 
@@ -184,7 +190,9 @@ uint16_t ipv4_checksum(const uint8_t* header, size_t len) {
   return static_cast<uint16_t>(~sum);
 }
 
-bool is_ipv6_extension(uint8_t proto) { return proto == 0 || proto == 43 || proto == 44 || proto == 51 || proto == 60; }
+bool is_ipv6_extension(uint8_t proto) {
+  return proto == 0 || proto == 43 || proto == 44 || proto == 51 || proto == 60;
+}
 
 }  // namespace
 
@@ -203,7 +211,8 @@ void BpfMapWriter::update_batch(int map_fd, const void* keys, const void* values
 }
 
 void BpfMapWriter::remove(int map_fd, const void* key) {
-  if (int err = bpf_map_delete_elem(map_fd, key); err && err != -ENOENT) throw_map_error("delete", map_fd, err);
+  if (int err = bpf_map_delete_elem(map_fd, key); err && err != -ENOENT)
+    throw_map_error("delete", map_fd, err);
 }
 
 bool BpfMapWriter::lookup(int map_fd, const void* key, void* value) const {
@@ -259,7 +268,7 @@ std::vector<uint8_t> frame_for(const PacketKey& p) {
     std::vector<uint8_t> ip(20, 0);
     ip[0] = 0x45;
     put16(ip, 2, static_cast<uint16_t>(ip.size() + l4.size()));
-    put16(ip, 4, 0x1234);                       // identification
+    put16(ip, 4, 0x1234);                      // identification
     put16(ip, 6, fragment ? 0x0001 : 0x4000);  // offset 1 (8 bytes) / don't fragment
     ip[8] = 64;
     ip[9] = p.proto;
@@ -297,6 +306,16 @@ struct Datapath::Skeleton {
 };
 
 Datapath::Datapath(int chain_fd, const std::string& pin_dir) : skel_(std::make_unique<Skeleton>()) {
+  grace_inner_.reset(bpf_map_create(BPF_MAP_TYPE_ARRAY, "fw_grace_inner", 4, 4, 1, nullptr));
+  if (!grace_inner_)
+    throw std::runtime_error("firewall: cannot create a map: " + libbpf_error(grace_inner_.get()));
+  bpf_map_create_opts outer_opts{};
+  outer_opts.sz = sizeof(outer_opts);
+  outer_opts.inner_map_fd = static_cast<__u32>(grace_inner_.get());
+  grace_outer_.reset(bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "fw_grace", 4, 4, 1, &outer_opts));
+  if (!grace_outer_)
+    throw std::runtime_error("firewall: cannot create a map: " + libbpf_error(grace_outer_.get()));
+
   skel_->skel = open_skeleton();
   firewall_bpf& s = *skel_->skel;
   if (int err = bpf_map__reuse_fd(s.maps.adam_xdp_chain, chain_fd); err)
@@ -308,14 +327,6 @@ Datapath::Datapath(int chain_fd, const std::string& pin_dir) : skel_(std::make_u
   if (created_pins_.empty() && !pin_dir.empty())
     spdlog::info("firewall: re-adopted the pinned rule tables and counters in {}", pin_dir);
   slots_ = read_slots(maps_, bpf_map__fd(s.maps.fw_slots));
-
-  grace_inner_.reset(bpf_map_create(BPF_MAP_TYPE_ARRAY, "fw_grace_inner", 4, 4, 1, nullptr));
-  if (!grace_inner_) throw std::runtime_error("firewall: cannot create a map: " + libbpf_error(grace_inner_.get()));
-  bpf_map_create_opts outer_opts{};
-  outer_opts.sz = sizeof(outer_opts);
-  outer_opts.inner_map_fd = static_cast<__u32>(grace_inner_.get());
-  grace_outer_.reset(bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "fw_grace", 4, 4, 1, &outer_opts));
-  if (!grace_outer_) throw std::runtime_error("firewall: cannot create a map: " + libbpf_error(grace_outer_.get()));
 }
 
 Datapath::~Datapath() = default;
@@ -344,18 +355,27 @@ void Datapath::set_interfaces(const std::set<uint32_t>& ifindexes) {
 void Datapath::write_generation(uint32_t gen, const CompiledRuleset& t) {
   const auto& m = skel_->skel->maps;
   write_array(maps_, bpf_map__fd(m.fw_pool), t.pool, [gen](__u32 i) { return adam_fw_pool_key(gen, i); });
-  write_prefixes(maps_, bpf_map__fd(m.fw_src4), bpf_map__fd(m.fw_src6), gen, t.src);
-  write_prefixes(maps_, bpf_map__fd(m.fw_dst4), bpf_map__fd(m.fw_dst6), gen, t.dst);
+  for (const auto& [table, root_fd, chunks_fd] :
+       {std::tuple{&t.src4, bpf_map__fd(m.fw_src4_root), bpf_map__fd(m.fw_src4_chunks)},
+        std::tuple{&t.dst4, bpf_map__fd(m.fw_dst4_root), bpf_map__fd(m.fw_dst4_chunks)}}) {
+    write_array(maps_, root_fd, table->root, [gen](__u32 i) { return adam_fw_v4_root_key(gen, i); });
+    write_array(maps_, chunks_fd, table->chunks, [gen](__u32 i) { return adam_fw_v4_chunk_key(gen, i); });
+  }
+  write_ipv6_trie(maps_, bpf_map__fd(m.fw_src6), gen, t.src6);
+  write_ipv6_trie(maps_, bpf_map__fd(m.fw_dst6), gen, t.dst6);
   write_array(maps_, bpf_map__fd(m.fw_proto), t.proto, [gen](__u32 p) { return adam_fw_proto_key(gen, p); });
-  write_array(maps_, bpf_map__fd(m.fw_sport), t.src_port, [gen](__u32 p) { return adam_fw_port_key(gen, p); });
-  write_array(maps_, bpf_map__fd(m.fw_dport), t.dst_port, [gen](__u32 p) { return adam_fw_port_key(gen, p); });
+  write_array(maps_, bpf_map__fd(m.fw_sport), t.src_port,
+              [gen](__u32 p) { return adam_fw_port_key(gen, p); });
+  write_array(maps_, bpf_map__fd(m.fw_dport), t.dst_port,
+              [gen](__u32 p) { return adam_fw_port_key(gen, p); });
   const int iface_fd = bpf_map__fd(m.fw_iface);
   remove_generation<adam_fw_iface_key>(maps_, iface_fd, gen);
   for (const auto& [ifindex, bitmap] : t.iface) {
     const adam_fw_iface_key key{.gen = gen, .ifindex = ifindex};
     maps_.update(iface_fd, &key, &bitmap);
   }
-  write_array(maps_, bpf_map__fd(m.fw_rules), t.rules, [gen](__u32 pos) { return adam_fw_rule_key(gen, pos); });
+  write_array(maps_, bpf_map__fd(m.fw_rules), t.rules,
+              [gen](__u32 pos) { return adam_fw_rule_key(gen, pos); });
   maps_.update(bpf_map__fd(m.fw_gens), &gen, &t.generation);
 }
 
@@ -428,8 +448,7 @@ TestRun Datapath::test_run(std::span<const uint8_t> frame, uint32_t ifindex) con
   TestRun run;
   run.xdp_action = opts.retval;
   run.classified = answer.classified != 0;
-  if (run.classified)
-    run.decision = Decision{action_of(answer.verdict), answer.rule_id};
+  if (run.classified) run.decision = Decision{action_of(answer.verdict), answer.rule_id};
   return run;
 }
 
@@ -438,31 +457,18 @@ Decision Datapath::explain(const PacketKey& packet, uint32_t ifindex) const {
 }
 
 std::map<uint32_t, Counter> Datapath::rule_counters() const {
-  const auto& m = skel_->skel->maps;
-  return read_rule_counters(maps_, bpf_map__fd(m.fw_slots), bpf_map__fd(m.fw_rule_stats));
+  return read_rule_counters(maps_, slots_, bpf_map__fd(skel_->skel->maps.fw_rule_stats));
 }
 
 Totals Datapath::totals() const { return read_totals(maps_, bpf_map__fd(skel_->skel->maps.fw_totals)); }
-
-namespace {
-
-// The pin of `map` (a map of an opened, unloaded skeleton: the layout this
-// build expects) that an earlier adamd left in pin_dir, if the layouts match.
-UniqueFd open_pinned(const bpf_map* map, const std::string& pin_dir) {
-  UniqueFd fd(bpf_obj_get((pin_dir + "/" + bpf_map__name(map)).c_str()));
-  std::string why;
-  if (fd && !map_matches(fd.get(), map, why)) fd.reset();
-  return fd;
-}
-
-}  // namespace
 
 std::map<uint32_t, Counter> Datapath::pinned_rule_counters(const std::string& pin_dir) {
   const FirewallSkeleton layout = open_skeleton();
   UniqueFd slots = open_pinned(layout->maps.fw_slots, pin_dir);
   UniqueFd stats = open_pinned(layout->maps.fw_rule_stats, pin_dir);
   if (!slots || !stats) return {};
-  return read_rule_counters(BpfMapWriter{}, slots.get(), stats.get());
+  const BpfMapWriter maps;
+  return read_rule_counters(maps, read_slots(maps, slots.get()), stats.get());
 }
 
 Totals Datapath::pinned_totals(const std::string& pin_dir) {

@@ -24,7 +24,7 @@ namespace adam {
 namespace fw {
 class Datapath;
 class RuleStore;
-}
+}  // namespace fw
 
 class FirewallPlugin : public Plugin {
  public:
