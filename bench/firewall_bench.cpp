@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "core/bpf_handle.h"
+#include "core/xdp_test_run.h"
 #include "plugins/firewall/classifier.h"
 #include "plugins/firewall/datapath.h"
 #include "plugins/firewall/rule.h"
@@ -397,19 +398,8 @@ struct RunResult {
 };
 
 RunResult test_run(int prog_fd, const Frame& frame, uint32_t ifindex, uint32_t repeat) {
-  xdp_md ctx{};
-  ctx.data_end = static_cast<__u32>(frame.size());
-  ctx.ingress_ifindex = ifindex;
-  bpf_test_run_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.data_in = frame.data();
-  opts.data_size_in = static_cast<__u32>(frame.size());
-  opts.ctx_in = &ctx;
-  opts.ctx_size_in = sizeof(ctx);
-  opts.repeat = repeat;
-  if (int err = bpf_prog_test_run_opts(prog_fd, &opts); err)
-    throw std::runtime_error("BPF_PROG_TEST_RUN: " + libbpf_error(err));
-  return RunResult{opts.retval, opts.duration};
+  const XdpRunResult r = xdp_test_run(prog_fd, frame, ifindex, repeat);
+  return RunResult{r.verdict, r.ns_per_run};
 }
 
 // Mean nanoseconds per packet over all frames, for each program. The

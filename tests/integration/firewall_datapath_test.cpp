@@ -3,6 +3,7 @@
 // protocols, headers and malformed frames; a differential test against
 // reference_classify() on random rulesets; the atomicity of ruleset
 // replacement; counters and pin adoption; the plugin's apply/explain/stats.
+#include "core/xdp_test_run.h"
 #include "plugins/firewall/datapath.h"
 
 #include <arpa/inet.h>
@@ -172,17 +173,7 @@ class FirewallDatapathTest : public ::testing::Test {
 
   // Runs the program like a real packet (no explain metadata: it counts).
   void count_run(const Bytes& frame, uint32_t ifindex, uint32_t repeat) {
-    xdp_md ctx{};
-    ctx.data_end = static_cast<__u32>(frame.size());
-    ctx.ingress_ifindex = ifindex;
-    bpf_test_run_opts opts{};
-    opts.sz = sizeof(opts);
-    opts.data_in = frame.data();
-    opts.data_size_in = static_cast<__u32>(frame.size());
-    opts.ctx_in = &ctx;
-    opts.ctx_size_in = sizeof(ctx);
-    opts.repeat = repeat;
-    ASSERT_EQ(bpf_prog_test_run_opts(datapath_->prog_fd(), &opts), 0);
+    xdp_test_run(datapath_->prog_fd(), frame, ifindex, repeat);
   }
 
   std::unique_ptr<NetnsPair> pair_;

@@ -21,6 +21,7 @@
 #include "core/kernel.h"
 #include "core/plugin.h"
 #include "core/xdp_chain.h"
+#include "core/xdp_test_run.h"
 #include "support/netns.h"
 // bpf/xdp_chain.h (slot numbers; not the C++ core/xdp_chain.h)
 #include <xdp_chain.h>
@@ -60,19 +61,7 @@ int test_run_on(int prog_fd, uint32_t ifindex, uint32_t repeat) {
   pkt[17] = 50;    // total length
   pkt[22] = 64;    // TTL
   pkt[23] = 17;    // UDP
-  xdp_md ctx{};
-  ctx.data_end = static_cast<__u32>(pkt.size());
-  ctx.ingress_ifindex = ifindex;
-  bpf_test_run_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.data_in = pkt.data();
-  opts.data_size_in = static_cast<__u32>(pkt.size());
-  opts.ctx_in = &ctx;
-  opts.ctx_size_in = sizeof(ctx);
-  opts.repeat = repeat;
-  if (int err = bpf_prog_test_run_opts(prog_fd, &opts); err)
-    throw std::runtime_error("BPF_PROG_TEST_RUN: " + libbpf_error(err));
-  return static_cast<int>(opts.retval);
+  return static_cast<int>(xdp_test_run(prog_fd, pkt, ifindex, repeat).verdict);
 }
 
 class FirewallPluginTest : public ::testing::Test {

@@ -25,6 +25,7 @@
 #include "core/bpf_handle.h"
 #include "core/errors.h"
 #include "core/xdp_chain.h"
+#include "core/xdp_test_run.h"
 #include "support/netns.h"
 // bpf/xdp_chain.h (slot numbers; not the C++ core/xdp_chain.h)
 #include <xdp_chain.h>
@@ -92,15 +93,8 @@ std::vector<uint8_t> icmp_echo_packet() {
 }
 
 // The verdict of one BPF_PROG_TEST_RUN of `prog_fd` on `pkt`.
-int test_run(int prog_fd, std::vector<uint8_t> pkt) {
-  bpf_test_run_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.data_in = pkt.data();
-  opts.data_size_in = static_cast<__u32>(pkt.size());
-  opts.repeat = 1;
-  if (int err = bpf_prog_test_run_opts(prog_fd, &opts); err)
-    throw std::runtime_error("BPF_PROG_TEST_RUN: " + libbpf_error(err));
-  return static_cast<int>(opts.retval);
+int test_run(int prog_fd, const std::vector<uint8_t>& pkt) {
+  return static_cast<int>(xdp_test_run(prog_fd, pkt, 0).verdict);
 }
 
 class XdpChainTest : public ::testing::Test {

@@ -1,4 +1,5 @@
 #include "plugins/firewall/datapath.h"
+#include "core/xdp_test_run.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -427,26 +428,12 @@ TestRun Datapath::test_run(std::span<const uint8_t> frame, uint32_t ifindex) con
   if (!frame.empty()) std::memcpy(in.data() + sizeof request, frame.data(), frame.size());
   std::vector<uint8_t> out(in.size() + 256);  // room for a later slot that grows the frame
 
-  xdp_md ctx{};
-  ctx.data = sizeof request;  // the first ctx.data bytes of data_in are the metadata
-  ctx.data_end = static_cast<__u32>(in.size());
-  ctx.ingress_ifindex = ifindex;
-  bpf_test_run_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.data_in = in.data();
-  opts.data_size_in = static_cast<__u32>(in.size());
-  opts.data_out = out.data();
-  opts.data_size_out = static_cast<__u32>(out.size());
-  opts.ctx_in = &ctx;
-  opts.ctx_size_in = sizeof(ctx);
-  opts.repeat = 1;
-  if (int err = bpf_prog_test_run_opts(prog_fd(), &opts); err)
-    throw std::runtime_error("firewall: BPF_PROG_TEST_RUN: " + libbpf_error(err));
+  const XdpRunResult result = xdp_test_run(prog_fd(), in, ifindex, 1, sizeof request, out);
 
   adam_fw_explain answer{};
   std::memcpy(&answer, out.data(), sizeof answer);
   TestRun run;
-  run.xdp_action = opts.retval;
+  run.xdp_action = result.verdict;
   run.classified = answer.classified != 0;
   if (run.classified) run.decision = Decision{action_of(answer.verdict), answer.rule_id};
   return run;
