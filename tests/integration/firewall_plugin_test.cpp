@@ -64,20 +64,8 @@ int test_run_on(int prog_fd, uint32_t ifindex, uint32_t repeat) {
   return static_cast<int>(xdp_test_run(prog_fd, pkt, ifindex, repeat).verdict);
 }
 
-class FirewallPluginTest : public ::testing::Test {
+class FirewallPluginTest : public InNetnsTest {
  protected:
-  void SetUp() override {
-    if (!have_root()) GTEST_SKIP() << "needs root";
-    pair_ = std::make_unique<NetnsPair>();
-    in_b_ = std::make_unique<ScopedNetns>(pair_->b());
-    pins_ = std::make_unique<PinDir>();
-  }
-
-  const std::string& pins() const { return pins_->path(); }
-  bool ping() const { return pair_->exec(pair_->a(), "ping -q -c 5 -i 0.2 -W 1 198.51.100.2") == 0; }
-  bool veth_b_has_xdp() const {
-    return capture("ip -n " + pair_->b() + " link show veth-b").find("xdp") != std::string::npos;
-  }
   // validate() must reject `config` with a 400 naming `field`.
   static void expect_rejected(const Plugin& plugin, const json& config, const std::string& field) {
     try {
@@ -88,10 +76,6 @@ class FirewallPluginTest : public ::testing::Test {
       EXPECT_EQ(e.field(), field) << config.dump() << ": " << e.what();
     }
   }
-
-  std::unique_ptr<NetnsPair> pair_;
-  std::unique_ptr<ScopedNetns> in_b_;
-  std::unique_ptr<PinDir> pins_;
 };
 
 TEST_F(FirewallPluginTest, DescribesItselfAndNeedsXdp) {

@@ -97,28 +97,7 @@ int test_run(int prog_fd, const std::vector<uint8_t>& pkt) {
   return static_cast<int>(xdp_test_run(prog_fd, pkt, 0).verdict);
 }
 
-class XdpChainTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!have_root()) GTEST_SKIP() << "needs root";
-    pair_ = std::make_unique<NetnsPair>();
-    in_b_ = std::make_unique<ScopedNetns>(pair_->b());
-    pins_ = std::make_unique<PinDir>();
-  }
-
-  const std::string& pins() const { return pins_->path(); }
-  // 5 pings from namespace a to b; true when they were answered.
-  bool ping() const { return pair_->exec(pair_->a(), "ping -q -c 5 -i 0.2 -W 1 198.51.100.2") == 0; }
-  // Whether `ip link show veth-b` (in b) shows an XDP program.
-  bool veth_b_has_xdp() const {
-    return capture("ip -n " + pair_->b() + " link show veth-b").find("xdp") != std::string::npos;
-  }
-
-  // Declared in this order so they go in the reverse one: pins, netns, pair.
-  std::unique_ptr<NetnsPair> pair_;
-  std::unique_ptr<ScopedNetns> in_b_;
-  std::unique_ptr<PinDir> pins_;
-};
+using XdpChainTest = InNetnsTest;
 
 TEST_F(XdpChainTest, TailCallsThePluginsInSlotOrder) {
   XdpChain chain(pins());

@@ -135,3 +135,22 @@ PinDir::~PinDir() {
 }
 
 }  // namespace adam::test
+
+namespace adam::test {
+
+void InNetnsTest::SetUp() {
+  if (!have_root()) GTEST_SKIP() << "needs root";
+  pair_ = std::make_unique<NetnsPair>();
+  in_b_ = std::make_unique<ScopedNetns>(pair_->b());
+  pins_ = std::make_unique<PinDir>();
+}
+
+bool InNetnsTest::ping() const {
+  return pair_->exec(pair_->a(), "ping -q -c 5 -i 0.2 -W 1 198.51.100.2") == 0;
+}
+
+bool InNetnsTest::veth_b_has_xdp() const {
+  return capture("ip -n " + pair_->b() + " link show veth-b").find("xdp") != std::string::npos;
+}
+
+}  // namespace adam::test

@@ -61,3 +61,27 @@ class PinDir {
 };
 
 }  // namespace adam::test
+
+#include <gtest/gtest.h>
+
+#include <memory>
+
+namespace adam::test {
+
+// Kernel-level tests on a fresh NetnsPair with the test thread inside
+// namespace b and a pin dir of its own (destroyed in reverse: pins, netns, pair).
+class InNetnsTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  const std::string& pins() const { return pins_->path(); }
+  // 5 pings from namespace a to b; true when they were answered.
+  bool ping() const;
+  // Whether `ip link show veth-b` (in b) shows an XDP program.
+  bool veth_b_has_xdp() const;
+
+  std::unique_ptr<NetnsPair> pair_;
+  std::unique_ptr<ScopedNetns> in_b_;
+  std::unique_ptr<PinDir> pins_;
+};
+
+}  // namespace adam::test
