@@ -9,34 +9,23 @@
 #include "core/event_hub.h"
 #include "store/database.h"
 #include "support/event_flood.h"
+#include "support/event_store_fixture.h"
 #include "support/netns.h"
 
 namespace adam::test {
 namespace {
 
-class EventPipelineTest : public ::testing::Test {
+class EventPipelineTest : public EventStoreTest {
  protected:
   void SetUp() override {
     if (!have_root()) GTEST_SKIP() << "needs root (loads a BPF program)";
-    char tmpl[] = "/tmp/adamt-pipeline-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    db_ = std::make_unique<Database>(dir_ + "/adam.db");
-    store_ = std::make_unique<EventStore>(*db_, "host-a");
-  }
-  void TearDown() override {
-    store_.reset();
-    db_.reset();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+    EventStoreTest::SetUp();
   }
   int64_t total_lost(const EventCounters& c) {
     int64_t n = 0;
     for (const auto& [reason, count] : c.lost) n += count;
     return n;
   }
-
-  std::string dir_;
-  std::unique_ptr<Database> db_;
-  std::unique_ptr<EventStore> store_;
 };
 
 TEST_F(EventPipelineTest, KernelEventsAreDecodedAndStoredWithWallClockTime) {

@@ -124,15 +124,6 @@ fw::Prefix prefix(const char* text, uint8_t len) {
   return p;
 }
 
-Rule rule(uint32_t id, int32_t priority, Action action, Match match = {}) {
-  Rule r;
-  r.id = id;
-  r.priority = priority;
-  r.action = action;
-  r.match = std::move(match);
-  return r;
-}
-
 Ruleset rules(Action default_action, std::vector<Rule> list) {
   Ruleset rs;
   rs.default_action = default_action;
@@ -221,11 +212,11 @@ TEST_F(FirewallDatapathTest, DecidesEveryFixtureFrame) {
   net6.dst = {prefix("2001:db8:200::", 48)};
   host99.dst = {prefix("198.51.100.99", 32)};
   const Ruleset protocols =
-      rules(Action::pass, {rule(10, 10, Action::drop, ssh), rule(20, 20, Action::drop, dns),
-                           rule(30, 30, Action::drop, icmp_from), rule(40, 40, Action::drop, web6),
-                           rule(50, 50, Action::drop, icmp6), rule(60, 60, Action::drop, gre),
-                           rule(70, 70, Action::drop, sport), rule(80, 80, Action::drop, net6),
-                           rule(90, 90, Action::drop, host99)});
+      rules(Action::pass, {make_rule(10, 10, Action::drop, ssh), make_rule(20, 20, Action::drop, dns),
+                           make_rule(30, 30, Action::drop, icmp_from), make_rule(40, 40, Action::drop, web6),
+                           make_rule(50, 50, Action::drop, icmp6), make_rule(60, 60, Action::drop, gre),
+                           make_rule(70, 70, Action::drop, sport), make_rule(80, 80, Action::drop, net6),
+                           make_rule(90, 90, Action::drop, host99)});
 
   // The malformed-frames ruleset (default drop): rule 4 is the only one an
   // unparsed frame can match (no L3/L4 condition).
@@ -235,21 +226,22 @@ TEST_F(FirewallDatapathTest, DecidesEveryFixtureFrame) {
   tcp_udp.proto = {kTcp, kUdp};
   on_veth.iface = {"veth-b"};
   const Ruleset malformed =
-      rules(Action::drop, {rule(1, 1, Action::drop, near), rule(2, 2, Action::drop, any_port),
-                           rule(3, 3, Action::drop, tcp_udp), rule(4, 4, Action::pass, on_veth)});
+      rules(Action::drop, {make_rule(1, 1, Action::drop, near), make_rule(2, 2, Action::drop, any_port),
+                           make_rule(3, 3, Action::drop, tcp_udp), make_rule(4, 4, Action::pass, on_veth)});
 
   Match to_h2;
   to_h2.dst = {prefix("198.51.100.2", 32)};
   const Ruleset ties =
-      rules(Action::pass, {rule(7, 5, Action::pass, to_h2), rule(3, 5, Action::drop, to_h2)});
-  Ruleset disabled = rules(Action::drop, {rule(1, 1, Action::drop, to_h2), rule(2, 2, Action::pass, to_h2)});
+      rules(Action::pass, {make_rule(7, 5, Action::pass, to_h2), make_rule(3, 5, Action::drop, to_h2)});
+  Ruleset disabled =
+      rules(Action::drop, {make_rule(1, 1, Action::drop, to_h2), make_rule(2, 2, Action::pass, to_h2)});
   disabled.rules[0].enabled = false;
   const Ruleset empty_drop = rules(Action::drop, {});
   const Ruleset empty_pass = rules(Action::pass, {});
   Match on_lo;
   on_lo.iface = {"lo"};
-  const Ruleset lo_only = rules(Action::pass, {rule(1, 1, Action::drop, on_lo)});
-  const Ruleset drop_all = rules(Action::pass, {rule(1, 1, Action::drop)});
+  const Ruleset lo_only = rules(Action::pass, {make_rule(1, 1, Action::drop, on_lo)});
+  const Ruleset drop_all = rules(Action::pass, {make_rule(1, 1, Action::drop)});
 
   const Bytes nops12(12, 1), nops40(40, 1);
   const Bytes arp = ether(kArp, Bytes{0, 1, 8, 0, 6, 4, 0, 1} + zeros(20));
@@ -407,8 +399,10 @@ TEST_F(FirewallDatapathTest, ReplacingTheRulesetIsAtomicForPackets) {
   to_y_web.dst = {prefix("198.51.100.20", 32)};
   to_y_web.proto = {kTcp};
   to_y_web.dst_port = {{80, 80}};
-  const Ruleset a = rules(Action::pass, {rule(1, 1, Action::drop, to_x), rule(3, 3, Action::pass, to_y_web)});
-  const Ruleset b = rules(Action::drop, {rule(2, 1, Action::pass, to_y), rule(1, 2, Action::drop, to_x)});
+  const Ruleset a =
+      rules(Action::pass, {make_rule(1, 1, Action::drop, to_x), make_rule(3, 3, Action::pass, to_y_web)});
+  const Ruleset b =
+      rules(Action::drop, {make_rule(2, 1, Action::pass, to_y), make_rule(1, 2, Action::drop, to_x)});
   const Bytes x = ether(kIpv4, ip4(a4("198.51.100.1"), a4("198.51.100.10"), kTcp, tcp(1, 80)));
   const Bytes y = ether(kIpv4, ip4(a4("198.51.100.1"), a4("198.51.100.20"), kTcp, tcp(1, 80)));
   const Bytes z = ether(kIpv4, ip4(a4("198.51.100.1"), a4("198.51.100.30"), kTcp, tcp(1, 80)));
@@ -461,7 +455,7 @@ TEST_F(FirewallDatapathTest, CountsPerRuleAcrossReplacementsAndNotForExplain) {
   dns.proto = {kUdp};
   const Bytes web_frame = ether(kIpv4, ip4(a4("198.51.100.1"), a4("198.51.100.2"), kTcp, tcp(1, 80)));
   const Bytes dns_frame = ether(kIpv4, ip4(a4("198.51.100.1"), a4("198.51.100.2"), kUdp, udp(1, 53)));
-  apply(rules(Action::pass, {rule(10, 1, Action::drop, web), rule(20, 2, Action::pass, dns)}));
+  apply(rules(Action::pass, {make_rule(10, 1, Action::drop, web), make_rule(20, 2, Action::pass, dns)}));
   count_run(web_frame, veth_, 5);
   count_run(dns_frame, veth_, 3);
   for (int i = 0; i < 10; ++i) datapath_->test_run(web_frame, veth_);  // explain counts nothing
@@ -477,7 +471,7 @@ TEST_F(FirewallDatapathTest, CountsPerRuleAcrossReplacementsAndNotForExplain) {
   EXPECT_EQ(totals.pass.bytes, 3u * dns_frame.size());
 
   // Rule 10 moves down and stays, 20 goes, 30 comes (and starts at zero).
-  apply(rules(Action::pass, {rule(30, 1, Action::drop, dns), rule(10, 2, Action::drop, web)}));
+  apply(rules(Action::pass, {make_rule(30, 1, Action::drop, dns), make_rule(10, 2, Action::drop, web)}));
   count_run(web_frame, veth_, 2);
   counters = datapath_->rule_counters();
   EXPECT_EQ(counters.size(), 2u);
@@ -486,7 +480,8 @@ TEST_F(FirewallDatapathTest, CountsPerRuleAcrossReplacementsAndNotForExplain) {
   EXPECT_FALSE(counters.count(20));
 
   // Disabled rules keep their counters.
-  Ruleset off = rules(Action::pass, {rule(30, 1, Action::drop, dns), rule(10, 2, Action::drop, web)});
+  Ruleset off =
+      rules(Action::pass, {make_rule(30, 1, Action::drop, dns), make_rule(10, 2, Action::drop, web)});
   off.rules[1].enabled = false;
   apply(off);
   EXPECT_EQ(datapath_->rule_counters()[10].packets, 7u);
@@ -497,7 +492,7 @@ TEST_F(FirewallDatapathTest, RefusesAnOversizedRulesetWithNothingChanged) {
   Match web;
   web.proto = {kTcp};
   web.dst_port = {{80, 80}};
-  apply(rules(Action::pass, {rule(10, 1, Action::drop, web)}));
+  apply(rules(Action::pass, {make_rule(10, 1, Action::drop, web)}));
   const Bytes web_frame = ether(kIpv4, ip4(a4("198.51.100.1"), a4("198.51.100.2"), kTcp, tcp(1, 80)));
 
   Ruleset huge;
@@ -508,7 +503,7 @@ TEST_F(FirewallDatapathTest, RefusesAnOversizedRulesetWithNothingChanged) {
     m.src[0].addr[3] = static_cast<uint8_t>(id);
     m.src[0].len = 32;
     m.dst_port = {{static_cast<uint16_t>(id * 4), static_cast<uint16_t>(id * 4 + 400)}};
-    huge.rules.push_back(rule(id, 0, Action::pass, m));
+    huge.rules.push_back(make_rule(id, 0, Action::pass, m));
   }
   EXPECT_THROW(apply(huge), std::invalid_argument);
   EXPECT_EQ(datapath_->test_run(web_frame, veth_).decision.rule_id, 10u);
@@ -522,9 +517,9 @@ TEST_F(FirewallDatapathTest, AdoptsPinnedTablesAndCounters) {
   web.proto = {kTcp};
   web.dst_port = {{80, 80}};
   const Bytes web_frame = ether(kIpv4, ip4(a4("198.51.100.1"), a4("198.51.100.2"), kTcp, tcp(1, 80)));
-  apply(rules(Action::pass, {rule(10, 1, Action::drop, web)}));
-  apply(rules(Action::pass, {rule(11, 1, Action::pass), rule(10, 2, Action::drop, web)}));
-  apply(rules(Action::pass, {rule(10, 1, Action::drop, web)}));  // generation 1 active
+  apply(rules(Action::pass, {make_rule(10, 1, Action::drop, web)}));
+  apply(rules(Action::pass, {make_rule(11, 1, Action::pass), make_rule(10, 2, Action::drop, web)}));
+  apply(rules(Action::pass, {make_rule(10, 1, Action::drop, web)}));  // generation 1 active
   count_run(web_frame, veth_, 4);
   datapath_.reset();
 
@@ -538,7 +533,7 @@ TEST_F(FirewallDatapathTest, AdoptsPinnedTablesAndCounters) {
   EXPECT_EQ(datapath_->rule_counters()[10].packets, 4u);
   Match dns;
   dns.proto = {kUdp};
-  apply(rules(Action::pass, {rule(20, 1, Action::drop, dns), rule(10, 2, Action::drop, web)}));
+  apply(rules(Action::pass, {make_rule(20, 1, Action::drop, dns), make_rule(10, 2, Action::drop, web)}));
   EXPECT_EQ(datapath_->test_run(web_frame, veth_).decision.rule_id, 10u);
   EXPECT_EQ(datapath_->rule_counters()[10].packets, 4u);
   EXPECT_EQ(datapath_->rule_counters()[20].packets, 0u);
@@ -555,7 +550,7 @@ TEST_F(FirewallDatapathTest, ReplacesPinsOfAnotherLayout) {
   datapath_ = open_datapath();
   EXPECT_FALSE(datapath_->created_pins().empty());  // every map is new
   const Bytes frame = ether(kIpv4, ip4(a4("198.51.100.1"), a4("198.51.100.2"), kUdp, udp(1, 2)));
-  apply(rules(Action::pass, {rule(1, 1, Action::drop)}));
+  apply(rules(Action::pass, {make_rule(1, 1, Action::drop)}));
   EXPECT_EQ(datapath_->test_run(frame, veth_).decision.rule_id, 1u);
 }
 
@@ -565,7 +560,7 @@ TEST_F(FirewallDatapathTest, ExplainBuildsFramesTheParserReadsBack) {
   m.proto = {kUdp};
   m.src_port = {{5353, 5353}};
   m.dst_port = {{53, 53}};
-  apply(rules(Action::pass, {rule(1, 1, Action::drop, m)}));
+  apply(rules(Action::pass, {make_rule(1, 1, Action::drop, m)}));
   PacketKey p;
   p.family = 6;
   const Bytes src = a6("2001:db8:100::1"), dst = a6("2001:db8:100::2");
@@ -620,7 +615,7 @@ TEST_F(FirewallDatapathTest, PluginAppliesExplainsAndCounts) {
   ssh.proto = {kTcp};
   ssh.dst_port = {{22, 22}};
   ssh.iface = {"veth-b"};
-  plugin->apply(rules(Action::pass, {rule(7, 1, Action::drop, ssh)}));
+  plugin->apply(rules(Action::pass, {make_rule(7, 1, Action::drop, ssh)}));
   plugin->start(nlohmann::json{{"interfaces", {"veth-b", "lo"}}});
   EXPECT_EQ(plugin->explain(p, "").rule_id, 7u);  // the first interface: veth-b
   EXPECT_EQ(plugin->explain(p, "veth-b").action, Action::drop);
@@ -646,25 +641,14 @@ TEST_F(FirewallDatapathTest, PluginAppliesExplainsAndCounts) {
   ASSERT_NE(prog_id, 0u);
   UniqueFd prog(bpf_prog_get_fd_by_id(prog_id));
   const Bytes frame = ether(kIpv4, ip4(src, dst, kTcp, tcp(40000, 22)));
-  xdp_md xctx{};
-  xctx.data_end = static_cast<__u32>(frame.size());
-  xctx.ingress_ifindex = veth_;
-  bpf_test_run_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.data_in = frame.data();
-  opts.data_size_in = static_cast<__u32>(frame.size());
-  opts.ctx_in = &xctx;
-  opts.ctx_size_in = sizeof(xctx);
-  opts.repeat = 6;
-  ASSERT_EQ(bpf_prog_test_run_opts(prog.get(), &opts), 0);
-  EXPECT_EQ(static_cast<int>(opts.retval), XDP_DROP);
+  EXPECT_EQ(xdp_test_run(prog.get(), frame, veth_, 6).verdict, static_cast<uint32_t>(XDP_DROP));
   nlohmann::json stats = plugin->stats();
   EXPECT_EQ(stats["rules"]["7"]["packets"], 6) << stats.dump();
   EXPECT_EQ(stats["rules"]["7"]["bytes"], 6 * frame.size()) << stats.dump();
   EXPECT_GE(stats["packets"]["drop"].get<uint64_t>(), 6u) << stats.dump();
 
   // Refused rulesets change nothing.
-  Ruleset bad = rules(Action::pass, {rule(0, 1, Action::drop)});
+  Ruleset bad = rules(Action::pass, {make_rule(0, 1, Action::drop)});
   try {
     plugin->apply(bad);
     ADD_FAILURE() << "applied a rule with id 0";

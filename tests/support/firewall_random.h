@@ -236,4 +236,14 @@ class RandomRules {
   double broad_ = 1.0;
 };
 
+// One rule for a fixture: id, priority, action and conditions.
+inline fw::Rule make_rule(uint32_t id, int32_t priority, fw::Action action, fw::Match match = {}) {
+  fw::Rule r;
+  r.id = id;
+  r.priority = priority;
+  r.action = action;
+  r.match = std::move(match);
+  return r;
+}
+
 }  // namespace adam::test

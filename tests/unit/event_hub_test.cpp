@@ -9,29 +9,14 @@
 #include <thread>
 
 #include "store/database.h"
+#include "support/event_store_fixture.h"
 
 namespace adam {
 namespace {
 
 constexpr TimeNs kSecond = 1'000'000'000;
 
-class EventHubTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/adamt-hub-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    db_ = std::make_unique<Database>(dir_ + "/adam.db");
-    store_ = std::make_unique<EventStore>(*db_, "host-a");
-  }
-  void TearDown() override {
-    store_.reset();
-    db_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  std::string dir_;
-  std::unique_ptr<Database> db_;
-  std::unique_ptr<EventStore> store_;
-};
+using EventHubTest = test::EventStoreTest;
 
 TEST_F(EventHubTest, PublishedEventsAreStoredAndCounted) {
   EventHub hub(*store_);

@@ -15,6 +15,7 @@
 namespace adam::fw {
 namespace {
 
+using test::make_rule;
 using test::RandomRules;
 
 const IfindexMap kInterfaces = {{"lo", 1}, {"eth0", 2}, {"eth1", 3}, {"eth2", 7}};
@@ -33,15 +34,6 @@ PacketKey tcp4(std::array<uint8_t, 4> src, std::array<uint8_t, 4> dst, uint16_t 
   return p;
 }
 
-Rule rule(uint32_t id, int32_t priority, Action action, Match match) {
-  Rule r;
-  r.id = id;
-  r.priority = priority;
-  r.action = action;
-  r.match = std::move(match);
-  return r;
-}
-
 CompiledRuleset compile_fresh(const Ruleset& rs, const IfindexMap& ifindexes = kInterfaces) {
   return compile(rs, ifindexes, assign_counter_slots({}, rs));
 }
@@ -58,8 +50,8 @@ void expect_refused(const Ruleset& rs, const std::string& text, const IfindexMap
 
 TEST(FirewallReference, OrdersByPriorityThenIdAndSkipsDisabledRules) {
   Ruleset rs;
-  rs.rules = {rule(9, 5, Action::drop, {}), rule(4, 5, Action::pass, {}), rule(2, 1, Action::drop, {}),
-              rule(1, 7, Action::pass, {})};
+  rs.rules = {make_rule(9, 5, Action::drop, {}), make_rule(4, 5, Action::pass, {}),
+              make_rule(2, 1, Action::drop, {}), make_rule(1, 7, Action::pass, {})};
   rs.rules[2].enabled = false;
   std::vector<uint32_t> ids;
   for (const Rule* r : evaluation_order(rs)) ids.push_back(r->id);
@@ -72,7 +64,7 @@ TEST(FirewallReference, PortConditionsMatchOnlyPacketsWithPorts) {
   rs.default_action = Action::drop;
   Match ssh;
   ssh.dst_port = {{22, 22}};
-  rs.rules = {rule(1, 0, Action::pass, ssh)};
+  rs.rules = {make_rule(1, 0, Action::pass, ssh)};
   PacketKey p = tcp4({1, 1, 1, 1}, {2, 2, 2, 2}, 4000, 22);
   EXPECT_EQ(reference_classify(rs, p).rule_id, 1u);
   p.proto = kProtoIcmp;
@@ -87,7 +79,7 @@ TEST(FirewallReference, InterfaceNamesResolveThroughTheMap) {
   Ruleset rs;
   Match on_eth1;
   on_eth1.iface = {"eth1", "nope0"};
-  rs.rules = {rule(1, 0, Action::drop, on_eth1)};
+  rs.rules = {make_rule(1, 0, Action::drop, on_eth1)};
   PacketKey p = tcp4({1, 1, 1, 1}, {2, 2, 2, 2}, 1, 2);
   p.ifindex = 3;
   EXPECT_EQ(reference_classify(rs, p, kInterfaces).rule_id, 1u);
@@ -110,7 +102,7 @@ TEST(FirewallClassifier, DimensionsNoRuleUsesHaveNoTable) {
   Ruleset rs;
   Match m;
   m.dst = {v4(198, 51, 100, 0, 24)};
-  rs.rules = {rule(1, 0, Action::drop, m)};
+  rs.rules = {make_rule(1, 0, Action::drop, m)};
   const CompiledRuleset t = compile_fresh(rs);
   EXPECT_EQ(t.generation.uses, ADAM_FW_USES_DST4);
   EXPECT_TRUE(t.src4.root.empty());
@@ -133,7 +125,7 @@ TEST(FirewallClassifier, IdenticalBitmapsAreStoredOnce) {
   m.src = {v4(203, 0, 113, 0, 24)};
   m.proto = {kProtoTcp};
   m.dst_port = {{80, 80}};
-  for (uint32_t id = 1; id <= 100; ++id) rs.rules.push_back(rule(id, 0, Action::drop, m));
+  for (uint32_t id = 1; id <= 100; ++id) rs.rules.push_back(make_rule(id, 0, Action::drop, m));
   const CompiledRuleset t = compile_fresh(rs);
   EXPECT_LE(t.pool.size(), 6u);
   const std::set<uint32_t> port_bitmaps(t.dst_port.begin(), t.dst_port.end());
@@ -146,7 +138,7 @@ TEST(FirewallClassifier, SummaryBitsMarkTheNonZeroWords) {
   for (uint32_t id = 1; id <= 200; ++id) {
     Match m;
     m.dst_port = {{static_cast<uint16_t>(id), static_cast<uint16_t>(id)}};
-    rs.rules.push_back(rule(id, 0, Action::drop, m));
+    rs.rules.push_back(make_rule(id, 0, Action::drop, m));
   }
   const CompiledRuleset t = compile_fresh(rs);
   for (const adam_fw_bitmap& b : t.pool) {
@@ -197,28 +189,30 @@ TEST(FirewallClassifier, RefusesInvalidRules) {
     rs.rules = {std::move(r)};
     return rs;
   };
-  expect_refused(one(rule(0, 0, Action::drop, {})), "rule id 0");
+  expect_refused(one(make_rule(0, 0, Action::drop, {})), "rule id 0");
   Ruleset twice;
-  twice.rules = {rule(5, 0, Action::drop, {}), rule(5, 1, Action::pass, {})};
+  twice.rules = {make_rule(5, 0, Action::drop, {}), make_rule(5, 1, Action::pass, {})};
   twice.rules[1].enabled = false;  // disabled rules count too
   expect_refused(twice, "rule 5: the id is used twice");
   Match host_bits;
   host_bits.src = {Prefix{4, 8, {10, 0, 0, 1}}};
-  expect_refused(one(rule(1, 0, Action::drop, host_bits)), "rule 1: src prefix 10.0.0.1/8 has host bits set");
+  expect_refused(one(make_rule(1, 0, Action::drop, host_bits)),
+                 "rule 1: src prefix 10.0.0.1/8 has host bits set");
   Match too_long;
   too_long.dst = {Prefix{4, 33, {}}};
-  expect_refused(one(rule(1, 0, Action::drop, too_long)), "rule 1: dst prefix length 33 exceeds 32");
+  expect_refused(one(make_rule(1, 0, Action::drop, too_long)), "rule 1: dst prefix length 33 exceeds 32");
   Match family;
   family.dst = {Prefix{5, 0, {}}};
-  expect_refused(one(rule(1, 0, Action::drop, family)), "unknown family 5");
+  expect_refused(one(make_rule(1, 0, Action::drop, family)), "unknown family 5");
   Match backwards;
   backwards.dst_port = {{90, 80}};
-  expect_refused(one(rule(1, 0, Action::drop, backwards)), "rule 1: dst_port range 90-80 is empty");
+  expect_refused(one(make_rule(1, 0, Action::drop, backwards)), "rule 1: dst_port range 90-80 is empty");
 }
 
 TEST(FirewallClassifier, RefusesMoreRulesThanItHasPositions) {
   Ruleset rs;
-  for (uint32_t id = 1; id <= ADAM_FW_MAX_RULES + 1; ++id) rs.rules.push_back(rule(id, 0, Action::drop, {}));
+  for (uint32_t id = 1; id <= ADAM_FW_MAX_RULES + 1; ++id)
+    rs.rules.push_back(make_rule(id, 0, Action::drop, {}));
   EXPECT_THROW(assign_counter_slots({}, rs), std::invalid_argument);
   rs.rules.pop_back();
   EXPECT_NO_THROW(compile_fresh(rs));
@@ -230,7 +224,7 @@ TEST(FirewallClassifier, RefusesMoreIpv6PrefixesThanATrieHolds) {
     m.src.push_back(
         Prefix{6, 48, {0x20, 0x01, 0x0d, 0xb8, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)}});
   Ruleset rs;
-  rs.rules = {rule(1, 0, Action::drop, m)};
+  rs.rules = {make_rule(1, 0, Action::drop, m)};
   expect_refused(rs, "16385 src IPv6 prefixes, more than the 16384");
   rs.rules[0].match.src.pop_back();
   EXPECT_NO_THROW(compile_fresh(rs));
@@ -243,7 +237,7 @@ TEST(FirewallClassifier, RefusesIpv4TablesOfMoreChunksThanItHolds) {
   for (uint32_t i = 0; i < hosts; ++i)
     m.dst.push_back(v4(static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i), 1, 1, 32));
   Ruleset rs;
-  rs.rules = {rule(1, 0, Action::drop, m)};
+  rs.rules = {make_rule(1, 0, Action::drop, m)};
   expect_refused(rs, "IPv4 dst prefixes need more than 49152 chunks");
 }
 
@@ -258,7 +252,7 @@ TEST(FirewallClassifier, Ipv4TableResolvesNestedPrefixes) {
   for (const auto& [p, id] : prefixes) {
     Match m;
     m.dst = {p};
-    rs.rules.push_back(rule(id, -static_cast<int32_t>(id), Action::drop, m));  // longest first
+    rs.rules.push_back(make_rule(id, -static_cast<int32_t>(id), Action::drop, m));  // longest first
   }
   const CompiledRuleset t = compile_fresh(rs);
   auto to = [&](uint8_t b, uint8_t c, uint8_t d) {
@@ -282,7 +276,7 @@ TEST(FirewallClassifier, RefusesMoreInterfacesThanItsTableHolds) {
     many["if" + std::to_string(i)] = i;
   }
   Ruleset rs;
-  rs.rules = {rule(1, 0, Action::drop, m)};
+  rs.rules = {make_rule(1, 0, Action::drop, m)};
   expect_refused(rs, "257 interfaces", many);
 }
 
@@ -295,7 +289,7 @@ TEST(FirewallClassifier, RefusesRulesetsThatOverflowTheBitmapPool) {
     Match m;
     m.src = {v4(10, static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id), 1, 32)};
     m.dst_port = {{static_cast<uint16_t>(id * 4), static_cast<uint16_t>(id * 4 + 400)}};
-    rs.rules.push_back(rule(id, 0, Action::drop, m));
+    rs.rules.push_back(make_rule(id, 0, Action::drop, m));
   }
   expect_refused(rs, "distinct rule bitmaps (the firewall's bitmap pool)");
 }
@@ -310,7 +304,7 @@ TEST(FirewallClassifier, TenThousandRulesWithUniqueHostsFit) {
     m.dst = {v4(11, static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id), 1, 32)};
     m.proto = {kProtoTcp};
     m.dst_port = {{22, 22}, {443, 443}};
-    rs.rules.push_back(rule(id, 0, Action::drop, m));
+    rs.rules.push_back(make_rule(id, 0, Action::drop, m));
   }
   const CompiledRuleset t = compile_fresh(rs);
   EXPECT_LE(t.pool.size(), size_t{ADAM_FW_POOL_SIZE});
@@ -319,13 +313,14 @@ TEST(FirewallClassifier, TenThousandRulesWithUniqueHostsFit) {
 
 TEST(FirewallCounterSlots, KeepSlotsOfKeptIdsAndAvoidSlotsStillInUse) {
   Ruleset first;
-  first.rules = {rule(10, 0, Action::drop, {}), rule(20, 0, Action::drop, {}), rule(30, 0, Action::drop, {})};
+  first.rules = {make_rule(10, 0, Action::drop, {}), make_rule(20, 0, Action::drop, {}),
+                 make_rule(30, 0, Action::drop, {})};
   const CounterSlots a = assign_counter_slots({}, first);
   EXPECT_EQ(a, (CounterSlots{{10, 0}, {20, 1}, {30, 2}}));
 
   Ruleset second;  // 20 goes, 40 comes: 40 must not take 20's slot 1, still counted under the old ruleset
-  second.rules = {rule(30, 0, Action::drop, {}), rule(10, 0, Action::drop, {}),
-                  rule(40, 0, Action::drop, {})};
+  second.rules = {make_rule(30, 0, Action::drop, {}), make_rule(10, 0, Action::drop, {}),
+                  make_rule(40, 0, Action::drop, {})};
   second.rules[0].enabled = false;  // disabled rules keep their slots
   const CounterSlots b = assign_counter_slots(a, second);
   EXPECT_EQ(b, (CounterSlots{{10, 0}, {30, 2}, {40, 3}}));
@@ -333,7 +328,8 @@ TEST(FirewallCounterSlots, KeepSlotsOfKeptIdsAndAvoidSlotsStillInUse) {
 
 TEST(FirewallCounterSlots, ReuseFreedSlotsOnlyWhenNoOtherIsLeft) {
   Ruleset full;
-  for (uint32_t id = 1; id <= ADAM_FW_MAX_RULES; ++id) full.rules.push_back(rule(id, 0, Action::drop, {}));
+  for (uint32_t id = 1; id <= ADAM_FW_MAX_RULES; ++id)
+    full.rules.push_back(make_rule(id, 0, Action::drop, {}));
   const CounterSlots a = assign_counter_slots({}, full);
   full.rules.back().id = ADAM_FW_MAX_RULES + 1;  // replaces the last rule
   const CounterSlots b = assign_counter_slots(a, full);
@@ -343,7 +339,7 @@ TEST(FirewallCounterSlots, ReuseFreedSlotsOnlyWhenNoOtherIsLeft) {
 
 TEST(FirewallClassifier, RulesCarryTheirCounterSlots) {
   Ruleset rs;
-  rs.rules = {rule(7, 0, Action::drop, {}), rule(3, 1, Action::pass, {})};
+  rs.rules = {make_rule(7, 0, Action::drop, {}), make_rule(3, 1, Action::pass, {})};
   rs.rules[0].log = true;
   const CompiledRuleset t = compile(rs, {}, CounterSlots{{7, 42}, {3, 5}});
   ASSERT_EQ(t.rules.size(), 2u);

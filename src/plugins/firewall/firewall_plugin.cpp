@@ -157,10 +157,15 @@ void FirewallPlugin::stop() {
   spdlog::info("firewall: stopped");
 }
 
-nlohmann::json FirewallPlugin::stats() const {
+fw::Totals FirewallPlugin::totals() const {
   std::lock_guard lock(mu_);
   // Not running: the counters an earlier adamd pinned, if any.
-  const fw::Totals totals = datapath_ ? datapath_->totals() : fw::Datapath::pinned_totals(pin_dir());
+  return datapath_ ? datapath_->totals() : fw::Datapath::pinned_totals(pin_dir());
+}
+
+nlohmann::json FirewallPlugin::stats() const {
+  const fw::Totals totals = this->totals();
+  std::lock_guard lock(mu_);
   const auto rule_counters =
       datapath_ ? datapath_->rule_counters() : fw::Datapath::pinned_rule_counters(pin_dir());
   nlohmann::json rules = nlohmann::json::object();

@@ -23,6 +23,7 @@ namespace adam {
 
 namespace fw {
 class Datapath;
+struct Totals;
 class RuleStore;
 }  // namespace fw
 
@@ -46,6 +47,9 @@ class FirewallPlugin : public Plugin {
   // {"packets": {"pass": N, "drop": N}, "bytes": {"pass": N, "drop": N},
   //  "interfaces": [...], "rules": {"<id>": {"packets": N, "bytes": N}}}
   nlohmann::json stats() const override;
+  // Packets and bytes per verdict only: what the flow stream reads every
+  // second, without the per-rule counters stats() walks.
+  fw::Totals totals() const;
 
   // Replaces the ruleset, atomically for the packet path. Interface names
   // are resolved in adamd's network namespace now (a name that does not

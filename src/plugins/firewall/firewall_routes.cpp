@@ -11,6 +11,7 @@
 
 #include "api/html.h"
 #include "core/errors.h"
+#include "plugins/firewall/datapath.h"
 #include "plugins/firewall/firewall_plugin.h"
 #include "plugins/firewall/rule_json.h"
 #include "plugins/firewall/rule_store.h"
@@ -113,16 +114,6 @@ std::string rules_html(const json& list) {
       list["default"].get<std::string>(), rows);
 }
 
-// Pass/drop packet and byte totals of the firewall's stats.
-struct Totals {
-  uint64_t pass_packets = 0, drop_packets = 0, pass_bytes = 0, drop_bytes = 0;
-};
-
-Totals totals_of(const json& stats) {
-  auto get = [&](const char* what, const char* verdict) { return stats[what][verdict].get<uint64_t>(); };
-  return {get("packets", "pass"), get("packets", "drop"), get("bytes", "pass"), get("bytes", "drop")};
-}
-
 // Per-second rate of a counter between two readings; a counter that went
 // back (the firewall was stopped, its pins removed) counts from zero.
 int64_t rate(uint64_t before, uint64_t now, double seconds) {
@@ -203,20 +194,20 @@ std::vector<PluginRoute> FirewallPlugin::routes() {
   PluginRoute flow{"GET", "/firewall/flow", "/api/v1/firewall/flow", false};
   flow.stream = [this](const PluginRequest&, const EventSink& send) {
     using clock = std::chrono::steady_clock;
-    Totals before = totals_of(stats());
+    fw::Totals before = totals();
     clock::time_point then = clock::now();
     for (;;) {
       std::this_thread::sleep_for(std::chrono::seconds(1));
-      const Totals now = totals_of(stats());
+      const fw::Totals now = totals();
       const clock::time_point at = clock::now();
       const double seconds = std::chrono::duration<double>(at - then).count();
       const json event = {{"ts", std::chrono::duration_cast<std::chrono::nanoseconds>(
                                      std::chrono::system_clock::now().time_since_epoch())
                                      .count()},
-                          {"pass_pps", rate(before.pass_packets, now.pass_packets, seconds)},
-                          {"drop_pps", rate(before.drop_packets, now.drop_packets, seconds)},
-                          {"pass_bps", rate(before.pass_bytes, now.pass_bytes, seconds)},
-                          {"drop_bps", rate(before.drop_bytes, now.drop_bytes, seconds)}};
+                          {"pass_pps", rate(before.pass.packets, now.pass.packets, seconds)},
+                          {"drop_pps", rate(before.drop.packets, now.drop.packets, seconds)},
+                          {"pass_bps", rate(before.pass.bytes, now.pass.bytes, seconds)},
+                          {"drop_bps", rate(before.drop.bytes, now.drop.bytes, seconds)}};
       if (!send("flow", event.dump())) return;
       before = now;
       then = at;
