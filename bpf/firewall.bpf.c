@@ -94,6 +94,8 @@ FW_ARRAY(fw_gens, 1, struct adam_fw_generation);
 FW_ARRAY(fw_pool, ADAM_FW_POOL_SIZE, struct adam_fw_bitmap);
 /* Position -> the rule's id, verdict and counter slot. */
 FW_ARRAY(fw_rules, ADAM_FW_MAX_RULES, struct adam_fw_rule);
+/* Rules added since the generation was compiled, matched one by one. */
+FW_ARRAY(fw_added, ADAM_FW_ADDED_RULES, struct adam_fw_added_rule);
 /* IPv4 address -> pool index (see struct adam_fw_v4_chunk). */
 FW_ARRAY(fw_src4_root, ADAM_FW_V4_ROOT_SIZE, __u32);
 FW_ARRAY(fw_dst4_root, ADAM_FW_V4_ROOT_SIZE, __u32);
@@ -447,28 +449,16 @@ static __always_inline int fw_first_match(const struct fw_bitmaps *b, __u32 *pos
 	return -1;
 }
 
-/* Decides a packet: returns the first matching rule, or NULL when the
- * default decides. *verdict is set either way. Tables that contradict each
- * other (never written so by userspace) make the default decide. */
-static __always_inline const struct adam_fw_rule *fw_classify(const struct fw_packet *pkt,
-							       __u32 ifindex, __u32 *verdict)
+/* The first rule the bit-vector search finds for the packet, or NULL.
+ * Tables that contradict each other (never written so by userspace) find
+ * none. */
+static __always_inline const struct adam_fw_rule *fw_search(const struct adam_fw_generation *g, __u32 gen,
+							     const struct fw_packet *pkt, __u32 ifindex)
 {
-	const struct adam_fw_generation *g;
-	const struct adam_fw_rule *rule;
-	__u32 zero = 0, gen, position, key;
 	__u32 index[ADAM_FW_DIMS];
 	struct fw_bitmaps b;
-	__u32 *active;
+	__u32 position, key;
 
-	*verdict = ADAM_FW_VERDICT_PASS;
-	active = bpf_map_lookup_elem(&fw_active, &zero);
-	if (!active)
-		return NULL;
-	gen = *active; /* read once: the whole decision uses one generation */
-	g = bpf_map_lookup_elem(&fw_gens, &gen);
-	if (!g)
-		return NULL;
-	*verdict = g->default_verdict;
 	if (!g->rule_count)
 		return NULL;
 	if (fw_lookup_dims(g, gen, pkt, ifindex, index))
@@ -486,7 +476,167 @@ static __always_inline const struct adam_fw_rule *fw_classify(const struct fw_pa
 		return NULL;
 
 	key = adam_fw_rule_key(gen, position);
-	rule = bpf_map_lookup_elem(&fw_rules, &key);
+	return bpf_map_lookup_elem(&fw_rules, &key);
+}
+
+/* Does one of an added rule's `count` prefixes of a field hold `addr`? */
+static __always_inline int fw_added_prefix_match(const struct adam_fw_added_prefix *prefixes, __u32 count,
+						 const struct fw_packet *pkt, const __u8 *addr)
+{
+	__u32 a[4] = {}, i, w;
+
+	if (!count)
+		return 1;
+	if (pkt->family == 4)
+		__builtin_memcpy(a, addr, 4);
+	else if (pkt->family == 6)
+		__builtin_memcpy(a, addr, 16);
+	else
+		return 0; /* unparsed: no address */
+	for (i = 0; i < ADAM_FW_ADDED_VALUES && i < count; i++) {
+		const struct adam_fw_added_prefix *p = &prefixes[i];
+		int hit = 1;
+
+		if (p->family != pkt->family)
+			continue;
+#pragma unroll
+		for (w = 0; w < 4; w++)
+			hit &= (a[w] & p->mask[w]) == p->addr[w];
+		if (hit)
+			return 1;
+	}
+	return 0;
+}
+
+static __always_inline int fw_added_value_match(const __u32 *values, __u32 count, __u32 value)
+{
+	__u32 i;
+
+	if (!count)
+		return 1;
+	for (i = 0; i < ADAM_FW_ADDED_VALUES && i < count; i++) {
+		if (values[i] == value)
+			return 1;
+	}
+	return 0;
+}
+
+static __always_inline int fw_added_port_match(const struct adam_fw_port_range *ranges, __u32 count,
+					       __u32 port)
+{
+	__u32 i;
+
+	if (!count)
+		return 1;
+	for (i = 0; i < ADAM_FW_ADDED_VALUES && i < count; i++) {
+		if (ranges[i].lo <= port && port <= ranges[i].hi)
+			return 1;
+	}
+	return 0;
+}
+
+/* The semantics of rule.cpp's matches(): every field with values must hold
+ * the packet's; port conditions need a packet with ports. */
+static __always_inline int fw_added_match(const struct adam_fw_added_rule *r, const struct fw_packet *pkt,
+					  __u32 ifindex)
+{
+	if (!fw_added_prefix_match(r->src, r->src_count, pkt, pkt->src) ||
+	    !fw_added_prefix_match(r->dst, r->dst_count, pkt, pkt->dst))
+		return 0;
+	if (!fw_added_value_match(r->proto, r->proto_count, pkt->proto))
+		return 0;
+	if (r->sport_count || r->dport_count) {
+		if (!pkt->has_ports)
+			return 0;
+		if (!fw_added_port_match(r->sport, r->sport_count, pkt->sport) ||
+		    !fw_added_port_match(r->dport, r->dport_count, pkt->dport))
+			return 0;
+	}
+	return fw_added_value_match(r->iface, r->iface_count, ifindex);
+}
+
+static __always_inline int fw_precedes(const struct adam_fw_rule *a, const struct adam_fw_rule *b)
+{
+	return a->priority < b->priority || (a->priority == b->priority && a->id < b->id);
+}
+
+/* The state of a walk over a generation's added rules (bpf_loop: its
+ * callback is verified once, whatever the count; an open-coded loop over
+ * 16 rules of 6 fields made the verifier walk more than a million
+ * instructions). */
+struct fw_added_walk {
+	const struct fw_packet *pkt;
+	__u32 ifindex, gen;
+	__s32 best;	/* index of the earliest matching added rule, -1: none yet */
+	__s32 priority; /* and its priority and id */
+	__u32 id;
+};
+
+static long fw_added_step(__u64 index, void *arg)
+{
+	struct fw_added_walk *w = arg;
+	__u32 key = adam_fw_added_key(w->gen, (__u32)index);
+	const struct adam_fw_added_rule *r = bpf_map_lookup_elem(&fw_added, &key);
+
+	if (!r)
+		return 1; /* stop */
+	if (!fw_added_match(r, w->pkt, w->ifindex))
+		return 0;
+	if (w->best < 0 || r->rule.priority < w->priority ||
+	    (r->rule.priority == w->priority && r->rule.id < w->id)) {
+		w->best = (__s32)index;
+		w->priority = r->rule.priority;
+		w->id = r->rule.id;
+	}
+	return 0;
+}
+
+/* The earliest of `found` and the generation's added rules that match. */
+static __always_inline const struct adam_fw_rule *fw_search_added(const struct adam_fw_generation *g, __u32 gen,
+								   const struct fw_packet *pkt, __u32 ifindex,
+								   const struct adam_fw_rule *found)
+{
+	/* Read once: entries below the count are complete (see firewall.h). */
+	__u32 count = *(volatile const __u32 *)&g->added_count;
+	struct fw_added_walk w = { .pkt = pkt, .ifindex = ifindex, .gen = gen, .best = -1 };
+	const struct adam_fw_added_rule *r;
+	__u32 key;
+
+	if (!count)
+		return found;
+	if (count > ADAM_FW_ADDED_RULES)
+		count = ADAM_FW_ADDED_RULES;
+	bpf_loop(count, fw_added_step, &w, 0);
+	if (w.best < 0)
+		return found;
+	key = adam_fw_added_key(gen, (__u32)w.best);
+	r = bpf_map_lookup_elem(&fw_added, &key);
+	if (r && (!found || fw_precedes(&r->rule, found)))
+		return &r->rule;
+	return found;
+}
+
+/* Decides a packet: returns the first matching rule, or NULL when the
+ * default decides. *verdict is set either way. */
+static __always_inline const struct adam_fw_rule *fw_classify(const struct fw_packet *pkt,
+							       __u32 ifindex, __u32 *verdict)
+{
+	const struct adam_fw_generation *g;
+	const struct adam_fw_rule *rule;
+	__u32 zero = 0, gen;
+	__u32 *active;
+
+	*verdict = ADAM_FW_VERDICT_PASS;
+	active = bpf_map_lookup_elem(&fw_active, &zero);
+	if (!active)
+		return NULL;
+	gen = *active; /* read once: the whole decision uses one generation */
+	g = bpf_map_lookup_elem(&fw_gens, &gen);
+	if (!g)
+		return NULL;
+	*verdict = g->default_verdict;
+	rule = fw_search(g, gen, pkt, ifindex);
+	rule = fw_search_added(g, gen, pkt, ifindex, rule);
 	if (rule)
 		*verdict = rule->verdict;
 	return rule;

@@ -100,6 +100,10 @@ struct adam_fw_generation {
 	__u32 rule_count;      /* enabled rules; 0: the default decides, no lookups */
 	__u32 default_verdict; /* ADAM_FW_VERDICT_* when no rule matches */
 	__u32 uses;	       /* ADAM_FW_USES_* */
+	/* Entries of fw_added in use (see struct adam_fw_added_rule). adamd
+	 * writes an entry, then this count: the program reads it once, so it
+	 * sees a rule completely or not at all. */
+	__u32 added_count;
 	/* Per dimension, the pool index of the rules without a condition on it.
 	 * It stands for the dimension when its value is unknown (an unparsed
 	 * frame, an unknown protocol, a packet without ports: for the port
@@ -158,6 +162,41 @@ struct adam_fw_rule {
 	__u32 counter_slot; /* index of fw_rule_stats; stable per rule id */
 	__u32 verdict;	    /* ADAM_FW_VERDICT_* */
 	__u32 log;	    /* 1: the rule asks for events */
+	__s32 priority;	    /* with id, orders an added rule against the search's match */
+};
+
+/* --- Added rules ------------------------------------------------------- */
+
+/* Adding one rule to a compiled generation would shift the positions of all
+ * rules after it, i.e. rewrite most bitmaps (hundreds of ms at 10,000 rules).
+ * Instead adamd appends a rule added (or enabled) to the active generation's
+ * small table of added rules, which the program matches rule by rule after
+ * the bit-vector search; the earlier in (priority, id) of the two matches
+ * decides. Once rule changes pause, adamd recompiles the ruleset into the
+ * other generation with this table empty and flips (docs/firewall.md). */
+#define ADAM_FW_ADDED_RULES 16
+/* Values per field an added rule may have; a rule with more is compiled. */
+#define ADAM_FW_ADDED_VALUES 4
+
+struct adam_fw_added_prefix {
+	__u32 family; /* 4 or 6 */
+	__u32 addr[4]; /* network byte order, host bits zero; IPv4 in addr[0] */
+	__u32 mask[4];
+};
+
+struct adam_fw_port_range {
+	__u16 lo, hi; /* inclusive, host byte order */
+};
+
+/* Value of fw_added (key: gen * ADAM_FW_ADDED_RULES + index). A count of 0
+ * leaves the field unconditioned. */
+struct adam_fw_added_rule {
+	struct adam_fw_rule rule;
+	__u32 src_count, dst_count, proto_count, sport_count, dport_count, iface_count;
+	struct adam_fw_added_prefix src[ADAM_FW_ADDED_VALUES], dst[ADAM_FW_ADDED_VALUES];
+	__u32 proto[ADAM_FW_ADDED_VALUES];
+	struct adam_fw_port_range sport[ADAM_FW_ADDED_VALUES], dport[ADAM_FW_ADDED_VALUES];
+	__u32 iface[ADAM_FW_ADDED_VALUES]; /* ifindexes; 0 (an unknown name) matches no packet */
 };
 
 /* Keys of the per-generation arrays. */
@@ -169,6 +208,11 @@ static inline __u32 adam_fw_pool_key(__u32 gen, __u32 index)
 static inline __u32 adam_fw_rule_key(__u32 gen, __u32 position)
 {
 	return gen * ADAM_FW_MAX_RULES + position;
+}
+
+static inline __u32 adam_fw_added_key(__u32 gen, __u32 index)
+{
+	return gen * ADAM_FW_ADDED_RULES + index;
 }
 
 static inline __u32 adam_fw_proto_key(__u32 gen, __u32 proto)

@@ -388,6 +388,91 @@ TEST_F(FirewallDatapathTest, AgreesWithTheReferenceOnRandomRulesets) {
   }
 }
 
+// Rules added to a compiled ruleset (the kernel's added-rules table) are
+// decided as the reference decides the whole ruleset: interleaved with the
+// compiled rules by priority and id, and among themselves; so is a compiled
+// disabled rule once enabled. A full table, or a rule with more values in a
+// field than an entry holds, is refused with nothing changed.
+TEST_F(FirewallDatapathTest, AddedRulesAgreeWithTheReference) {
+  RandomRules gen(20261128, interfaces());
+  for (size_t count : {0, 10, 1000}) {
+    constexpr size_t kLate = 3;  // added while a recompile runs
+    Ruleset all = gen.ruleset(count + ADAM_FW_ADDED_RULES + kLate);
+    Ruleset applied = all, added, late;
+    applied.rules.resize(count);
+    const auto first_added = all.rules.begin() + static_cast<std::ptrdiff_t>(count);
+    added.rules.assign(first_added, first_added + ADAM_FW_ADDED_RULES);
+    late.rules.assign(first_added + ADAM_FW_ADDED_RULES, all.rules.end());
+    for (Rule& r : added.rules) r.enabled = true;
+    for (Rule& r : late.rules) r.enabled = true;
+    Ruleset targets = added;  // what half the packets aim at
+    targets.rules.insert(targets.rules.end(), late.rules.begin(), late.rules.end());
+    apply(applied);
+
+    auto check = [&](const std::string& when) {
+      for (int i = 0; i < 300; ++i) {
+        // Half the packets aim at the added rules.
+        const PacketKey p = gen.packet(i % 2 ? targets : applied);
+        const fw::Decision want = fw::reference_classify(applied, p, gen.interfaces());
+        const fw::Decision got = datapath_->explain(p, p.ifindex);
+        ASSERT_EQ(got.rule_id, want.rule_id) << count << " rules, " << when << ", packet " << i;
+        ASSERT_EQ(got.action, want.action) << count << " rules, " << when << ", packet " << i;
+      }
+    };
+    uint32_t in_table = 0;
+    for (const Rule& rule : added.rules) {
+      ASSERT_TRUE(datapath_->add(rule, interfaces())) << rule.id;
+      applied.rules.push_back(rule);
+      EXPECT_EQ(datapath_->added_rules(), ++in_table);
+      check("after adding rule " + std::to_string(rule.id));
+    }
+
+    Rule one_more = make_rule(100000, 0, Action::drop);
+    EXPECT_FALSE(datapath_->add(one_more, interfaces())) << "the table is full";
+    EXPECT_EQ(datapath_->added_rules(), ADAM_FW_ADDED_RULES);
+    EXPECT_FALSE(datapath_->rule_counter(one_more.id)) << "a refused rule gets no counter slot";
+
+    // What adamd does once changes pause: all compiled, in steps so that
+    // rules added meanwhile are carried over into the new generation.
+    fw::Datapath::Staged staged = datapath_->stage(applied, interfaces());
+    datapath_->build(staged);
+    for (const Rule& rule : late.rules) {
+      EXPECT_FALSE(datapath_->add(rule, interfaces())) << "the table is still full";
+    }
+    datapath_->commit(staged);
+    EXPECT_EQ(datapath_->added_rules(), 0u);
+    check("recompiled");
+    staged = datapath_->stage(applied, interfaces());
+    for (const Rule& rule : late.rules) {
+      ASSERT_TRUE(datapath_->add(rule, interfaces())) << rule.id;
+      applied.rules.push_back(rule);
+    }
+    datapath_->build(staged);
+    check("added while recompiling");
+    datapath_->commit(staged);
+    EXPECT_EQ(datapath_->added_rules(), kLate);
+    check("recompiled, the late rules carried over");
+
+    // A compiled disabled rule, enabled through the table.
+    auto disabled =
+        std::find_if(applied.rules.begin(), applied.rules.end(), [](const Rule& r) { return !r.enabled; });
+    if (disabled != applied.rules.end()) {
+      disabled->enabled = true;
+      ASSERT_TRUE(datapath_->add(*disabled, interfaces()));
+      check("after enabling rule " + std::to_string(disabled->id));
+    }
+  }
+
+  // More values in a field than an entry holds: compiled instead.
+  Match wide;
+  for (int i = 0; i <= ADAM_FW_ADDED_VALUES; ++i)
+    wide.dst_port.push_back({static_cast<uint16_t>(i), static_cast<uint16_t>(i)});
+  wide.proto = {kTcp};
+  apply(rules(Action::pass, {}));
+  EXPECT_FALSE(datapath_->add(make_rule(7, 1, Action::drop, wide), interfaces()));
+  EXPECT_EQ(datapath_->added_rules(), 0u);
+}
+
 // While rulesets A and B replace each other in a loop, every packet is
 // decided wholly by A or wholly by B. Tables of A and B mixed would give
 // other answers: e.g. B's bitmaps with A's rule list name a position A does
@@ -657,6 +742,23 @@ TEST_F(FirewallDatapathTest, PluginAppliesExplainsAndCounts) {
   }
   p.proto = kTcp;
   EXPECT_EQ(plugin->explain(p, "").rule_id, 7u);
+
+  // A rule added is enforced at once from the kernel's added-rules table,
+  // then recompiled with the others once changes pause.
+  const Ruleset ssh_only = rules(Action::pass, {make_rule(7, 1, Action::drop, ssh)});
+  Ruleset with_pass = ssh_only;
+  with_pass.rules.push_back(make_rule(9, 0, Action::pass, ssh));
+  plugin->apply(with_pass, 9);
+  EXPECT_EQ(plugin->stats()["added_rules"], 1);
+  EXPECT_EQ(plugin->explain(p, "").rule_id, 9u) << "priority 0 precedes rule 7's 1";
+  EXPECT_EQ(plugin->rule_counters(9), (nlohmann::json{{"packets", 0}, {"bytes", 0}}));
+  const auto deadline = std::chrono::steady_clock::now() + 4 * FirewallPlugin::kCompactAfter;
+  while (plugin->stats()["added_rules"] != 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(plugin->stats()["added_rules"], 0) << "recompiled once changes paused";
+  EXPECT_EQ(plugin->explain(p, "").rule_id, 9u);
+  plugin->apply(ssh_only);
+  EXPECT_TRUE(plugin->rule_counters(9).is_null());
 
   // A restarted adamd (a new plugin object) serves the pinned counters, and
   // its start() without apply() keeps enforcing the pinned ruleset.

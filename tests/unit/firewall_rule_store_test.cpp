@@ -23,11 +23,19 @@ class RuleStoreTest : public ::testing::Test {
  protected:
   // What the kernel was given, in order; refuses while `refuse` is set.
   RuleStore::Apply recorder() {
-    return [this](const Ruleset& ruleset) {
+    return [this](const Ruleset& ruleset, uint32_t added_id) {
       if (refuse)
         throw ApiError(422, "unprocessable", "the ruleset does not fit the kernel's tables", "rules");
       applied.push_back(ruleset);
+      added.push_back(added_id);
     };
+  }
+  // The store's ruleset equals what a fresh read of the database gives.
+  void expect_in_step() {
+    RuleStore reopened(db, recorder());
+    const Ruleset stored = reopened.ruleset(), cached = store.ruleset();
+    EXPECT_EQ(cached.default_action, stored.default_action);
+    EXPECT_EQ(cached.rules, stored.rules);
   }
   int status_of(const std::function<void()>& f) {
     try {
@@ -41,6 +49,7 @@ class RuleStoreTest : public ::testing::Test {
 
   Database db{":memory:"};
   std::vector<Ruleset> applied;
+  std::vector<uint32_t> added;  // the `added` id of each apply
   bool refuse = false;
   std::string last_field;
   RuleStore store{db, recorder()};
@@ -93,7 +102,32 @@ TEST_F(RuleStoreTest, ARefusedRulesetChangesNothing) {
   EXPECT_EQ(now.default_action, Action::pass);
   ASSERT_EQ(now.rules.size(), 1u);
   EXPECT_EQ(now.rules[0], a);
+  expect_in_step();
   EXPECT_GT(store.add(named("c")).id, a.id);
+  expect_in_step();
+}
+
+TEST_F(RuleStoreTest, TellsTheKernelWhichRuleAChangeOnlyAdded) {
+  const Rule a = store.add(named("a"));
+  Rule off = named("off");
+  off.enabled = false;
+  const Rule b = store.add(off);
+  ASSERT_EQ(added.size(), 2u);
+  EXPECT_EQ(added[0], a.id) << "an enabled rule added";
+  EXPECT_EQ(added[1], 0u) << "a disabled rule adds nothing to match";
+  store.set_enabled(b.id, true);
+  EXPECT_EQ(added.back(), b.id) << "enabling a rule adds it";
+  store.set_enabled(b.id, false);
+  EXPECT_EQ(added.back(), 0u);
+  Rule edited = b;
+  edited.enabled = true;
+  edited.priority = 9;
+  store.replace(b.id, edited);
+  EXPECT_EQ(added.back(), 0u) << "enabled and changed: more than an addition";
+  store.remove(a.id);
+  EXPECT_EQ(added.back(), 0u);
+  EXPECT_EQ(applied.back().rules.size(), 1u);
+  expect_in_step();
 }
 
 TEST_F(RuleStoreTest, ReplaceAllKeepsTheIdsItIsGiven) {
@@ -124,6 +158,7 @@ TEST_F(RuleStoreTest, ReplaceAllKeepsTheIdsItIsGiven) {
   EXPECT_EQ(status_of([&] { store.replace_all(twice); }), 400);
   EXPECT_EQ(last_field, "rules[1].id");
   EXPECT_EQ(store.ruleset().rules.size(), 2u);
+  expect_in_step();
 }
 
 TEST_F(RuleStoreTest, HoldsAtMostTheLimit) {

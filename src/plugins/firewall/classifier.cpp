@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <functional>
 #include <set>
 #include <stdexcept>
@@ -83,34 +84,50 @@ class Pool {
   std::unordered_multimap<size_t, uint32_t> by_hash_;
 };
 
+void validate(const Rule& rule) {
+  const std::string what = "rule " + std::to_string(rule.id);
+  if (rule.id == 0) throw std::invalid_argument("rule id 0 is reserved (it means: the default decided)");
+  for (const auto& [field, prefixes] :
+       {std::pair{"src", &rule.match.src}, std::pair{"dst", &rule.match.dst}}) {
+    for (const Prefix& p : *prefixes) {
+      if (p.family != 4 && p.family != 6)
+        throw std::invalid_argument(what + ": " + field + " has a prefix of unknown family " +
+                                    std::to_string(p.family));
+      if (p.len > family_bits(p.family))
+        throw std::invalid_argument(what + ": " + field + " prefix length " + std::to_string(p.len) +
+                                    " exceeds " + std::to_string(family_bits(p.family)));
+      if (truncated(p, p.len) != p)
+        throw std::invalid_argument(what + ": " + field + " prefix " + to_string(p) + " has host bits set");
+    }
+  }
+  for (const auto& [field, ranges] :
+       {std::pair{"src_port", &rule.match.src_port}, std::pair{"dst_port", &rule.match.dst_port}}) {
+    for (const PortRange& r : *ranges) {
+      if (r.lo > r.hi)
+        throw std::invalid_argument(what + ": " + field + " range " + std::to_string(r.lo) + "-" +
+                                    std::to_string(r.hi) + " is empty (lo > hi)");
+    }
+  }
+}
+
 void validate(const Ruleset& ruleset) {
   std::set<uint32_t> ids;
   for (const Rule& rule : ruleset.rules) {
-    const std::string what = "rule " + std::to_string(rule.id);
-    if (rule.id == 0) throw std::invalid_argument("rule id 0 is reserved (it means: the default decided)");
-    if (!ids.insert(rule.id).second) throw std::invalid_argument(what + ": the id is used twice");
-    for (const auto& [field, prefixes] :
-         {std::pair{"src", &rule.match.src}, std::pair{"dst", &rule.match.dst}}) {
-      for (const Prefix& p : *prefixes) {
-        if (p.family != 4 && p.family != 6)
-          throw std::invalid_argument(what + ": " + field + " has a prefix of unknown family " +
-                                      std::to_string(p.family));
-        if (p.len > family_bits(p.family))
-          throw std::invalid_argument(what + ": " + field + " prefix length " + std::to_string(p.len) +
-                                      " exceeds " + std::to_string(family_bits(p.family)));
-        if (truncated(p, p.len) != p)
-          throw std::invalid_argument(what + ": " + field + " prefix " + to_string(p) + " has host bits set");
-      }
-    }
-    for (const auto& [field, ranges] :
-         {std::pair{"src_port", &rule.match.src_port}, std::pair{"dst_port", &rule.match.dst_port}}) {
-      for (const PortRange& r : *ranges) {
-        if (r.lo > r.hi)
-          throw std::invalid_argument(what + ": " + field + " range " + std::to_string(r.lo) + "-" +
-                                      std::to_string(r.hi) + " is empty (lo > hi)");
-      }
-    }
+    validate(rule);
+    if (!ids.insert(rule.id).second)
+      throw std::invalid_argument("rule " + std::to_string(rule.id) + ": the id is used twice");
   }
+}
+
+// The kernel's rule table entry of an enabled rule.
+adam_fw_rule rule_entry(const Rule& rule, uint32_t counter_slot) {
+  return adam_fw_rule{
+      .id = rule.id,
+      .counter_slot = counter_slot,
+      .verdict = verdict_of(rule.action),
+      .log = rule.log ? 1u : 0u,
+      .priority = rule.priority,
+  };
 }
 
 // Builds the tables of one generation from the enabled rules in evaluation order.
@@ -174,12 +191,7 @@ class Compiler {
       auto slot = slots.find(rule->id);
       if (slot == slots.end())
         throw std::invalid_argument("rule " + std::to_string(rule->id) + " has no counter slot");
-      out.rules.push_back(adam_fw_rule{
-          .id = rule->id,
-          .counter_slot = slot->second,
-          .verdict = verdict_of(rule->action),
-          .log = rule->log ? 1u : 0u,
-      });
+      out.rules.push_back(rule_entry(*rule, slot->second));
     }
     out.pool = pool_.take();
     return out;
@@ -412,6 +424,55 @@ CounterSlots assign_counter_slots(const CounterSlots& current, const Ruleset& ru
     slots[rule.id] = slot;
   }
   return slots;
+}
+
+uint32_t slot_for_added(const CounterSlots& current) {
+  if (current.size() >= ADAM_FW_MAX_RULES)
+    throw std::invalid_argument("the ruleset would have more than the firewall's " +
+                                std::to_string(ADAM_FW_MAX_RULES) + " rules");
+  std::vector<bool> held(ADAM_FW_MAX_RULES, false);
+  for (const auto& [id, slot] : current) {
+    if (slot < ADAM_FW_MAX_RULES) held[slot] = true;
+  }
+  return static_cast<uint32_t>(std::find(held.begin(), held.end(), false) - held.begin());
+}
+
+std::optional<adam_fw_added_rule> added_rule_entry(const Rule& rule, const IfindexMap& ifindexes,
+                                                   uint32_t counter_slot) {
+  validate(rule);
+  const Match& m = rule.match;
+  for (size_t count :
+       {m.src.size(), m.dst.size(), m.proto.size(), m.src_port.size(), m.dst_port.size(), m.iface.size()}) {
+    if (count > ADAM_FW_ADDED_VALUES) return std::nullopt;
+  }
+  adam_fw_added_rule e{};
+  e.rule = rule_entry(rule, counter_slot);
+  auto prefixes = [](const std::vector<Prefix>& from, adam_fw_added_prefix* to, __u32& count) {
+    count = static_cast<__u32>(from.size());
+    for (size_t i = 0; i < from.size(); ++i) {
+      std::array<uint8_t, 16> mask{};
+      for (unsigned bit = 0; bit < from[i].len; ++bit) mask[bit / 8] |= 0x80u >> (bit % 8);
+      to[i].family = from[i].family;
+      std::memcpy(to[i].addr, from[i].addr.data(), sizeof to[i].addr);
+      std::memcpy(to[i].mask, mask.data(), sizeof to[i].mask);
+    }
+  };
+  auto ports = [](const std::vector<PortRange>& from, adam_fw_port_range* to, __u32& count) {
+    count = static_cast<__u32>(from.size());
+    for (size_t i = 0; i < from.size(); ++i) to[i] = adam_fw_port_range{from[i].lo, from[i].hi};
+  };
+  prefixes(m.src, e.src, e.src_count);
+  prefixes(m.dst, e.dst, e.dst_count);
+  ports(m.src_port, e.sport, e.sport_count);
+  ports(m.dst_port, e.dport, e.dport_count);
+  e.proto_count = static_cast<__u32>(m.proto.size());
+  std::copy(m.proto.begin(), m.proto.end(), e.proto);
+  e.iface_count = static_cast<__u32>(m.iface.size());
+  for (size_t i = 0; i < m.iface.size(); ++i) {
+    auto it = ifindexes.find(m.iface[i]);
+    e.iface[i] = it == ifindexes.end() ? 0 : it->second;  // 0: no packet arrives on it
+  }
+  return e;
 }
 
 CompiledRuleset compile(const Ruleset& ruleset, const IfindexMap& ifindexes, const CounterSlots& slots) {

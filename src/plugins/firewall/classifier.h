@@ -6,6 +6,7 @@
 // reference_classify() without a kernel.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include "firewall.h"  // bpf/firewall.h: table layouts and limits
@@ -60,6 +61,18 @@ using CounterSlots = std::map<uint32_t, uint32_t>;
 // when those run out a slot freed by this ruleset. Throws
 // std::invalid_argument when the ruleset has more than ADAM_FW_MAX_RULES rules.
 CounterSlots assign_counter_slots(const CounterSlots& current, const Ruleset& ruleset);
+
+// The counter slot for one rule added to a ruleset whose rules hold
+// `current`: the lowest slot none of them holds. Throws std::invalid_argument
+// when all ADAM_FW_MAX_RULES are held.
+uint32_t slot_for_added(const CounterSlots& current);
+
+// An enabled rule as an entry of a generation's added-rules table (struct
+// adam_fw_added_rule in bpf/firewall.h), or nullopt when one of its fields
+// has more than ADAM_FW_ADDED_VALUES values (such a rule must be compiled).
+// Throws std::invalid_argument as compile() does for a malformed rule.
+std::optional<adam_fw_added_rule> added_rule_entry(const Rule& rule, const IfindexMap& ifindexes,
+                                                   uint32_t counter_slot);
 
 // Throws std::invalid_argument naming the rule and field, or the limit that
 // overflowed: a rule id of 0 or used twice, a malformed prefix (unknown

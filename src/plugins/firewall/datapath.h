@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <span>
 #include <stdexcept>
@@ -35,6 +36,8 @@ class MapWriter {
   virtual void update(int map_fd, const void* key, const void* value) = 0;
   // `count` keys and values, packed; one syscall for all of them.
   virtual void update_batch(int map_fd, const void* keys, const void* values, uint32_t count) = 0;
+  // The values of keys 0..count-1 of an array map, packed, in one syscall.
+  virtual void lookup_array(int map_fd, void* values, uint32_t count) const = 0;
   virtual void remove(int map_fd, const void* key) = 0;
   // False when the key is absent.
   virtual bool lookup(int map_fd, const void* key, void* value) const = 0;
@@ -47,6 +50,7 @@ class BpfMapWriter final : public MapWriter {
  public:
   void update(int map_fd, const void* key, const void* value) override;
   void update_batch(int map_fd, const void* keys, const void* values, uint32_t count) override;
+  void lookup_array(int map_fd, void* values, uint32_t count) const override;
   void remove(int map_fd, const void* key) override;
   bool lookup(int map_fd, const void* key, void* value) const override;
   bool next_key(int map_fd, const void* key, void* next) const override;
@@ -115,6 +119,40 @@ class Datapath {
   // std::runtime_error with the active ruleset unchanged.
   void apply(const Ruleset& ruleset, const IfindexMap& ifindexes);
 
+  // Adds `rule` to the applied ruleset without recompiling it: a new rule
+  // gets its counter slot, and an enabled one (new, or applied so far as
+  // disabled) an entry in the active generation's added-rules table (see
+  // bpf/firewall.h), written before the count that makes packets see it.
+  // Returns false, with nothing changed, when the table is full or the rule
+  // has more values in a field than an entry holds: apply() the ruleset then.
+  // Throws as apply() does for a malformed rule.
+  bool add(const Rule& rule, const IfindexMap& ifindexes);
+  // Entries in the active generation's added-rules table: a recompiling
+  // apply() folds them into the bit-vector tables.
+  uint32_t added_rules() const;
+
+  // apply() in three steps, so that add() can go on while the slow middle one
+  // runs (the plugin folds added rules into the compiled tables this way):
+  //   stage()  copies what the compile needs          (serialized with add())
+  //   build()  compiles and writes the inactive generation (alongside add())
+  //   commit() carries the rules add()ed since stage() over into the new
+  //            generation's added-rules table, flips  (serialized with add())
+  // Only one Staged may be in flight, and no apply() meanwhile. commit()
+  // waits for the packets still on the old generation only when the ruleset
+  // freed counter slots (add() could hand them out again); else the next
+  // build() waits before it rewrites that generation.
+  struct Staged {
+    Ruleset ruleset;
+    IfindexMap ifindexes;
+    CounterSlots slots;
+    uint32_t gen = 0;         // the inactive generation, written by build()
+    size_t added_before = 0;  // add()ed entries that the compile includes
+    CompiledRuleset tables;
+  };
+  Staged stage(Ruleset ruleset, IfindexMap ifindexes) const;
+  void build(Staged& staged);
+  void commit(Staged& staged);
+
   // Runs the loaded program once on `frame` as if it arrived on `ifindex` (an
   // interface of the calling thread's network namespace), with explain
   // metadata so that it counts nothing and reports its decision. Safe to call
@@ -127,6 +165,8 @@ class Datapath {
   // Rule id -> packets and bytes summed over CPUs, for every rule of the
   // applied ruleset (enabled or not).
   std::map<uint32_t, Counter> rule_counters() const;
+  // One rule's counters; nullopt for a rule not in the applied ruleset.
+  std::optional<Counter> rule_counter(uint32_t id) const;
   Totals totals() const;
 
   // The counters an earlier adamd left pinned in `pin_dir` (zero/empty when
@@ -137,12 +177,26 @@ class Datapath {
  private:
   struct Skeleton;
   void write_generation(uint32_t gen, const CompiledRuleset& tables);
+  uint32_t active_generation() const;
+  // Gives rule `id` counter slot `slot`, counting from zero.
+  void assign_slot(uint32_t id, uint32_t slot);
   void wait_for_packets_in_flight();
 
   BpfMapWriter maps_;
   std::unique_ptr<Skeleton> skel_;
   std::vector<std::string> created_pins_;
   CounterSlots slots_;  // of the applied ruleset (read back from fw_slots on adoption)
+  // What add() did since the last compile (an earlier adamd's not included):
+  // the rule's slot and, for an enabled rule, its entry in the active
+  // generation's added-rules table.
+  struct Added {
+    uint32_t id = 0, slot = 0;
+    std::optional<adam_fw_added_rule> entry;
+  };
+  std::vector<Added> added_;
+  // The last flip's grace period has not been waited for: the inactive
+  // generation may still be read by packets in flight.
+  bool grace_pending_ = false;
   // An array-of-maps whose update makes the kernel wait for an RCU grace
   // period: every XDP program run that started before has finished.
   UniqueFd grace_inner_, grace_outer_;

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -43,18 +44,71 @@ nlohmann::json counter_json(const fw::Counter& c) { return {{"packets", c.packet
 }  // namespace
 
 FirewallPlugin::FirewallPlugin(PluginContext& ctx) : ctx_(ctx) {
-  if (!ctx.db) return;
-  rules_ = std::make_unique<fw::RuleStore>(*ctx.db, [this](const fw::Ruleset& ruleset) { apply(ruleset); });
-  try {
-    apply(rules_->ruleset());  // not running yet: remembered for start()
-  } catch (const std::exception& e) {
-    // adamd must still come up so the operator can fix the rules through the
-    // API; meanwhile a re-adopted program keeps enforcing its pinned ruleset.
-    spdlog::error("firewall: the stored ruleset cannot be applied: {}", e.what());
+  if (ctx.db) {
+    rules_ = std::make_unique<fw::RuleStore>(
+        *ctx.db, [this](const fw::Ruleset& ruleset, uint32_t added) { apply(ruleset, added); });
+    try {
+      apply(rules_->ruleset());  // not running yet: remembered for start()
+    } catch (const std::exception& e) {
+      // adamd must still come up so the operator can fix the rules through
+      // the API; meanwhile a re-adopted program keeps enforcing its pinned
+      // ruleset.
+      spdlog::error("firewall: the stored ruleset cannot be applied: {}", e.what());
+    }
+  }
+  compactor_ = std::thread([this] { compact_loop(); });
+}
+
+FirewallPlugin::~FirewallPlugin() {
+  {
+    std::lock_guard lock(mu_);
+    compact_stop_ = true;
+  }
+  compact_cv_.notify_all();
+  compactor_.join();
+  // Added rules not yet compiled stay in the pinned tables, enforced; the
+  // next start() recompiles them.
+}
+
+void FirewallPlugin::compact_loop() {
+  std::unique_lock lock(mu_);
+  while (!compact_stop_) {
+    const uint32_t added = datapath_ && ruleset_ ? datapath_->added_rules() : 0;
+    if (added == 0 || compact_failed_) {
+      compact_cv_.wait(lock);
+      continue;
+    }
+    // A burst of additions fills the table: fold it in before it is full.
+    const auto due = added >= kCompactWhen ? last_change_ : last_change_ + kCompactAfter;
+    if (std::chrono::steady_clock::now() < due) {
+      compact_cv_.wait_until(lock, due);
+      continue;
+    }
+    lock.unlock();
+    compact();
+    lock.lock();
   }
 }
 
-FirewallPlugin::~FirewallPlugin() = default;
+void FirewallPlugin::compact() {
+  std::lock_guard tables(tables_mu_);
+  std::unique_lock lock(mu_);
+  if (!datapath_ || !ruleset_ || datapath_->added_rules() == 0) return;  // stopped, or applied meanwhile
+  fw::Datapath& datapath = *datapath_;                                   // stop() waits for tables_mu_
+  try {
+    fw::Datapath::Staged staged = datapath.stage(*ruleset_, resolve_interfaces(*ruleset_));
+    lock.unlock();  // the compile and the write of the inactive generation take long: add() goes on
+    datapath.build(staged);
+    lock.lock();
+    datapath.commit(staged);
+  } catch (const std::exception& e) {
+    // The added rules keep being enforced from their table; the next change
+    // tries again.
+    if (!lock.owns_lock()) lock.lock();
+    compact_failed_ = true;
+    spdlog::warn("firewall: recompiling the ruleset with its added rules failed: {}", e.what());
+  }
+}
 
 std::string FirewallPlugin::name() const { return "firewall"; }
 
@@ -94,6 +148,7 @@ void FirewallPlugin::validate(const nlohmann::json& config) const {
 }
 
 void FirewallPlugin::start(const nlohmann::json& config) {
+  std::lock_guard tables(tables_mu_);
   std::lock_guard lock(mu_);
   if (datapath_) throw conflict("the firewall is already running");
   validate(config);
@@ -144,6 +199,7 @@ void FirewallPlugin::start(const nlohmann::json& config) {
 }
 
 void FirewallPlugin::stop() {
+  std::lock_guard tables(tables_mu_);
   std::lock_guard lock(mu_);
   // The slot is the firewall's own: empty it even when this object never ran
   // (the program of an earlier adamd may still be in it).
@@ -175,21 +231,73 @@ nlohmann::json FirewallPlugin::stats() const {
       {"bytes", {{"pass", totals.pass.bytes}, {"drop", totals.drop.bytes}}},
       {"interfaces", interfaces_},
       {"rules", rules},
+      // Rules the kernel matches from its added-rules table until the
+      // ruleset is recompiled (kCompactAfter after the last change).
+      {"added_rules", datapath_ ? datapath_->added_rules() : 0},
   };
 }
 
-void FirewallPlugin::apply(const fw::Ruleset& ruleset) {
-  std::lock_guard lock(mu_);
-  const fw::IfindexMap ifindexes = resolve_interfaces(ruleset);
+void FirewallPlugin::apply(const fw::Ruleset& ruleset, uint32_t added) {
+  // Through the kernel's added-rules table when it can take the rule.
+  auto try_add = [&] {
+    if (!added || !datapath_ || !ruleset_ || ruleset_->default_action != ruleset.default_action ||
+        !add(ruleset, added))
+      return false;
+    last_change_ = std::chrono::steady_clock::now();
+    compact_failed_ = false;
+    compact_cv_.notify_all();
+    return true;
+  };
   try {
+    {
+      std::lock_guard lock(mu_);
+      if (try_add()) return;
+    }
+    // A full table is being folded into the compiled tables: that recompile
+    // ends sooner than one of our own would, and leaves room.
+    std::lock_guard tables(tables_mu_);
+    std::lock_guard lock(mu_);
+    if (try_add()) return;
+    const fw::IfindexMap ifindexes = resolve_interfaces(ruleset);
     if (datapath_)
       datapath_->apply(ruleset, ifindexes);
     else  // refuse now what start() could not apply
       fw::compile(ruleset, ifindexes, fw::assign_counter_slots({}, ruleset));
+    ruleset_ = ruleset;
+    compact_failed_ = false;
   } catch (const std::invalid_argument& e) {
     throw ApiError(422, "unprocessable", e.what(), "rules");
   }
-  ruleset_ = ruleset;
+}
+
+bool FirewallPlugin::add(const fw::Ruleset& ruleset, uint32_t id) {
+  // Added rules are appended: look from the end.
+  auto rule = std::find_if(ruleset.rules.rbegin(), ruleset.rules.rend(),
+                           [id](const fw::Rule& r) { return r.id == id; });
+  if (rule == ruleset.rules.rend()) return false;
+  fw::Ruleset one;
+  one.rules.push_back(*rule);
+  if (!datapath_->add(*rule, resolve_interfaces(one))) return false;
+  // ruleset_ becomes `ruleset` without a copy of every rule.
+  auto known = std::find_if(ruleset_->rules.begin(), ruleset_->rules.end(),
+                            [id](const fw::Rule& r) { return r.id == id; });
+  if (known != ruleset_->rules.end())
+    *known = *rule;
+  else
+    ruleset_->rules.push_back(*rule);
+  return true;
+}
+
+nlohmann::json FirewallPlugin::rule_counters(uint32_t id) const {
+  std::lock_guard lock(mu_);
+  std::optional<fw::Counter> counter;
+  if (datapath_) {
+    counter = datapath_->rule_counter(id);
+  } else {
+    const auto pinned = fw::Datapath::pinned_rule_counters(pin_dir());
+    if (auto it = pinned.find(id); it != pinned.end()) counter = it->second;
+  }
+  return counter ? counter_json(*counter) : nlohmann::json();
 }
 
 fw::Decision FirewallPlugin::explain(const fw::PacketKey& packet, const std::string& iface) {

@@ -9,11 +9,14 @@
 // counters, fw_ifaces), so that the datapath keeps enforcing the last ruleset
 // while adamd is down and a restarted adamd re-adopts it with its counters;
 // stop() removes them.
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/plugin.h"
@@ -45,8 +48,12 @@ class FirewallPlugin : public Plugin {
   void start(const nlohmann::json& config) override;
   void stop() override;
   // {"packets": {"pass": N, "drop": N}, "bytes": {"pass": N, "drop": N},
-  //  "interfaces": [...], "rules": {"<id>": {"packets": N, "bytes": N}}}
+  //  "interfaces": [...], "rules": {"<id>": {"packets": N, "bytes": N}},
+  //  "added_rules": N}
   nlohmann::json stats() const override;
+  // One rule's counters {"packets": N, "bytes": N} (as in stats()), null
+  // when the kernel has none for it.
+  nlohmann::json rule_counters(uint32_t id) const;
   // Packets and bytes per verdict only: what the flow stream reads every
   // second, without the per-rule counters stats() walks.
   fw::Totals totals() const;
@@ -56,7 +63,15 @@ class FirewallPlugin : public Plugin {
   // exist matches no packet). While stopped it is only remembered (and
   // checked); start() applies it. Throws ApiError 422 when the ruleset is
   // invalid or exceeds the firewall's limits, with nothing changed.
-  void apply(const fw::Ruleset& ruleset);
+  // `added`: the id of the one rule by which `ruleset` differs from the last
+  // one (added, or enabled), or 0. Such a rule goes into the kernel's table
+  // of added rules (milliseconds, not a recompile of the ruleset); the
+  // ruleset is recompiled once rule changes pause for kCompactAfter.
+  void apply(const fw::Ruleset& ruleset, uint32_t added = 0);
+  static constexpr std::chrono::milliseconds kCompactAfter{1000};
+  // Added rules in the kernel's table (of ADAM_FW_ADDED_RULES) from which
+  // the ruleset is recompiled without waiting for a pause.
+  static constexpr uint32_t kCompactWhen = 8;
   // The running program's decision for a packet arriving on `iface` (empty:
   // the first configured interface), by BPF_PROG_TEST_RUN. Throws ApiError
   // 503 when not running, 400 naming the field for a packet that cannot be
@@ -68,15 +83,32 @@ class FirewallPlugin : public Plugin {
 
  private:
   std::string pin_dir() const;
+  // apply() of a ruleset that is ruleset_ plus rule `id`, through the
+  // kernel's added-rules table; false when that cannot take it.
+  bool add(const fw::Ruleset& ruleset, uint32_t id);
+  // Recompiles the ruleset, with the rules of the kernel's added-rules table,
+  // once kCompactAfter passed without a change or the table holds
+  // kCompactWhen rules.
+  void compact_loop();
+  void compact();
 
   PluginContext& ctx_;
+  // Held by whoever writes a whole generation of the kernel's tables (apply,
+  // the compactor, start, stop), before mu_. The compactor holds it through
+  // its compile but mu_ only around it, so add() is not held up.
+  std::mutex tables_mu_;
   mutable std::mutex mu_;
+  std::condition_variable compact_cv_;
+  std::chrono::steady_clock::time_point last_change_;
+  bool compact_stop_ = false;
+  bool compact_failed_ = false;             // until the next change
   std::unique_ptr<fw::Datapath> datapath_;  // while running
   std::vector<std::string> interfaces_;
   std::optional<fw::Ruleset> ruleset_;  // of the last apply()
   // The stored rules (null without a database): loaded and applied at
   // construction, so start() enforces them; every change goes through apply().
   std::unique_ptr<fw::RuleStore> rules_;
+  std::thread compactor_;  // last: it runs on the members above
 };
 
 }  // namespace adam

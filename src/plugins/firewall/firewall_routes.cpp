@@ -44,18 +44,21 @@ json rule_with_id(const fw::Rule& rule) {
 
 // A rule as the API shows it: its fields, id, links and, once the kernel
 // counted for it, counters {packets, bytes}.
-json rule_resource(const fw::Rule& rule, const json& stats) {
+json rule_resource(const fw::Rule& rule, const json& counters) {
   json j = rule_with_id(rule);
   const std::string self = rule_url(rule.id);
   j["links"] = {{"self", self}, {"enable", self + "/enable"}, {"disable", self + "/disable"}};
-  const std::string key = std::to_string(rule.id);
-  if (stats.contains("rules") && stats["rules"].contains(key)) j["counters"] = stats["rules"][key];
+  if (!counters.is_null()) j["counters"] = counters;
   return j;
 }
 
 json rules_resource(const fw::Ruleset& ruleset, const json& stats) {
   json rules = json::array();
-  for (const fw::Rule* rule : fw::listing_order(ruleset)) rules.push_back(rule_resource(*rule, stats));
+  const json& counters = stats["rules"];
+  for (const fw::Rule* rule : fw::listing_order(ruleset)) {
+    auto it = counters.find(std::to_string(rule->id));
+    rules.push_back(rule_resource(*rule, it != counters.end() ? *it : json()));
+  }
   return {{"default", fw::action_name(ruleset.default_action)},
           {"rules", std::move(rules)},
           {"links",
@@ -126,6 +129,8 @@ int64_t rate(uint64_t before, uint64_t now, double seconds) {
 std::vector<PluginRoute> FirewallPlugin::routes() {
   if (!rules_) return {};  // no database (kernel-only tests): nothing to serve
   fw::RuleStore* rules = rules_.get();
+  // One rule's resource reads that rule's counters only.
+  auto resource = [this](const fw::Rule& rule) { return rule_resource(rule, rule_counters(rule.id)); };
   const std::string one = "/firewall/rules/([0-9]+)";
   const std::string one_name = "/api/v1/firewall/rules/{id}";
   std::vector<PluginRoute> r;
@@ -136,19 +141,19 @@ std::vector<PluginRoute> FirewallPlugin::routes() {
                },
                rules_html});
   r.push_back({"POST", "/firewall/rules", kRules, true,
-               [this, rules](const PluginRequest& req) {
+               [rules, resource](const PluginRequest& req) {
                  const fw::Rule added = rules->add(rule_from_body(req.body, 0));
-                 return PluginReply{201, rule_resource(added, stats()), nullptr, rule_with_id(added)};
+                 return PluginReply{201, resource(added), nullptr, rule_with_id(added)};
                },
                rule_row_html});
   r.push_back({"GET", one, one_name, false,
-               [this, rules](const PluginRequest& req) {
-                 return PluginReply{200, rule_resource(rules->get(rule_id_param(req)), stats())};
+               [rules, resource](const PluginRequest& req) {
+                 return PluginReply{200, resource(rules->get(rule_id_param(req)))};
                },
                rule_row_html});
   // A changed rule: the resource, before and after for the audit trail.
-  auto changed = [this](const fw::RuleStore::Change<fw::Rule>& c) {
-    return PluginReply{200, rule_resource(c.after, stats()), rule_with_id(c.before), rule_with_id(c.after)};
+  auto changed = [resource](const fw::RuleStore::Change<fw::Rule>& c) {
+    return PluginReply{200, resource(c.after), rule_with_id(c.before), rule_with_id(c.after)};
   };
   r.push_back({"PUT", one, one_name, true,
                [rules, changed](const PluginRequest& req) {

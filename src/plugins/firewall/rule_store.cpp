@@ -1,9 +1,11 @@
 #include "plugins/firewall/rule_store.h"
 
+#include <algorithm>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
+#include <utility>
 
 #include "core/errors.h"
 #include "firewall.h"  // bpf/firewall.h: the kernel's table sizes
@@ -43,7 +45,9 @@ Rule rule_of(const StoredDocument& document) {
 
 }  // namespace
 
-RuleStore::RuleStore(Database& db, Apply apply) : store_(db, kPlugin), apply_(std::move(apply)) {}
+RuleStore::RuleStore(Database& db, Apply apply) : store_(db, kPlugin), apply_(std::move(apply)) {
+  ruleset_ = store_.transaction([](PluginStore::Tx& tx) { return load(tx); });
+}
 
 Ruleset RuleStore::load(PluginStore::Tx& tx) {
   Ruleset ruleset;
@@ -52,88 +56,127 @@ Ruleset RuleStore::load(PluginStore::Tx& tx) {
   return ruleset;
 }
 
-Rule RuleStore::existing(PluginStore::Tx& tx, uint32_t id) {
-  auto document = tx.get(kRuleKind, id);
-  if (!document) throw not_found("no firewall rule with id " + std::to_string(id));
-  return rule_of(*document);
+Rule& RuleStore::existing(uint32_t id) {
+  // By id, as the store lists them.
+  auto it = std::lower_bound(ruleset_.rules.begin(), ruleset_.rules.end(), id,
+                             [](const Rule& rule, uint32_t id) { return rule.id < id; });
+  if (it == ruleset_.rules.end() || it->id != id)
+    throw not_found("no firewall rule with id " + std::to_string(id));
+  return *it;
 }
+
+// What an edit did to ruleset_: its result, how to undo it, and the rule it
+// added (see Apply).
+template <typename T>
+struct Edited {
+  T result;
+  std::function<void()> undo;
+  uint32_t added = 0;
+};
 
 template <typename Edit>
 auto RuleStore::change(Edit&& edit) {
-  return store_.transaction([&](PluginStore::Tx& tx) {
-    auto result = edit(tx);
-    apply_(load(tx));  // the kernel gets exactly what this transaction stored
-    return result;
-  });
+  std::lock_guard lock(mu_);
+  std::function<void()> undo;
+  try {
+    return store_.transaction([&](PluginStore::Tx& tx) {
+      auto edited = edit(tx);
+      undo = std::move(edited.undo);
+      apply_(ruleset_, edited.added);  // the kernel gets exactly what this transaction stores
+      return std::move(edited.result);
+    });
+  } catch (...) {
+    if (undo) undo();
+    throw;
+  }
 }
 
 Ruleset RuleStore::ruleset() {
-  return store_.transaction([](PluginStore::Tx& tx) { return load(tx); });
+  std::lock_guard lock(mu_);
+  return ruleset_;
 }
 
 Rule RuleStore::get(uint32_t id) {
-  return store_.transaction([&](PluginStore::Tx& tx) { return existing(tx, id); });
+  std::lock_guard lock(mu_);
+  return existing(id);
 }
 
 Rule RuleStore::add(Rule rule) {
   return change([&](PluginStore::Tx& tx) {
-    check_rule_count(tx.list(kRuleKind).size() + 1);
+    check_rule_count(ruleset_.rules.size() + 1);
     rule.id = rule_id_of(tx.insert(kRuleKind, body_of(rule)));
-    return rule;
+    ruleset_.rules.push_back(rule);  // the largest id: the end
+    return Edited<Rule>{rule, [this] { ruleset_.rules.pop_back(); }, rule.enabled ? rule.id : 0};
   });
 }
 
+// Replaces rule `id` in ruleset_ and in the store with `after`.
+template <typename Tx>
+static Edited<RuleStore::Change<Rule>> replaced(Tx& tx, Rule& slot, Rule after) {
+  after.id = slot.id;
+  tx.put(kRuleKind, slot.id, body_of(after));
+  RuleStore::Change<Rule> c{std::exchange(slot, after), after};
+  // Enabling an otherwise unchanged rule is an addition for the kernel.
+  Rule as_before = after;
+  as_before.enabled = c.before.enabled;
+  const bool enabled_only = !c.before.enabled && after.enabled && as_before == c.before;
+  return {c, [&slot, before = c.before] { slot = before; }, enabled_only ? after.id : 0};
+}
+
 RuleStore::Change<Rule> RuleStore::replace(uint32_t id, Rule rule) {
-  return change([&](PluginStore::Tx& tx) {
-    Change<Rule> c{existing(tx, id), std::move(rule)};
-    c.after.id = id;
-    tx.put(kRuleKind, id, body_of(c.after));
-    return c;
-  });
+  return change([&](PluginStore::Tx& tx) { return replaced(tx, existing(id), std::move(rule)); });
 }
 
 RuleStore::Change<Rule> RuleStore::set_enabled(uint32_t id, bool enabled) {
   return change([&](PluginStore::Tx& tx) {
-    Change<Rule> c{existing(tx, id), {}};
-    c.after = c.before;
-    c.after.enabled = enabled;
-    tx.put(kRuleKind, id, body_of(c.after));
-    return c;
+    Rule& slot = existing(id);
+    Rule after = slot;
+    after.enabled = enabled;
+    return replaced(tx, slot, std::move(after));
   });
 }
 
 Rule RuleStore::remove(uint32_t id) {
   return change([&](PluginStore::Tx& tx) {
-    Rule removed = existing(tx, id);
+    const auto at = ruleset_.rules.begin() + (&existing(id) - ruleset_.rules.data());
     tx.remove(kRuleKind, id);
-    return removed;
+    Rule removed = std::move(*at);
+    const auto index = at - ruleset_.rules.begin();
+    ruleset_.rules.erase(at);
+    return Edited<Rule>{
+        removed, [this, removed, index] { ruleset_.rules.insert(ruleset_.rules.begin() + index, removed); }};
   });
 }
 
 RuleStore::Change<Ruleset> RuleStore::replace_all(Ruleset ruleset) {
   check_rule_count(ruleset.rules.size());
   return change([&](PluginStore::Tx& tx) {
-    Change<Ruleset> c{load(tx), std::move(ruleset)};
-    std::set<uint32_t> current, kept;
-    for (const auto& rule : c.before.rules) current.insert(rule.id);
-    for (size_t i = 0; i < c.after.rules.size(); ++i) {
-      const uint32_t id = c.after.rules[i].id;
+    std::set<uint32_t> kept;
+    for (size_t i = 0; i < ruleset.rules.size(); ++i) {
+      const uint32_t id = ruleset.rules[i].id;
       if (id == 0) continue;
       const std::string field = "rules[" + std::to_string(i) + "].id";
-      if (!current.count(id))
+      try {
+        existing(id);
+      } catch (const ApiError&) {
         throw bad_request(field, "there is no rule with id " + std::to_string(id) +
                                      " to keep (leave 'id' out for a new rule)");
+      }
       if (!kept.insert(id).second) throw bad_request(field, "id " + std::to_string(id) + " is given twice");
     }
     tx.remove_all(kRuleKind);
-    tx.set_setting(kDefaultSetting, action_name(c.after.default_action));
-    for (auto& rule : c.after.rules) {
+    tx.set_setting(kDefaultSetting, action_name(ruleset.default_action));
+    for (auto& rule : ruleset.rules) {
       if (rule.id != 0)
         tx.put(kRuleKind, rule.id, body_of(rule));
       else
         rule.id = rule_id_of(tx.insert(kRuleKind, body_of(rule)));
     }
-    return c;
+    Change<Ruleset> c{std::exchange(ruleset_, ruleset), std::move(ruleset)};
+    // As the store lists them: by id.
+    std::sort(ruleset_.rules.begin(), ruleset_.rules.end(),
+              [](const Rule& a, const Rule& b) { return a.id < b.id; });
+    return Edited<Change<Ruleset>>{c, [this, before = c.before] { ruleset_ = before; }};
   });
 }
 

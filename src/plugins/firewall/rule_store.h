@@ -7,9 +7,14 @@
 // Every change is one PluginStore transaction whose last step hands the whole
 // resulting ruleset to `apply` (the kernel update): when apply throws, the
 // transaction rolls back, so a refused ruleset changes neither the store nor
-// the kernel. Changes are serialized by the database.
+// the kernel. Changes are serialized.
+//
+// The store keeps the ruleset in memory as well (read once at construction,
+// then edited in step with each transaction): a change costs one row, not a
+// reload and parse of every rule (10,000 rules: ~100 ms).
 #include <cstdint>
 #include <functional>
+#include <mutex>
 
 #include "plugins/firewall/rule.h"
 #include "store/plugin_store.h"
@@ -19,8 +24,10 @@ namespace adam::fw {
 class RuleStore {
  public:
   // Must be all-or-nothing; throws (an ApiError 422 naming "rules" when the
-  // ruleset does not fit the kernel's tables) to refuse it.
-  using Apply = std::function<void(const Ruleset&)>;
+  // ruleset does not fit the kernel's tables) to refuse it. `added` is the
+  // id of the one rule the change added or enabled when that is all it did
+  // (the kernel can then add the rule instead of recompiling), else 0.
+  using Apply = std::function<void(const Ruleset& ruleset, uint32_t added)>;
 
   RuleStore(Database& db, Apply apply);
 
@@ -30,7 +37,7 @@ class RuleStore {
     T before, after;
   };
 
-  Ruleset ruleset();
+  Ruleset ruleset();      // a copy
   Rule get(uint32_t id);  // 404 when there is none
   // Stores `rule` under a new id (its own id is ignored); 422 when full.
   Rule add(Rule rule);
@@ -44,13 +51,18 @@ class RuleStore {
   Change<Ruleset> replace_all(Ruleset ruleset);
 
  private:
+  // Runs edit(tx) in a transaction; edit also edits ruleset_ and returns
+  // {result, undo, added}: undo puts ruleset_ back if applying or committing
+  // fails.
   template <typename Edit>
   auto change(Edit&& edit);
   static Ruleset load(PluginStore::Tx& tx);
-  static Rule existing(PluginStore::Tx& tx, uint32_t id);
+  Rule& existing(uint32_t id);  // in ruleset_; 404 when there is none
 
   PluginStore store_;
   Apply apply_;
+  std::mutex mu_;    // ruleset_, and one change at a time
+  Ruleset ruleset_;  // what the store holds
 };
 
 }  // namespace adam::fw
