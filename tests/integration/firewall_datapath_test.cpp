@@ -571,6 +571,28 @@ TEST_F(FirewallDatapathTest, CountsPerRuleAcrossReplacementsAndNotForExplain) {
   apply(off);
   EXPECT_EQ(datapath_->rule_counters()[10].packets, 7u);
   EXPECT_EQ(datapath_->test_run(web_frame, veth_).decision.rule_id, 0u);
+
+  // Many rules: the counters are read in one batch, and agree with the
+  // rule-by-rule reading.
+  Ruleset many = off;
+  for (uint32_t id = 100; id < 300; ++id) {
+    Match m;
+    m.proto = {kTcp};
+    m.dst_port = {{static_cast<uint16_t>(id), static_cast<uint16_t>(id)}};
+    many.rules.push_back(make_rule(id, 0, Action::pass, m));
+  }
+  apply(many);
+  const Bytes port_250 = ether(kIpv4, ip4(a4("198.51.100.1"), a4("198.51.100.2"), kTcp, tcp(1, 250)));
+  count_run(port_250, veth_, 4);
+  counters = datapath_->rule_counters();
+  ASSERT_EQ(counters.size(), many.rules.size());
+  EXPECT_EQ(counters[250].packets, 4u);
+  EXPECT_EQ(counters[250].bytes, 4u * port_250.size());
+  EXPECT_EQ(counters[10].packets, 7u);
+  for (const auto& [id, counter] : counters) {
+    EXPECT_EQ(counter.packets, datapath_->rule_counter(id)->packets) << id;
+    EXPECT_EQ(counter.bytes, datapath_->rule_counter(id)->bytes) << id;
+  }
 }
 
 TEST_F(FirewallDatapathTest, RefusesAnOversizedRulesetWithNothingChanged) {
