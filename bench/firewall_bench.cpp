@@ -65,13 +65,14 @@ struct Options {
   uint32_t repeat = 1000;
   int rounds = 3;
   uint64_t seed = 1;
-  size_t added = 0;  // rules that go in through the kernel's added-rules table
+  size_t added = 0;   // rules that go in through the kernel's added-rules table
+  bool ipv6 = false;  // rules and packets moved into 2001:db8::/32
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "firewall_bench: " << why << "\n"
             << "usage: firewall_bench --synthetic N [--packets P] | --classbench RULES [--trace TRACE]\n"
-            << "       [--added A] [--repeat R] [--rounds K] [--seed S]\n";
+            << "       [--ipv6] [--added A] [--repeat R] [--rounds K] [--seed S]\n";
   std::exit(2);
 }
 
@@ -79,6 +80,10 @@ Options parse_options(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--ipv6") {
+      o.ipv6 = true;
+      continue;
+    }
     if (i + 1 >= argc) usage("missing value after " + arg);
     const std::string value = argv[++i];
     try {
@@ -112,6 +117,26 @@ Options parse_options(int argc, char** argv) {
 }
 
 // --- workloads ---------------------------------------------------------------
+
+// --ipv6: an IPv4 address a.b.c.d as 2001:db8:abcd::, a /n prefix as
+// /(32 + n) (no prefix stays none), so that the IPv6 tables hold as many
+// prefixes, as deep, as the IPv4 ones would.
+std::array<uint8_t, 16> ipv6_of(const std::array<uint8_t, 16>& v4) {
+  return {0x20, 0x01, 0x0d, 0xb8, v4[0], v4[1], v4[2], v4[3]};
+}
+
+void move_to_ipv6(Ruleset& rs, std::vector<PacketKey>& packets) {
+  for (fw::Rule& r : rs.rules) {
+    for (auto* prefixes : {&r.match.src, &r.match.dst}) {
+      for (fw::Prefix& p : *prefixes) p = fw::Prefix{6, static_cast<uint8_t>(32 + p.len), ipv6_of(p.addr)};
+    }
+  }
+  for (PacketKey& p : packets) {
+    p.family = 6;
+    p.src = ipv6_of(p.src);
+    p.dst = ipv6_of(p.dst);
+  }
+}
 
 fw::Prefix v4_prefix(uint32_t addr, uint8_t len) {
   const uint32_t masked = len == 0 ? 0 : addr & ~((uint64_t{1} << (32 - len)) - 1);
@@ -449,6 +474,10 @@ int run(const Options& o) {
     } else {
       for (size_t i = 0; i < 10 * ruleset.rules.size(); ++i) packets.push_back(synthetic.packet(ruleset));
     }
+  }
+  if (o.ipv6) {
+    move_to_ipv6(ruleset, packets);
+    input += "+ipv6";
   }
   std::vector<Frame> frames;
   for (const PacketKey& p : packets) frames.push_back(fw::frame_for(p));
