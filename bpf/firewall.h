@@ -247,7 +247,7 @@ struct adam_fw_log_config {
  * (key: a rule's counter_slot, or ADAM_FW_LOG_WINDOW_TOTAL for the limit
  * over all rules), shared by every CPU. */
 struct adam_fw_log_window {
-	__u64 start_ns; /* bpf_ktime_get_ns() of the window's first packet */
+	__u64 start_ns; /* bpf_ktime_get_coarse_ns() of the window's first packet */
 	__u64 count;	/* events admitted (plus those CPUs racing at the limit refused) */
 };
 
