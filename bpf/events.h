@@ -1,10 +1,10 @@
 /* Events from BPF programs to adamd (see src/core/event_hub.h and
  * docs/events.md). Every record a plugin puts in its ring buffer starts with
  * struct adam_event_header; the plugin's decoder in adamd turns the rest into
- * the event's kind and JSON data. A record that cannot be reserved (the ring
- * buffer is full because adamd is behind) is counted in the plugin's per-CPU
- * lost counter, which adamd reads into adamd_events_lost_total: the BPF
- * program never waits. Included by BPF and C++ code alike. */
+ * the event's kind and JSON data. An event the program could not emit is
+ * counted in the plugin's per-CPU lost counter, one slot per reason (below),
+ * which adamd reads into adamd_events_lost_total: the BPF program never
+ * waits. Included by BPF and C++ code alike. */
 #ifndef ADAM_BPF_EVENTS_H
 #define ADAM_BPF_EVENTS_H
 
@@ -18,9 +18,16 @@ struct adam_event_header {
 	__u32 size;       /* bytes of the whole record, header included */
 };
 
+/* Slots of a lost counter: why an event was not emitted. adamd reports them
+ * as LossReason kernel and rate_limit (src/core/event_hub.h). */
+#define ADAM_EVENT_LOST_RESERVE 0    /* the ring buffer was full: adamd fell behind */
+#define ADAM_EVENT_LOST_RATE_LIMIT 1 /* the producer's own rate limit refused it */
+#define ADAM_EVENT_LOST_SLOTS 2
+
 #ifdef __bpf__
 /* Declares a plugin's ring buffer and its lost counter (a per-CPU array with
- * one slot, so counting a loss never contends between CPUs). */
+ * one slot per ADAM_EVENT_LOST_* reason, so counting a loss never contends
+ * between CPUs). */
 #define ADAM_EVENT_MAPS(ringbuf_name, lost_name, ringbuf_bytes) \
 	struct {                                                \
 		__uint(type, BPF_MAP_TYPE_RINGBUF);             \
@@ -28,22 +35,28 @@ struct adam_event_header {
 	} ringbuf_name SEC(".maps");                            \
 	struct {                                                \
 		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);        \
-		__uint(max_entries, 1);                         \
+		__uint(max_entries, ADAM_EVENT_LOST_SLOTS);     \
 		__type(key, __u32);                             \
 		__type(value, __u64);                           \
 	} lost_name SEC(".maps")
+
+/* Counts one event lost for `reason` (ADAM_EVENT_LOST_*). */
+static __always_inline void adam_event_count_lost(void *lost, __u32 reason)
+{
+	__u64 *count = bpf_map_lookup_elem(lost, &reason);
+
+	if (count)
+		*count += 1; /* per-CPU: no atomics needed */
+}
 
 /* Reserves a record of `size` bytes and fills its header, or counts the loss
  * and returns NULL. Submit it with bpf_ringbuf_submit(record, 0). */
 static __always_inline void *adam_event_reserve(void *ringbuf, void *lost, __u32 size, __u32 kind)
 {
 	struct adam_event_header *h = bpf_ringbuf_reserve(ringbuf, size, 0);
-	__u32 zero = 0;
 
 	if (!h) {
-		__u64 *count = bpf_map_lookup_elem(lost, &zero);
-		if (count)
-			*count += 1;
+		adam_event_count_lost(lost, ADAM_EVENT_LOST_RESERVE);
 		return NULL;
 	}
 	h->ts_boot_ns = bpf_ktime_get_boot_ns();

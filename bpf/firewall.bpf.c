@@ -4,7 +4,8 @@
  * Packets from interfaces the firewall is not started on go on down the chain
  * untouched. Packets on a firewall interface are parsed, classified against
  * the active generation of the rule tables (bit-vector search, see
- * firewall.h and docs/firewall.md), counted per rule and per verdict, and
+ * firewall.h and docs/firewall.md), counted per rule and per verdict, logged
+ * when their rule asks for it (rate-limited events in a ring buffer), and
  * then dropped or handed on to the next slot. Non-IP frames pass without
  * classification. */
 #include "vmlinux.h"
@@ -12,6 +13,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "xdp_chain.h"
+#include "events.h"
 #include "firewall.h"
 
 /* Not in vmlinux.h (macros carry no BTF). */
@@ -663,6 +665,112 @@ static __always_inline int fw_on_interface(__u32 ifindex)
 	return bpf_map_lookup_elem(&fw_ifaces, &ifindex) != NULL;
 }
 
+/* --- Log events (firewall.h, "Log events") --------------------------------- */
+
+/* 1 MiB: a record takes 80 bytes with the ring buffer's own header, so it
+ * holds ~13,000 events, 0.65 s of the default firewall-wide limit (20,000/s):
+ * the consumer thread, which only decodes and queues, may stall that long
+ * before the kernel counts a loss. A larger total limit needs a larger ring
+ * (an overflow is counted, never silent). */
+#define FW_EVENTS_BYTES (1 << 20)
+#define NSEC_PER_SEC 1000000000ULL
+
+ADAM_EVENT_MAPS(fw_events, fw_events_lost, FW_EVENTS_BYTES);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct adam_fw_log_config);
+} fw_log_config SEC(".maps");
+
+/* One window per rule counter slot, and the firewall-wide one. Not per CPU:
+ * a limit per CPU would let N CPUs emit N times the limit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ADAM_FW_LOG_WINDOWS);
+	__type(key, __u32);
+	__type(value, struct adam_fw_log_window);
+} fw_log_windows SEC(".maps");
+
+/* Whether window `key` admits one more event at `limit` events per second.
+ * `now` is CLOCK_MONOTONIC_COARSE: a window lasts a second give or take one
+ * timer tick (4 ms at HZ=250), and reading it costs a fraction of
+ * bpf_ktime_get_ns(), which made a flooded log rule's packets ~17 ns dearer. */
+static __always_inline int fw_log_admit(__u32 key, __u32 limit, __u64 now)
+{
+	struct adam_fw_log_window *w = bpf_map_lookup_elem(&fw_log_windows, &key);
+
+	if (!w)
+		return 0;
+	/* Signed: a CPU whose `now` predates a window another CPU just opened
+	 * must not see it as expired. */
+	if ((__s64)(now - w->start_ns) >= (__s64)NSEC_PER_SEC) {
+		/* Not atomic with the other CPUs: two CPUs that both find the window
+		 * expired both reset it, and the later reset forgets what the other
+		 * admitted in between. A window can thus admit a few events more
+		 * than `limit` (about one per racing CPU, only at its start). */
+		w->start_ns = now;
+		w->count = 0;
+	}
+	/* A used-up window is only read: a flood does not bounce its cache line
+	 * between CPUs with atomic writes. */
+	if (w->count >= limit)
+		return 0;
+	return __sync_fetch_and_add(&w->count, 1) < limit;
+}
+
+/* Emits the log event of a real packet its rule (log = 1) decided, unless a
+ * rate limit refuses it; every event not emitted is counted in fw_events_lost.
+ *
+ * A function of its own (a BPF-to-BPF call) that parses the frame again: if
+ * it were inlined, or took the caller's struct fw_packet, the compiler would
+ * keep every parsed field alive on the stack for all packets; this way a
+ * packet whose rule does not log pays one test, and one that does a call. */
+static __noinline void fw_log(struct xdp_md *ctx, const struct adam_fw_rule *rule)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	const struct adam_fw_log_config *config;
+	struct adam_fw_log_event *e;
+	__u64 now = bpf_ktime_get_coarse_ns();
+	struct fw_packet pkt;
+	__u32 zero = 0;
+
+	config = bpf_map_lookup_elem(&fw_log_config, &zero);
+	/* The rule's own limit first: the events it refuses must not use up the
+	 * firewall-wide budget the other rules share. */
+	if (!config || !fw_log_admit(rule->counter_slot, config->rule_rate, now) ||
+	    !fw_log_admit(ADAM_FW_LOG_WINDOW_TOTAL, config->total_rate, now)) {
+		adam_event_count_lost(&fw_events_lost, ADAM_EVENT_LOST_RATE_LIMIT);
+		return;
+	}
+	e = adam_event_reserve(&fw_events, &fw_events_lost, sizeof(*e), ADAM_FW_EVENT_LOG);
+	if (!e)
+		return;
+	/* Ring buffer memory is not zeroed: every field is written. */
+	fw_parse(data, data_end, &pkt); /* an IP frame: its rule classified it */
+	e->rule_id = rule->id;
+	e->verdict = rule->verdict;
+	e->ifindex = ctx->ingress_ifindex;
+	e->len = data_end - data;
+	e->family = pkt.family;
+	e->has_ports = pkt.has_ports;
+	e->proto = pkt.proto;
+	e->sport = pkt.has_ports ? pkt.sport : 0;
+	e->dport = pkt.has_ports ? pkt.dport : 0;
+	__builtin_memset(e->src, 0, sizeof(e->src));
+	__builtin_memset(e->dst, 0, sizeof(e->dst));
+	if (pkt.family == 4) {
+		__builtin_memcpy(e->src, pkt.src, 4);
+		__builtin_memcpy(e->dst, pkt.dst, 4);
+	} else if (pkt.family == 6) {
+		__builtin_memcpy(e->src, pkt.src, 16);
+		__builtin_memcpy(e->dst, pkt.dst, 16);
+	}
+	bpf_ringbuf_submit(e, 0);
+}
+
 /* The metadata explain() put in front of the frame, or NULL for a real packet. */
 static __always_inline struct adam_fw_explain *fw_explain_request(struct xdp_md *ctx)
 {
@@ -700,8 +808,11 @@ int adam_firewall(struct xdp_md *ctx)
 	} else {
 		__u64 bytes = data_end - data;
 
-		if (rule)
+		if (rule) {
 			fw_count(&fw_rule_stats, rule->counter_slot, bytes);
+			if (rule->log) /* all a rule without log pays: this test */
+				fw_log(ctx, rule);
+		}
 		fw_count(&fw_totals, verdict, bytes);
 	}
 	if (verdict == ADAM_FW_VERDICT_DROP)

@@ -20,6 +20,8 @@
 #include <linux/types.h>
 #endif
 
+#include "events.h" /* struct adam_event_header of the log records */
+
 /* Verdicts: index of the fw_totals per-CPU array, and a rule's action. */
 #define ADAM_FW_VERDICT_PASS 0
 #define ADAM_FW_VERDICT_DROP 1
@@ -249,5 +251,51 @@ struct adam_fw_explain {
 	__u32 verdict;	  /* ADAM_FW_VERDICT_* */
 	__u32 rule_id;	  /* 0: the default decided */
 };
+
+/* --- Log events -------------------------------------------------------- */
+
+/* A packet decided by a rule with log = 1 becomes one record in the ring
+ * buffer fw_events (bpf/events.h), unless a rate limit refuses it: at most
+ * adam_fw_log_config.rule_rate per rule and total_rate over all rules per
+ * one-second window. What either limit refuses, and what the ring buffer
+ * cannot take, is counted in fw_events_lost (ADAM_EVENT_LOST_*). */
+
+/* adam_event_header.kind of the firewall's records. */
+#define ADAM_FW_EVENT_LOG 1
+
+/* The record; adamd's decoder (src/plugins/firewall/log_event.cpp) reads
+ * this same struct. No padding: every byte is written by the program. */
+struct adam_fw_log_event {
+	struct adam_event_header header;
+	__u32 rule_id;
+	__u32 verdict;	 /* ADAM_FW_VERDICT_* of the rule */
+	__u32 ifindex;	 /* the interface the packet arrived on */
+	__u32 len;	 /* bytes of the frame */
+	__u8 family;	 /* 4, 6, or 0: unparsed (no addresses, no protocol) */
+	__u8 has_ports;	 /* 1: TCP/UDP with ports (sport, dport valid) */
+	__u16 proto;	 /* IP protocol; ADAM_FW_PROTOS or more: unknown */
+	__u16 sport, dport; /* host byte order */
+	__u8 src[16], dst[16]; /* network byte order; IPv4 in the first 4 bytes, then zeros */
+};
+
+/* Value of fw_log_config (one element), written by adamd at every start. A
+ * map rather than the program's read-only data: pinned with the other maps,
+ * it holds for the program an earlier adamd left running, and it can change
+ * without loading the program again. */
+struct adam_fw_log_config {
+	__u32 rule_rate;  /* events per second and rule; 0: none */
+	__u32 total_rate; /* events per second over all rules; 0: none */
+};
+
+/* Value of fw_log_windows: one fixed one-second window of a rate limit
+ * (key: a rule's counter_slot, or ADAM_FW_LOG_WINDOW_TOTAL for the limit
+ * over all rules), shared by every CPU. */
+struct adam_fw_log_window {
+	__u64 start_ns; /* bpf_ktime_get_coarse_ns() of the window's first packet */
+	__u64 count;	/* events admitted (plus those CPUs racing at the limit refused) */
+};
+
+#define ADAM_FW_LOG_WINDOW_TOTAL ADAM_FW_MAX_RULES
+#define ADAM_FW_LOG_WINDOWS (ADAM_FW_MAX_RULES + 1)
 
 #endif /* ADAM_BPF_FIREWALL_H */

@@ -132,7 +132,7 @@ json event_json(const Event& e) {
 
 json counters_json(const EventCounters& c) {
   json lost = json::object();
-  for (auto reason : {LossReason::kernel, LossReason::queue, LossReason::write, LossReason::decode}) {
+  for (LossReason reason : kLossReasons) {
     auto it = c.lost.find(reason);
     lost[to_string(reason)] = it == c.lost.end() ? 0 : it->second;
   }
@@ -402,7 +402,8 @@ struct ApiServer::Impl {
       w.sample("adamd_events_stored_total", {{"plugin", plugin}}, static_cast<double>(c.stored));
     w.family("adamd_events_lost_total", "counter",
              "Events lost, by plugin and reason (kernel: ring buffer full; queue: writer queue full; "
-             "write: SQLite error; decode: malformed record).");
+             "write: SQLite error; decode: malformed record; rate_limit: refused by the producer's "
+             "rate limit in the kernel).");
     for (const auto& [plugin, c] : counters)
       for (const auto& [reason, n] : c.lost)
         w.sample("adamd_events_lost_total", {{"plugin", plugin}, {"reason", to_string(reason)}},

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstring>
 
 #include "core/bpf_handle.h"
@@ -24,15 +25,16 @@ std::string to_string(LossReason reason) {
       return "write";
     case LossReason::decode:
       return "decode";
+    case LossReason::rate_limit:
+      return "rate_limit";
   }
   return "unknown";
 }
 
-int64_t read_percpu_counter(int map_fd) {
+int64_t read_percpu_counter(int map_fd, uint32_t key) {
   const int cpus = libbpf_num_possible_cpus();
   if (cpus <= 0 || map_fd < 0) return 0;
   std::vector<uint64_t> values(static_cast<size_t>(cpus));
-  const uint32_t key = 0;
   if (bpf_map_lookup_elem(map_fd, &key, values.data()) != 0) return 0;
   int64_t sum = 0;
   for (uint64_t v : values) sum += static_cast<int64_t>(v);
@@ -46,6 +48,13 @@ TimeNs clock_ns(clockid_t clock) {
   ::clock_gettime(clock, &ts);
   return static_cast<TimeNs>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
+
+// The slots of a kernel lost counter (bpf/events.h) and the reasons they count.
+constexpr std::pair<uint32_t, LossReason> kKernelLossSlots[] = {
+    {ADAM_EVENT_LOST_RESERVE, LossReason::kernel},
+    {ADAM_EVENT_LOST_RATE_LIMIT, LossReason::rate_limit},
+};
+static_assert(std::size(kKernelLossSlots) == ADAM_EVENT_LOST_SLOTS, "a lost counter slot without a reason");
 
 bool listed(const std::vector<std::string>& list, const std::string& value) {
   return list.empty() || std::find(list.begin(), list.end(), value) != list.end();
@@ -81,7 +90,8 @@ struct EventHub::Source {
   EventHub* hub;
   RingBufferSource spec;
   const std::string* plugin;  // interned in plugin_names_
-  int64_t lost_baseline = 0;  // the counter's value at registration (pinned maps outlive adamd)
+  // The lost counter's slots at registration (pinned maps outlive adamd).
+  std::array<int64_t, ADAM_EVENT_LOST_SLOTS> lost_baseline{};
   // Kinds this source has named, resolved once (a handful per plugin).
   std::vector<std::pair<std::string, KindId>> kinds;
 
@@ -90,6 +100,12 @@ struct EventHub::Source {
       if (name == kind) return id;
     kinds.emplace_back(std::string(kind), hub->store_.kind_id(spec.plugin, kind));
     return kinds.back().second;
+  }
+
+  // Adds what the kernel counted lost since the registration, by reason.
+  void add_kernel_losses(std::map<LossReason, int64_t>& lost) const {
+    for (const auto& [slot, reason] : kKernelLossSlots)
+      lost[reason] += read_percpu_counter(spec.lost_counter_fd, slot) - lost_baseline[slot];
   }
 };
 
@@ -139,7 +155,8 @@ std::unique_ptr<EventHub::Registration> EventHub::add_ring_buffer(RingBufferSour
   auto source = std::make_shared<Source>();
   source->hub = this;
   source->plugin = intern_plugin(spec.plugin);
-  source->lost_baseline = read_percpu_counter(spec.lost_counter_fd);
+  for (const auto& [slot, reason] : kKernelLossSlots)
+    source->lost_baseline[slot] = read_percpu_counter(spec.lost_counter_fd, slot);
   source->spec = std::move(spec);
   std::unique_lock lock(sources_mu_);
   const uint64_t id = next_source_id_++;
@@ -172,9 +189,10 @@ void EventHub::remove_source(uint64_t id) {
     // The consumer drains the old ring buffers before it lets go of them.
     sources_cv_.wait(lock, [&] { return applied_generation_ >= generation || stopping_; });
   }
-  const int64_t lost = read_percpu_counter(source->spec.lost_counter_fd) - source->lost_baseline;
+  std::map<LossReason, int64_t> lost;
+  source->add_kernel_losses(lost);
   std::lock_guard lock(counters_mu_);
-  kernel_lost_retired_[source->spec.plugin] += lost;
+  for (const auto& [reason, n] : lost) kernel_lost_retired_[source->spec.plugin][reason] += n;
 }
 
 // Consumer thread: libbpf cannot take a ring out of a ring_buffer, so a change
@@ -320,12 +338,11 @@ std::map<std::string, EventCounters> EventHub::counters() {
   {
     std::lock_guard lock(counters_mu_);
     out = counters_;
-    for (const auto& [plugin, lost] : kernel_lost_retired_) out[plugin].lost[LossReason::kernel] += lost;
+    for (const auto& [plugin, lost] : kernel_lost_retired_)
+      for (const auto& [reason, n] : lost) out[plugin].lost[reason] += n;
   }
   std::lock_guard lock(sources_mu_);
-  for (const auto& [id, source] : sources_)
-    out[source->spec.plugin].lost[LossReason::kernel] +=
-        read_percpu_counter(source->spec.lost_counter_fd) - source->lost_baseline;
+  for (const auto& [id, source] : sources_) source->add_kernel_losses(out[source->spec.plugin].lost);
   return out;
 }
 

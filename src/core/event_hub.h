@@ -36,8 +36,13 @@ namespace adam {
 
 // Why an event was lost. `kernel`: the BPF program could not reserve ring
 // buffer space (adamd was behind); `queue`: the queue to the writer was full;
-// `write`: SQLite refused the batch; `decode`: a malformed ring buffer record.
-enum class LossReason { kernel, queue, write, decode };
+// `write`: SQLite refused the batch; `decode`: a malformed ring buffer record;
+// `rate_limit`: the BPF program's own rate limit refused it (e.g. the
+// firewall's log_rate). The first and the last are counted in the kernel
+// (bpf/events.h lost counter slots), the others by adamd.
+enum class LossReason { kernel, queue, write, decode, rate_limit };
+inline constexpr LossReason kLossReasons[] = {LossReason::kernel, LossReason::queue, LossReason::write,
+                                              LossReason::decode, LossReason::rate_limit};
 std::string to_string(LossReason reason);
 
 // What a plugin's decoder makes of one ring buffer record.
@@ -53,7 +58,7 @@ using RecordDecoder = std::function<bool(const adam_event_header& header, std::s
 struct RingBufferSource {
   std::string plugin;
   int ring_buffer_fd = -1;   // BPF_MAP_TYPE_RINGBUF
-  int lost_counter_fd = -1;  // per-CPU array, key 0: reserve failures (bpf/events.h); -1: none
+  int lost_counter_fd = -1;  // per-CPU array, one slot per ADAM_EVENT_LOST_* (bpf/events.h); -1: none
   RecordDecoder decode;
 };
 
@@ -175,7 +180,8 @@ class EventHub {
   std::mutex counters_mu_;
   std::map<std::string, EventCounters> counters_;
   std::map<std::string, std::unique_ptr<std::string>> plugin_names_;
-  std::map<std::string, int64_t> kernel_lost_retired_;  // lost counters of removed ring buffers
+  // The kernel's lost counters of removed ring buffers, by plugin and reason.
+  std::map<std::string, std::map<LossReason, int64_t>> kernel_lost_retired_;
 
   std::mutex subscribers_mu_;
   std::vector<std::weak_ptr<EventSubscription>> subscribers_;
@@ -198,7 +204,8 @@ class EventHub::Registration {
   uint64_t id_;
 };
 
-// Sum over CPUs of a per-CPU array's slot 0 (bpf/events.h lost counters).
-int64_t read_percpu_counter(int map_fd);
+// Sum over CPUs of a per-CPU __u64 array's slot `key` (bpf/events.h lost
+// counters); 0 when the map has no such slot.
+int64_t read_percpu_counter(int map_fd, uint32_t key = 0);
 
 }  // namespace adam

@@ -103,6 +103,15 @@ TEST_F(FirewallPluginTest, ValidatesItsConfig) {
   expect_rejected(fw, json{{"interfaces", {"veth-b", "veth-b"}}}, "interfaces[1]");
   expect_rejected(fw, json{{"interfaces", {"veth-b/../x"}}}, "interfaces[0]");
   expect_rejected(fw, json::array({"veth-b"}), "");
+  // The log rate limits: integers 0..10,000,000 (0: no events).
+  EXPECT_NO_THROW(
+      fw.validate(json{{"interfaces", {"veth-b"}}, {"log_rate", 0}, {"log_rate_total", 10'000'000}}));
+  EXPECT_NO_THROW(fw.validate(json::parse(R"({"interfaces":["veth-b"],"log_rate":500,"log_rate_total":0})")));
+  for (const json& bad : {json(-1), json(10'000'001), json(1.5), json("100"), json(true), json(nullptr),
+                          json(uint64_t{1} << 63)}) {
+    expect_rejected(fw, json{{"interfaces", {"veth-b"}}, {"log_rate", bad}}, "log_rate");
+    expect_rejected(fw, json{{"interfaces", {"veth-b"}}, {"log_rate_total", bad}}, "log_rate_total");
+  }
   try {
     fw.validate(json{{"interfaces", {"veth-b"}}, {"policy", "drop"}});
   } catch (const ApiError& e) {

@@ -589,4 +589,14 @@ Totals Datapath::pinned_totals(const std::string& pin_dir) {
   return read_totals(BpfMapWriter{}, totals.get());
 }
 
+void Datapath::set_log_limits(uint32_t per_rule, uint32_t total) {
+  const __u32 zero = 0;
+  const adam_fw_log_config config{.rule_rate = per_rule, .total_rate = total};
+  maps_.update(bpf_map__fd(skel_->skel->maps.fw_log_config), &zero, &config);
+}
+
+int Datapath::events_fd() const { return bpf_map__fd(skel_->skel->maps.fw_events); }
+
+int Datapath::events_lost_fd() const { return bpf_map__fd(skel_->skel->maps.fw_events_lost); }
+
 }  // namespace adam::fw

@@ -174,6 +174,14 @@ class Datapath {
   static std::map<uint32_t, Counter> pinned_rule_counters(const std::string& pin_dir);
   static Totals pinned_totals(const std::string& pin_dir);
 
+  // Log events (bpf/firewall.h, "Log events"): the rate limits, in events
+  // per second per rule and over all rules, in force from the next packet.
+  void set_log_limits(uint32_t per_rule, uint32_t total);
+  // The events' ring buffer and its lost counter (bpf/events.h), for
+  // EventHub::add_ring_buffer.
+  int events_fd() const;
+  int events_lost_fd() const;
+
  private:
   struct Skeleton;
   void write_generation(uint32_t gen, const CompiledRuleset& tables);

@@ -13,11 +13,13 @@
 #include <system_error>
 
 #include "core/errors.h"
+#include "core/event_hub.h"
 #include "core/kernel.h"
 #include "core/xdp_chain.h"
 #include "firewall.h"  // bpf/firewall.h: limits shared with the BPF program
 #include "plugins/firewall/classifier.h"
 #include "plugins/firewall/datapath.h"
+#include "plugins/firewall/log_event.h"
 #include "plugins/firewall/rule_store.h"
 #include "xdp_chain.h"  // bpf/xdp_chain.h: slot numbers
 
@@ -40,6 +42,28 @@ fw::IfindexMap resolve_interfaces(const fw::Ruleset& ruleset) {
 }
 
 nlohmann::json counter_json(const fw::Counter& c) { return {{"packets", c.packets}, {"bytes", c.bytes}}; }
+
+// The config's log rate limits (events per second): per rule, and over all rules.
+constexpr const char* kLogRate = "log_rate";
+constexpr const char* kLogRateTotal = "log_rate_total";
+constexpr uint32_t kDefaultLogRate = 1000;
+constexpr uint32_t kDefaultLogRateTotal = 20000;
+// Far above what the store ingests (docs/events.md), far below the __u32 of
+// the kernel's config.
+constexpr uint64_t kMaxLogRate = 10'000'000;
+
+// The limit `field` of the config, `fallback` when absent; a bad value is a 400.
+uint32_t log_rate(const nlohmann::json& config, const char* field, uint32_t fallback) {
+  auto it = config.find(field);
+  if (it == config.end()) return fallback;
+  // A non-negative literal parses as unsigned; a config built in C++ may hold a signed one.
+  const bool non_negative = it->is_number_unsigned() || (it->is_number_integer() && it->get<int64_t>() >= 0);
+  if (!non_negative || it->get<uint64_t>() > kMaxLogRate)
+    throw bad_request(field, "'" + std::string(field) + "' must be an integer from 0 to " +
+                                 std::to_string(kMaxLogRate) + " (events per second; 0: none), got " +
+                                 it->dump());
+  return it->get<uint32_t>();
+}
 
 }  // namespace
 
@@ -114,7 +138,8 @@ std::string FirewallPlugin::name() const { return "firewall"; }
 
 std::string FirewallPlugin::description() const {
   return "XDP firewall: filters the packets arriving on the chosen interfaces with ordered rule chains "
-         "(every packet passes until rules are set) and counts packets and bytes per rule and per verdict.";
+         "(every packet passes until rules are set), counts packets and bytes per rule and per verdict, and "
+         "logs the packets of rules with log: true as events (rate-limited in the kernel).";
 }
 
 std::string FirewallPlugin::unsupported_reason(const KernelFeatures& features) const {
@@ -127,8 +152,11 @@ std::string FirewallPlugin::pin_dir() const { return ctx_.pin_dir + "/firewall";
 void FirewallPlugin::validate(const nlohmann::json& config) const {
   if (!config.is_object()) throw bad_request("", "the firewall's config must be a JSON object");
   for (const auto& [key, value] : config.items()) {
-    if (key != "interfaces") throw bad_request(key, "unknown field '" + key + "'");
+    if (key != "interfaces" && key != kLogRate && key != kLogRateTotal)
+      throw bad_request(key, "unknown field '" + key + "'");
   }
+  log_rate(config, kLogRate, kDefaultLogRate);
+  log_rate(config, kLogRateTotal, kDefaultLogRateTotal);
   auto it = config.find("interfaces");
   if (it == config.end())
     throw bad_request("interfaces", "missing field 'interfaces' (the interfaces to filter, e.g. [\"eth0\"])");
@@ -167,6 +195,7 @@ void FirewallPlugin::start(const nlohmann::json& config) {
 
   // Undo on failure: pins this start created go, pins of an earlier adamd stay.
   std::unique_ptr<fw::Datapath> datapath;
+  std::unique_ptr<EventHub::Registration> events;  // declared after datapath: gone before its maps close
   bool attached = false;
   auto undo = [&] {
     if (attached) {
@@ -185,6 +214,18 @@ void FirewallPlugin::start(const nlohmann::json& config) {
     datapath = std::make_unique<fw::Datapath>(ctx_.xdp.chain_fd(), dir);
     datapath->set_interfaces(ifindexes);
     if (ruleset_) datapath->apply(*ruleset_, resolve_interfaces(*ruleset_));
+    datapath->set_log_limits(log_rate(config, kLogRate, kDefaultLogRate),
+                             log_rate(config, kLogRateTotal, kDefaultLogRateTotal));
+    // Before the program goes in: a re-adopted ring buffer may already hold
+    // the events of the program an earlier adamd left running.
+    if (ctx_.events) {
+      events = ctx_.events->add_ring_buffer(RingBufferSource{
+          kOwner, datapath->events_fd(), datapath->events_lost_fd(),
+          [names = fw::InterfaceNames{}](const adam_event_header& header, std::span<const std::byte> payload,
+                                         DecodedRecord& out) mutable {
+            return fw::decode_log_event(header, payload, out, names);
+          }});
+    }
     ctx_.xdp.set_interfaces(kOwner, ifnames);
     attached = true;
     ctx_.xdp.install(ADAM_XDP_SLOT_FIREWALL, datapath->prog_fd());
@@ -194,6 +235,7 @@ void FirewallPlugin::start(const nlohmann::json& config) {
   }
 
   datapath_ = std::move(datapath);
+  events_ = std::move(events);
   interfaces_ = ifnames;
   spdlog::info("firewall: running on {} interface(s)", ifnames.size());
 }
@@ -205,6 +247,7 @@ void FirewallPlugin::stop() {
   // (the program of an earlier adamd may still be in it).
   ctx_.xdp.uninstall(ADAM_XDP_SLOT_FIREWALL);
   ctx_.xdp.set_interfaces(kOwner, {});
+  events_.reset();  // drains the ring buffer: no program writes to it any more
   datapath_.reset();
   interfaces_.clear();
   std::error_code ec;

@@ -3,11 +3,14 @@
 // slot of adamd's XDP chain, on the interfaces of its config. It classifies
 // every IP packet against an ordered ruleset (see rule.h, docs/firewall.md)
 // and drops it or lets it go on down the chain; it counts packets and bytes
-// per rule and per verdict.
+// per rule and per verdict, and turns the packets of rules with `log: true`
+// into events (firewall.drop / firewall.pass, log_event.h), rate-limited in
+// the kernel.
 //
 // Pins under <pin_dir>/firewall/: every map of the program (rule tables,
-// counters, fw_ifaces), so that the datapath keeps enforcing the last ruleset
-// while adamd is down and a restarted adamd re-adopts it with its counters;
+// counters, fw_ifaces, the events' ring buffer), so that the datapath keeps
+// enforcing the last ruleset while adamd is down and a restarted adamd
+// re-adopts it with its counters (and the events still in the ring buffer);
 // stop() removes them.
 #include <chrono>
 #include <condition_variable>
@@ -19,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/event_hub.h"
 #include "core/plugin.h"
 #include "plugins/firewall/rule.h"
 
@@ -41,7 +45,9 @@ class FirewallPlugin : public Plugin {
   std::string description() const override;
   std::string unsupported_reason(const KernelFeatures& features) const override;
   // Config: {"interfaces": ["eth0", ...]} (required, non-empty, unique,
-  // existing interfaces). Unknown fields are rejected.
+  // existing interfaces), "log_rate" (events per second and rule, default
+  // 1000) and "log_rate_total" (over all rules, default 20000), integers
+  // 0..10,000,000 (0: no events). Unknown fields are rejected.
   void validate(const nlohmann::json& config) const override;
   // Applies the ruleset of the last apply() (if any) before the program is
   // installed; without one, a re-adopted program keeps its pinned ruleset.
@@ -103,6 +109,10 @@ class FirewallPlugin : public Plugin {
   bool compact_stop_ = false;
   bool compact_failed_ = false;             // until the next change
   std::unique_ptr<fw::Datapath> datapath_;  // while running
+  // The log events' ring buffer in the EventHub, while running (and with a
+  // hub). Declared after datapath_ so that it is destroyed first: its
+  // destructor drains the ring buffer, whose map the datapath closes.
+  std::unique_ptr<EventHub::Registration> events_;
   std::vector<std::string> interfaces_;
   std::optional<fw::Ruleset> ruleset_;  // of the last apply()
   // The stored rules (null without a database): loaded and applied at

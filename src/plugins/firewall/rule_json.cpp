@@ -175,12 +175,6 @@ uint8_t parse_proto(const json& v, const std::string& field) {
                     "unknown protocol " + v.dump() + " (use tcp, udp, icmp, icmpv6 or a number 0-255)");
 }
 
-json proto_json(uint8_t proto) {
-  for (const auto& [name, number] : kProtocolNames)
-    if (proto == number) return std::string(name);
-  return proto;
-}
-
 bool has_ports(uint8_t proto) { return proto == kProtoTcp || proto == kProtoUdp; }
 
 // Linux's rule for interface names (dev_valid_name): 1-15 bytes, not "." or
@@ -349,6 +343,12 @@ json classbench_rule_json(std::string_view line, size_t line_number) {
 }  // namespace
 
 std::string action_name(Action action) { return action == Action::drop ? "drop" : "pass"; }
+
+json proto_json(uint8_t proto) {
+  for (const auto& [name, number] : kProtocolNames)
+    if (proto == number) return std::string(name);
+  return proto;
+}
 
 std::string prefix_text(const Prefix& prefix) {
   char buf[INET6_ADDRSTRLEN] = {};

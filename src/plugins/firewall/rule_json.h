@@ -26,6 +26,7 @@ inline constexpr size_t kMaxNameLength = 128;
 inline constexpr size_t kMaxDescriptionLength = 1024;
 
 std::string action_name(Action action);         // "pass" / "drop"
+nlohmann::json proto_json(uint8_t proto);       // "tcp", "udp", "icmp", "icmpv6", else the number
 std::string prefix_text(const Prefix& prefix);  // "203.0.113.0/24", "2001:db8::/32"
 
 // A rule's own fields: name, description, priority, action, enabled, log and
