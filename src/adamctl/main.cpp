@@ -56,6 +56,9 @@ int main(int argc, char** argv) {
   auto* start = plugin->add_subcommand("start", "start a plugin (idempotent)");
   start->add_option("name", name, "plugin name")->required();
   start->add_option("--iface,-i", ifaces, "interface to attach to (repeatable)");
+  std::string config_text;
+  start->add_option("--config", config_text,
+                    "more of the plugin's config as a JSON object, e.g. '{\"log_rate\":100}' (docs/api.md)");
   auto* stop = plugin->add_subcommand("stop", "stop a plugin");
   stop->add_option("name", name, "plugin name")->required();
   adamctl::FirewallCommands firewall(app);
@@ -80,6 +83,10 @@ int main(int argc, char** argv) {
       }
     } else if (*start || *stop) {
       json config = json::object();
+      if (!config_text.empty()) {
+        config = json::parse(config_text, nullptr, false);
+        if (!config.is_object()) throw std::runtime_error("--config: not a JSON object: " + config_text);
+      }
       if (!ifaces.empty()) config["interfaces"] = ifaces;
       json p = *start ? api.call("POST", "/api/v1/plugins/" + name + "/start", config)
                       : api.call("POST", "/api/v1/plugins/" + name + "/stop", json::object());

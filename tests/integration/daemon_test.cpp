@@ -134,6 +134,12 @@ TEST_F(DaemonNetnsTest, AdamctlDrivesTheSameApi) {
   EXPECT_NE(bad.find("no interface named 'adamt-nope0'"), std::string::npos) << bad;
   EXPECT_NE(bad.find("field: interfaces[0]"), std::string::npos) << bad;
 
+  auto bad_config = adamctl("plugin start firewall --iface veth-b --config '{\"log_rate\":-1}'");
+  EXPECT_NE(bad_config.find("exit=1"), std::string::npos) << bad_config;
+  EXPECT_NE(bad_config.find("field: log_rate"), std::string::npos) << bad_config;
+  auto not_json = adamctl("plugin start firewall --config '[1]'");
+  EXPECT_NE(not_json.find("--config: not a JSON object"), std::string::npos) << not_json;
+
   auto unknown = adamctl("plugin stop nope");
   EXPECT_NE(unknown.find("HTTP 404"), std::string::npos) << unknown;
 
@@ -145,6 +151,10 @@ TEST_F(DaemonNetnsTest, AdamctlDrivesTheSameApi) {
   auto stop = adamctl("plugin stop firewall");
   EXPECT_NE(stop.find("firewall   stopped"), std::string::npos) << stop;
   EXPECT_FALSE(xdp_attached());
+
+  auto configured = adamctl("plugin start firewall --iface veth-b --config '{\"log_rate\":100}'");
+  EXPECT_NE(configured.find("exit=0"), std::string::npos) << configured;
+  EXPECT_EQ(adamd_->get("/api/v1/plugins/firewall").json()["config"]["log_rate"], 100);
 }
 
 }  // namespace
