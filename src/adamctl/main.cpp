@@ -56,6 +56,9 @@ int main(int argc, char** argv) {
   auto* start = plugin->add_subcommand("start", "start a plugin (idempotent)");
   start->add_option("name", name, "plugin name")->required();
   start->add_option("--iface,-i", ifaces, "interface to attach to (repeatable)");
+  std::string xdp_mode;
+  start->add_option("--xdp-mode", xdp_mode, "XDP attach mode: native, generic or auto (firewall)")
+      ->check(CLI::IsMember({"native", "generic", "auto"}));
   auto* stop = plugin->add_subcommand("stop", "stop a plugin");
   stop->add_option("name", name, "plugin name")->required();
   adamctl::FirewallCommands firewall(app);
@@ -81,6 +84,7 @@ int main(int argc, char** argv) {
     } else if (*start || *stop) {
       json config = json::object();
       if (!ifaces.empty()) config["interfaces"] = ifaces;
+      if (!xdp_mode.empty()) config["xdp_mode"] = xdp_mode;
       json p = *start ? api.call("POST", "/api/v1/plugins/" + name + "/start", config)
                       : api.call("POST", "/api/v1/plugins/" + name + "/stop", json::object());
       as_json ? void(std::cout << p.dump(2) << "\n") : print_plugin(p);

@@ -103,6 +103,10 @@ TEST_F(FirewallPluginTest, ValidatesItsConfig) {
   expect_rejected(fw, json{{"interfaces", {"veth-b", "veth-b"}}}, "interfaces[1]");
   expect_rejected(fw, json{{"interfaces", {"veth-b/../x"}}}, "interfaces[0]");
   expect_rejected(fw, json::array({"veth-b"}), "");
+  for (const char* mode : {"native", "generic", "auto"})
+    EXPECT_NO_THROW(fw.validate(json{{"interfaces", {"veth-b"}}, {"xdp_mode", mode}})) << mode;
+  expect_rejected(fw, json{{"interfaces", {"veth-b"}}, {"xdp_mode", "skb"}}, "xdp_mode");
+  expect_rejected(fw, json{{"interfaces", {"veth-b"}}, {"xdp_mode", 1}}, "xdp_mode");
   try {
     fw.validate(json{{"interfaces", {"veth-b"}}, {"policy", "drop"}});
   } catch (const ApiError& e) {

@@ -40,6 +40,16 @@ fw::IfindexMap resolve_interfaces(const fw::Ruleset& ruleset) {
 
 nlohmann::json counter_json(const fw::Counter& c) { return {{"packets", c.packets}, {"bytes", c.bytes}}; }
 
+// The config's "xdp_mode" (optional, default "auto"): how the XDP chain's root
+// program is attached to the firewall's interfaces (XdpMode).
+XdpMode xdp_mode_of(const nlohmann::json& config) {
+  auto it = config.find("xdp_mode");
+  if (it == config.end()) return XdpMode::automatic;
+  if (!it->is_string())
+    throw bad_request("xdp_mode", "'xdp_mode' must be \"native\", \"generic\" or \"auto\"");
+  return xdp_mode_from_string(it->get<std::string>(), "xdp_mode");
+}
+
 }  // namespace
 
 FirewallPlugin::FirewallPlugin(PluginContext& ctx) : ctx_(ctx) {
@@ -73,6 +83,7 @@ std::string FirewallPlugin::pin_dir() const { return ctx_.pin_dir + "/firewall";
 void FirewallPlugin::validate(const nlohmann::json& config) const {
   if (!config.is_object()) throw bad_request("", "the firewall's config must be a JSON object");
   for (const auto& [key, value] : config.items()) {
+    if (key == "xdp_mode") continue;  // checked by xdp_mode_of() below
     if (key != "interfaces") throw bad_request(key, "unknown field '" + key + "'");
   }
   auto it = config.find("interfaces");
@@ -91,6 +102,7 @@ void FirewallPlugin::validate(const nlohmann::json& config) const {
     if (!seen.insert(ifname).second) throw bad_request(field, "interface '" + ifname + "' is listed twice");
     XdpChain::ifindex_of(ifname, field);
   }
+  xdp_mode_of(config);
 }
 
 void FirewallPlugin::start(const nlohmann::json& config) {
@@ -130,7 +142,7 @@ void FirewallPlugin::start(const nlohmann::json& config) {
     datapath = std::make_unique<fw::Datapath>(ctx_.xdp.chain_fd(), dir);
     datapath->set_interfaces(ifindexes);
     if (ruleset_) datapath->apply(*ruleset_, resolve_interfaces(*ruleset_));
-    ctx_.xdp.set_interfaces(kOwner, ifnames);
+    ctx_.xdp.set_interfaces(kOwner, ifnames, xdp_mode_of(config));
     attached = true;
     ctx_.xdp.install(ADAM_XDP_SLOT_FIREWALL, datapath->prog_fd());
   } catch (...) {

@@ -38,7 +38,9 @@ class FirewallPlugin : public Plugin {
   std::string description() const override;
   std::string unsupported_reason(const KernelFeatures& features) const override;
   // Config: {"interfaces": ["eth0", ...]} (required, non-empty, unique,
-  // existing interfaces). Unknown fields are rejected.
+  // existing interfaces), "xdp_mode": "native" | "generic" | "auto" (optional,
+  // default auto: see XdpMode in core/xdp_chain.h). Unknown fields are
+  // rejected.
   void validate(const nlohmann::json& config) const override;
   // Applies the ruleset of the last apply() (if any) before the program is
   // installed; without one, a re-adopted program keeps its pinned ruleset.
