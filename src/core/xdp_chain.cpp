@@ -428,6 +428,7 @@ void XdpChain::set_interfaces(const std::string& owner, const std::vector<std::s
         std::set<std::string> owners = it->second.owners;
         detach_root(w.name);
         Attachment replacement;
+        replacement.ifindex = w.ifindex;
         replacement.owners = std::move(owners);
         attachments_.emplace(w.name, std::move(replacement));  // keeps its owners if the attach below fails
       }

@@ -428,6 +428,16 @@ TEST_F(XdpChainTest, NativeNeedsDriverSupportAndAutoIsTheKernelsChoiceElsewhere)
   EXPECT_EQ(xdp_mode_of(pair_->b(), "br0"), "generic");
   ASSERT_EQ(chain.interfaces().size(), 1u);
   EXPECT_EQ(chain.interfaces()[0].mode, XdpMode::generic);
+
+  // A failed switch to native (br0 refuses it) leaves veth-b in its old mode.
+  chain.set_interfaces("test", {"veth-b"}, XdpMode::generic);
+  EXPECT_THROW(chain.set_interfaces("test", {"veth-b", "br0"}, XdpMode::native), std::runtime_error);
+  EXPECT_EQ(veth_b_xdp_mode(), "generic");
+  ASSERT_EQ(chain.interfaces().size(), 1u);
+  EXPECT_EQ(chain.interfaces()[0].ifname, "veth-b");
+  EXPECT_EQ(chain.interfaces()[0].mode, XdpMode::generic);
+  EXPECT_EQ(chain.interfaces()[0].owners, std::set<std::string>{"test"});
+  EXPECT_TRUE(ping());
   chain.remove_all();
 }
 
