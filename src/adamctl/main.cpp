@@ -59,6 +59,9 @@ int main(int argc, char** argv) {
   std::string config_text;
   start->add_option("--config", config_text,
                     "more of the plugin's config as a JSON object, e.g. '{\"log_rate\":100}' (docs/api.md)");
+  std::string xdp_mode;
+  start->add_option("--xdp-mode", xdp_mode, "XDP attach mode: native, generic or auto (firewall)")
+      ->check(CLI::IsMember({"native", "generic", "auto"}));
   auto* stop = plugin->add_subcommand("stop", "stop a plugin");
   stop->add_option("name", name, "plugin name")->required();
   adamctl::FirewallCommands firewall(app);
@@ -88,6 +91,7 @@ int main(int argc, char** argv) {
         if (!config.is_object()) throw std::runtime_error("--config: not a JSON object: " + config_text);
       }
       if (!ifaces.empty()) config["interfaces"] = ifaces;
+      if (!xdp_mode.empty()) config["xdp_mode"] = xdp_mode;
       json p = *start ? api.call("POST", "/api/v1/plugins/" + name + "/start", config)
                       : api.call("POST", "/api/v1/plugins/" + name + "/stop", json::object());
       as_json ? void(std::cout << p.dump(2) << "\n") : print_plugin(p);

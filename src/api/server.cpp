@@ -340,7 +340,8 @@ struct ApiServer::Impl {
       features[name] = {{"available", f.available}, {"detail", f.detail}};
     json ifaces = json::array();
     for (const auto& i : ctx.xdp.interfaces())
-      ifaces.push_back({{"ifname", i.ifname}, {"ifindex", i.ifindex}, {"owners", i.owners}});
+      ifaces.push_back(
+          {{"ifname", i.ifname}, {"ifindex", i.ifindex}, {"mode", to_string(i.mode)}, {"owners", i.owners}});
     const auto now = std::chrono::system_clock::now();
     return {{"hostname", host},
             {"kernel", {{"release", u.release}, {"version", u.version}, {"machine", u.machine}}},

@@ -1,12 +1,21 @@
 #include "core/xdp_chain.h"
 
+// <net/if.h> before the <linux/...> headers (linux/libc-compat.h then skips
+// the duplicate definitions of linux/if.h).
+#include <net/if.h>
+// clang-format off
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/ethtool.h>
+#include <linux/if_link.h>
 #include <linux/magic.h>
-#include <net/if.h>
+#include <linux/sockios.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/statfs.h>
 #include <unistd.h>
+// clang-format on
 
 #include <cctype>
 #include <cerrno>
@@ -81,6 +90,51 @@ bool xdp_link_ifindex(bpf_link* link, uint32_t& ifindex, std::string& why) {
   return true;
 }
 
+// The driver of an interface in the calling thread's network namespace
+// (ETHTOOL_GDRVINFO), "" when it cannot be read.
+std::string driver_of(const std::string& ifname) {
+  UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock) return "";
+  ethtool_drvinfo info{};
+  info.cmd = ETHTOOL_GDRVINFO;
+  ifreq req{};
+  ifname.copy(req.ifr_name, IF_NAMESIZE - 1);
+  req.ifr_data = reinterpret_cast<char*>(&info);
+  if (::ioctl(sock.get(), SIOCETHTOOL, &req) != 0) return "";
+  return std::string(info.driver, strnlen(info.driver, sizeof(info.driver)));
+}
+
+// The mode `prog_id` is attached in on `ifindex` (false: it is not attached
+// there in native or generic mode).
+bool attached_mode(uint32_t ifindex, uint32_t prog_id, XdpMode& mode) {
+  bpf_xdp_query_opts opts{};
+  opts.sz = sizeof(opts);
+  if (prog_id == 0 || bpf_xdp_query(static_cast<int>(ifindex), 0, &opts) != 0) return false;
+  if (opts.drv_prog_id == prog_id) {
+    mode = XdpMode::native;
+    return true;
+  }
+  if (opts.skb_prog_id == prog_id) {
+    mode = XdpMode::generic;
+    return true;
+  }
+  return false;
+}
+
+uint32_t link_prog_id(bpf_link* link) {
+  bpf_link_info info{};
+  __u32 len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(bpf_link__fd(link), &info, &len) != 0) return 0;
+  return info.prog_id;
+}
+
+// Whether an interface attached in `actual` mode serves a request for
+// `requested` (see XdpMode: auto switches only a veth in native mode).
+bool mode_serves(XdpMode requested, XdpMode actual, bool is_veth) {
+  if (requested == XdpMode::automatic) return !(is_veth && actual == XdpMode::native);
+  return requested == actual;
+}
+
 void check_slot(uint32_t slot) {
   if (slot >= ADAM_XDP_CHAIN_SLOTS)
     throw std::invalid_argument("XDP chain slot " + std::to_string(slot) + " out of range (0.." +
@@ -88,6 +142,24 @@ void check_slot(uint32_t slot) {
 }
 
 }  // namespace
+
+std::string to_string(XdpMode mode) {
+  switch (mode) {
+    case XdpMode::automatic:
+      return "auto";
+    case XdpMode::native:
+      return "native";
+    case XdpMode::generic:
+      return "generic";
+  }
+  return "?";
+}
+
+XdpMode xdp_mode_from_string(const std::string& text, const std::string& field) {
+  for (XdpMode mode : {XdpMode::automatic, XdpMode::native, XdpMode::generic})
+    if (text == to_string(mode)) return mode;
+  throw bad_request(field, "'" + text + "' is not an XDP mode: use \"native\", \"generic\" or \"auto\"");
+}
 
 XdpChain::XdpChain(std::string pin_dir)
     : pin_dir_(std::move(pin_dir)), skel_(nullptr, xdp_root_bpf__destroy) {
@@ -187,9 +259,14 @@ XdpChain::XdpChain(std::string pin_dir)
         }
       }
     }
-    spdlog::info("XDP chain: re-adopted the root link of '{}' (ifindex {})", ifname, ifindex);
+    XdpMode mode = XdpMode::native;
+    if (!attached_mode(ifindex, link_prog_id(link.get()), mode))
+      spdlog::warn("XDP chain: cannot tell the attach mode of {}; taking it for native", path);
+    spdlog::info("XDP chain: re-adopted the root link of '{}' (ifindex {}, {} mode)", ifname, ifindex,
+                 to_string(mode));
     Attachment att;
     att.ifindex = ifindex;
+    att.mode = mode;
     att.link = std::move(link);
     attachments_[ifname] = std::move(att);
   }
@@ -229,25 +306,49 @@ uint32_t XdpChain::slot_prog_id(uint32_t slot) const {
 }
 
 void XdpChain::attach_root(const std::string& ifname, Attachment& att) {
-  bpf_link* raw = bpf_program__attach_xdp(skel_->progs.adam_xdp_root, static_cast<int>(att.ifindex));
-  if (raw == nullptr) {
-    const int err = -errno;
+  // libbpf 1.1 has no attach call that takes XDP flags: create the link with
+  // bpf_link_create(), pin it, and open the pin as a bpf_link.
+  bpf_link_create_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.flags = att.mode == XdpMode::generic  ? XDP_FLAGS_SKB_MODE
+               : att.mode == XdpMode::native ? XDP_FLAGS_DRV_MODE
+                                             : 0;
+  const int prog_fd = bpf_program__fd(skel_->progs.adam_xdp_root);
+  UniqueFd link_fd(bpf_link_create(prog_fd, static_cast<int>(att.ifindex), BPF_XDP, &opts));
+  const std::string mode = to_string(att.mode);
+  if (!link_fd) {
+    const int err = link_fd.get();
     if (err == -EBUSY || err == -EEXIST) {
       std::string prog = describe_attached_prog(att.ifindex);
       throw std::runtime_error("cannot attach XDP to interface '" + ifname +
                                "': it already has an XDP program that adam does not manage" +
                                (prog.empty() ? "" : " (" + prog + ")") + "; detach it first");
     }
-    throw std::runtime_error("cannot attach XDP to interface '" + ifname + "': " + err_text(err));
+    if (err == -EOPNOTSUPP && att.mode == XdpMode::native)
+      throw std::runtime_error("cannot attach XDP to interface '" + ifname +
+                               "' in native mode: its driver does not support XDP (use generic mode)");
+    throw std::runtime_error("cannot attach XDP to interface '" + ifname + "'" +
+                             (att.mode == XdpMode::automatic ? "" : " in " + mode + " mode") + ": " +
+                             err_text(err));
   }
-  BpfLinkPtr link(raw);
   const std::string path = pin_dir_ + "/xdp/" + kRootPinPrefix + ifname;
   ::unlink(path.c_str());  // a stale pin of a link that could not be adopted
-  if (int err = bpf_link__pin(link.get(), path.c_str()); err)
+  if (bpf_obj_pin(link_fd.get(), path.c_str()) != 0)
     throw std::runtime_error("cannot pin the XDP link of interface '" + ifname + "' at " + path + ": " +
-                             err_text(err));  // `link` detaches as it goes
+                             err_text(-errno));  // `link_fd` detaches as it goes
+  BpfLinkPtr link(bpf_link__open(path.c_str()));
+  if (!link) {
+    const int err = -errno;
+    ::unlink(path.c_str());
+    throw std::runtime_error("cannot open the pinned XDP link " + path + ": " + err_text(err));
+  }
   att.link = std::move(link);
-  spdlog::info("XDP chain: attached the root program to '{}' (ifindex {})", ifname, att.ifindex);
+  if (!attached_mode(att.ifindex, link_prog_id(att.link.get()), att.mode)) {
+    spdlog::warn("XDP chain: cannot tell the attach mode of '{}'; taking it for native", ifname);
+    att.mode = XdpMode::native;
+  }
+  spdlog::info("XDP chain: attached the root program to '{}' (ifindex {}, {} mode)", ifname, att.ifindex,
+               to_string(att.mode));
 }
 
 void XdpChain::detach_root(const std::string& ifname) {
@@ -264,40 +365,78 @@ void XdpChain::detach_root(const std::string& ifname) {
   spdlog::info("XDP chain: detached the root program from '{}'", ifname);
 }
 
-void XdpChain::set_interfaces(const std::string& owner, const std::vector<std::string>& ifnames) {
+void XdpChain::set_interfaces(const std::string& owner, const std::vector<std::string>& ifnames,
+                              XdpMode mode) {
   std::lock_guard lock(mu_);
   // Resolve every name first: a missing interface changes nothing.
-  std::vector<std::pair<std::string, uint32_t>> wanted;  // in the order given, without repeats
+  struct Wanted {
+    std::string name;
+    uint32_t ifindex;
+    XdpMode mode;  // to attach in: auto stays auto (the kernel's choice) except on veth
+    bool is_veth;
+  };
+  std::vector<Wanted> wanted;  // in the order given, without repeats
   std::set<std::string> wanted_names;
   for (size_t i = 0; i < ifnames.size(); ++i) {
     uint32_t ifindex = ifindex_of(ifnames[i], "interfaces[" + std::to_string(i) + "]");
-    if (wanted_names.insert(ifnames[i]).second) wanted.emplace_back(ifnames[i], ifindex);
+    if (!wanted_names.insert(ifnames[i]).second) continue;
+    const bool is_veth = driver_of(ifnames[i]) == "veth";
+    wanted.push_back(Wanted{ifnames[i], ifindex,
+                            mode == XdpMode::automatic && is_veth ? XdpMode::generic : mode, is_veth});
   }
 
-  // Attach where the root program is not yet (or where the link is stale: the
-  // interface was deleted and re-created). Undo every new attach on failure.
+  // Which attachments are stale (the interface was deleted and re-created) or
+  // in a mode that does not serve `mode`; refuse to switch the mode of an
+  // interface another plugin holds.
+  std::set<std::string> replace;
+  std::map<std::string, XdpMode> switched;  // mode switches: the mode to restore on failure
+  for (const Wanted& w : wanted) {
+    auto it = attachments_.find(w.name);
+    if (it == attachments_.end() || !it->second.link) continue;
+    uint32_t link_ifindex = 0;
+    std::string why;
+    bool ok = xdp_link_ifindex(it->second.link.get(), link_ifindex, why);
+    if (!ok || link_ifindex != w.ifindex || it->second.ifindex != w.ifindex) {
+      spdlog::info(
+          "XDP chain: the root link of '{}' is stale (link ifindex {}, interface ifindex {}); replacing it",
+          w.name, link_ifindex, w.ifindex);
+      replace.insert(w.name);
+      continue;
+    }
+    if (mode_serves(mode, it->second.mode, w.is_veth)) continue;
+    for (const std::string& other : it->second.owners)
+      if (other != owner)
+        throw conflict("interface '" + w.name + "' is attached in " + to_string(it->second.mode) +
+                       " mode for '" + other + "'; it cannot switch to " + to_string(w.mode) +
+                       " mode while '" + other + "' uses it");
+    spdlog::info("XDP chain: '{}' is attached in {} mode; re-attaching it in {} mode", w.name,
+                 to_string(it->second.mode), to_string(w.mode));
+    replace.insert(w.name);
+    switched[w.name] = it->second.mode;
+  }
+
+  // Attach where the root program is not yet, or anew where it is replaced.
+  // Undo every new attach on failure.
   std::map<std::string, Attachment> fresh;
   try {
-    for (const auto& [name, ifindex] : wanted) {
-      auto it = attachments_.find(name);
-      if (it != attachments_.end() && it->second.link) {
-        uint32_t link_ifindex = 0;
-        std::string why;
-        bool ok = xdp_link_ifindex(it->second.link.get(), link_ifindex, why);
-        if (ok && link_ifindex == ifindex && it->second.ifindex == ifindex) continue;
-        spdlog::info(
-            "XDP chain: the root link of '{}' is stale (link ifindex {}, interface ifindex {}); replacing it",
-            name, link_ifindex, ifindex);
+    for (const Wanted& w : wanted) {
+      auto it = attachments_.find(w.name);
+      if (it != attachments_.end() && it->second.link && !replace.count(w.name)) continue;
+      if (replace.count(w.name)) {
+        // Detached before the new attach: the kernel refuses a second link on
+        // one interface, and native and generic programs side by side.
         std::set<std::string> owners = it->second.owners;
-        detach_root(name);
+        detach_root(w.name);
         Attachment replacement;
+        replacement.ifindex = w.ifindex;
         replacement.owners = std::move(owners);
-        attachments_.emplace(name, std::move(replacement));  // keeps its owners if the attach below fails
+        attachments_.emplace(w.name, std::move(replacement));  // keeps its owners if the attach below fails
       }
       Attachment att;
-      att.ifindex = ifindex;
-      attach_root(name, att);
-      fresh.emplace(name, std::move(att));
+      att.ifindex = w.ifindex;
+      att.mode = w.mode;
+      attach_root(w.name, att);
+      fresh.emplace(w.name, std::move(att));
     }
   } catch (...) {
     for (auto& [name, att] : fresh) {
@@ -305,6 +444,19 @@ void XdpChain::set_interfaces(const std::string& owner, const std::vector<std::s
       att.link.reset();  // closes the only fd: detaches
       spdlog::info("XDP chain: undid the attach to '{}'", name);
     }
+    // An interface whose mode was being switched gets its old mode back.
+    for (const auto& [name, old_mode] : switched) {
+      auto it = attachments_.find(name);
+      if (it == attachments_.end() || it->second.link) continue;
+      it->second.mode = old_mode;
+      try {
+        attach_root(name, it->second);
+      } catch (const std::exception& e) {
+        spdlog::error("XDP chain: cannot attach '{}' in {} mode again: {}", name, to_string(old_mode),
+                      e.what());
+      }
+    }
+    std::erase_if(attachments_, [](const auto& kv) { return !kv.second.link && kv.second.owners.empty(); });
     throw;
   }
 
@@ -314,7 +466,7 @@ void XdpChain::set_interfaces(const std::string& owner, const std::vector<std::s
     if (it != attachments_.end()) att.owners = std::move(it->second.owners);
     attachments_[name] = std::move(att);
   }
-  for (const auto& [name, ifindex] : wanted) attachments_[name].owners.insert(owner);
+  for (const Wanted& w : wanted) attachments_[w.name].owners.insert(owner);
   std::vector<std::string> unused;
   for (auto& [name, att] : attachments_) {
     if (wanted_names.count(name)) continue;
@@ -352,7 +504,7 @@ std::vector<XdpInterface> XdpChain::interfaces() const {
   std::vector<XdpInterface> out;
   for (const auto& [name, att] : attachments_) {
     if (!att.link) continue;
-    out.push_back(XdpInterface{name, att.ifindex, att.owners});
+    out.push_back(XdpInterface{name, att.ifindex, att.mode, att.owners});
   }
   return out;
 }

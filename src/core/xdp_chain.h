@@ -8,6 +8,10 @@
 // Pins (under <pin_dir>/xdp/): "chain" (the prog array) and one "root@<ifname>"
 // bpf_link per interface. Both outlive adamd, so packets keep flowing through
 // the plugins' programs while adamd restarts; a new XdpChain re-adopts them.
+//
+// Attach mode: the root program runs in the driver (native XDP) or in the
+// kernel's generic, skb-based hook (generic XDP); see XdpMode. One interface
+// has one mode, whichever plugin asked for it.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -22,10 +26,29 @@ struct xdp_root_bpf;
 
 namespace adam {
 
+// How the root program is attached to an interface.
+//   native  — in the driver (XDP_FLAGS_DRV_MODE); refused by an interface
+//             whose driver has no XDP support;
+//   generic — in the kernel's skb receive path (XDP_FLAGS_SKB_MODE), any
+//             interface;
+//   auto    — a new attachment is generic on veth, and elsewhere the
+//             kernel's choice: native when the driver supports XDP, else
+//             generic. An existing attachment is kept in its mode, except
+//             native on a veth, which is switched to generic. (On veth, native
+//             XDP makes every packet the local stack sends through the pair
+//             take veth's NAPI path and a copy into a page-pool page:
+//             docs/firewall.md, "XDP attach mode".)
+enum class XdpMode { automatic, native, generic };
+// "auto", "native", "generic".
+std::string to_string(XdpMode mode);
+// The inverse of to_string(); throws ApiError (400) naming `field` otherwise.
+XdpMode xdp_mode_from_string(const std::string& text, const std::string& field);
+
 struct XdpInterface {
   std::string ifname;
   uint32_t ifindex = 0;
-  std::set<std::string> owners;  // plugins that asked for this interface
+  XdpMode mode = XdpMode::native;  // as attached: native or generic
+  std::set<std::string> owners;    // plugins that asked for this interface
 };
 
 class XdpChain {
@@ -48,11 +71,16 @@ class XdpChain {
   // The program id in a slot, 0 when empty.
   uint32_t slot_prog_id(uint32_t slot) const;
 
-  // Sets the interfaces `owner` wants: attaches the root program where no
-  // plugin had it yet, detaches it where `owner` was the last. All or nothing:
-  // throws ApiError (400, field "interfaces[i]") for a missing interface and
-  // std::runtime_error when an attach fails, with nothing changed.
-  void set_interfaces(const std::string& owner, const std::vector<std::string>& ifnames);
+  // Sets the interfaces `owner` wants, in `mode`: attaches the root program
+  // where no plugin had it yet, detaches it where `owner` was the last. An
+  // interface attached in another mode (a re-adopted link, or `owner`'s own
+  // earlier choice) is re-attached in the new one when no other plugin
+  // claims it; packets pass unfiltered for that moment. All or nothing:
+  // throws ApiError (400, field "interfaces[i]") for a missing interface,
+  // ApiError (409) when another plugin holds the interface in the other mode,
+  // and std::runtime_error when an attach fails, with nothing changed.
+  void set_interfaces(const std::string& owner, const std::vector<std::string>& ifnames,
+                      XdpMode mode = XdpMode::automatic);
   // Detaches root links that no owner claims (called once plugins are restored).
   void prune_unowned();
   // Removes the chain and every root link, pins included (tests, uninstall).
@@ -67,9 +95,12 @@ class XdpChain {
  private:
   struct Attachment {
     uint32_t ifindex = 0;
+    XdpMode mode = XdpMode::native;  // native or generic
     BpfLinkPtr link;
     std::set<std::string> owners;
   };
+  // Attaches in att.mode (auto: the kernel's choice, native when the driver
+  // supports XDP), pins the link, and sets att.mode to the mode attached.
   void attach_root(const std::string& ifname, Attachment& att);
   void detach_root(const std::string& ifname);
 

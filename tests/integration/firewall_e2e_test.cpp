@@ -252,5 +252,38 @@ TEST_F(FirewallEndToEndTest, TheRuleKeepsFilteringWhileAdamdRestarts) {
   EXPECT_GT(rule_packets(id), after_restart) << "the counter goes on";
 }
 
+TEST_F(FirewallEndToEndTest, FiltersInEachXdpModeAndKeepsItsModeAcrossRestarts) {
+  auto created = adamd_->post("/api/v1/firewall/rules", kBlock8080.dump());
+  ASSERT_EQ(created.status, 201) << created.body;
+  // The default (auto) on a veth is generic; then each mode asked for.
+  for (const std::string mode : {"", "native", "generic"}) {
+    SCOPED_TRACE("xdp_mode " + (mode.empty() ? std::string("(default)") : mode));
+    json config = {{"interfaces", {"veth-b"}}};
+    if (!mode.empty()) config["xdp_mode"] = mode;
+    auto started = adamd_->post("/api/v1/plugins/firewall/start", config.dump());
+    ASSERT_EQ(started.status, 200) << started.body << adamd_->log();
+    const std::string want = mode.empty() ? "generic" : mode;
+    EXPECT_EQ(xdp_mode_of(pair_->b(), "veth-b"), want);
+    const json node = adamd_->get("/api/v1/node").json();
+    ASSERT_EQ(node["xdp_interfaces"].size(), 1u) << node.dump();
+    EXPECT_EQ(node["xdp_interfaces"][0]["mode"], want) << node.dump();
+    EXPECT_FALSE(reaches("tcp", "203.0.113.1", "198.51.100.2", 8080));
+    EXPECT_TRUE(reaches("tcp", "203.0.113.1", "198.51.100.2", 8081));
+
+    // adamd restarts: the pinned link is re-adopted in the same mode.
+    EXPECT_EQ(adamd_->stop(), 0);
+    EXPECT_EQ(xdp_mode_of(pair_->b(), "veth-b"), want);
+    adamd_->start();
+    ASSERT_TRUE(adamd_->running());
+    EXPECT_EQ(xdp_mode_of(pair_->b(), "veth-b"), want);
+    EXPECT_EQ(adamd_->get("/api/v1/node").json()["xdp_interfaces"][0]["mode"], want);
+    EXPECT_FALSE(reaches("tcp", "2001:db8:203::1", "2001:db8:100::2", 8080));
+    EXPECT_TRUE(reaches("tcp", "2001:db8:203::1", "2001:db8:100::2", 8081));
+  }
+  auto bad = adamd_->post("/api/v1/plugins/firewall/start", R"({"interfaces":["veth-b"],"xdp_mode":"fast"})");
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_EQ(bad.json()["error"]["field"], "xdp_mode") << bad.body;
+}
+
 }  // namespace
 }  // namespace adam::test

@@ -112,6 +112,10 @@ TEST_F(FirewallPluginTest, ValidatesItsConfig) {
     expect_rejected(fw, json{{"interfaces", {"veth-b"}}, {"log_rate", bad}}, "log_rate");
     expect_rejected(fw, json{{"interfaces", {"veth-b"}}, {"log_rate_total", bad}}, "log_rate_total");
   }
+  for (const char* mode : {"native", "generic", "auto"})
+    EXPECT_NO_THROW(fw.validate(json{{"interfaces", {"veth-b"}}, {"xdp_mode", mode}})) << mode;
+  expect_rejected(fw, json{{"interfaces", {"veth-b"}}, {"xdp_mode", "skb"}}, "xdp_mode");
+  expect_rejected(fw, json{{"interfaces", {"veth-b"}}, {"xdp_mode", 1}}, "xdp_mode");
   try {
     fw.validate(json{{"interfaces", {"veth-b"}}, {"policy", "drop"}});
   } catch (const ApiError& e) {

@@ -97,6 +97,16 @@ int test_run(int prog_fd, const std::vector<uint8_t>& pkt) {
   return static_cast<int>(xdp_test_run(prog_fd, pkt, 0).verdict);
 }
 
+// The id of the bpf_link pinned at `path` (0: none).
+uint32_t pinned_link_id(const std::string& path) {
+  UniqueFd fd(bpf_obj_get(path.c_str()));
+  if (!fd) return 0;
+  bpf_link_info info{};
+  __u32 len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) return 0;
+  return info.id;
+}
+
 using XdpChainTest = InNetnsTest;
 
 TEST_F(XdpChainTest, TailCallsThePluginsInSlotOrder) {
@@ -349,6 +359,145 @@ TEST_F(XdpChainTest, RootVerdictFollowsTheChainInProgTestRun) {
   EXPECT_EQ(icmp_seen(a), 2u);
   EXPECT_EQ(icmp_seen(b), 2u);
   chain.remove_all();
+}
+
+TEST_F(XdpChainTest, AttachesInTheModeAskedForAndSwitchesIt) {
+  XdpChain chain(pins());
+  Probe a = load_a(chain.chain_fd());
+  chain.install(kSlotA, bpf_program__fd(a->progs.chain_probe));
+  const std::string pin = pins() + "/xdp/root@veth-b";
+
+  // Native: in veth's driver hook. A drops ICMP: the chain runs.
+  chain.set_interfaces("test", {"veth-b"}, XdpMode::native);
+  EXPECT_EQ(veth_b_xdp_mode(), "native");
+  ASSERT_EQ(chain.interfaces().size(), 1u);
+  EXPECT_EQ(chain.interfaces()[0].mode, XdpMode::native);
+  set_drop(a, true);
+  uint64_t before = icmp_seen(a);
+  EXPECT_FALSE(ping());
+  EXPECT_GE(icmp_seen(a), before + 5);
+
+  // Generic: re-attached in the skb hook (a new link), and it still filters.
+  const uint32_t native_link = pinned_link_id(pin);
+  chain.set_interfaces("test", {"veth-b"}, XdpMode::generic);
+  EXPECT_EQ(veth_b_xdp_mode(), "generic");
+  EXPECT_EQ(chain.interfaces()[0].mode, XdpMode::generic);
+  EXPECT_NE(pinned_link_id(pin), native_link);
+  before = icmp_seen(a);
+  EXPECT_FALSE(ping());
+  EXPECT_GE(icmp_seen(a), before + 5);
+
+  // auto keeps generic on a veth: the same link, nothing re-attached.
+  const uint32_t generic_link = pinned_link_id(pin);
+  chain.set_interfaces("test", {"veth-b"}, XdpMode::automatic);
+  EXPECT_EQ(pinned_link_id(pin), generic_link);
+  EXPECT_EQ(veth_b_xdp_mode(), "generic");
+
+  // auto on a veth in native mode switches it to generic; a fresh attach on
+  // a veth under auto is generic too.
+  chain.set_interfaces("test", {"veth-b"}, XdpMode::native);
+  EXPECT_EQ(veth_b_xdp_mode(), "native");
+  chain.set_interfaces("test", {"veth-b"});
+  EXPECT_EQ(veth_b_xdp_mode(), "generic");
+  chain.set_interfaces("test", {});
+  EXPECT_EQ(veth_b_xdp_mode(), "none");
+  chain.set_interfaces("test", {"veth-b"});
+  EXPECT_EQ(veth_b_xdp_mode(), "generic");
+  set_drop(a, false);
+  EXPECT_TRUE(ping());
+  chain.remove_all();
+}
+
+TEST_F(XdpChainTest, NativeNeedsDriverSupportAndAutoIsTheKernelsChoiceElsewhere) {
+  // A bridge: its driver has no XDP support.
+  ASSERT_EQ(
+      run("ip -n " + pair_->b() + " link add br0 type bridge && ip -n " + pair_->b() + " link set br0 up"),
+      0);
+  XdpChain chain(pins());
+  try {
+    chain.set_interfaces("test", {"veth-b", "br0"}, XdpMode::native);
+    ADD_FAILURE() << "attached natively to a bridge";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("'br0' in native mode"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(xdp_mode_of(pair_->b(), "br0"), "none");
+  EXPECT_EQ(veth_b_xdp_mode(), "none") << "all or nothing";
+  EXPECT_TRUE(chain.interfaces().empty());
+
+  chain.set_interfaces("test", {"br0"});
+  EXPECT_EQ(xdp_mode_of(pair_->b(), "br0"), "generic");
+  ASSERT_EQ(chain.interfaces().size(), 1u);
+  EXPECT_EQ(chain.interfaces()[0].mode, XdpMode::generic);
+
+  // A failed switch to native (br0 refuses it) leaves veth-b in its old mode.
+  chain.set_interfaces("test", {"veth-b"}, XdpMode::generic);
+  EXPECT_THROW(chain.set_interfaces("test", {"veth-b", "br0"}, XdpMode::native), std::runtime_error);
+  EXPECT_EQ(veth_b_xdp_mode(), "generic");
+  ASSERT_EQ(chain.interfaces().size(), 1u);
+  EXPECT_EQ(chain.interfaces()[0].ifname, "veth-b");
+  EXPECT_EQ(chain.interfaces()[0].mode, XdpMode::generic);
+  EXPECT_EQ(chain.interfaces()[0].owners, std::set<std::string>{"test"});
+  EXPECT_TRUE(ping());
+  chain.remove_all();
+}
+
+TEST_F(XdpChainTest, TheModeSurvivesARestartAndIsSharedByTheOwners) {
+  const std::string pin = pins() + "/xdp/root@veth-b";
+  uint32_t link = 0;
+  {
+    XdpChain first(pins());
+    first.set_interfaces("one", {"veth-b"}, XdpMode::generic);
+    link = pinned_link_id(pin);
+  }
+  EXPECT_EQ(veth_b_xdp_mode(), "generic");
+  XdpChain second(pins());
+  ASSERT_EQ(second.interfaces().size(), 1u);
+  EXPECT_EQ(second.interfaces()[0].mode, XdpMode::generic) << "re-adopted with its mode";
+  second.set_interfaces("one", {"veth-b"}, XdpMode::generic);
+  EXPECT_EQ(pinned_link_id(pin), link) << "the same mode: the link is kept";
+  second.set_interfaces("two", {"veth-b"}, XdpMode::automatic);
+  EXPECT_EQ(pinned_link_id(pin), link);
+
+  // Another owner holds it: no switch, nothing changed.
+  try {
+    second.set_interfaces("two", {"veth-b"}, XdpMode::native);
+    ADD_FAILURE() << "switched the mode under another owner";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status(), 409);
+    EXPECT_NE(std::string(e.what()).find("'one'"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(pinned_link_id(pin), link);
+  EXPECT_EQ(second.interfaces()[0].owners, (std::set<std::string>{"one", "two"}));
+
+  // Alone, an owner may switch it; a restart keeps the new mode.
+  second.set_interfaces("two", {});
+  second.set_interfaces("one", {"veth-b"}, XdpMode::native);
+  EXPECT_EQ(veth_b_xdp_mode(), "native");
+  EXPECT_NE(pinned_link_id(pin), link);
+  link = pinned_link_id(pin);
+  XdpChain third(pins());
+  ASSERT_EQ(third.interfaces().size(), 1u);
+  EXPECT_EQ(third.interfaces()[0].mode, XdpMode::native);
+  third.set_interfaces("one", {"veth-b"}, XdpMode::native);
+  EXPECT_EQ(pinned_link_id(pin), link);
+  EXPECT_TRUE(ping());
+  third.remove_all();
+}
+
+TEST_F(XdpChainTest, ParsesXdpModes) {
+  EXPECT_EQ(xdp_mode_from_string("native", "f"), XdpMode::native);
+  EXPECT_EQ(xdp_mode_from_string("generic", "f"), XdpMode::generic);
+  EXPECT_EQ(xdp_mode_from_string("auto", "f"), XdpMode::automatic);
+  for (XdpMode m : {XdpMode::native, XdpMode::generic, XdpMode::automatic})
+    EXPECT_EQ(xdp_mode_from_string(to_string(m), "f"), m);
+  try {
+    xdp_mode_from_string("skb", "xdp_mode");
+    ADD_FAILURE() << "accepted 'skb'";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status(), 400);
+    EXPECT_EQ(e.field(), "xdp_mode");
+    EXPECT_NE(std::string(e.what()).find("'skb'"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(XdpChainTest, RejectsBadSlots) {

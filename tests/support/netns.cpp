@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -58,6 +59,15 @@ std::string capture(const std::string& command) {
   while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
   ::pclose(pipe);
   return out;
+}
+
+std::string xdp_mode_of(const std::string& ns, const std::string& ifname) {
+  const auto links =
+      nlohmann::json::parse(capture("ip -j -n " + ns + " link show " + ifname), nullptr, false);
+  if (!links.is_array() || links.empty()) return "?";
+  if (!links[0].contains("xdp")) return "none";
+  const int mode = links[0]["xdp"].value("mode", -1);  // XDP_ATTACHED_*
+  return mode == 1 ? "native" : mode == 2 ? "generic" : std::to_string(mode);
 }
 
 NetnsPair::NetnsPair() {
@@ -152,5 +162,7 @@ bool InNetnsTest::ping() const {
 bool InNetnsTest::veth_b_has_xdp() const {
   return capture("ip -n " + pair_->b() + " link show veth-b").find("xdp") != std::string::npos;
 }
+
+std::string InNetnsTest::veth_b_xdp_mode() const { return xdp_mode_of(pair_->b(), "veth-b"); }
 
 }  // namespace adam::test

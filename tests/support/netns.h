@@ -13,6 +13,9 @@ bool have_root();
 int run(const std::string& command);
 // Runs a shell command and returns its stdout.
 std::string capture(const std::string& command);
+// The XDP mode of the program on an interface of a namespace, as
+// `ip -j link show` reports it: "native", "generic", "none" (or the number).
+std::string xdp_mode_of(const std::string& ns, const std::string& ifname);
 
 // Two namespaces "<prefix>-a" and "<prefix>-b" (prefix starts with "adamt"
 // and is unique per process) joined by a veth pair: "veth-a" in a with
@@ -78,6 +81,8 @@ class InNetnsTest : public ::testing::Test {
   bool ping() const;
   // Whether `ip link show veth-b` (in b) shows an XDP program.
   bool veth_b_has_xdp() const;
+  // xdp_mode_of(b, "veth-b").
+  std::string veth_b_xdp_mode() const;
 
   std::unique_ptr<NetnsPair> pair_;
   std::unique_ptr<ScopedNetns> in_b_;

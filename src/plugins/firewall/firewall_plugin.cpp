@@ -65,6 +65,16 @@ uint32_t log_rate(const nlohmann::json& config, const char* field, uint32_t fall
   return it->get<uint32_t>();
 }
 
+// The config's "xdp_mode" (optional, default "auto"): how the XDP chain's root
+// program is attached to the firewall's interfaces (XdpMode).
+XdpMode xdp_mode_of(const nlohmann::json& config) {
+  auto it = config.find("xdp_mode");
+  if (it == config.end()) return XdpMode::automatic;
+  if (!it->is_string())
+    throw bad_request("xdp_mode", "'xdp_mode' must be \"native\", \"generic\" or \"auto\"");
+  return xdp_mode_from_string(it->get<std::string>(), "xdp_mode");
+}
+
 }  // namespace
 
 FirewallPlugin::FirewallPlugin(PluginContext& ctx) : ctx_(ctx) {
@@ -152,6 +162,7 @@ std::string FirewallPlugin::pin_dir() const { return ctx_.pin_dir + "/firewall";
 void FirewallPlugin::validate(const nlohmann::json& config) const {
   if (!config.is_object()) throw bad_request("", "the firewall's config must be a JSON object");
   for (const auto& [key, value] : config.items()) {
+    if (key == "xdp_mode") continue;  // checked by xdp_mode_of() below
     if (key != "interfaces" && key != kLogRate && key != kLogRateTotal)
       throw bad_request(key, "unknown field '" + key + "'");
   }
@@ -173,6 +184,7 @@ void FirewallPlugin::validate(const nlohmann::json& config) const {
     if (!seen.insert(ifname).second) throw bad_request(field, "interface '" + ifname + "' is listed twice");
     XdpChain::ifindex_of(ifname, field);
   }
+  xdp_mode_of(config);
 }
 
 void FirewallPlugin::start(const nlohmann::json& config) {
@@ -226,7 +238,7 @@ void FirewallPlugin::start(const nlohmann::json& config) {
             return fw::decode_log_event(header, payload, out, names);
           }});
     }
-    ctx_.xdp.set_interfaces(kOwner, ifnames);
+    ctx_.xdp.set_interfaces(kOwner, ifnames, xdp_mode_of(config));
     attached = true;
     ctx_.xdp.install(ADAM_XDP_SLOT_FIREWALL, datapath->prog_fd());
   } catch (...) {

@@ -45,9 +45,11 @@ class FirewallPlugin : public Plugin {
   std::string description() const override;
   std::string unsupported_reason(const KernelFeatures& features) const override;
   // Config: {"interfaces": ["eth0", ...]} (required, non-empty, unique,
-  // existing interfaces), "log_rate" (events per second and rule, default
-  // 1000) and "log_rate_total" (over all rules, default 20000), integers
-  // 0..10,000,000 (0: no events). Unknown fields are rejected.
+  // existing interfaces), "xdp_mode": "native" | "generic" | "auto" (optional,
+  // default auto: see XdpMode in core/xdp_chain.h), "log_rate" (events per
+  // second and rule, default 1000) and "log_rate_total" (over all rules,
+  // default 20000), integers 0..10,000,000 (0: no events). Unknown fields are
+  // rejected.
   void validate(const nlohmann::json& config) const override;
   // Applies the ruleset of the last apply() (if any) before the program is
   // installed; without one, a re-adopted program keeps its pinned ruleset.
