@@ -3,15 +3,19 @@
 # replacing a ruleset of N random ClassBench-like rules (PUT /firewall/ruleset)
 # and adding one rule while N exist (POST /firewall/rules), with the firewall
 # running on a veth in a namespace of its own. Prints one JSON line.
-# Usage: bench/fw_api_bench.sh [--rules 10000] [--adds 20] [--build build]
+# --pause-ms: a pause before each add (e.g. 1500: every add finds the
+# previous ones compiled, as adds by hand do); 0: a burst, back to back.
+# Usage: bench/fw_api_bench.sh [--rules 10000] [--adds 20] [--pause-ms 0] [--build build]
 set -euo pipefail
 RULES=10000
 ADDS=20
+PAUSE_MS=0
 BUILD=build
 while (($#)); do
   case "$1" in
     --rules) RULES=$2; shift 2 ;;
     --adds) ADDS=$2; shift 2 ;;
+    --pause-ms) PAUSE_MS=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -69,12 +73,16 @@ for i in range(50):
 PY
 replace_s=$(timed PUT /api/v1/firewall/ruleset "$STATE/ruleset.json")
 adds=()
-for ((i = 0; i < ADDS; i++)); do adds+=("$(timed POST /api/v1/firewall/rules "$STATE/add$((i % 50)).json")"); done
-python3 - "$RULES" "$replace_s" "${adds[@]}" <<'PY'
+for ((i = 0; i < ADDS; i++)); do
+  sleep "$(awk -v ms="$PAUSE_MS" 'BEGIN { print ms / 1000 }')"
+  adds+=("$(timed POST /api/v1/firewall/rules "$STATE/add$((i % 50)).json")")
+done
+python3 - "$RULES" "$PAUSE_MS" "$replace_s" "${adds[@]}" <<'PY'
 import json, statistics, sys
-rules, replace_s, adds = int(sys.argv[1]), float(sys.argv[2]), [float(x) for x in sys.argv[3:]]
-ms = sorted(a * 1000 for a in adds)
+rules, pause_ms, replace_s = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+ms = sorted(float(a) * 1000 for a in sys.argv[4:])
 print(json.dumps({"rules": rules, "replace_ruleset_ms": round(replace_s * 1000, 1), "adds": len(ms),
+                  "pause_ms": pause_ms,
                   "add_one_rule_ms_median": round(statistics.median(ms), 2),
                   "add_one_rule_ms_p90": round(ms[int(0.9 * (len(ms) - 1))], 2),
                   "add_one_rule_ms_max": round(ms[-1], 2),
