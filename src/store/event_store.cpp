@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 #include <numeric>
+#include <tuple>
 
 #include "store/database.h"
 
@@ -257,14 +258,16 @@ std::vector<int64_t> EventStore::append(std::span<const NewEvent> events) {
   std::vector<int64_t> ids(events.size());
   if (events.empty()) return ids;
   // Rows go in by (kind, ts) and get their ids in that order: each kind's
-  // entries then append at the right edge of its part of events_by_kind, one
-  // seek per kind and batch instead of one per row, and the table's rowids
-  // still only grow. Pages sort by (ts, id), so the order in a batch is free.
+  // entries then append at the right edge of its part of the table (keyed
+  // (kind_id, ts, id)), one seek per kind and batch instead of one per row.
+  // Pages sort by (ts, id), so the order in a batch is free.
+  // The keys sorted in place of indirect comparisons through `events`: the
+  // index last makes equal (kind, ts) keep their arrival order.
+  std::vector<std::tuple<KindId, TimeNs, size_t>> keys(events.size());
+  for (size_t i = 0; i < events.size(); ++i) keys[i] = {events[i].kind, events[i].ts, i};
+  std::sort(keys.begin(), keys.end());
   std::vector<size_t> order(events.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return std::pair(events[a].kind, events[a].ts) < std::pair(events[b].kind, events[b].ts);
-  });
+  for (size_t i = 0; i < keys.size(); ++i) order[i] = std::get<2>(keys[i]);
   SQLite::Transaction tx(*writer_, SQLite::TransactionBehavior::IMMEDIATE);
   const size_t recorded = record_new_kinds();
   int64_t id = next_id_;
@@ -324,14 +327,15 @@ void EventStore::add_to_minutes(const std::map<std::pair<int64_t, KindId>, int64
   }
 }
 
-int64_t EventStore::delete_rows(SQLite::Statement& doomed) {
-  SQLite::Statement del(*writer_, "DELETE FROM events WHERE id = ?");
+int64_t EventStore::delete_rows(const std::vector<RowKey>& doomed) {
+  SQLite::Statement del(*writer_, "DELETE FROM events WHERE kind_id = ? AND ts = ? AND id = ?");
   std::map<std::pair<int64_t, KindId>, int64_t> minutes;
   int64_t deleted = 0;
-  while (doomed.executeStep()) {
-    ++minutes[{doomed.getColumn(1).getInt64() / kMinuteNs,
-               static_cast<KindId>(doomed.getColumn(2).getInt64())}];
-    del.bind(1, doomed.getColumn(0).getInt64());
+  for (const RowKey& row : doomed) {
+    ++minutes[{row.ts / kMinuteNs, row.kind}];
+    del.bind(1, static_cast<int64_t>(row.kind));
+    del.bind(2, row.ts);
+    del.bind(3, row.id);
     deleted += del.exec();
     del.reset();
   }
@@ -343,20 +347,29 @@ int64_t EventStore::delete_rows(SQLite::Statement& doomed) {
   return deleted;
 }
 
+std::vector<EventStore::RowKey> EventStore::oldest_rows(TimeNs before, int64_t max_rows) {
+  // Each kind's oldest, from the start of its range; the oldest of those.
+  std::vector<RowKey> rows;
+  SQLite::Statement oldest(*writer_,
+                           "SELECT kind_id, ts, id FROM events WHERE kind_id = ? AND ts < ? "
+                           "ORDER BY ts, id LIMIT ?");
+  for (KindId kind : matching_kinds({})) {
+    oldest.bind(1, static_cast<int64_t>(kind));
+    oldest.bind(2, before);
+    oldest.bind(3, max_rows);
+    while (oldest.executeStep())
+      rows.push_back({kind, oldest.getColumn(1).getInt64(), oldest.getColumn(2).getInt64()});
+    oldest.reset();
+  }
+  std::sort(rows.begin(), rows.end(),
+            [](const RowKey& a, const RowKey& b) { return std::pair(a.ts, a.id) < std::pair(b.ts, b.id); });
+  if (static_cast<int64_t>(rows.size()) > max_rows) rows.resize(static_cast<size_t>(max_rows));
+  return rows;
+}
+
 int64_t EventStore::delete_older_than(TimeNs cutoff, int64_t max_rows) {
   SQLite::Transaction tx(*writer_, SQLite::TransactionBehavior::IMMEDIATE);
-  // Each kind's oldest through its index range.
-  int64_t deleted = 0;
-  for (KindId kind : matching_kinds({})) {
-    if (deleted >= max_rows) break;
-    SQLite::Statement doomed(*writer_,
-                             "SELECT id, ts, kind_id FROM events INDEXED BY events_by_kind "
-                             "WHERE kind_id = ? AND ts < ? ORDER BY ts LIMIT ?");
-    doomed.bind(1, static_cast<int64_t>(kind));
-    doomed.bind(2, cutoff);
-    doomed.bind(3, max_rows - deleted);
-    deleted += delete_rows(doomed);
-  }
+  const int64_t deleted = delete_rows(oldest_rows(cutoff, max_rows));
   tx.commit();
   rows_ -= deleted;
   return deleted;
@@ -366,11 +379,7 @@ int64_t EventStore::delete_beyond(int64_t keep_rows, int64_t max_rows) {
   const int64_t rows = std::min(max_rows, rows_.load() - keep_rows);
   if (rows <= 0) return 0;
   SQLite::Transaction tx(*writer_, SQLite::TransactionBehavior::IMMEDIATE);
-  // The oldest by arrival: ids grow in commit order, and an event is
-  // committed within about a second of its ts.
-  SQLite::Statement doomed(*writer_, "SELECT id, ts, kind_id FROM events ORDER BY id LIMIT ?");
-  doomed.bind(1, rows);
-  const int64_t deleted = delete_rows(doomed);
+  const int64_t deleted = delete_rows(oldest_rows(std::numeric_limits<TimeNs>::max(), rows));
   tx.commit();
   rows_ -= deleted;
   return deleted;
@@ -430,7 +439,7 @@ EventPage EventStore::query(const EventFilter& filter, const std::optional<Event
   // One index range per kind, newest first (a rare kind reads only its own
   // entries), merged below.
   Statement q(db.handle(),
-              "SELECT id, ts, kind_id, machine_id, data FROM events INDEXED BY events_by_kind "
+              "SELECT id, ts, kind_id, machine_id, data FROM events "
               "WHERE kind_id = ?4 AND ts >= ?1 AND (ts, id) < (?2, ?3) ORDER BY ts DESC, id DESC LIMIT ?5");
   std::vector<Event> merged;
   for (KindId kind : matching_kinds(filter)) {
@@ -482,7 +491,7 @@ Histogram EventStore::histogram(const EventFilter& filter, TimeNs bucket_ns, His
     add(sqlite3_column_int64(minutes.stmt, 0) * kMinuteNs,
         static_cast<KindId>(sqlite3_column_int64(minutes.stmt, 1)), sqlite3_column_int64(minutes.stmt, 2));
   Statement edge(db.handle(),
-                 "SELECT ts / ?3 * ?3, kind_id, count(*) FROM events INDEXED BY events_by_kind "
+                 "SELECT ts / ?3 * ?3, kind_id, count(*) FROM events "
                  "WHERE kind_id IN " +
                      kind_list + " AND ts >= ?1 AND ts < ?2 GROUP BY 1, 2");
   const std::pair<TimeNs, TimeNs> edges[] = {{filter.since, std::min(until, first_minute * kMinuteNs)},

@@ -106,7 +106,7 @@ class EventStore {
   // Deletes up to `max_rows` of the oldest events older than `cutoff`;
   // returns how many it deleted.
   int64_t delete_older_than(TimeNs cutoff, int64_t max_rows);
-  // Deletes up to `max_rows` of the first stored events (by arrival) while
+  // Deletes up to `max_rows` of the oldest events (by ts, then id) while
   // more than `keep_rows` are stored; returns how many it deleted.
   int64_t delete_beyond(int64_t keep_rows, int64_t max_rows);
   // Events stored (kept exactly by the writer, not counted by a scan).
@@ -124,9 +124,18 @@ class EventStore {
   class ReaderLease;
   ReaderLease reader();
   size_t record_new_kinds();
-  // Deletes the rows `doomed` yields (id, ts, kind_id) and takes them off
-  // the per-minute counts and the row count, inside the caller's transaction.
-  int64_t delete_rows(SQLite::Statement& doomed);
+  // An event's key in the table.
+  struct RowKey {
+    KindId kind;
+    TimeNs ts;
+    int64_t id;
+  };
+  // Up to `max_rows` of the oldest events (by ts, then id) older than
+  // `before`: each kind's oldest from the start of its range, merged.
+  std::vector<RowKey> oldest_rows(TimeNs before, int64_t max_rows);
+  // Deletes the rows `doomed` and takes them off the per-minute counts,
+  // inside the caller's transaction.
+  int64_t delete_rows(const std::vector<RowKey>& doomed);
   Event to_event(sqlite3_stmt* row) const;
   // Adds (or with a negative sign removes) events to the per-minute counts.
   void add_to_minutes(const std::map<std::pair<int64_t, KindId>, int64_t>& counts, int sign);

@@ -18,9 +18,11 @@ int64_t PluginStore::Tx::insert(const std::string& kind, const std::string& body
 void PluginStore::Tx::put(const std::string& kind, int64_t id, const std::string& body) {
   SQLite::Statement owner(db_, "SELECT plugin, kind FROM plugin_documents WHERE id = ?");
   owner.bind(1, static_cast<int64_t>(id));
-  if (owner.executeStep() && (owner.getColumn(0).getString() != plugin_ || owner.getColumn(1).getString() != kind))
+  if (owner.executeStep() &&
+      (owner.getColumn(0).getString() != plugin_ || owner.getColumn(1).getString() != kind))
     throw std::invalid_argument("id " + std::to_string(id) + " belongs to something else");
-  SQLite::Statement q(db_, "INSERT OR REPLACE INTO plugin_documents(id, plugin, kind, body) VALUES (?, ?, ?, ?)");
+  SQLite::Statement q(db_,
+                      "INSERT OR REPLACE INTO plugin_documents(id, plugin, kind, body) VALUES (?, ?, ?, ?)");
   q.bind(1, static_cast<int64_t>(id));
   q.bind(2, plugin_);
   q.bind(3, kind);

@@ -11,6 +11,8 @@
 
 #include "store/database.h"
 
+#include <SQLiteCpp/Database.h>
+
 namespace adam {
 namespace {
 
@@ -158,7 +160,7 @@ TEST_F(EventStoreTest, RetentionByAgeRemovesExactlyTheOldRows) {
   EXPECT_EQ(count({.since = cutoff}), 1500);
 }
 
-TEST_F(EventStoreTest, RetentionByCountRemovesTheFirstArrived) {
+TEST_F(EventStoreTest, RetentionByCountRemovesTheOldest) {
   const TimeNs t0 = 1'780'000'000 * kSecond;
   std::vector<TimeNs> times;
   for (int i = 0; i < 3000; ++i) times.push_back(t0 + i * kSecond);
@@ -176,6 +178,39 @@ TEST_F(EventStoreTest, RetentionByCountRemovesTheFirstArrived) {
   for (const auto& bucket : h.counts)
     for (const auto& [plugin, n] : bucket) histogram_total += n;
   EXPECT_EQ(histogram_total, 1000) << "the per-minute counts follow the deletes";
+}
+
+// A database of the schema before events were clustered by (kind_id, ts,
+// id) keeps every event, id and count through the migration.
+TEST_F(EventStoreTest, EventsOfTheRowidSchemaSurviveTheMigration) {
+  store_.reset();
+  db_.reset();
+  std::filesystem::remove_all(dir_ + "/adam.db");
+  std::vector<Migration> up_to_3;
+  for (const Migration& m : schema_migrations())
+    if (m.version <= 3) up_to_3.push_back(m);
+  {
+    Database old(dir_ + "/adam.db", up_to_3);
+    old.with([](SQLite::Database& db) {
+      db.exec(
+          "INSERT INTO event_kinds VALUES (1, 'fw', 'fw.drop'), (2, 'adamd', 'api.change');"
+          "INSERT INTO event_machines VALUES (1, 'host-a');"
+          "INSERT INTO events VALUES (7, 1780000000000000000, 1, 1, '{\"n\":1}'),"
+          "  (8, 1780000001000000000, 2, 1, '{\"n\":2}'), (9, 1780000002000000000, 1, 1, '{\"n\":3}');"
+          "UPDATE event_counts SET rows = 3, next_id = 10;");
+    });
+  }
+  open();
+  EXPECT_EQ(db_->schema_version(), schema_migrations().back().version);
+  EXPECT_EQ(store_->row_count(), 3);
+  const EventPage page = store_->query({}, std::nullopt, 10);
+  ASSERT_EQ(page.events.size(), 3u);
+  EXPECT_EQ(page.events[0].id, 9);
+  EXPECT_EQ(page.events[0].data, "{\"n\":3}");
+  EXPECT_EQ(page.events[1].kind, "api.change");
+  EXPECT_EQ(store_->query({.kinds = {"fw.drop"}}, std::nullopt, 10).events.size(), 2u);
+  append({1'780'000'003 * kSecond});
+  EXPECT_EQ(store_->query({}, std::nullopt, 1).events[0].id, 10) << "ids go on where they were";
 }
 
 TEST_F(EventStoreTest, IdsAndCountSurviveReopeningAndAnEmptiedTable) {
