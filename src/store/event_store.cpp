@@ -17,9 +17,9 @@ namespace {
 
 // Rows per multi-row INSERT: one statement per 64 rows runs the VDBE's
 // per-statement work (reset, journal bookkeeping) 64 times less often than
-// single-row INSERTs; 64 * 5 parameters stays far below SQLite's limit.
+// single-row INSERTs; 64 * 4 parameters stays far below SQLite's limit.
 constexpr int kInsertBlock = 64;
-constexpr int kColumnsPerRow = 5;
+constexpr int kParamsPerRow = 4;  // id, ts, kind_id, data
 // Reader connections kept open between queries (more are opened on demand).
 constexpr size_t kIdleReaders = 8;
 // WAL pages (4 KiB) after which the checkpointer copies the WAL back: what
@@ -28,9 +28,12 @@ constexpr int kCheckpointPages = 1000;
 constexpr int kWalPagesLimit = 16 * kCheckpointPages;
 constexpr TimeNs kMinuteNs = 60'000'000'000;
 
-std::string insert_sql(int rows) {
+// `rows` rows of (id, ts, kind_id, data) per statement; the machine, the
+// same in every row, is a literal rather than one more bind per row.
+std::string insert_sql(int rows, int64_t machine_id) {
   std::string sql = "INSERT INTO events (id, ts, kind_id, machine_id, data) VALUES ";
-  for (int i = 0; i < rows; ++i) sql += i ? ",(?,?,?,?,?)" : "(?,?,?,?,?)";
+  const std::string row = fmt::format("(?,?,?,{},?)", machine_id);
+  for (int i = 0; i < rows; ++i) sql += (i ? "," : "") + row;
   return sql;
 }
 
@@ -159,8 +162,8 @@ EventStore::EventStore(Database& db, const std::string& machine) : path_(db.path
   rows_ = counts.getColumn(0).getInt64();
   next_id_ = counts.getColumn(1).getInt64();
 
-  insert_block_ = std::make_unique<Statement>(writer_->getHandle(), insert_sql(kInsertBlock));
-  insert_one_ = std::make_unique<Statement>(writer_->getHandle(), insert_sql(1));
+  insert_block_ = std::make_unique<Statement>(writer_->getHandle(), insert_sql(kInsertBlock, machine_id_));
+  insert_one_ = std::make_unique<Statement>(writer_->getHandle(), insert_sql(1, machine_id_));
   add_minute_ = std::make_unique<Statement>(
       writer_->getHandle(),
       "INSERT INTO event_minutes (minute, kind_id, count) VALUES (?, ?, ?) "
@@ -277,12 +280,11 @@ std::vector<int64_t> EventStore::append(std::span<const NewEvent> events) {
     s.bind(base + 1, id++);
     s.bind(base + 2, e.ts);
     s.bind(base + 3, static_cast<int64_t>(e.kind));
-    s.bind(base + 4, machine_id_);
-    s.bind_static(base + 5, e.data);
+    s.bind_static(base + 4, e.data);
   };
   size_t i = 0;
   for (; i + kInsertBlock <= order.size(); i += kInsertBlock) {
-    for (int r = 0; r < kInsertBlock; ++r) bind_row(*insert_block_, r * kColumnsPerRow, order[i + r]);
+    for (int r = 0; r < kInsertBlock; ++r) bind_row(*insert_block_, r * kParamsPerRow, order[i + r]);
     insert_block_->run();
   }
   for (; i < order.size(); ++i) {
