@@ -35,12 +35,12 @@ command -v iptables-nft >/dev/null || { echo "fw_vs_iptables: iptables (nft back
 BUILD=$(realpath "$BUILD")
 XDP_PASS_OBJ=$BUILD/bpf/xdp_pass.bpf.o
 [[ -f $XDP_PASS_OBJ ]] || { echo "fw_vs_iptables: $XDP_PASS_OBJ is missing: build the tree first" >&2; exit 1; }
-# Not the tests' "adamt" prefix: tests/cleanup-leftovers.sh (run after every
-# ctest) deletes those namespaces and kills what runs in them.
-NS_A=adambench-$$-a
-NS_B=adambench-$$-b
-PIN_DIR=/sys/fs/bpf/adambench-$$
-STATE=$(mktemp -d /tmp/adambench-XXXXXX)
+# The tests' "adamt" prefix with this script's pid: tests/cleanup-leftovers.sh
+# leaves them alone while the script runs and removes them if it crashed.
+NS_A=adamt-bench-$$-a
+NS_B=adamt-bench-$$-b
+PIN_DIR=/sys/fs/bpf/adamt-bench-$$
+STATE=$(mktemp -d /tmp/adamt-bench-XXXXXX)
 PORT=9999
 ADAMD_PID=
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <span>
 #include <stdexcept>
 #include <system_error>
 
@@ -30,11 +31,16 @@ namespace fs = std::filesystem;
 
 constexpr const char* kOwner = "firewall";
 
-// The ifindexes (in adamd's network namespace) of the interfaces the rules name.
-fw::IfindexMap resolve_interfaces(const fw::Ruleset& ruleset) {
+// The ifindexes (in adamd's network namespace) of the interfaces `rules`
+// name. Each distinct name is looked up once (if_nametoindex opens a socket
+// and asks the kernel): a 10,000-rule ruleset names a handful of interfaces.
+template <typename Rules>
+fw::IfindexMap resolve_interfaces(const Rules& rules) {
   fw::IfindexMap ifindexes;
-  for (const fw::Rule& rule : ruleset.rules) {
+  std::set<std::string> tried;
+  for (const fw::Rule& rule : rules) {
     for (const std::string& name : rule.match.iface) {
+      if (!tried.insert(name).second) continue;
       if (unsigned ifindex = if_nametoindex(name.c_str()); ifindex != 0) ifindexes[name] = ifindex;
     }
   }
@@ -130,7 +136,7 @@ void FirewallPlugin::compact() {
   if (!datapath_ || !ruleset_ || datapath_->added_rules() == 0) return;  // stopped, or applied meanwhile
   fw::Datapath& datapath = *datapath_;                                   // stop() waits for tables_mu_
   try {
-    fw::Datapath::Staged staged = datapath.stage(*ruleset_, resolve_interfaces(*ruleset_));
+    fw::Datapath::Staged staged = datapath.stage(*ruleset_, resolve_interfaces(ruleset_->rules));
     lock.unlock();  // the compile and the write of the inactive generation take long: add() goes on
     datapath.build(staged);
     lock.lock();
@@ -225,7 +231,7 @@ void FirewallPlugin::start(const nlohmann::json& config) {
   try {
     datapath = std::make_unique<fw::Datapath>(ctx_.xdp.chain_fd(), dir);
     datapath->set_interfaces(ifindexes);
-    if (ruleset_) datapath->apply(*ruleset_, resolve_interfaces(*ruleset_));
+    if (ruleset_) datapath->apply(*ruleset_, resolve_interfaces(ruleset_->rules));
     datapath->set_log_limits(log_rate(config, kLogRate, kDefaultLogRate),
                              log_rate(config, kLogRateTotal, kDefaultLogRateTotal));
     // Before the program goes in: a re-adopted ring buffer may already hold
@@ -313,7 +319,7 @@ void FirewallPlugin::apply(const fw::Ruleset& ruleset, uint32_t added) {
     std::lock_guard tables(tables_mu_);
     std::lock_guard lock(mu_);
     if (try_add()) return;
-    const fw::IfindexMap ifindexes = resolve_interfaces(ruleset);
+    const fw::IfindexMap ifindexes = resolve_interfaces(ruleset.rules);
     if (datapath_)
       datapath_->apply(ruleset, ifindexes);
     else  // refuse now what start() could not apply
@@ -330,9 +336,7 @@ bool FirewallPlugin::add(const fw::Ruleset& ruleset, uint32_t id) {
   auto rule = std::find_if(ruleset.rules.rbegin(), ruleset.rules.rend(),
                            [id](const fw::Rule& r) { return r.id == id; });
   if (rule == ruleset.rules.rend()) return false;
-  fw::Ruleset one;
-  one.rules.push_back(*rule);
-  if (!datapath_->add(*rule, resolve_interfaces(one))) return false;
+  if (!datapath_->add(*rule, resolve_interfaces(std::span(&*rule, 1)))) return false;
   // ruleset_ becomes `ruleset` without a copy of every rule.
   auto known = std::find_if(ruleset_->rules.begin(), ruleset_->rules.end(),
                             [id](const fw::Rule& r) { return r.id == id; });
