@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The firewall's XDP program, slot ADAM_XDP_SLOT_FIREWALL of adamd's chain.
+/* The firewall's programs: one classifier, two entry points. adam_firewall
+ * runs at XDP, in slot ADAM_XDP_SLOT_FIREWALL of adamd's chain;
+ * adam_firewall_tc runs at tc ingress (tcx), where XDP would cost more than
+ * the classifier (veth). Each interface has one of the two.
  *
  * Packets from interfaces the firewall is not started on go on down the chain
  * untouched. Packets on a firewall interface are parsed, classified against
@@ -644,13 +647,13 @@ static __always_inline const struct adam_fw_rule *fw_classify(const struct fw_pa
 	return rule;
 }
 
-static __always_inline void fw_count(void *counters, __u32 key, __u64 bytes)
+static __always_inline void fw_count(void *counters, __u32 key, __u64 packets, __u64 bytes)
 {
 	struct adam_fw_counter *c = bpf_map_lookup_elem(counters, &key);
 
 	if (!c)
 		return;
-	c->packets += 1; /* per-CPU: no atomics needed */
+	c->packets += packets; /* per-CPU: no atomics needed */
 	c->bytes += bytes;
 }
 
@@ -727,10 +730,9 @@ static __always_inline int fw_log_admit(__u32 key, __u32 limit, __u64 now)
  * it were inlined, or took the caller's struct fw_packet, the compiler would
  * keep every parsed field alive on the stack for all packets; this way a
  * packet whose rule does not log pays one test, and one that does a call. */
-static __noinline void fw_log(struct xdp_md *ctx, const struct adam_fw_rule *rule)
+static __noinline void fw_log(void *data, void *data_end, __u32 ifindex, __u32 len,
+			    const struct adam_fw_rule *rule)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
 	const struct adam_fw_log_config *config;
 	struct adam_fw_log_event *e;
 	__u64 now = bpf_ktime_get_coarse_ns();
@@ -752,8 +754,8 @@ static __noinline void fw_log(struct xdp_md *ctx, const struct adam_fw_rule *rul
 	fw_parse(data, data_end, &pkt); /* an IP frame: its rule classified it */
 	e->rule_id = rule->id;
 	e->verdict = rule->verdict;
-	e->ifindex = ctx->ingress_ifindex;
-	e->len = data_end - data;
+	e->ifindex = ifindex;
+	e->len = len;
 	e->family = pkt.family;
 	e->has_ports = pkt.has_ports;
 	e->proto = pkt.proto;
@@ -783,41 +785,106 @@ static __always_inline struct adam_fw_explain *fw_explain_request(struct xdp_md 
 	return meta;
 }
 
+/* Counts a real packet its rule (or the default) decided, and logs it when
+ * the rule asks for it. `packets`: more than one for a GSO/GRO skb. */
+static __always_inline void fw_account(void *data, void *data_end, __u32 ifindex,
+				       const struct adam_fw_rule *rule, __u32 verdict,
+				       __u64 packets, __u64 bytes)
+{
+	if (rule) {
+		fw_count(&fw_rule_stats, rule->counter_slot, packets, bytes);
+		if (rule->log) /* all a rule without log pays: this test */
+			fw_log(data, data_end, ifindex, bytes, rule);
+	}
+	fw_count(&fw_totals, verdict, packets, bytes);
+}
+
+/* The classification both entry points share: the first matching rule (NULL:
+ * none, or a non-IP frame) and the verdict in *verdict. */
+static __always_inline const struct adam_fw_rule *fw_decide(void *data, void *data_end, __u32 ifindex,
+							     __u32 *verdict)
+{
+	struct fw_packet pkt;
+
+	*verdict = ADAM_FW_VERDICT_PASS;
+	if (!fw_parse(data, data_end, &pkt))
+		return NULL;
+	return fw_classify(&pkt, ifindex, verdict);
+}
+
+/* Entry point at XDP: slot ADAM_XDP_SLOT_FIREWALL of adamd's chain. */
 SEC("xdp")
 int adam_firewall(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	const struct adam_fw_rule *rule = NULL;
+	const struct adam_fw_rule *rule;
 	__u32 ifindex = ctx->ingress_ifindex;
-	__u32 verdict = ADAM_FW_VERDICT_PASS;
 	struct adam_fw_explain *explain;
-	struct fw_packet pkt;
+	__u32 verdict;
 
 	if (!fw_on_interface(ifindex))
 		return adam_xdp_next(ctx, ADAM_XDP_SLOT_FIREWALL);
 
-	if (fw_parse(data, data_end, &pkt))
-		rule = fw_classify(&pkt, ifindex, &verdict);
-
+	rule = fw_decide(data, data_end, ifindex, &verdict);
 	explain = fw_explain_request(ctx);
 	if (explain) {
 		explain->classified = 1;
 		explain->verdict = verdict;
 		explain->rule_id = rule ? rule->id : 0;
 	} else {
-		__u64 bytes = data_end - data;
-
-		if (rule) {
-			fw_count(&fw_rule_stats, rule->counter_slot, bytes);
-			if (rule->log) /* all a rule without log pays: this test */
-				fw_log(ctx, rule);
-		}
-		fw_count(&fw_totals, verdict, bytes);
+		fw_account(data, data_end, ifindex, rule, verdict, 1, data_end - data);
 	}
 	if (verdict == ADAM_FW_VERDICT_DROP)
 		return XDP_DROP;
 	return adam_xdp_next(ctx, ADAM_XDP_SLOT_FIREWALL);
+}
+
+/* --- Entry point at tc ingress (a tcx link, Linux 6.6+) --------------------- */
+
+/* tc verdicts (macros: not in vmlinux.h). UNSPEC is tcx's "next": a packet
+ * the firewall lets through still meets the programs attached after it. */
+#define TC_ACT_UNSPEC (-1)
+#define TC_ACT_SHOT 2
+
+/* Bytes of a frame the parser may need in the skb's linear part: Ethernet,
+ * two VLAN tags, an IPv6 header, 170 bytes of extension headers and a TCP
+ * header. A frame whose headers go further is parsed as truncated there. */
+#define FW_TC_HEADER_BYTES 256
+
+/* Entry point at tc ingress, for interfaces where XDP is dear (veth: see
+ * docs/firewall.md, "Where the firewall hooks in"). Same maps, same
+ * classifier, same counters as the XDP entry; the packet is an skb the
+ * kernel has already built, so this costs no copy. */
+SEC("tc")
+int adam_firewall_tc(struct __sk_buff *skb)
+{
+	const struct adam_fw_rule *rule;
+	__u32 ifindex = skb->ifindex;
+	__u32 linear, verdict;
+	void *data, *data_end;
+
+	if (!fw_on_interface(ifindex))
+		return TC_ACT_UNSPEC;
+	/* Headers in the skb's paged part (a GSO packet, a driver that splits
+	 * headers) are pulled into its linear part, where the program can read
+	 * them: rarely needed, and then it may copy. */
+	linear = skb->data_end - skb->data;
+	if (linear < skb->len && linear < FW_TC_HEADER_BYTES)
+		bpf_skb_pull_data(skb, skb->len < FW_TC_HEADER_BYTES ? skb->len : FW_TC_HEADER_BYTES);
+	/* The pull moved the packet: read its pointers again. The empty asm
+	 * keeps clang from reusing `skb + offsetof(data)` computed above, a
+	 * modified context pointer the verifier refuses to dereference. */
+	asm volatile("" : "+r"(skb));
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+
+	rule = fw_decide(data, data_end, ifindex, &verdict);
+	/* The kernel's VLAN offload moves the outer tag out of the frame before
+	 * tc: the parser sees the frame without it. A GSO skb counts its
+	 * segments, as the wire carried them. */
+	fw_account(data, data_end, ifindex, rule, verdict, skb->gso_segs > 1 ? skb->gso_segs : 1, skb->len);
+	return verdict == ADAM_FW_VERDICT_DROP ? TC_ACT_SHOT : TC_ACT_UNSPEC;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/bpf_handle.h"
+#include "core/tcx_ingress.h"
 #include "feature_probe.skel.h"
 
 #ifndef TRACEFS_MAGIC
@@ -212,6 +213,8 @@ KernelFeatures probe_kernel_features() {
   f["xdp"] = probe_prog_type(BPF_PROG_TYPE_XDP, "BPF_PROG_TYPE_XDP", "adam_probe_xdp", 2 /* XDP_PASS */);
   f["tc"] =
       probe_prog_type(BPF_PROG_TYPE_SCHED_CLS, "BPF_PROG_TYPE_SCHED_CLS", "adam_probe_tc", 0 /* TC_ACT_OK */);
+  const std::string no_tcx = tcx_unsupported_reason();
+  f["tcx"] = no_tcx.empty() ? ok("created a tcx link (tc ingress, BPF_TCX_INGRESS)") : fail(no_tcx);
   f["ringbuf"] = probe_ringbuf();
   f["tracepoint"] = probe_tracepoint();
   f["bpf_lsm"] = probe_bpf_lsm();

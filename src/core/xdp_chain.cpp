@@ -90,20 +90,6 @@ bool xdp_link_ifindex(bpf_link* link, uint32_t& ifindex, std::string& why) {
   return true;
 }
 
-// The driver of an interface in the calling thread's network namespace
-// (ETHTOOL_GDRVINFO), "" when it cannot be read.
-std::string driver_of(const std::string& ifname) {
-  UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!sock) return "";
-  ethtool_drvinfo info{};
-  info.cmd = ETHTOOL_GDRVINFO;
-  ifreq req{};
-  ifname.copy(req.ifr_name, IF_NAMESIZE - 1);
-  req.ifr_data = reinterpret_cast<char*>(&info);
-  if (::ioctl(sock.get(), SIOCETHTOOL, &req) != 0) return "";
-  return std::string(info.driver, strnlen(info.driver, sizeof(info.driver)));
-}
-
 // The mode `prog_id` is attached in on `ifindex` (false: it is not attached
 // there in native or generic mode).
 bool attached_mode(uint32_t ifindex, uint32_t prog_id, XdpMode& mode) {
@@ -142,6 +128,18 @@ void check_slot(uint32_t slot) {
 }
 
 }  // namespace
+
+std::string interface_driver(const std::string& ifname) {
+  UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock) return "";
+  ethtool_drvinfo info{};
+  info.cmd = ETHTOOL_GDRVINFO;
+  ifreq req{};
+  ifname.copy(req.ifr_name, IF_NAMESIZE - 1);
+  req.ifr_data = reinterpret_cast<char*>(&info);
+  if (::ioctl(sock.get(), SIOCETHTOOL, &req) != 0) return "";
+  return std::string(info.driver, strnlen(info.driver, sizeof(info.driver)));
+}
 
 std::string to_string(XdpMode mode) {
   switch (mode) {
@@ -380,7 +378,7 @@ void XdpChain::set_interfaces(const std::string& owner, const std::vector<std::s
   for (size_t i = 0; i < ifnames.size(); ++i) {
     uint32_t ifindex = ifindex_of(ifnames[i], "interfaces[" + std::to_string(i) + "]");
     if (!wanted_names.insert(ifnames[i]).second) continue;
-    const bool is_veth = driver_of(ifnames[i]) == "veth";
+    const bool is_veth = interface_driver(ifnames[i]) == "veth";
     wanted.push_back(Wanted{ifnames[i], ifindex,
                             mode == XdpMode::automatic && is_veth ? XdpMode::generic : mode, is_veth});
   }

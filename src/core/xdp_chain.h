@@ -44,6 +44,10 @@ std::string to_string(XdpMode mode);
 // The inverse of to_string(); throws ApiError (400) naming `field` otherwise.
 XdpMode xdp_mode_from_string(const std::string& text, const std::string& field);
 
+// The driver of an interface in the calling thread's network namespace
+// (ETHTOOL_GDRVINFO), e.g. "veth"; "" when it cannot be read.
+std::string interface_driver(const std::string& ifname);
+
 struct XdpInterface {
   std::string ifname;
   uint32_t ifindex = 0;

@@ -20,6 +20,7 @@
 #include "core/errors.h"
 #include "core/kernel.h"
 #include "core/plugin.h"
+#include "core/tcx_ingress.h"
 #include "core/xdp_chain.h"
 #include "core/xdp_test_run.h"
 #include "support/netns.h"
@@ -40,9 +41,12 @@ KernelFeatures xdp_features(bool available) {
 
 // One "adamd": the chain and the plugin, built on a pin dir.
 struct Daemon {
-  explicit Daemon(const std::string& pin_dir)
-      : chain(pin_dir), ctx{pin_dir, chain, features}, firewall(std::make_unique<FirewallPlugin>(ctx)) {}
-  KernelFeatures features = xdp_features(true);
+  explicit Daemon(const std::string& pin_dir, KernelFeatures kernel = xdp_features(true))
+      : features(std::move(kernel)),
+        chain(pin_dir),
+        ctx{pin_dir, chain, features},
+        firewall(std::make_unique<FirewallPlugin>(ctx)) {}
+  KernelFeatures features;
   XdpChain chain;
   PluginContext ctx;
   std::unique_ptr<FirewallPlugin> firewall;
@@ -66,6 +70,17 @@ int test_run_on(int prog_fd, uint32_t ifindex, uint32_t repeat) {
 
 class FirewallPluginTest : public InNetnsTest {
  protected:
+  // Why this kernel has no tcx links, "" when it has (tests of the tc hook
+  // skip, saying why).
+  static std::string tcx_missing() { return tcx_unsupported_reason(); }
+  // What the plugin is told of a kernel with tcx links.
+  static KernelFeatures tcx_features() {
+    KernelFeatures f = xdp_features(true);
+    f.features["tcx"] = KernelFeature{true, "test"};
+    return f;
+  }
+  std::vector<uint32_t> veth_b_tc_progs() const { return tc_ingress_prog_ids(pair_->b(), "veth-b"); }
+
   // validate() must reject `config` with a 400 naming `field`.
   static void expect_rejected(const Plugin& plugin, const json& config, const std::string& field) {
     try {
@@ -116,6 +131,18 @@ TEST_F(FirewallPluginTest, ValidatesItsConfig) {
     EXPECT_NO_THROW(fw.validate(json{{"interfaces", {"veth-b"}}, {"xdp_mode", mode}})) << mode;
   expect_rejected(fw, json{{"interfaces", {"veth-b"}}, {"xdp_mode", "skb"}}, "xdp_mode");
   expect_rejected(fw, json{{"interfaces", {"veth-b"}}, {"xdp_mode", 1}}, "xdp_mode");
+  for (const char* hook : {"xdp", "auto"})
+    EXPECT_NO_THROW(fw.validate(json{{"interfaces", {"veth-b"}}, {"hook", hook}})) << hook;
+  expect_rejected(fw, json{{"interfaces", {"veth-b"}}, {"hook", "ingress"}}, "hook");
+  expect_rejected(fw, json{{"interfaces", {"veth-b"}}, {"hook", 1}}, "hook");
+  // This daemon's kernel "has no tcx": hook tc is refused, naming why.
+  expect_rejected(fw, json{{"interfaces", {"veth-b"}}, {"hook", "tc"}}, "hook");
+  if (tcx_missing().empty()) {
+    Daemon with_tcx(pins(), tcx_features());
+    EXPECT_NO_THROW(with_tcx.firewall->validate(json{{"interfaces", {"veth-b"}}, {"hook", "tc"}}));
+    expect_rejected(*with_tcx.firewall, json{{"interfaces", {"veth-b"}}, {"hook", "tc"}, {"xdp_mode", "native"}},
+                    "xdp_mode");
+  }
   try {
     fw.validate(json{{"interfaces", {"veth-b"}}, {"policy", "drop"}});
   } catch (const ApiError& e) {
@@ -226,6 +253,79 @@ TEST_F(FirewallPluginTest, CountersSurviveAnAdamdRestart) {
   second.firewall->stop();
   EXPECT_FALSE(fs::exists(pins() + "/firewall"));
   EXPECT_FALSE(veth_b_has_xdp());
+}
+
+// On a veth with tcx the firewall hooks in at tc ingress: a pinned link that
+// keeps filtering and counting while adamd is down, is re-adopted (its
+// program replaced in place), gives way to XDP when asked, and goes on stop.
+TEST_F(FirewallPluginTest, AtTcIngressTheLinkOutlivesAdamdAndStopDetachesIt) {
+  if (!tcx_missing().empty()) GTEST_SKIP() << "no tcx links in this kernel: " << tcx_missing();
+  const json config = {{"interfaces", {"veth-b"}}};
+  std::vector<uint32_t> first_progs;
+  uint64_t before_exit = 0;
+  {
+    Daemon first(pins(), tcx_features());
+    first.firewall->start(config);
+    EXPECT_FALSE(veth_b_has_xdp());
+    EXPECT_TRUE(first.chain.interfaces().empty());
+    first_progs = veth_b_tc_progs();
+    ASSERT_EQ(first_progs.size(), 1u);
+    EXPECT_TRUE(fs::exists(pins() + "/firewall/tc@veth-b"));
+    const json hooks = first.firewall->stats()["hooks"];
+    EXPECT_EQ(hooks, json::parse(R"([{"interface":"veth-b","hook":"tc"}])")) << hooks.dump();
+    ASSERT_TRUE(ping());
+    before_exit = passed(first.firewall->stats());
+    EXPECT_GE(before_exit, 5u);
+  }  // adamd exits without stopping the plugin
+  EXPECT_EQ(veth_b_tc_progs(), first_progs);
+  ASSERT_TRUE(ping());  // counted while no adamd runs
+
+  {
+    Daemon second(pins(), tcx_features());
+    const uint64_t during_gap = passed(second.firewall->stats());
+    EXPECT_GE(during_gap, before_exit + 5);
+    second.firewall->start(config);
+    const std::vector<uint32_t> second_progs = veth_b_tc_progs();
+    ASSERT_EQ(second_progs.size(), 1u);
+    EXPECT_NE(second_progs, first_progs) << "the re-adopted link runs the new program";
+    ASSERT_TRUE(ping());
+    EXPECT_GE(passed(second.firewall->stats()), during_gap + 5);
+  }
+
+  Daemon third(pins(), tcx_features());
+  third.firewall->start(json{{"interfaces", {"veth-b"}}, {"hook", "xdp"}});
+  EXPECT_TRUE(veth_b_has_xdp());
+  EXPECT_TRUE(veth_b_tc_progs().empty()) << "moved to XDP: the tc link is gone";
+  EXPECT_FALSE(fs::exists(pins() + "/firewall/tc@veth-b"));
+  ASSERT_TRUE(ping());
+  third.firewall->stop();
+  third.firewall->start(config);
+  EXPECT_EQ(veth_b_tc_progs().size(), 1u);
+  EXPECT_FALSE(veth_b_has_xdp());
+  third.firewall->stop();
+  EXPECT_TRUE(veth_b_tc_progs().empty());
+  EXPECT_FALSE(fs::exists(pins() + "/firewall"));
+  EXPECT_TRUE(ping());
+}
+
+// A start that fails on one interface leaves no tc link on the others.
+TEST_F(FirewallPluginTest, AFailedStartLeavesNoTcLinkBehind) {
+  if (!tcx_missing().empty()) GTEST_SKIP() << "no tcx links in this kernel: " << tcx_missing();
+  Daemon d(pins(), tcx_features());
+  // br0 (a bridge, not a veth: the firewall takes XDP there) carries an XDP
+  // program adam does not manage.
+  ASSERT_EQ(run("ip -n " + pair_->b() + " link add br0 type bridge && ip -n " + pair_->b() + " link set br0 up"),
+            0);
+  SkeletonPtr<chain_probe_bpf, chain_probe_bpf__destroy> foreign(chain_probe_bpf__open_and_load());
+  ASSERT_TRUE(foreign) << libbpf_error(-errno);
+  BpfLinkPtr foreign_link(bpf_program__attach_xdp(foreign->progs.chain_probe, if_nametoindex("br0")));
+  ASSERT_TRUE(foreign_link) << libbpf_error(-errno);
+  EXPECT_THROW(d.firewall->start(json{{"interfaces", {"veth-b", "br0"}}}), std::runtime_error);
+  EXPECT_TRUE(veth_b_tc_progs().empty());
+  EXPECT_FALSE(fs::exists(pins() + "/firewall"));
+  d.firewall->start(json{{"interfaces", {"veth-b"}}});
+  EXPECT_EQ(veth_b_tc_progs().size(), 1u);
+  d.firewall->stop();
 }
 
 TEST_F(FirewallPluginTest, StopWithoutStartRemovesWhatAnEarlierAdamdLeft) {

@@ -1,11 +1,15 @@
 #include "support/netns.h"
 
 #include <fcntl.h>
+#include <linux/bpf.h>
+#include <net/if.h>
 #include <sched.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -17,6 +21,8 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+
+#include "core/tcx_ingress.h"
 
 namespace adam::test {
 namespace {
@@ -68,6 +74,24 @@ std::string xdp_mode_of(const std::string& ns, const std::string& ifname) {
   if (!links[0].contains("xdp")) return "none";
   const int mode = links[0]["xdp"].value("mode", -1);  // XDP_ATTACHED_*
   return mode == 1 ? "native" : mode == 2 ? "generic" : std::to_string(mode);
+}
+
+std::vector<uint32_t> tc_ingress_prog_ids(const std::string& ns, const std::string& ifname) {
+  ScopedNetns in_ns(ns);
+  const unsigned ifindex = if_nametoindex(ifname.c_str());
+  if (ifindex == 0) return {};
+  std::vector<uint32_t> ids(16);
+  // The raw syscall: libbpf 1.1's bpf_prog_query() predates tcx. The union
+  // of 6.1's uapi is larger than tcx's query (the kernel also writes the
+  // revision), and zero beyond what is set.
+  union bpf_attr attr {};
+  attr.query.target_fd = ifindex;  // target_ifindex for tcx
+  attr.query.attach_type = static_cast<__u32>(kBpfTcxIngress);
+  attr.query.prog_ids = reinterpret_cast<__u64>(ids.data());
+  attr.query.prog_cnt = static_cast<__u32>(ids.size());
+  if (::syscall(__NR_bpf, BPF_PROG_QUERY, &attr, sizeof(attr)) != 0) return {};
+  ids.resize(std::min<size_t>(attr.query.prog_cnt, ids.size()));
+  return ids;
 }
 
 NetnsPair::NetnsPair() {

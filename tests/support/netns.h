@@ -1,6 +1,7 @@
 #pragma once
 // Test hosts: network namespaces and veth pairs that a test makes and removes
 // itself (even when it fails), on the documentation ranges only.
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,10 @@ std::string capture(const std::string& command);
 // The XDP mode of the program on an interface of a namespace, as
 // `ip -j link show` reports it: "native", "generic", "none" (or the number).
 std::string xdp_mode_of(const std::string& ns, const std::string& ifname);
+// The ids of the programs at the tc ingress (tcx) of an interface of a
+// namespace, as the kernel lists them (BPF_PROG_QUERY); empty when none, or
+// when the kernel has no tcx.
+std::vector<uint32_t> tc_ingress_prog_ids(const std::string& ns, const std::string& ifname);
 
 // Two namespaces "<prefix>-a" and "<prefix>-b" (prefix starts with "adamt"
 // and is unique per process) joined by a veth pair: "veth-a" in a with

@@ -6,9 +6,11 @@
 #include <linux/magic.h>
 #include <spdlog/spdlog.h>
 #include <sys/statfs.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -69,7 +71,7 @@ TEST_F(KernelTest, ProbeFindsWhatThisMachineHas) {
   REQUIRE_ROOT();
   KernelFeatures f = probe_kernel_features();
   std::cout << "probe results:\n" << describe(f);
-  for (const char* name : {"btf", "xdp", "tc", "tracepoint", "ringbuf", "bpf_lsm", "fentry"}) {
+  for (const char* name : {"btf", "xdp", "tc", "tcx", "tracepoint", "ringbuf", "bpf_lsm", "fentry"}) {
     ASSERT_TRUE(f.features.count(name)) << name << " not probed";
     EXPECT_FALSE(f.detail(name).empty()) << name;
   }
@@ -84,6 +86,15 @@ TEST_F(KernelTest, ProbeFindsWhatThisMachineHas) {
         << d;
     EXPECT_NE(d.find(": "), std::string::npos) << "no error text in: " << d;
   }
+  // tcx links came with Linux 6.6.
+  struct utsname u {};
+  ASSERT_EQ(::uname(&u), 0);
+  int major = 0, minor = 0;
+  ASSERT_EQ(std::sscanf(u.release, "%d.%d", &major, &minor), 2) << u.release;
+  if (major > 6 || (major == 6 && minor >= 6))
+    EXPECT_TRUE(f.has("tcx")) << u.release << ": " << f.detail("tcx");
+  else
+    EXPECT_NE(f.detail("tcx").find("6.6"), std::string::npos) << f.detail("tcx");
   if (!f.has("fentry")) {
     EXPECT_NE(f.detail("fentry").find("fentry/"), std::string::npos) << f.detail("fentry");
   }

@@ -355,7 +355,7 @@ Datapath::Datapath(int chain_fd, const std::string& pin_dir) : skel_(std::make_u
   if (!pin_dir.empty()) created_pins_ = adopt_or_replace_pins(s, pin_dir);
   // On failure libbpf unpins the maps it pinned during the load.
   if (int err = firewall_bpf__load(&s); err)
-    throw std::runtime_error("firewall: cannot load its XDP program: " + libbpf_error(err));
+    throw std::runtime_error("firewall: cannot load its programs: " + libbpf_error(err));
   if (created_pins_.empty() && !pin_dir.empty())
     spdlog::info("firewall: re-adopted the pinned rule tables and counters in {}", pin_dir);
   slots_ = read_slots(maps_, bpf_map__fd(s.maps.fw_slots));
@@ -364,6 +364,8 @@ Datapath::Datapath(int chain_fd, const std::string& pin_dir) : skel_(std::make_u
 Datapath::~Datapath() = default;
 
 int Datapath::prog_fd() const { return bpf_program__fd(skel_->skel->progs.adam_firewall); }
+
+int Datapath::tc_prog_fd() const { return bpf_program__fd(skel_->skel->progs.adam_firewall_tc); }
 
 void Datapath::set_interfaces(const std::set<uint32_t>& ifindexes) {
   const int fd = bpf_map__fd(skel_->skel->maps.fw_ifaces);

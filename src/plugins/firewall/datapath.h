@@ -102,7 +102,10 @@ class Datapath {
   Datapath(const Datapath&) = delete;
   Datapath& operator=(const Datapath&) = delete;
 
+  // The XDP entry point (for the chain's slot) and the tc one (for tcx
+  // links): the same classifier, maps and counters.
   int prog_fd() const;
+  int tc_prog_fd() const;
   // The pins this Datapath created (those it adopted not included), for a
   // caller that must undo a failed start.
   const std::vector<std::string>& created_pins() const { return created_pins_; }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <span>
@@ -16,6 +17,7 @@
 #include "core/errors.h"
 #include "core/event_hub.h"
 #include "core/kernel.h"
+#include "core/tcx_ingress.h"
 #include "core/xdp_chain.h"
 #include "firewall.h"  // bpf/firewall.h: limits shared with the BPF program
 #include "plugins/firewall/classifier.h"
@@ -72,13 +74,46 @@ uint32_t log_rate(const nlohmann::json& config, const char* field, uint32_t fall
 }
 
 // The config's "xdp_mode" (optional, default "auto"): how the XDP chain's root
-// program is attached to the firewall's interfaces (XdpMode).
+// program is attached to the firewall's XDP interfaces (XdpMode).
 XdpMode xdp_mode_of(const nlohmann::json& config) {
   auto it = config.find("xdp_mode");
   if (it == config.end()) return XdpMode::automatic;
   if (!it->is_string())
     throw bad_request("xdp_mode", "'xdp_mode' must be \"native\", \"generic\" or \"auto\"");
   return xdp_mode_from_string(it->get<std::string>(), "xdp_mode");
+}
+
+// Where the firewall hooks into an interface's receive path: the config's
+// "hook" (optional, default "auto").
+//   xdp  — the XDP chain (in its "xdp_mode");
+//   tc   — tc ingress, through a tcx link (Linux 6.6+);
+//   auto — tc on a veth when the kernel has tcx and no "xdp_mode" is asked
+//          for, XDP elsewhere. On veth every XDP mode copies the packets the
+//          local stack sends through the pair; at tc the skb is already
+//          built (docs/firewall.md, "Where the firewall hooks in").
+enum class Hook { automatic, xdp, tc };
+
+Hook hook_of(const nlohmann::json& config) {
+  auto it = config.find("hook");
+  if (it == config.end()) return Hook::automatic;
+  const std::string text = it->is_string() ? it->get<std::string>() : it->dump();
+  if (text == "auto") return Hook::automatic;
+  if (text == "xdp") return Hook::xdp;
+  if (text == "tc") return Hook::tc;
+  throw bad_request("hook", "'hook' must be \"xdp\", \"tc\" or \"auto\", got " + it->dump());
+}
+
+// Whether interface `ifname` gets the tc entry point rather than XDP.
+bool hooks_at_tc(const nlohmann::json& config, const std::string& ifname, const KernelFeatures& features) {
+  switch (hook_of(config)) {
+    case Hook::tc:
+      return true;
+    case Hook::xdp:
+      return false;
+    case Hook::automatic:
+      return !config.contains("xdp_mode") && features.has("tcx") && interface_driver(ifname) == "veth";
+  }
+  return false;
 }
 
 }  // namespace
@@ -153,7 +188,8 @@ void FirewallPlugin::compact() {
 std::string FirewallPlugin::name() const { return "firewall"; }
 
 std::string FirewallPlugin::description() const {
-  return "XDP firewall: filters the packets arriving on the chosen interfaces with ordered rule chains "
+  return "XDP firewall: filters the packets arriving on the chosen interfaces (at XDP, or at tc ingress on veth) "
+         "with ordered rule chains "
          "(every packet passes until rules are set), counts packets and bytes per rule and per verdict, and "
          "logs the packets of rules with log: true as events (rate-limited in the kernel).";
 }
@@ -168,7 +204,7 @@ std::string FirewallPlugin::pin_dir() const { return ctx_.pin_dir + "/firewall";
 void FirewallPlugin::validate(const nlohmann::json& config) const {
   if (!config.is_object()) throw bad_request("", "the firewall's config must be a JSON object");
   for (const auto& [key, value] : config.items()) {
-    if (key == "xdp_mode") continue;  // checked by xdp_mode_of() below
+    if (key == "xdp_mode" || key == "hook") continue;  // checked by xdp_mode_of() and hook_of() below
     if (key != "interfaces" && key != kLogRate && key != kLogRateTotal)
       throw bad_request(key, "unknown field '" + key + "'");
   }
@@ -191,6 +227,13 @@ void FirewallPlugin::validate(const nlohmann::json& config) const {
     XdpChain::ifindex_of(ifname, field);
   }
   xdp_mode_of(config);
+  if (hook_of(config) == Hook::tc) {
+    if (config.contains("xdp_mode"))
+      throw bad_request("xdp_mode", "'xdp_mode' applies to the XDP hook, and 'hook' is \"tc\"");
+    if (!ctx_.features.has("tcx"))
+      throw bad_request("hook", "'hook' \"tc\" needs tcx links, which this kernel lacks: " +
+                                    ctx_.features.detail("tcx"));
+  }
 }
 
 void FirewallPlugin::start(const nlohmann::json& config) {
@@ -198,11 +241,18 @@ void FirewallPlugin::start(const nlohmann::json& config) {
   std::lock_guard lock(mu_);
   if (datapath_) throw conflict("the firewall is already running");
   validate(config);
-  std::vector<std::string> ifnames;
+  std::vector<std::string> ifnames, xdp_ifnames;
+  std::map<std::string, uint32_t> tc_ifaces;
   std::set<__u32> ifindexes;
   for (size_t i = 0; i < config["interfaces"].size(); ++i) {
-    ifnames.push_back(config["interfaces"][i].get<std::string>());
-    ifindexes.insert(XdpChain::ifindex_of(ifnames.back(), "interfaces[" + std::to_string(i) + "]"));
+    const std::string ifname = config["interfaces"][i].get<std::string>();
+    const uint32_t ifindex = XdpChain::ifindex_of(ifname, "interfaces[" + std::to_string(i) + "]");
+    ifnames.push_back(ifname);
+    ifindexes.insert(ifindex);
+    if (hooks_at_tc(config, ifname, ctx_.features))
+      tc_ifaces[ifname] = ifindex;
+    else
+      xdp_ifnames.push_back(ifname);
   }
 
   const std::string dir = pin_dir();
@@ -214,8 +264,21 @@ void FirewallPlugin::start(const nlohmann::json& config) {
   // Undo on failure: pins this start created go, pins of an earlier adamd stay.
   std::unique_ptr<fw::Datapath> datapath;
   std::unique_ptr<EventHub::Registration> events;  // declared after datapath: gone before its maps close
+  std::unique_ptr<TcxIngress> tcx;
+  std::set<std::string> tc_created;
   bool attached = false;
   auto undo = [&] {
+    if (tcx) {
+      try {
+        tcx->keep_only([&] {
+          std::set<std::string> kept = tcx->interfaces();
+          for (const std::string& ifname : tc_created) kept.erase(ifname);
+          return kept;
+        }());
+      } catch (const std::exception& e) {
+        spdlog::warn("firewall: undoing the tc attach failed: {}", e.what());
+      }
+    }
     if (attached) {
       try {
         ctx_.xdp.set_interfaces(kOwner, {});
@@ -244,9 +307,16 @@ void FirewallPlugin::start(const nlohmann::json& config) {
             return fw::decode_log_event(header, payload, out, names);
           }});
     }
-    ctx_.xdp.set_interfaces(kOwner, ifnames, xdp_mode_of(config));
+    // An interface that changes hooks gets the new one before it leaves the
+    // old: for a moment both classify its packets, none passes unfiltered.
+    tcx = std::make_unique<TcxIngress>(dir);  // re-adopts the links of an earlier adamd
+    tc_created = tcx->attach(tc_ifaces, datapath->tc_prog_fd());
+    ctx_.xdp.set_interfaces(kOwner, xdp_ifnames, xdp_mode_of(config));
     attached = true;
     ctx_.xdp.install(ADAM_XDP_SLOT_FIREWALL, datapath->prog_fd());
+    std::set<std::string> tc_names;
+    for (const auto& [ifname, ifindex] : tc_ifaces) tc_names.insert(ifname);
+    tcx->keep_only(tc_names);
   } catch (...) {
     undo();
     throw;
@@ -254,8 +324,9 @@ void FirewallPlugin::start(const nlohmann::json& config) {
 
   datapath_ = std::move(datapath);
   events_ = std::move(events);
+  tcx_ = std::move(tcx);
   interfaces_ = ifnames;
-  spdlog::info("firewall: running on {} interface(s)", ifnames.size());
+  spdlog::info("firewall: running on {} interface(s), {} at tc ingress", ifnames.size(), tc_ifaces.size());
 }
 
 void FirewallPlugin::stop() {
@@ -265,6 +336,10 @@ void FirewallPlugin::stop() {
   // (the program of an earlier adamd may still be in it).
   ctx_.xdp.uninstall(ADAM_XDP_SLOT_FIREWALL);
   ctx_.xdp.set_interfaces(kOwner, {});
+  // So are the tc links: those of an earlier adamd too.
+  if (!tcx_ && fs::exists(pin_dir())) tcx_ = std::make_unique<TcxIngress>(pin_dir());
+  if (tcx_) tcx_->detach_all();
+  tcx_.reset();
   events_.reset();  // drains the ring buffer: no program writes to it any more
   datapath_.reset();
   interfaces_.clear();
@@ -291,6 +366,7 @@ nlohmann::json FirewallPlugin::stats() const {
       {"packets", {{"pass", totals.pass.packets}, {"drop", totals.drop.packets}}},
       {"bytes", {{"pass", totals.pass.bytes}, {"drop", totals.drop.bytes}}},
       {"interfaces", interfaces_},
+      {"hooks", hooks_json()},
       {"rules", rules},
       // Rules the kernel matches from its added-rules table until the
       // ruleset is recompiled (kCompactAfter after the last change).
@@ -345,6 +421,21 @@ bool FirewallPlugin::add(const fw::Ruleset& ruleset, uint32_t id) {
   else
     ruleset_->rules.push_back(*rule);
   return true;
+}
+
+nlohmann::json FirewallPlugin::hooks_json() const {
+  std::map<std::string, XdpMode> xdp_modes;
+  for (const XdpInterface& i : ctx_.xdp.interfaces())
+    if (i.owners.count(kOwner)) xdp_modes[i.ifname] = i.mode;
+  const std::set<std::string> tc = tcx_ ? tcx_->interfaces() : std::set<std::string>{};
+  nlohmann::json hooks = nlohmann::json::array();
+  for (const std::string& ifname : interfaces_) {
+    if (tc.count(ifname))
+      hooks.push_back({{"interface", ifname}, {"hook", "tc"}});
+    else if (auto it = xdp_modes.find(ifname); it != xdp_modes.end())
+      hooks.push_back({{"interface", ifname}, {"hook", "xdp"}, {"xdp_mode", to_string(it->second)}});
+  }
+  return hooks;
 }
 
 nlohmann::json FirewallPlugin::rule_counters(uint32_t id) const {

@@ -1,6 +1,7 @@
 #pragma once
 // The firewall plugin: an XDP program (bpf/firewall.bpf.c) in the firewall's
-// slot of adamd's XDP chain, on the interfaces of its config. It classifies
+// slot of adamd's XDP chain, on the interfaces of its config; on veth, the
+// same classifier at tc ingress instead (a pinned tcx link). It classifies
 // every IP packet against an ordered ruleset (see rule.h, docs/firewall.md)
 // and drops it or lets it go on down the chain; it counts packets and bytes
 // per rule and per verdict, and turns the packets of rules with `log: true`
@@ -8,7 +9,8 @@
 // the kernel.
 //
 // Pins under <pin_dir>/firewall/: every map of the program (rule tables,
-// counters, fw_ifaces, the events' ring buffer), so that the datapath keeps
+// counters, fw_ifaces, the events' ring buffer) and the tc links
+// (tc@<ifname>), so that the datapath keeps
 // enforcing the last ruleset while adamd is down and a restarted adamd
 // re-adopts it with its counters (and the events still in the ring buffer);
 // stop() removes them.
@@ -28,6 +30,8 @@
 
 namespace adam {
 
+class TcxIngress;
+
 namespace fw {
 class Datapath;
 struct Totals;
@@ -45,8 +49,11 @@ class FirewallPlugin : public Plugin {
   std::string description() const override;
   std::string unsupported_reason(const KernelFeatures& features) const override;
   // Config: {"interfaces": ["eth0", ...]} (required, non-empty, unique,
-  // existing interfaces), "xdp_mode": "native" | "generic" | "auto" (optional,
-  // default auto: see XdpMode in core/xdp_chain.h), "log_rate" (events per
+  // existing interfaces), "hook": "xdp" | "tc" | "auto" (optional, default
+  // auto: tc ingress on a veth when the kernel has tcx links and no xdp_mode
+  // is given, XDP elsewhere), "xdp_mode": "native" | "generic" | "auto"
+  // (optional, default auto: see XdpMode in core/xdp_chain.h; not with hook
+  // tc), "log_rate" (events per
   // second and rule, default 1000) and "log_rate_total" (over all rules,
   // default 20000), integers 0..10,000,000 (0: no events). Unknown fields are
   // rejected.
@@ -57,6 +64,8 @@ class FirewallPlugin : public Plugin {
   void stop() override;
   // {"packets": {"pass": N, "drop": N}, "bytes": {"pass": N, "drop": N},
   //  "interfaces": [...], "rules": {"<id>": {"packets": N, "bytes": N}},
+  //  "hooks": [{"interface": "eth0", "hook": "xdp", "xdp_mode": "native"},
+  //            {"interface": "veth0", "hook": "tc"}],
   //  "added_rules": N}
   nlohmann::json stats() const override;
   // One rule's counters {"packets": N, "bytes": N} (as in stats()), null
@@ -91,6 +100,8 @@ class FirewallPlugin : public Plugin {
 
  private:
   std::string pin_dir() const;
+  // stats()' "hooks": where each interface's packets meet the firewall.
+  nlohmann::json hooks_json() const;
   // apply() of a ruleset that is ruleset_ plus rule `id`, through the
   // kernel's added-rules table; false when that cannot take it.
   bool add(const fw::Ruleset& ruleset, uint32_t id);
@@ -115,6 +126,8 @@ class FirewallPlugin : public Plugin {
   // hub). Declared after datapath_ so that it is destroyed first: its
   // destructor drains the ring buffer, whose map the datapath closes.
   std::unique_ptr<EventHub::Registration> events_;
+  // The tc ingress links, on the interfaces hooked at tc (while running).
+  std::unique_ptr<TcxIngress> tcx_;
   std::vector<std::string> interfaces_;
   std::optional<fw::Ruleset> ruleset_;  // of the last apply()
   // The stored rules (null without a database): loaded and applied at

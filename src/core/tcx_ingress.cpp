@@ -1,0 +1,173 @@
+#include "core/tcx_ingress.h"
+
+// <net/if.h> before the <linux/...> headers (linux/libc-compat.h then skips
+// the duplicate definitions of linux/if.h).
+#include <net/if.h>
+// clang-format off
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+// clang-format on
+
+#include <cerrno>
+#include <filesystem>
+#include <stdexcept>
+#include <system_error>
+#include <vector>
+
+namespace adam {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kPinPrefix = "tc@";
+
+// The ifindex a tcx link is attached to (0: the interface is gone); false
+// when the fd is not a tcx link. tcx's {ifindex, attach_type} in the info's
+// union starts where xdp's {ifindex} does: 6.1's uapi header, which has no
+// `tcx` member, reads it as `xdp.ifindex`.
+bool tcx_link_ifindex(int link_fd, uint32_t& ifindex, std::string& why) {
+  bpf_link_info info{};
+  __u32 len = sizeof(info);
+  if (int err = bpf_obj_get_info_by_fd(link_fd, &info, &len); err) {
+    why = "cannot read its info: " + libbpf_error(err);
+    return false;
+  }
+  if (info.type != kBpfLinkTypeTcx) {
+    why = "link type " + std::to_string(info.type) + " is not tcx";
+    return false;
+  }
+  ifindex = info.xdp.ifindex;
+  return true;
+}
+
+}  // namespace
+
+std::string tcx_unsupported_reason() {
+  // A tc program that lets every packet go on, linked to ifindex 0: a kernel
+  // with tcx refuses the interface (ENODEV), one without refuses the attach
+  // type (EINVAL). Nothing is ever attached.
+  struct bpf_insn insns[2] = {};
+  insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;
+  insns[0].dst_reg = BPF_REG_0;
+  insns[0].imm = -1;  // TC_ACT_UNSPEC
+  insns[1].code = BPF_JMP | BPF_EXIT;
+  UniqueFd prog(bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "adam_probe_tcx", "GPL", insns, 2, nullptr));
+  if (!prog) return "loading a BPF_PROG_TYPE_SCHED_CLS program failed: " + libbpf_error(prog.get());
+  UniqueFd link(bpf_link_create(prog.get(), 0, static_cast<bpf_attach_type>(kBpfTcxIngress), nullptr));
+  if (link.get() == -ENODEV) return "";
+  if (link) return "";  // not expected for ifindex 0, but then tcx is there
+  if (link.get() == -EINVAL) return "the kernel has no tcx links (Linux 6.6 or later)";
+  return "creating a tcx link failed: " + libbpf_error(link.get());
+}
+
+TcxIngress::TcxIngress(std::string dir) : dir_(std::move(dir)) {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) throw std::runtime_error("tc ingress: cannot create " + dir_ + ": " + ec.message());
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    const std::string file = entry.path().filename().string();
+    if (!file.starts_with(kPinPrefix)) continue;
+    const std::string path = entry.path().string();
+    BpfLinkPtr link(bpf_link__open(path.c_str()));
+    if (!link) {
+      spdlog::warn("tc ingress: cannot open pinned link {}: {}; leaving it", path, libbpf_error(-errno));
+      continue;
+    }
+    uint32_t ifindex = 0;
+    std::string why;
+    if (!tcx_link_ifindex(bpf_link__fd(link.get()), ifindex, why)) {
+      spdlog::warn("tc ingress: pinned {} is not a tcx link ({}); leaving it", path, why);
+      continue;
+    }
+    char name[IF_NAMESIZE] = {};
+    if (ifindex == 0 || if_indextoname(ifindex, name) == nullptr) {
+      spdlog::info("tc ingress: the interface of {} is gone; removing the stale pin", path);
+      bpf_link__unpin(link.get());
+      continue;
+    }
+    // Keyed by the interface's name now: it may have been renamed.
+    std::string ifname = name;
+    if (file != kPinPrefix + ifname) {
+      const std::string new_path = dir_ + "/" + kPinPrefix + ifname;
+      if (bpf_link__unpin(link.get()) == 0 && bpf_link__pin(link.get(), new_path.c_str()) != 0)
+        spdlog::warn("tc ingress: cannot re-pin {} as {}", path, new_path);
+    }
+    spdlog::info("tc ingress: re-adopted the link of '{}' (ifindex {})", ifname, ifindex);
+    links_[ifname] = Attachment{ifindex, std::move(link)};
+  }
+}
+
+TcxIngress::~TcxIngress() = default;
+
+std::set<std::string> TcxIngress::attach(const std::map<std::string, uint32_t>& ifaces, int prog_fd) {
+  std::set<std::string> created;
+  try {
+    for (const auto& [ifname, ifindex] : ifaces) {
+      auto it = links_.find(ifname);
+      if (it != links_.end() && it->second.ifindex == ifindex) {
+        const int err = bpf_link_update(bpf_link__fd(it->second.link.get()), prog_fd, nullptr);
+        if (err == 0) continue;
+        if (err != -ENOLINK)  // detached behind our back: attach anew below
+          throw std::runtime_error("cannot replace the tc program of interface '" + ifname +
+                                   "': " + libbpf_error(err));
+      }
+      if (it != links_.end()) detach(ifname);  // stale: the interface was re-created
+      UniqueFd link_fd(bpf_link_create(prog_fd, static_cast<int>(ifindex),
+                                       static_cast<bpf_attach_type>(kBpfTcxIngress), nullptr));
+      if (!link_fd) {
+        const int err = link_fd.get();
+        throw std::runtime_error("cannot attach to the tc ingress of interface '" + ifname + "': " +
+                                 (err == -EINVAL ? "the kernel has no tcx links (Linux 6.6 or later)"
+                                                 : libbpf_error(err)));
+      }
+      const std::string path = dir_ + "/" + kPinPrefix + ifname;
+      ::unlink(path.c_str());  // a stale pin of a link that could not be adopted
+      if (bpf_obj_pin(link_fd.get(), path.c_str()) != 0)
+        throw std::runtime_error("cannot pin the tc link of interface '" + ifname + "' at " + path + ": " +
+                                 libbpf_error(-errno));  // `link_fd` detaches as it goes
+      BpfLinkPtr link(bpf_link__open(path.c_str()));
+      if (!link) {
+        const int err = -errno;
+        ::unlink(path.c_str());
+        throw std::runtime_error("cannot open the pinned tc link " + path + ": " + libbpf_error(err));
+      }
+      links_[ifname] = Attachment{ifindex, std::move(link)};
+      created.insert(ifname);
+      spdlog::info("tc ingress: attached to '{}' (ifindex {})", ifname, ifindex);
+    }
+  } catch (...) {
+    for (const std::string& ifname : created) detach(ifname);
+    throw;
+  }
+  return created;
+}
+
+void TcxIngress::keep_only(const std::set<std::string>& ifnames) {
+  std::vector<std::string> gone;
+  for (const auto& [ifname, att] : links_)
+    if (!ifnames.count(ifname)) gone.push_back(ifname);
+  for (const std::string& ifname : gone) detach(ifname);
+}
+
+std::set<std::string> TcxIngress::interfaces() const {
+  std::set<std::string> names;
+  for (const auto& [ifname, att] : links_) names.insert(ifname);
+  return names;
+}
+
+void TcxIngress::detach(const std::string& ifname) {
+  auto it = links_.find(ifname);
+  if (it == links_.end()) return;
+  bpf_link* link = it->second.link.get();
+  if (int err = bpf_link__unpin(link); err && err != -EINVAL)
+    spdlog::warn("tc ingress: cannot unpin the link of '{}': {}", ifname, libbpf_error(err));
+  if (int err = bpf_link__detach(link); err && err != -ENOLINK)
+    spdlog::warn("tc ingress: cannot detach the link of '{}': {}", ifname, libbpf_error(err));
+  links_.erase(it);  // closes the link's fd
+  spdlog::info("tc ingress: detached from '{}'", ifname);
+}
+
+}  // namespace adam
