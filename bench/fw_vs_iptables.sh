@@ -5,9 +5,9 @@
 #   2. an empty XDP program (XDP_PASS, bench/xdp_pass.bpf.c) on veth-b in
 #      native (driver) mode, then in generic (skb) mode: what attaching any
 #      XDP program costs there,
-#   3. ADAM's XDP firewall (adamd in b) on veth-b holding N rules that do not
-#      match: with its default config ("xdp_mode" auto), then with "xdp_mode"
-#      native and generic,
+#   3. ADAM's firewall (adamd in b) on veth-b holding N rules that do not
+#      match: with its default config (on a veth: tc ingress when the kernel
+#      has tcx), then at XDP with "xdp_mode" native and generic,
 #   4. iptables (nft backend) holding the same N rules in b's INPUT chain,
 # all measured in this one run. Columns 1-3 are measured in `--rounds` rounds,
 # each round every column once, one after the other; the figures are the
@@ -82,6 +82,15 @@ xdp = json.load(sys.stdin)[0].get("xdp")
 print({1: "native", 2: "generic"}.get(xdp["mode"], str(xdp["mode"])) if xdp else "none")'
 }
 
+# Where ADAM's firewall hooks into veth-b, as its stats say: tc, or the XDP mode.
+adam_hook_now() {
+  ip netns exec "$NS_B" curl -sf -H "Authorization: Bearer $(cat "$STATE/adam/admin.token")" \
+    http://127.0.0.1:19977/api/v1/firewall/stats | python3 -c '
+import json, sys
+hook = json.load(sys.stdin)["hooks"][0]
+print("tc" if hook["hook"] == "tc" else hook["xdp_mode"])'
+}
+
 # ADAM: adamd in namespace b; its firewall holds N udp rules on other ports.
 ip netns exec "$NS_B" "$BUILD/adamd" --state-dir "$STATE/adam" --pin-dir "$PIN_DIR" \
   --listen 127.0.0.1:19977 --log-level warn > "$STATE/adamd.log" 2>&1 &
@@ -117,7 +126,7 @@ column() {
     adam|adam_native|adam_generic)
       local cfg=default; [[ $1 == adam_native ]] && cfg=native; [[ $1 == adam_generic ]] && cfg=generic
       api POST /api/v1/plugins/firewall/start "$STATE/start-$cfg.json" >/dev/null
-      mode=$(xdp_mode_now)
+      mode=$(adam_hook_now)
       pps=$(measure)
       # The firewall saw the flood: its pass counter holds at least what arrived.
       passed=$(ip netns exec "$NS_B" curl -sf -H "Authorization: Bearer $(cat "$STATE/adam/admin.token")" \
@@ -177,7 +186,7 @@ out = {"rules": rules, "rounds": len(rounds),
        "unfiltered_pps": pps["unfiltered"], "adam_pps": pps["adam"], "iptables_pps": ipt,
        "adam_vs_unfiltered": ratio("adam"),
        "adam_vs_iptables": round(pps["adam"] / ipt, 2) if ipt else None,
-       "adam_mode": "/".join(sorted(modes["adam"])),
+       "adam_hook": "/".join(sorted(modes["adam"])),
        "xdp_pass_native_pps": pps["xdp_pass_native"], "xdp_pass_generic_pps": pps["xdp_pass_generic"],
        "adam_native_pps": pps["adam_native"], "adam_generic_pps": pps["adam_generic"],
        "xdp_pass_native_vs_unfiltered": ratio("xdp_pass_native"),

@@ -1,7 +1,7 @@
 // The firewall's kernel classifier (bpf/firewall.bpf.c through fw::Datapath),
-// run with BPF_PROG_TEST_RUN on frames built here: a fixture table of
-// protocols, headers and malformed frames; a differential test against
-// reference_classify() on random rulesets; the atomicity of ruleset
+// run with BPF_PROG_TEST_RUN on frames built here, through both entry
+// points (XDP and tc): a fixture table of protocols, headers and malformed
+// frames; a differential test against reference_classify() on random rulesets; the atomicity of ruleset
 // replacement; counters and pin adoption; the plugin's apply/explain/stats.
 #include "core/xdp_test_run.h"
 #include "plugins/firewall/datapath.h"
@@ -18,10 +18,12 @@
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "core/errors.h"
@@ -63,6 +65,7 @@ Bytes with_byte(Bytes b, size_t at, uint8_t value) {
   return b;
 }
 
+constexpr size_t kEthHeaderLen = 14;
 constexpr uint16_t kIpv4 = 0x0800, kIpv6 = 0x86DD, kArp = 0x0806, kQ = 0x8100, kAd = 0x88A8;
 constexpr uint8_t kHop = 0, kRouting = 43, kFragment = 44, kAh = 51, kDstOpts = 60;
 constexpr uint8_t kTcp = fw::kProtoTcp, kUdp = fw::kProtoUdp, kIcmp = fw::kProtoIcmp,
@@ -180,6 +183,43 @@ class FirewallDatapathTest : public ::testing::Test {
   void count_run(const Bytes& frame, uint32_t ifindex, uint32_t repeat) {
     xdp_test_run(datapath_->prog_fd(), frame, ifindex, repeat);
   }
+
+  // Runs the tc entry point once on `frame`, as an skb arriving on `ifindex`;
+  // returns its tc verdict, or nothing when BPF_PROG_TEST_RUN refuses the
+  // frame (EINVAL: it builds no skb of an IPv4/IPv6 frame whose IP header
+  // is cut short).
+  std::optional<int> tc_run(const Bytes& frame, uint32_t ifindex) const {
+    __sk_buff ctx{};
+    ctx.ifindex = ifindex;
+    bpf_test_run_opts opts{};
+    opts.sz = sizeof(opts);
+    opts.data_in = frame.data();
+    opts.data_size_in = static_cast<__u32>(frame.size());
+    opts.ctx_in = &ctx;
+    opts.ctx_size_in = sizeof(ctx);
+    if (int err = bpf_prog_test_run_opts(datapath_->tc_prog_fd(), &opts); err == -EINVAL)
+      return std::nullopt;
+    else if (err)
+      throw std::runtime_error("BPF_PROG_TEST_RUN of the tc entry: " + libbpf_error(err));
+    return static_cast<int>(opts.retval);
+  }
+  // The tc entry's decision on `frame`: its verdict, and the rule whose
+  // counter it counted (0: none). The tc entry has no explain metadata: the
+  // counters tell which rule decided.
+  std::pair<std::optional<int>, uint32_t> tc_decision(const Bytes& frame, uint32_t ifindex) const {
+    const auto before = datapath_->rule_counters();
+    const std::optional<int> verdict = tc_run(frame, ifindex);
+    uint32_t rule = 0;
+    for (const auto& [id, counter] : datapath_->rule_counters()) {
+      const auto it = before.find(id);
+      if (counter.packets == (it == before.end() ? 0 : it->second.packets)) continue;
+      EXPECT_EQ(rule, 0u) << "rules " << rule << " and " << id << " both counted the frame";
+      rule = id;
+    }
+    return {verdict, rule};
+  }
+  static constexpr int kTcNext = -1;  // TC_ACT_UNSPEC: tcx's "next program"
+  static constexpr int kTcShot = 2;   // TC_ACT_SHOT
 
   std::unique_ptr<NetnsPair> pair_;
   std::unique_ptr<ScopedNetns> in_b_;
@@ -369,6 +409,7 @@ TEST_F(FirewallDatapathTest, DecidesEveryFixtureFrame) {
   };
   ASSERT_GE(table.size(), 40u);
 
+  size_t tc_rows = 0;
   for (const Row& row : table) {
     SCOPED_TRACE(row.what);
     apply(*row.ruleset);
@@ -378,7 +419,19 @@ TEST_F(FirewallDatapathTest, DecidesEveryFixtureFrame) {
     EXPECT_EQ(run.decision.rule_id, row.rule_id) << row.what;
     EXPECT_EQ(run.decision.action == Action::drop, row.xdp_action == XDP_DROP) << row.what;
     EXPECT_EQ(run.classified, row.iface != On::other) << row.what;
+    // The tc entry point decides the same (tc never sees a frame shorter
+    // than an Ethernet header: the kernel drops it before).
+    if (row.frame.size() < kEthHeaderLen) continue;
+    const auto [tc_verdict, tc_rule] = tc_decision(row.frame, ifindex);
+    if (!tc_verdict) {
+      EXPECT_LT(row.frame.size(), kEthHeaderLen + 40) << row.what << ": refused by the tc test run";
+      continue;
+    }
+    ++tc_rows;
+    EXPECT_EQ(*tc_verdict, row.xdp_action == XDP_DROP ? kTcShot : kTcNext) << row.what << " (tc)";
+    EXPECT_EQ(tc_rule, row.iface == On::other ? 0u : row.rule_id) << row.what << " (tc)";
   }
+  EXPECT_GE(tc_rows, 40u) << "rows decided by the tc entry point";
 }
 
 // The kernel decides every random packet exactly as the reference does.
@@ -397,6 +450,8 @@ TEST_F(FirewallDatapathTest, AgreesWithTheReferenceOnRandomRulesets) {
             << count << " rules, round " << round << ", packet " << i;
         ASSERT_EQ(got.decision.action, want.action) << count << " rules, round " << round << ", packet " << i;
         ASSERT_EQ(got.xdp_action, want.action == Action::drop ? XDP_DROP : XDP_PASS);
+        ASSERT_EQ(tc_run(fw::frame_for(p), p.ifindex), want.action == Action::drop ? kTcShot : kTcNext)
+            << "tc entry, " << count << " rules, round " << round << ", packet " << i;
       }
     }
   }
