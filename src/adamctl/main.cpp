@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -26,9 +27,19 @@ void print_node(const json& n) {
 }
 
 void print_plugin(const json& p) {
+  // Where each interface is hooked, when the plugin says (the firewall's
+  // stats.hooks): "veth0@tc", "eth0@xdp/native".
+  std::map<std::string, std::string> hooks;
+  if (p.contains("stats") && p["stats"].is_object() && p["stats"].contains("hooks"))
+    for (const auto& h : p["stats"]["hooks"])
+      hooks[text(h["interface"])] =
+          text(h["hook"]) + (h.contains("xdp_mode") ? "/" + text(h["xdp_mode"]) : "");
   std::string ifaces;
   if (p["config"].contains("interfaces"))
-    for (const auto& i : p["config"]["interfaces"]) ifaces += (ifaces.empty() ? "" : ",") + text(i);
+    for (const auto& i : p["config"]["interfaces"]) {
+      ifaces += (ifaces.empty() ? "" : ",") + text(i);
+      if (auto it = hooks.find(text(i)); it != hooks.end()) ifaces += "@" + it->second;
+    }
   std::printf("%-10s %-12s %-10s %s\n", text(p["name"]).c_str(), text(p["state"]).c_str(),
               ifaces.empty() ? "-" : ifaces.c_str(), text(p["reason"]).c_str());
 }
@@ -62,6 +73,9 @@ int main(int argc, char** argv) {
   std::string xdp_mode;
   start->add_option("--xdp-mode", xdp_mode, "XDP attach mode: native, generic or auto (firewall)")
       ->check(CLI::IsMember({"native", "generic", "auto"}));
+  std::string hook;
+  start->add_option("--hook", hook, "where the firewall hooks in: xdp, tc or auto (tc on veth)")
+      ->check(CLI::IsMember({"xdp", "tc", "auto"}));
   auto* stop = plugin->add_subcommand("stop", "stop a plugin");
   stop->add_option("name", name, "plugin name")->required();
   adamctl::FirewallCommands firewall(app);
@@ -92,6 +106,7 @@ int main(int argc, char** argv) {
       }
       if (!ifaces.empty()) config["interfaces"] = ifaces;
       if (!xdp_mode.empty()) config["xdp_mode"] = xdp_mode;
+      if (!hook.empty()) config["hook"] = hook;
       json p = *start ? api.call("POST", "/api/v1/plugins/" + name + "/start", config)
                       : api.call("POST", "/api/v1/plugins/" + name + "/stop", json::object());
       as_json ? void(std::cout << p.dump(2) << "\n") : print_plugin(p);

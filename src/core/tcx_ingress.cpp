@@ -119,9 +119,9 @@ std::set<std::string> TcxIngress::attach(const std::map<std::string, uint32_t>& 
                                        static_cast<bpf_attach_type>(kBpfTcxIngress), nullptr));
       if (!link_fd) {
         const int err = link_fd.get();
-        throw std::runtime_error("cannot attach to the tc ingress of interface '" + ifname + "': " +
-                                 (err == -EINVAL ? "the kernel has no tcx links (Linux 6.6 or later)"
-                                                 : libbpf_error(err)));
+        throw std::runtime_error(
+            "cannot attach to the tc ingress of interface '" + ifname + "': " +
+            (err == -EINVAL ? "the kernel has no tcx links (Linux 6.6 or later)" : libbpf_error(err)));
       }
       const std::string path = dir_ + "/" + kPinPrefix + ifname;
       ::unlink(path.c_str());  // a stale pin of a link that could not be adopted

@@ -21,6 +21,8 @@ class DaemonNetnsTest : public NetnsAdamdTest {
   bool xdp_attached() {
     return capture("ip -n " + pair_->b() + " -d link show veth-b").find("prog/xdp") != std::string::npos;
   }
+  // Whether a program filters veth-b: at XDP, or at tc ingress.
+  bool hooked() { return xdp_attached() || !tc_ingress_prog_ids(pair_->b(), "veth-b").empty(); }
   uint64_t passed() {
     auto fw = adamd_->get("/api/v1/plugins/firewall").json();
     return fw["stats"]["packets"]["pass"].get<uint64_t>();
@@ -32,7 +34,7 @@ class DaemonNetnsTest : public NetnsAdamdTest {
 };
 
 TEST_F(DaemonNetnsTest, FirewallStartsOnAnInterfaceCountsTrafficAndStops) {
-  auto r = adamd_->post("/api/v1/plugins/firewall/start", R"({"interfaces":["veth-b"]})");
+  auto r = adamd_->post("/api/v1/plugins/firewall/start", R"({"interfaces":["veth-b"],"hook":"xdp"})");
   ASSERT_EQ(r.status, 200) << r.body << adamd_->log();
   EXPECT_EQ(r.json()["state"], "running");
   EXPECT_TRUE(xdp_attached());
@@ -48,7 +50,9 @@ TEST_F(DaemonNetnsTest, FirewallStartsOnAnInterfaceCountsTrafficAndStops) {
 
   // Idempotent: the same start again changes nothing.
   const uint64_t before = passed();
-  EXPECT_EQ(adamd_->post("/api/v1/plugins/firewall/start", R"({"interfaces":["veth-b"]})").status, 200);
+  EXPECT_EQ(
+      adamd_->post("/api/v1/plugins/firewall/start", R"({"interfaces":["veth-b"],"hook":"xdp"})").status,
+      200);
   EXPECT_GE(passed(), before);
 
   // A bad interface is refused and the running firewall stays as it was.
@@ -58,6 +62,7 @@ TEST_F(DaemonNetnsTest, FirewallStartsOnAnInterfaceCountsTrafficAndStops) {
   auto fw = adamd_->get("/api/v1/plugins/firewall").json();
   EXPECT_EQ(fw["state"], "running");
   EXPECT_EQ(fw["config"]["interfaces"], nlohmann::json::array({"veth-b"}));
+  EXPECT_TRUE(xdp_attached());
 
   auto stopped = adamd_->post("/api/v1/plugins/firewall/stop");
   ASSERT_EQ(stopped.status, 200);
@@ -72,7 +77,7 @@ TEST_F(DaemonNetnsTest, RestartRestoresDesiredStateAndTrafficFlowsMeanwhile) {
   const uint64_t before = passed();
 
   EXPECT_EQ(adamd_->stop(), 0);
-  EXPECT_TRUE(xdp_attached()) << "the pinned root link stays while adamd is down";
+  EXPECT_TRUE(hooked()) << "the pinned link stays while adamd is down";
   EXPECT_TRUE(ping(10));
   adamd_->start();
   ASSERT_TRUE(adamd_->running());
@@ -94,7 +99,7 @@ TEST_F(DaemonNetnsTest, RestartRestoresDesiredStateAndTrafficFlowsMeanwhile) {
   EXPECT_EQ(adamd_->stop(), 0);
   adamd_->start();
   EXPECT_EQ(adamd_->get("/api/v1/plugins/firewall").json()["state"], "stopped");
-  EXPECT_FALSE(xdp_attached());
+  EXPECT_FALSE(hooked());
 }
 
 TEST_F(DaemonNetnsTest, InterfaceGoneAtRestartMarksFirewallFailed) {
@@ -116,9 +121,10 @@ TEST_F(DaemonNetnsTest, AdamctlDrivesTheSameApi) {
   EXPECT_NE(node.find("xdp         yes"), std::string::npos) << node;
   EXPECT_NE(node.find("exit=0"), std::string::npos) << node;
 
-  auto start = adamctl("plugin start firewall --iface veth-b");
-  EXPECT_NE(start.find("firewall   running      veth-b"), std::string::npos) << start;
+  auto start = adamctl("plugin start firewall --iface veth-b --hook xdp");
+  EXPECT_NE(start.find("firewall   running      veth-b@xdp/generic"), std::string::npos) << start;
   EXPECT_TRUE(xdp_attached());
+  EXPECT_TRUE(tc_ingress_prog_ids(pair_->b(), "veth-b").empty());
 
   auto list = adamctl("plugins");
   EXPECT_NE(list.find("NAME"), std::string::npos) << list;
@@ -155,6 +161,15 @@ TEST_F(DaemonNetnsTest, AdamctlDrivesTheSameApi) {
   auto configured = adamctl("plugin start firewall --iface veth-b --config '{\"log_rate\":100}'");
   EXPECT_NE(configured.find("exit=0"), std::string::npos) << configured;
   EXPECT_EQ(adamd_->get("/api/v1/plugins/firewall").json()["config"]["log_rate"], 100);
+  // Without --hook, a veth gets the tc hook where the kernel has tcx.
+  const bool tcx = adamd_->get("/api/v1/node").json()["features"]["tcx"]["available"].get<bool>();
+  EXPECT_NE(configured.find(tcx ? "veth-b@tc" : "veth-b@xdp/generic"), std::string::npos) << configured;
+  EXPECT_EQ(xdp_attached(), !tcx);
+  EXPECT_EQ(tc_ingress_prog_ids(pair_->b(), "veth-b").size(), tcx ? 1u : 0u);
+  auto bad_hook = adamctl("plugin start firewall --iface veth-b --hook nf");
+  EXPECT_NE(bad_hook.find("exit="), std::string::npos) << bad_hook;
+  EXPECT_EQ(bad_hook.find("exit=0"), std::string::npos)
+      << "CLI11 refuses a hook it does not know: " << bad_hook;
 }
 
 }  // namespace

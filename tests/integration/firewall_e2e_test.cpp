@@ -263,7 +263,7 @@ TEST_F(FirewallEndToEndTest, FiltersAtEachHookAndKeepsItAcrossRestarts) {
   const bool tcx = adamd_->get("/api/v1/node").json()["features"]["tcx"]["available"].get<bool>();
   if (!tcx) std::cout << "[ NOTE ] no tcx links in this kernel: the tc hook is tested to be refused only\n";
   struct Case {
-    json config;      // besides "interfaces"
+    json config;       // besides "interfaces"
     std::string hook;  // expected: "tc", or the XDP mode
   };
   // The default on a veth is tc ingress (XDP generic without tcx); an
@@ -307,10 +307,10 @@ TEST_F(FirewallEndToEndTest, FiltersAtEachHookAndKeepsItAcrossRestarts) {
     EXPECT_EQ(xdp_mode_of(pair_->b(), "veth-b"), "none");
     EXPECT_TRUE(tc_ingress_prog_ids(pair_->b(), "veth-b").empty()) << "stop detaches the tc link";
   }
-  for (const auto& [body, field] : {std::pair{R"({"interfaces":["veth-b"],"xdp_mode":"fast"})", "xdp_mode"},
-                                    std::pair{R"({"interfaces":["veth-b"],"hook":"nf"})", "hook"},
-                                    std::pair{R"({"interfaces":["veth-b"],"hook":"tc","xdp_mode":"native"})",
-                                              "xdp_mode"}}) {
+  for (const auto& [body, field] :
+       {std::pair{R"({"interfaces":["veth-b"],"xdp_mode":"fast"})", "xdp_mode"},
+        std::pair{R"({"interfaces":["veth-b"],"hook":"nf"})", "hook"},
+        std::pair{R"({"interfaces":["veth-b"],"hook":"tc","xdp_mode":"native"})", "xdp_mode"}}) {
     auto bad = adamd_->post("/api/v1/plugins/firewall/start", body);
     EXPECT_EQ(bad.status, 400) << bad.body;
     EXPECT_EQ(bad.json()["error"]["field"], field) << bad.body;

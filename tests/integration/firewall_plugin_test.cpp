@@ -2,17 +2,22 @@
 // network namespaces of the test's own.
 #include "plugins/firewall/firewall_plugin.h"
 
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
 #include <net/if.h>
+#include <sys/socket.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "chain_probe.skel.h"
@@ -140,8 +145,8 @@ TEST_F(FirewallPluginTest, ValidatesItsConfig) {
   if (tcx_missing().empty()) {
     Daemon with_tcx(pins(), tcx_features());
     EXPECT_NO_THROW(with_tcx.firewall->validate(json{{"interfaces", {"veth-b"}}, {"hook", "tc"}}));
-    expect_rejected(*with_tcx.firewall, json{{"interfaces", {"veth-b"}}, {"hook", "tc"}, {"xdp_mode", "native"}},
-                    "xdp_mode");
+    expect_rejected(*with_tcx.firewall,
+                    json{{"interfaces", {"veth-b"}}, {"hook", "tc"}, {"xdp_mode", "native"}}, "xdp_mode");
   }
   try {
     fw.validate(json{{"interfaces", {"veth-b"}}, {"policy", "drop"}});
@@ -308,14 +313,58 @@ TEST_F(FirewallPluginTest, AtTcIngressTheLinkOutlivesAdamdAndStopDetachesIt) {
   EXPECT_TRUE(ping());
 }
 
+// At tc a TCP stream arrives in GSO skbs of up to 64 KB; the counters count
+// the segments the wire carried, not the skbs.
+TEST_F(FirewallPluginTest, AtTcAGsoPacketCountsAsItsSegments) {
+  if (!tcx_missing().empty()) GTEST_SKIP() << "no tcx links in this kernel: " << tcx_missing();
+  Daemon d(pins(), tcx_features());
+  d.firewall->start(json{{"interfaces", {"veth-b"}}});
+  // The receiver: this thread is in namespace b.
+  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(listener);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(9100);
+  ASSERT_EQ(inet_pton(AF_INET, "198.51.100.2", &addr.sin_addr), 1);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0)
+      << std::strerror(errno);
+  ASSERT_EQ(::listen(listener.get(), 1), 0);
+  const json before = d.firewall->stats();
+  constexpr size_t kSent = 8 << 20;
+  size_t received = 0;
+  std::thread reader([&] {
+    UniqueFd conn(::accept(listener.get(), nullptr, nullptr));
+    std::vector<char> buf(1 << 20);
+    for (ssize_t n; conn && (n = ::recv(conn.get(), buf.data(), buf.size(), 0)) > 0;) received += n;
+  });
+  const int sent =
+      pair_->exec(pair_->a(),
+                  "python3 -c 'import socket; s = socket.create_connection((\"198.51.100.2\", 9100)); "
+                  "s.sendall(bytes(" +
+                      std::to_string(kSent) + ")); s.close()'");
+  reader.join();
+  ASSERT_EQ(sent, 0);
+  ASSERT_EQ(received, kSent);
+  const json after = d.firewall->stats();
+  const uint64_t packets = passed(after) - passed(before);
+  const uint64_t bytes = after["bytes"]["pass"].get<uint64_t>() - before["bytes"]["pass"].get<uint64_t>();
+  // 8 MiB in segments of at most 1448 payload bytes (MTU 1500, TCP options).
+  EXPECT_GE(packets, kSent / 1448) << bytes << " bytes";
+  EXPECT_GE(bytes, kSent);
+  EXPECT_LE(bytes / packets, 1514u) << packets << " packets, " << bytes
+                                    << " bytes: skbs counted, not segments";
+  d.firewall->stop();
+}
+
 // A start that fails on one interface leaves no tc link on the others.
 TEST_F(FirewallPluginTest, AFailedStartLeavesNoTcLinkBehind) {
   if (!tcx_missing().empty()) GTEST_SKIP() << "no tcx links in this kernel: " << tcx_missing();
   Daemon d(pins(), tcx_features());
   // br0 (a bridge, not a veth: the firewall takes XDP there) carries an XDP
   // program adam does not manage.
-  ASSERT_EQ(run("ip -n " + pair_->b() + " link add br0 type bridge && ip -n " + pair_->b() + " link set br0 up"),
-            0);
+  ASSERT_EQ(
+      run("ip -n " + pair_->b() + " link add br0 type bridge && ip -n " + pair_->b() + " link set br0 up"),
+      0);
   SkeletonPtr<chain_probe_bpf, chain_probe_bpf__destroy> foreign(chain_probe_bpf__open_and_load());
   ASSERT_TRUE(foreign) << libbpf_error(-errno);
   BpfLinkPtr foreign_link(bpf_program__attach_xdp(foreign->progs.chain_probe, if_nametoindex("br0")));

@@ -188,7 +188,8 @@ void FirewallPlugin::compact() {
 std::string FirewallPlugin::name() const { return "firewall"; }
 
 std::string FirewallPlugin::description() const {
-  return "XDP firewall: filters the packets arriving on the chosen interfaces (at XDP, or at tc ingress on veth) "
+  return "XDP firewall: filters the packets arriving on the chosen interfaces (at XDP, or at tc ingress on "
+         "veth) "
          "with ordered rule chains "
          "(every packet passes until rules are set), counts packets and bytes per rule and per verdict, and "
          "logs the packets of rules with log: true as events (rate-limited in the kernel).";
@@ -231,8 +232,8 @@ void FirewallPlugin::validate(const nlohmann::json& config) const {
     if (config.contains("xdp_mode"))
       throw bad_request("xdp_mode", "'xdp_mode' applies to the XDP hook, and 'hook' is \"tc\"");
     if (!ctx_.features.has("tcx"))
-      throw bad_request("hook", "'hook' \"tc\" needs tcx links, which this kernel lacks: " +
-                                    ctx_.features.detail("tcx"));
+      throw bad_request(
+          "hook", "'hook' \"tc\" needs tcx links, which this kernel lacks: " + ctx_.features.detail("tcx"));
   }
 }
 
