@@ -24,25 +24,6 @@ namespace fs = std::filesystem;
 
 constexpr const char* kPinPrefix = "tc@";
 
-// The ifindex a tcx link is attached to (0: the interface is gone); false
-// when the fd is not a tcx link. tcx's {ifindex, attach_type} in the info's
-// union starts where xdp's {ifindex} does: 6.1's uapi header, which has no
-// `tcx` member, reads it as `xdp.ifindex`.
-bool tcx_link_ifindex(int link_fd, uint32_t& ifindex, std::string& why) {
-  bpf_link_info info{};
-  __u32 len = sizeof(info);
-  if (int err = bpf_obj_get_info_by_fd(link_fd, &info, &len); err) {
-    why = "cannot read its info: " + libbpf_error(err);
-    return false;
-  }
-  if (info.type != kBpfLinkTypeTcx) {
-    why = "link type " + std::to_string(info.type) + " is not tcx";
-    return false;
-  }
-  ifindex = info.xdp.ifindex;
-  return true;
-}
-
 }  // namespace
 
 std::string tcx_unsupported_reason() {
@@ -71,15 +52,11 @@ TcxIngress::TcxIngress(std::string dir) : dir_(std::move(dir)) {
     const std::string file = entry.path().filename().string();
     if (!file.starts_with(kPinPrefix)) continue;
     const std::string path = entry.path().string();
-    BpfLinkPtr link(bpf_link__open(path.c_str()));
-    if (!link) {
-      spdlog::warn("tc ingress: cannot open pinned link {}: {}; leaving it", path, libbpf_error(-errno));
-      continue;
-    }
     uint32_t ifindex = 0;
     std::string why;
-    if (!tcx_link_ifindex(bpf_link__fd(link.get()), ifindex, why)) {
-      spdlog::warn("tc ingress: pinned {} is not a tcx link ({}); leaving it", path, why);
+    BpfLinkPtr link = open_pinned_netdev_link(path, kBpfLinkTypeTcx, "tcx", ifindex, why);
+    if (!link) {
+      spdlog::warn("tc ingress: pinned {} cannot be adopted ({}); leaving it", path, why);
       continue;
     }
     char name[IF_NAMESIZE] = {};
@@ -123,18 +100,8 @@ std::set<std::string> TcxIngress::attach(const std::map<std::string, uint32_t>& 
             "cannot attach to the tc ingress of interface '" + ifname + "': " +
             (err == -EINVAL ? "the kernel has no tcx links (Linux 6.6 or later)" : libbpf_error(err)));
       }
-      const std::string path = dir_ + "/" + kPinPrefix + ifname;
-      ::unlink(path.c_str());  // a stale pin of a link that could not be adopted
-      if (bpf_obj_pin(link_fd.get(), path.c_str()) != 0)
-        throw std::runtime_error("cannot pin the tc link of interface '" + ifname + "' at " + path + ": " +
-                                 libbpf_error(-errno));  // `link_fd` detaches as it goes
-      BpfLinkPtr link(bpf_link__open(path.c_str()));
-      if (!link) {
-        const int err = -errno;
-        ::unlink(path.c_str());
-        throw std::runtime_error("cannot open the pinned tc link " + path + ": " + libbpf_error(err));
-      }
-      links_[ifname] = Attachment{ifindex, std::move(link)};
+      links_[ifname] = Attachment{ifindex, pin_new_link(std::move(link_fd), dir_ + "/" + kPinPrefix + ifname,
+                                                        "the tc link of interface '" + ifname + "'")};
       created.insert(ifname);
       spdlog::info("tc ingress: attached to '{}' (ifindex {})", ifname, ifindex);
     }

@@ -74,22 +74,6 @@ std::string describe_attached_prog(uint32_t ifindex) {
   return text;
 }
 
-// The ifindex a pinned/opened XDP link is attached to (0: the interface is gone).
-bool xdp_link_ifindex(bpf_link* link, uint32_t& ifindex, std::string& why) {
-  bpf_link_info info{};
-  __u32 len = sizeof(info);
-  if (int err = bpf_obj_get_info_by_fd(bpf_link__fd(link), &info, &len); err) {
-    why = "cannot read its info: " + err_text(err);
-    return false;
-  }
-  if (info.type != BPF_LINK_TYPE_XDP) {
-    why = "link type " + std::to_string(info.type) + " is not XDP";
-    return false;
-  }
-  ifindex = info.xdp.ifindex;
-  return true;
-}
-
 // The mode `prog_id` is attached in on `ifindex` (false: it is not attached
 // there in native or generic mode).
 bool attached_mode(uint32_t ifindex, uint32_t prog_id, XdpMode& mode) {
@@ -217,15 +201,11 @@ XdpChain::XdpChain(std::string pin_dir)
   for (const std::string& file : pinned) {
     std::string ifname = file.substr(std::char_traits<char>::length(kRootPinPrefix));
     const std::string path = dir + "/" + file;
-    BpfLinkPtr link(bpf_link__open(path.c_str()));
-    if (!link) {
-      spdlog::warn("XDP chain: cannot open pinned link {}: {}; leaving it", path, err_text(-errno));
-      continue;
-    }
     uint32_t ifindex = 0;
     std::string why;
-    if (!xdp_link_ifindex(link.get(), ifindex, why)) {
-      spdlog::warn("XDP chain: pinned {} is not an XDP link ({}); leaving it", path, why);
+    BpfLinkPtr link = open_pinned_netdev_link(path, BPF_LINK_TYPE_XDP, "XDP", ifindex, why);
+    if (!link) {
+      spdlog::warn("XDP chain: pinned {} cannot be adopted ({}); leaving it", path, why);
       continue;
     }
     if (ifindex == 0) {
@@ -329,18 +309,8 @@ void XdpChain::attach_root(const std::string& ifname, Attachment& att) {
                              (att.mode == XdpMode::automatic ? "" : " in " + mode + " mode") + ": " +
                              err_text(err));
   }
-  const std::string path = pin_dir_ + "/xdp/" + kRootPinPrefix + ifname;
-  ::unlink(path.c_str());  // a stale pin of a link that could not be adopted
-  if (bpf_obj_pin(link_fd.get(), path.c_str()) != 0)
-    throw std::runtime_error("cannot pin the XDP link of interface '" + ifname + "' at " + path + ": " +
-                             err_text(-errno));  // `link_fd` detaches as it goes
-  BpfLinkPtr link(bpf_link__open(path.c_str()));
-  if (!link) {
-    const int err = -errno;
-    ::unlink(path.c_str());
-    throw std::runtime_error("cannot open the pinned XDP link " + path + ": " + err_text(err));
-  }
-  att.link = std::move(link);
+  att.link = pin_new_link(std::move(link_fd), pin_dir_ + "/xdp/" + kRootPinPrefix + ifname,
+                          "the XDP link of interface '" + ifname + "'");
   if (!attached_mode(att.ifindex, link_prog_id(att.link.get()), att.mode)) {
     spdlog::warn("XDP chain: cannot tell the attach mode of '{}'; taking it for native", ifname);
     att.mode = XdpMode::native;
@@ -393,7 +363,8 @@ void XdpChain::set_interfaces(const std::string& owner, const std::vector<std::s
     if (it == attachments_.end() || !it->second.link) continue;
     uint32_t link_ifindex = 0;
     std::string why;
-    bool ok = xdp_link_ifindex(it->second.link.get(), link_ifindex, why);
+    bool ok =
+        netdev_link_ifindex(bpf_link__fd(it->second.link.get()), BPF_LINK_TYPE_XDP, "XDP", link_ifindex, why);
     if (!ok || link_ifindex != w.ifindex || it->second.ifindex != w.ifindex) {
       spdlog::info(
           "XDP chain: the root link of '{}' is stale (link ifindex {}, interface ifindex {}); replacing it",

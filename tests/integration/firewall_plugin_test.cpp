@@ -84,6 +84,20 @@ class FirewallPluginTest : public InNetnsTest {
     f.features["tcx"] = KernelFeature{true, "test"};
     return f;
   }
+  // An XDP program adam does not manage, attached to an interface of this
+  // thread's namespace (null link when that failed): adam cannot attach there.
+  struct ForeignXdp {
+    SkeletonPtr<chain_probe_bpf, chain_probe_bpf__destroy> skel;
+    BpfLinkPtr link;
+  };
+  static ForeignXdp attach_foreign_xdp(const std::string& ifname) {
+    ForeignXdp foreign{
+        SkeletonPtr<chain_probe_bpf, chain_probe_bpf__destroy>(chain_probe_bpf__open_and_load()), nullptr};
+    if (foreign.skel)
+      foreign.link.reset(
+          bpf_program__attach_xdp(foreign.skel->progs.chain_probe, if_nametoindex(ifname.c_str())));
+    return foreign;
+  }
   std::vector<uint32_t> veth_b_tc_progs() const { return tc_ingress_prog_ids(pair_->b(), "veth-b"); }
 
   // validate() must reject `config` with a 400 naming `field`.
@@ -200,10 +214,8 @@ TEST_F(FirewallPluginTest, StartUndoesItsWorkOnFailure) {
   ASSERT_EQ(run("ip -n " + pair_->b() + " link add dum0 type veth peer name dum1 && ip -n " + pair_->b() +
                 " link set dum0 up && ip -n " + pair_->b() + " link set dum1 up"),
             0);
-  SkeletonPtr<chain_probe_bpf, chain_probe_bpf__destroy> foreign(chain_probe_bpf__open_and_load());
-  ASSERT_TRUE(foreign) << libbpf_error(-errno);
-  BpfLinkPtr foreign_link(bpf_program__attach_xdp(foreign->progs.chain_probe, if_nametoindex("dum0")));
-  ASSERT_TRUE(foreign_link) << libbpf_error(-errno);
+  const ForeignXdp foreign = attach_foreign_xdp("dum0");
+  ASSERT_TRUE(foreign.link) << libbpf_error(-errno);
   EXPECT_THROW(d.firewall->start(json{{"interfaces", {"veth-b", "dum0"}}}), std::runtime_error);
   EXPECT_FALSE(veth_b_has_xdp());
   EXPECT_FALSE(fs::exists(pins() + "/firewall"));
@@ -365,10 +377,8 @@ TEST_F(FirewallPluginTest, AFailedStartLeavesNoTcLinkBehind) {
   ASSERT_EQ(
       run("ip -n " + pair_->b() + " link add br0 type bridge && ip -n " + pair_->b() + " link set br0 up"),
       0);
-  SkeletonPtr<chain_probe_bpf, chain_probe_bpf__destroy> foreign(chain_probe_bpf__open_and_load());
-  ASSERT_TRUE(foreign) << libbpf_error(-errno);
-  BpfLinkPtr foreign_link(bpf_program__attach_xdp(foreign->progs.chain_probe, if_nametoindex("br0")));
-  ASSERT_TRUE(foreign_link) << libbpf_error(-errno);
+  const ForeignXdp foreign = attach_foreign_xdp("br0");
+  ASSERT_TRUE(foreign.link) << libbpf_error(-errno);
   EXPECT_THROW(d.firewall->start(json{{"interfaces", {"veth-b", "br0"}}}), std::runtime_error);
   EXPECT_TRUE(veth_b_tc_progs().empty());
   EXPECT_FALSE(fs::exists(pins() + "/firewall"));
