@@ -2,14 +2,16 @@
 # End-to-end firewall benchmark through a veth pair: a UDP flood from
 # namespace a to a socket in namespace b, delivered packets per second with
 #   1. no filtering,
-#   2. an empty XDP program (XDP_PASS, bench/xdp_pass.bpf.c) on veth-b in
-#      native (driver) mode, then in generic (skb) mode: what attaching any
-#      XDP program costs there,
+#   2. an empty XDP program (XDP_PASS, bench/empty_pass.bpf.c) on veth-b in
+#      native (driver) mode, then in generic (skb) mode, and an empty tc
+#      program (TC_ACT_UNSPEC) at its tc ingress through a tcx link: what
+#      hooking any program in there costs,
 #   3. ADAM's firewall (adamd in b) on veth-b holding N rules that do not
 #      match: with its default config (on a veth: tc ingress when the kernel
 #      has tcx), then at XDP with "xdp_mode" native and generic,
 #   4. iptables (nft backend) holding the same N rules in b's INPUT chain,
-# all measured in this one run. Columns 1-3 are measured in `--rounds` rounds,
+# all measured in this one run (the tc columns only where the kernel has tcx
+# links). Columns 1-3 are measured in `--rounds` rounds,
 # each round every column once, one after the other; the figures are the
 # medians over the rounds, each ratio the median of the rounds' ratios (a
 # column against the same round's unfiltered rate), so slow drifts of a shared
@@ -33,8 +35,8 @@ done
 [[ $(id -u) -eq 0 ]] || { echo "fw_vs_iptables: needs root" >&2; exit 1; }
 command -v iptables-nft >/dev/null || { echo "fw_vs_iptables: iptables (nft backend) is missing: apt-get install iptables" >&2; exit 1; }
 BUILD=$(realpath "$BUILD")
-XDP_PASS_OBJ=$BUILD/bpf/xdp_pass.bpf.o
-[[ -f $XDP_PASS_OBJ ]] || { echo "fw_vs_iptables: $XDP_PASS_OBJ is missing: build the tree first" >&2; exit 1; }
+PASS_OBJ=$BUILD/bpf/empty_pass.bpf.o
+[[ -f $PASS_OBJ && -x $BUILD/bench/tcx_attach ]] || { echo "fw_vs_iptables: $PASS_OBJ or $BUILD/bench/tcx_attach is missing: build the tree first" >&2; exit 1; }
 # The tests' "adamt" prefix with this script's pid: tests/cleanup-leftovers.sh
 # leaves them alone while the script runs and removes them if it crashed.
 NS_A=adamt-bench-$$-a
@@ -119,10 +121,16 @@ column() {
       pps=$(measure) ;;
     xdp_pass_native|xdp_pass_generic)
       local flag=xdpdrv; [[ $1 == xdp_pass_generic ]] && flag=xdpgeneric
-      ip -n "$NS_B" link set dev veth-b $flag obj "$XDP_PASS_OBJ" sec xdp
+      ip -n "$NS_B" link set dev veth-b $flag obj "$PASS_OBJ" sec xdp
       mode=$(xdp_mode_now)
       pps=$(measure)
       ip -n "$NS_B" link set dev veth-b $flag off ;;
+    tc_pass)
+      mkdir -p "$PIN_DIR"  # on the host's bpffs (adamd pins in its own, under ip netns exec)
+      "$BUILD/bench/tcx_attach" "$NS_B" veth-b "$PIN_DIR/tc_pass"
+      mode=tc
+      pps=$(measure)
+      rm "$PIN_DIR/tc_pass" ;;  # the pin held the link: it detaches
     adam|adam_native|adam_generic)
       local cfg=default; [[ $1 == adam_native ]] && cfg=native; [[ $1 == adam_generic ]] && cfg=generic
       api POST /api/v1/plugins/firewall/start "$STATE/start-$cfg.json" >/dev/null
@@ -143,15 +151,19 @@ column() {
   echo "$pps"
 }
 
-COLUMNS_XDP=(unfiltered xdp_pass_native xdp_pass_generic adam adam_native adam_generic)
-N=${#COLUMNS_XDP[@]}
+COLUMNS=(unfiltered xdp_pass_native xdp_pass_generic adam adam_native adam_generic)
+# Where the kernel has tcx links, adamd's default puts the firewall at tc on a veth.
+TCX=$(ip netns exec "$NS_B" curl -sf -H "Authorization: Bearer $(cat "$STATE/adam/admin.token")" \
+  http://127.0.0.1:19977/api/v1/node | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["features"]["tcx"]["available"]))')
+((TCX)) && COLUMNS+=(tc_pass)
+N=${#COLUMNS[@]}
 : > "$STATE/rounds"
 for ((r = 0; r < ROUNDS; r++)); do
   line=""
   sent=""
   # Each round starts one column later, so no column always runs first.
   for ((k = 0; k < N; k++)); do
-    c=${COLUMNS_XDP[$(((r + k) % N))]}
+    c=${COLUMNS[$(((r + k) % N))]}
     line+=" $c=$(column "$c")"
     sent+=" $c=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["pps"]))' "$STATE/send.json")"
   done
@@ -193,6 +205,9 @@ out = {"rules": rules, "rounds": len(rounds),
        "xdp_pass_generic_vs_unfiltered": ratio("xdp_pass_generic"),
        "adam_native_vs_unfiltered": ratio("adam_native"),
        "adam_generic_vs_unfiltered": ratio("adam_generic")}
+if "tc_pass" in rounds[0]:
+    out["tc_pass_pps"] = pps["tc_pass"]
+    out["tc_pass_vs_unfiltered"] = ratio("tc_pass")
 for c in ("xdp_pass_native", "xdp_pass_generic", "adam_native", "adam_generic"):
     want = c.rsplit("_", 1)[1]
     if modes.get(c) != {want}:
