@@ -402,5 +402,19 @@ TEST_F(FirewallPluginTest, StopWithoutStartRemovesWhatAnEarlierAdamdLeft) {
   EXPECT_TRUE(ping());
 }
 
+TEST_F(FirewallPluginTest, StopWithoutStartDetachesTheTcLinkAnEarlierAdamdLeft) {
+  if (!tcx_missing().empty()) GTEST_SKIP() << "no tcx links in this kernel: " << tcx_missing();
+  {
+    Daemon first(pins(), tcx_features());
+    first.firewall->start(json{{"interfaces", {"veth-b"}}});
+  }
+  ASSERT_EQ(veth_b_tc_progs().size(), 1u);
+  Daemon second(pins(), tcx_features());
+  second.firewall->stop();
+  EXPECT_TRUE(veth_b_tc_progs().empty());
+  EXPECT_FALSE(fs::exists(pins() + "/firewall"));
+  EXPECT_TRUE(ping());
+}
+
 }  // namespace
 }  // namespace adam::test
