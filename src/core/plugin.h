@@ -19,7 +19,8 @@ struct PluginContext {
   std::string pin_dir;  // bpffs root of adamd, e.g. /sys/fs/bpf/adam; a plugin pins under pin_dir/<name>/
   XdpChain& xdp;        // the shared XDP hook (root program + tail-call chain)
   const KernelFeatures& features;
-  Database* db = nullptr;  // for a PluginStore of the plugin's own (store/plugin_store.h); null in kernel-only tests
+  Database* db =
+      nullptr;  // for a PluginStore of the plugin's own (store/plugin_store.h); null in kernel-only tests
   // Where the plugin's events go: EventHub::add_ring_buffer for a BPF ring
   // buffer, publish() from C++ (core/event_hub.h). Null in kernel-only tests.
   EventHub* events = nullptr;
@@ -76,6 +77,14 @@ class Plugin {
   // Detaches and removes everything the plugin has in the kernel, pins
   // included, also those left by an earlier adamd. Safe when not running.
   virtual void stop() = 0;
+  // A running plugin takes a new config (validate() accepted it). The
+  // default stops and starts again: the plugin is gone for a moment and its
+  // kernel state starts afresh. A plugin that can switch in place overrides
+  // it. Throws like start(); the plugin is then not running.
+  virtual void reconfigure(const nlohmann::json& config) {
+    stop();
+    start(config);
+  }
   // Counters for the API and /metrics (a JSON object).
   virtual nlohmann::json stats() const = 0;
   // The plugin's own API routes; they answer whatever the plugin's state.

@@ -62,7 +62,10 @@ PluginStatus PluginManager::status_of(Entry& e) {
 
 void PluginManager::start_entry(Entry& e, const nlohmann::json& config) {
   try {
-    e.plugin->start(config);
+    if (e.state == PluginState::running)
+      e.plugin->reconfigure(config);
+    else
+      e.plugin->start(config);
     e.state = PluginState::running;
     e.config = config;
     e.reason.clear();
@@ -116,8 +119,7 @@ PluginStatus PluginManager::start(const std::string& name, const nlohmann::json&
     throw ApiError(503, "unsupported", fmt::format("plugin {} is unsupported here: {}", name, e.reason));
   e.plugin->validate(config);
   if (e.state == PluginState::running && e.config == config) return status_of(e);
-  if (e.state == PluginState::running) e.plugin->stop();  // new config: restart with it
-  start_entry(e, config);
+  start_entry(e, config);  // running: a new config, which the plugin takes in place if it can
   try {
     desired_.set(name, DesiredState{true, config.dump()});
     e.desired_running = true;

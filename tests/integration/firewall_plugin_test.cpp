@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -28,6 +29,7 @@
 #include "core/tcx_ingress.h"
 #include "core/xdp_chain.h"
 #include "core/xdp_test_run.h"
+#include "support/firewall_random.h"
 #include "support/netns.h"
 // bpf/xdp_chain.h (slot numbers; not the C++ core/xdp_chain.h)
 #include <xdp_chain.h>
@@ -366,6 +368,47 @@ TEST_F(FirewallPluginTest, AtTcAGsoPacketCountsAsItsSegments) {
   EXPECT_LE(bytes / packets, 1514u) << packets << " packets, " << bytes
                                     << " bytes: skbs counted, not segments";
   d.firewall->stop();
+}
+
+// A new config while running (another hook, other limits) leaves no moment
+// unfiltered, and the counters carry on.
+TEST_F(FirewallPluginTest, ANewConfigLeavesNoGapAndKeepsTheCounters) {
+  if (!tcx_missing().empty()) GTEST_SKIP() << "no tcx links in this kernel: " << tcx_missing();
+  Daemon d(pins(), tcx_features());
+  fw::Ruleset drop_ping;
+  fw::Match icmp;
+  icmp.proto = {fw::kProtoIcmp};
+  drop_ping.rules.push_back(make_rule(1, 1, fw::Action::drop, icmp));
+  d.firewall->apply(drop_ping);
+  d.firewall->start(json{{"interfaces", {"veth-b"}}});
+  ASSERT_EQ(veth_b_tc_progs().size(), 1u);
+
+  // 100 pings a second from a for 4 s, all through the switches below: ping
+  // exits 1 when not one was answered.
+  int ping_status = -1;
+  std::thread pinger(
+      [&] { ping_status = pair_->exec(pair_->a(), "ping -q -n -c 400 -i 0.01 -W 1 198.51.100.2"); });
+  const std::vector<json> configs = {
+      {{"interfaces", {"veth-b"}}, {"hook", "xdp"}},
+      {{"interfaces", {"veth-b"}}, {"log_rate", 10}},
+      {{"interfaces", {"veth-b"}}, {"xdp_mode", "generic"}, {"log_rate_total", 100}},
+      {{"interfaces", {"veth-b"}}},
+  };
+  for (const json& config : configs) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    d.firewall->reconfigure(config);
+    const bool at_tc = !config.contains("hook") && !config.contains("xdp_mode");
+    EXPECT_EQ(veth_b_tc_progs().size(), at_tc ? 1u : 0u) << config.dump();
+    EXPECT_EQ(veth_b_has_xdp(), !at_tc) << config.dump();
+  }
+  pinger.join();
+  EXPECT_EQ(ping_status, 1) << "a ping got through: 0 means answered, 1 none answered";
+  const json counters = d.firewall->rule_counters(1);
+  EXPECT_GE(counters["packets"].get<uint64_t>(), 400u)
+      << counters.dump() << ": counted at every hook, never reset";
+  d.firewall->stop();
+  EXPECT_TRUE(veth_b_tc_progs().empty());
+  EXPECT_FALSE(veth_b_has_xdp());
 }
 
 // A start that fails on one interface leaves no tc link on the others.

@@ -49,6 +49,22 @@ class RecordingPlugin : public Plugin {
   std::string needs_;
 };
 
+// A plugin that takes a new config in place (as the firewall does).
+class InPlacePlugin : public RecordingPlugin {
+ public:
+  InPlacePlugin(std::string name, Journal& j) : RecordingPlugin(std::move(name), j), journal_(j) {}
+  void reconfigure(const nlohmann::json& config) override {
+    journal_.calls.push_back("reconfigure " + config.dump());
+    if (journal_.fail_next_start) {
+      journal_.fail_next_start = false;
+      throw std::runtime_error("attach failed: device busy");
+    }
+  }
+
+ private:
+  Journal& journal_;
+};
+
 class PluginManagerTest : public ::testing::Test {
  protected:
   PluginManagerTest() {
@@ -65,6 +81,7 @@ class PluginManagerTest : public ::testing::Test {
     std::vector<std::unique_ptr<Plugin>> plugins;
     plugins.push_back(std::make_unique<RecordingPlugin>("alpha", journal_, "xdp"));
     plugins.push_back(std::make_unique<RecordingPlugin>("enforcer", journal_, "bpf_lsm"));
+    plugins.push_back(std::make_unique<InPlacePlugin>("switcher", switcher_journal_));
     return std::make_unique<PluginManager>(std::move(plugins), *desired_, features_);
   }
 
@@ -73,6 +90,7 @@ class PluginManagerTest : public ::testing::Test {
   std::unique_ptr<DesiredStateStore> desired_;
   KernelFeatures features_;
   Journal journal_;
+  Journal switcher_journal_;  // the in-place plugin's own, out of the other tests' way
 };
 
 TEST_F(PluginManagerTest, UnsupportedPluginSaysWhyAndRefusesToStart) {
@@ -97,6 +115,23 @@ TEST_F(PluginManagerTest, StartIsIdempotentAndANewConfigRestarts) {
   pm->start("alpha", {{"size", 2}});
   EXPECT_EQ(journal_.calls, (std::vector<std::string>{"start {\"size\":1}", "stop", "start {\"size\":2}"}));
   EXPECT_EQ(pm->status("alpha").config, nlohmann::json({{"size", 2}}));
+}
+
+TEST_F(PluginManagerTest, APluginThatSwitchesInPlaceIsReconfiguredNotStopped) {
+  auto pm = make();
+  pm->start("switcher", {{"size", 1}});
+  pm->start("switcher", {{"size", 2}});
+  EXPECT_EQ(switcher_journal_.calls, (std::vector<std::string>{"start {\"size\":1}", "reconfigure {\"size\":2}"}));
+  EXPECT_EQ(pm->status("switcher").state, PluginState::running);
+  EXPECT_EQ(pm->status("switcher").config, nlohmann::json({{"size", 2}}));
+  // A failed switch leaves the plugin failed, with the reason.
+  switcher_journal_.fail_next_start = true;
+  EXPECT_THROW(pm->start("switcher", {{"size", 3}}), ApiError);
+  EXPECT_EQ(pm->status("switcher").state, PluginState::failed);
+  EXPECT_NE(pm->status("switcher").reason.find("device busy"), std::string::npos);
+  // From failed, a start is a start.
+  pm->start("switcher", {{"size", 3}});
+  EXPECT_EQ(switcher_journal_.calls.back(), "start {\"size\":3}");
 }
 
 TEST_F(PluginManagerTest, BadConfigAndUnknownPluginChangeNothing) {

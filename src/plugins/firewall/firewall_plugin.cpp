@@ -330,6 +330,19 @@ void FirewallPlugin::start(const nlohmann::json& config) {
   spdlog::info("firewall: running on {} interface(s), {} at tc ingress", ifnames.size(), tc_ifaces.size());
 }
 
+void FirewallPlugin::reconfigure(const nlohmann::json& config) {
+  {
+    std::lock_guard tables(tables_mu_);
+    std::lock_guard lock(mu_);
+    events_.reset();  // the ring buffer keeps what arrives meanwhile
+    datapath_.reset();
+    tcx_.reset();
+    interfaces_.clear();
+  }
+  // Meanwhile apply() only remembers a ruleset, which start() then applies.
+  start(config);
+}
+
 void FirewallPlugin::stop() {
   std::lock_guard tables(tables_mu_);
   std::lock_guard lock(mu_);

@@ -62,6 +62,12 @@ class FirewallPlugin : public Plugin {
   // installed; without one, a re-adopted program keeps its pinned ruleset.
   void start(const nlohmann::json& config) override;
   void stop() override;
+  // Takes a new config without a moment unfiltered: lets go of the running
+  // objects as adamd's exit does (programs, links and pins stay and go on
+  // filtering and counting) and starts again on them, as a restarted adamd
+  // would. Interfaces that leave the config are detached; one that changes
+  // hook gets the new one before it leaves the old.
+  void reconfigure(const nlohmann::json& config) override;
   // {"packets": {"pass": N, "drop": N}, "bytes": {"pass": N, "drop": N},
   //  "interfaces": [...], "rules": {"<id>": {"packets": N, "bytes": N}},
   //  "hooks": [{"interface": "eth0", "hook": "xdp", "xdp_mode": "native"},
