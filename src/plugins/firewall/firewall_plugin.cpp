@@ -188,11 +188,11 @@ void FirewallPlugin::compact() {
 std::string FirewallPlugin::name() const { return "firewall"; }
 
 std::string FirewallPlugin::description() const {
-  return "XDP firewall: filters the packets arriving on the chosen interfaces (at XDP, or at tc ingress on "
-         "veth) "
-         "with ordered rule chains "
-         "(every packet passes until rules are set), counts packets and bytes per rule and per verdict, and "
-         "logs the packets of rules with log: true as events (rate-limited in the kernel).";
+  return "XDP firewall: filters the packets arriving on the chosen interfaces with ordered rule chains (at "
+         "XDP, or at tc ingress on veth; every packet passes until rules are set), counts packets and bytes "
+         "per "
+         "rule and per verdict, and logs the packets of rules with log: true as events (rate-limited in the "
+         "kernel).";
 }
 
 std::string FirewallPlugin::unsupported_reason(const KernelFeatures& features) const {
