@@ -48,10 +48,13 @@ TcxIngress::TcxIngress(std::string dir) : dir_(std::move(dir)) {
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec) throw std::runtime_error("tc ingress: cannot create " + dir_ + ": " + ec.message());
+  std::vector<std::string> pinned;  // listed first: re-pinning below changes the directory
   for (const auto& entry : fs::directory_iterator(dir_, ec)) {
     const std::string file = entry.path().filename().string();
-    if (!file.starts_with(kPinPrefix)) continue;
-    const std::string path = entry.path().string();
+    if (file.starts_with(kPinPrefix)) pinned.push_back(file);
+  }
+  for (const std::string& file : pinned) {
+    const std::string path = dir_ + "/" + file;
     uint32_t ifindex = 0;
     std::string why;
     BpfLinkPtr link = open_pinned_netdev_link(path, kBpfLinkTypeTcx, "tcx", ifindex, why);
