@@ -86,8 +86,7 @@ print({1: "native", 2: "generic"}.get(xdp["mode"], str(xdp["mode"])) if xdp else
 
 # Where ADAM's firewall hooks into veth-b, as its stats say: tc, or the XDP mode.
 adam_hook_now() {
-  ip netns exec "$NS_B" curl -sf -H "Authorization: Bearer $(cat "$STATE/adam/admin.token")" \
-    http://127.0.0.1:19977/api/v1/firewall/stats | python3 -c '
+  api_get /api/v1/firewall/stats | python3 -c '
 import json, sys
 hook = json.load(sys.stdin)["hooks"][0]
 print("tc" if hook["hook"] == "tc" else hook["xdp_mode"])'
@@ -99,6 +98,8 @@ ip netns exec "$NS_B" "$BUILD/adamd" --state-dir "$STATE/adam" --pin-dir "$PIN_D
 ADAMD_PID=$!
 api() { ip netns exec "$NS_B" curl -sf -H "Authorization: Bearer $(cat "$STATE/adam/admin.token")" \
   -H 'Content-Type: application/json' -X "$1" "http://127.0.0.1:19977$2" --data-binary "@$3"; }
+api_get() { ip netns exec "$NS_B" curl -sf -H "Authorization: Bearer $(cat "$STATE/adam/admin.token")" \
+  "http://127.0.0.1:19977$1"; }
 for _ in $(seq 50); do [[ -s "$STATE/adam/admin.token" ]] && ip netns exec "$NS_B" curl -sf http://127.0.0.1:19977/healthz >/dev/null 2>&1 && break; sleep 0.1; done
 python3 - "$RULES" > "$STATE/ruleset.json" <<'PY'
 import json, sys
@@ -137,8 +138,7 @@ column() {
       mode=$(adam_hook_now)
       pps=$(measure)
       # The firewall saw the flood: its pass counter holds at least what arrived.
-      passed=$(ip netns exec "$NS_B" curl -sf -H "Authorization: Bearer $(cat "$STATE/adam/admin.token")" \
-        http://127.0.0.1:19977/api/v1/firewall/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["packets"]["pass"])')
+      passed=$(api_get /api/v1/firewall/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["packets"]["pass"])')
       local received
       received=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["packets"])' "$STATE/recv.json")
       if ((passed < received)); then
@@ -153,8 +153,7 @@ column() {
 
 COLUMNS=(unfiltered xdp_pass_native xdp_pass_generic adam adam_native adam_generic)
 # Where the kernel has tcx links, adamd's default puts the firewall at tc on a veth.
-TCX=$(ip netns exec "$NS_B" curl -sf -H "Authorization: Bearer $(cat "$STATE/adam/admin.token")" \
-  http://127.0.0.1:19977/api/v1/node | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["features"]["tcx"]["available"]))')
+TCX=$(api_get /api/v1/node | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["features"]["tcx"]["available"]))')
 ((TCX)) && COLUMNS+=(tc_pass)
 N=${#COLUMNS[@]}
 : > "$STATE/rounds"
