@@ -17,6 +17,7 @@
 #include <string>
 
 #include "core/bpf_handle.h"
+#include "core/netdev_link.h"
 #include "core/tcx_ingress.h"
 #include "empty_pass.skel.h"
 

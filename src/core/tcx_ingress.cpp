@@ -1,21 +1,17 @@
 #include "core/tcx_ingress.h"
 
-// <net/if.h> before the <linux/...> headers (linux/libc-compat.h then skips
-// the duplicate definitions of linux/if.h).
-#include <net/if.h>
-// clang-format off
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
-// clang-format on
 
 #include <cerrno>
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
 #include <vector>
+
+#include "core/netdev_link.h"
 
 namespace adam {
 namespace {
@@ -48,35 +44,10 @@ TcxIngress::TcxIngress(std::string dir) : dir_(std::move(dir)) {
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec) throw std::runtime_error("tc ingress: cannot create " + dir_ + ": " + ec.message());
-  std::vector<std::string> pinned;  // listed first: re-pinning below changes the directory
-  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
-    const std::string file = entry.path().filename().string();
-    if (file.starts_with(kPinPrefix)) pinned.push_back(file);
-  }
-  for (const std::string& file : pinned) {
-    const std::string path = dir_ + "/" + file;
-    uint32_t ifindex = 0;
-    std::string why;
-    BpfLinkPtr link = open_pinned_netdev_link(path, kBpfLinkTypeTcx, "tcx", ifindex, why);
-    if (!link) {
-      spdlog::warn("tc ingress: pinned {} cannot be adopted ({}); leaving it", path, why);
-      continue;
-    }
-    char name[IF_NAMESIZE] = {};
-    if (ifindex == 0 || if_indextoname(ifindex, name) == nullptr) {
-      spdlog::info("tc ingress: the interface of {} is gone; removing the stale pin", path);
-      bpf_link__unpin(link.get());
-      continue;
-    }
-    // Keyed by the interface's name now: it may have been renamed.
-    std::string ifname = name;
-    if (file != kPinPrefix + ifname) {
-      const std::string new_path = dir_ + "/" + kPinPrefix + ifname;
-      if (bpf_link__unpin(link.get()) == 0 && bpf_link__pin(link.get(), new_path.c_str()) != 0)
-        spdlog::warn("tc ingress: cannot re-pin {} as {}", path, new_path);
-    }
-    spdlog::info("tc ingress: re-adopted the link of '{}' (ifindex {})", ifname, ifindex);
-    links_[ifname] = Attachment{ifindex, std::move(link)};
+  for (PinnedNetdevLink& pinned :
+       adopt_pinned_netdev_links(dir_, kPinPrefix, kBpfLinkTypeTcx, "tcx", "tc ingress")) {
+    spdlog::info("tc ingress: re-adopted the link of '{}' (ifindex {})", pinned.ifname, pinned.ifindex);
+    links_[pinned.ifname] = Attachment{pinned.ifindex, std::move(pinned.link)};
   }
 }
 

@@ -38,6 +38,8 @@ class TcxIngress {
   // links this call created are detached and std::runtime_error says why.
   // Returns the names of the interfaces it attached anew.
   std::set<std::string> attach(const std::map<std::string, uint32_t>& ifaces, int prog_fd);
+  // Detaches (and unpins) the link on `ifname`, if any.
+  void detach(const std::string& ifname);
   // Detaches (and unpins) every link not on one of `ifnames`.
   void keep_only(const std::set<std::string>& ifnames);
   void detach_all() { keep_only({}); }
@@ -50,7 +52,6 @@ class TcxIngress {
     uint32_t ifindex = 0;
     BpfLinkPtr link;
   };
-  void detach(const std::string& ifname);
 
   std::string dir_;
   std::map<std::string, Attachment> links_;  // by ifname

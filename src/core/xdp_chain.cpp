@@ -24,6 +24,7 @@
 #include <system_error>
 
 #include "core/errors.h"
+#include "core/netdev_link.h"
 #include "xdp_root.skel.h"
 // bpf/xdp_chain.h (slot numbers); angle brackets so that the search skips this
 // directory, where "xdp_chain.h" is the C++ header.
@@ -193,60 +194,27 @@ XdpChain::XdpChain(std::string pin_dir)
 
   // Root links pinned by an earlier adamd: keep them (the datapath never stops)
   // and point them at the freshly loaded root program.
-  std::vector<std::string> pinned;  // listed first: re-pinning below changes the directory
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string file = entry.path().filename().string();
-    if (file.starts_with(kRootPinPrefix)) pinned.push_back(file);
-  }
-  for (const std::string& file : pinned) {
-    std::string ifname = file.substr(std::char_traits<char>::length(kRootPinPrefix));
-    const std::string path = dir + "/" + file;
-    uint32_t ifindex = 0;
-    std::string why;
-    BpfLinkPtr link = open_pinned_netdev_link(path, BPF_LINK_TYPE_XDP, "XDP", ifindex, why);
-    if (!link) {
-      spdlog::warn("XDP chain: pinned {} cannot be adopted ({}); leaving it", path, why);
-      continue;
-    }
-    if (ifindex == 0) {
-      spdlog::info("XDP chain: the interface of {} is gone; removing the stale pin", path);
-      bpf_link__unpin(link.get());
-      continue;
-    }
-    if (int uerr = bpf_link__update_program(link.get(), skel_->progs.adam_xdp_root); uerr) {
-      if (uerr == -ENOLINK) {
-        spdlog::info("XDP chain: {} is detached; removing the stale pin", path);
-        bpf_link__unpin(link.get());
+  for (PinnedNetdevLink& pinned :
+       adopt_pinned_netdev_links(dir, kRootPinPrefix, BPF_LINK_TYPE_XDP, "XDP", "XDP chain")) {
+    if (int err = bpf_link__update_program(pinned.link.get(), skel_->progs.adam_xdp_root); err) {
+      if (err == -ENOLINK) {
+        spdlog::info("XDP chain: {} is detached; removing the stale pin", pinned.path);
+        bpf_link__unpin(pinned.link.get());
         continue;
       }
       spdlog::warn("XDP chain: cannot update {} to the new root program ({}); it keeps the previous one",
-                   path, err_text(uerr));
-    }
-    // The interface may have been renamed since: key it by its current name.
-    char name_now[IF_NAMESIZE] = {};
-    if (if_indextoname(ifindex, name_now) != nullptr && ifname != name_now &&
-        if_nametoindex(ifname.c_str()) == 0) {
-      const std::string new_path = dir + "/" + kRootPinPrefix + name_now;
-      spdlog::info("XDP chain: interface '{}' (ifindex {}) is now named '{}'", ifname, ifindex, name_now);
-      if (bpf_link__unpin(link.get()) == 0) {
-        if (bpf_link__pin(link.get(), new_path.c_str()) == 0) {
-          ifname = name_now;
-        } else {
-          spdlog::warn("XDP chain: cannot re-pin {} as {}; keeping the old name", path, new_path);
-          bpf_link__pin(link.get(), path.c_str());
-        }
-      }
+                   pinned.path, err_text(err));
     }
     XdpMode mode = XdpMode::native;
-    if (!attached_mode(ifindex, link_prog_id(link.get()), mode))
-      spdlog::warn("XDP chain: cannot tell the attach mode of {}; taking it for native", path);
-    spdlog::info("XDP chain: re-adopted the root link of '{}' (ifindex {}, {} mode)", ifname, ifindex,
-                 to_string(mode));
+    if (!attached_mode(pinned.ifindex, link_prog_id(pinned.link.get()), mode))
+      spdlog::warn("XDP chain: cannot tell the attach mode of {}; taking it for native", pinned.path);
+    spdlog::info("XDP chain: re-adopted the root link of '{}' (ifindex {}, {} mode)", pinned.ifname,
+                 pinned.ifindex, to_string(mode));
     Attachment att;
-    att.ifindex = ifindex;
+    att.ifindex = pinned.ifindex;
     att.mode = mode;
-    att.link = std::move(link);
-    attachments_[ifname] = std::move(att);
+    att.link = std::move(pinned.link);
+    attachments_[pinned.ifname] = std::move(att);
   }
 }
 

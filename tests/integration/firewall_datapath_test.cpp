@@ -82,20 +82,6 @@ Bytes a6(const char* text) {
   return a;
 }
 
-// A TCP/UDP packet for explain(); the family follows the addresses' size.
-PacketKey packet_key(const Bytes& src, const Bytes& dst, uint8_t proto, uint16_t src_port,
-                     uint16_t dst_port) {
-  PacketKey p;
-  p.family = src.size() == 16 ? 6 : 4;
-  std::copy(src.begin(), src.end(), p.src.begin());
-  std::copy(dst.begin(), dst.end(), p.dst.begin());
-  p.proto = proto;
-  p.has_ports = true;
-  p.src_port = src_port;
-  p.dst_port = dst_port;
-  return p;
-}
-
 // Ethernet header (+ VLAN tags, outermost first) around an L3 packet.
 Bytes ether(uint16_t type, const Bytes& l3, std::vector<uint16_t> tags = {}) {
   Bytes frame = Bytes{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1} + be16(tags.empty() ? type : tags[0]);
@@ -737,7 +723,7 @@ TEST_F(FirewallDatapathTest, ExplainBuildsFramesTheParserReadsBack) {
   m.src_port = {{5353, 5353}};
   m.dst_port = {{53, 53}};
   apply(rules(Action::pass, {make_rule(1, 1, Action::drop, m)}));
-  PacketKey p = packet_key(a6("2001:db8:100::1"), a6("2001:db8:100::2"), kUdp, 5353, 53);
+  PacketKey p = make_packet(a6("2001:db8:100::1"), a6("2001:db8:100::2"), kUdp, 5353, 53);
   EXPECT_EQ(datapath_->explain(p, veth_).rule_id, 1u);
   EXPECT_EQ(datapath_->explain(p, other_).rule_id, 0u);  // not a firewall interface
   p.has_ports = false;                                   // a non-first fragment
@@ -763,7 +749,7 @@ TEST_F(FirewallDatapathTest, PluginAppliesExplainsAndCounts) {
   PluginContext ctx{pins_->path(), *chain_, features};
   auto plugin = std::make_unique<FirewallPlugin>(ctx);
   const Bytes src = a4("198.51.100.1"), dst = a4("198.51.100.2");
-  PacketKey p = packet_key(src, dst, kTcp, 40000, 22);
+  PacketKey p = make_packet(src, dst, kTcp, 40000, 22);
 
   try {
     plugin->explain(p, "");

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -237,6 +238,22 @@ class RandomRules {
 };
 
 // One rule for a fixture: id, priority, action and conditions.
+// A TCP/UDP packet with ports between two addresses of 4 or 16 bytes (the
+// family follows their size), arriving on `ifindex`.
+inline fw::PacketKey make_packet(std::span<const uint8_t> src, std::span<const uint8_t> dst, uint8_t proto,
+                                 uint16_t src_port, uint16_t dst_port, uint32_t ifindex = 0) {
+  fw::PacketKey p;
+  p.family = src.size() == 16 ? 6 : 4;
+  std::copy(src.begin(), src.end(), p.src.begin());
+  std::copy(dst.begin(), dst.end(), p.dst.begin());
+  p.proto = proto;
+  p.has_ports = true;
+  p.src_port = src_port;
+  p.dst_port = dst_port;
+  p.ifindex = ifindex;
+  return p;
+}
+
 inline fw::Rule make_rule(uint32_t id, int32_t priority, fw::Action action, fw::Match match = {}) {
   fw::Rule r;
   r.id = id;

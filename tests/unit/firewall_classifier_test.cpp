@@ -15,6 +15,7 @@
 namespace adam::fw {
 namespace {
 
+using test::make_packet;
 using test::make_rule;
 using test::RandomRules;
 
@@ -23,15 +24,7 @@ const IfindexMap kInterfaces = {{"lo", 1}, {"eth0", 2}, {"eth1", 3}, {"eth2", 7}
 Prefix v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint8_t len) { return Prefix{4, len, {a, b, c, d}}; }
 
 PacketKey tcp4(std::array<uint8_t, 4> src, std::array<uint8_t, 4> dst, uint16_t sport, uint16_t dport) {
-  PacketKey p;
-  std::copy(src.begin(), src.end(), p.src.begin());
-  std::copy(dst.begin(), dst.end(), p.dst.begin());
-  p.proto = kProtoTcp;
-  p.has_ports = true;
-  p.src_port = sport;
-  p.dst_port = dport;
-  p.ifindex = 2;
-  return p;
+  return make_packet(src, dst, kProtoTcp, sport, dport, 2);
 }
 
 CompiledRuleset compile_fresh(const Ruleset& rs, const IfindexMap& ifindexes = kInterfaces) {

@@ -270,15 +270,7 @@ void FirewallPlugin::start(const nlohmann::json& config) {
   bool attached = false;
   auto undo = [&] {
     if (tcx) {
-      try {
-        tcx->keep_only([&] {
-          std::set<std::string> kept = tcx->interfaces();
-          for (const std::string& ifname : tc_created) kept.erase(ifname);
-          return kept;
-        }());
-      } catch (const std::exception& e) {
-        spdlog::warn("firewall: undoing the tc attach failed: {}", e.what());
-      }
+      for (const std::string& ifname : tc_created) tcx->detach(ifname);
     }
     if (attached) {
       try {
