@@ -9,6 +9,7 @@
 #include <linux/bpf.h>
 #include <net/if.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <cerrno>
 #include <chrono>
@@ -343,11 +344,16 @@ TEST_F(FirewallPluginTest, AtTcAGsoPacketCountsAsItsSegments) {
   ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0)
       << std::strerror(errno);
   ASSERT_EQ(::listen(listener.get(), 1), 0);
+  // accept() and recv() give up after 10 s: a sender that never connects
+  // fails the test instead of hanging it.
+  const timeval timeout{10, 0};
+  ASSERT_EQ(::setsockopt(listener.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout), 0);
   const json before = d.firewall->stats();
   constexpr size_t kSent = 8 << 20;
   size_t received = 0;
   std::thread reader([&] {
     UniqueFd conn(::accept(listener.get(), nullptr, nullptr));
+    if (conn) ::setsockopt(conn.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     std::vector<char> buf(1 << 20);
     for (ssize_t n; conn && (n = ::recv(conn.get(), buf.data(), buf.size(), 0)) > 0;) received += n;
   });
