@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/html.h"
+#include "core/config_schema.h"
 #include "core/embedded.h"
 #include "core/errors.h"
 #include "core/event_hub.h"
@@ -167,28 +168,10 @@ json plugin_json(const PluginStatus& s) {
           {"desired", s.desired_running ? "running" : "stopped"},
           {"config", s.config},
           {"reason", s.reason},
+          {"summary", s.summary},
+          {"config_schema", s.config_schema},
           {"stats", s.stats},
           {"links", links}};
-}
-
-// A plugin config from a console form: "interfaces" as a comma/space list.
-json config_from_form(const httplib::Request& req) {
-  json config = json::object();
-  for (const auto& [key, value] : req.params) {
-    if (key != "interfaces") throw bad_request(key, "unknown field '" + key + "'");
-    json list = json::array();
-    std::string item;
-    for (char c : value + ",") {
-      if (c == ',' || c == ' ') {
-        if (!item.empty()) list.push_back(item);
-        item.clear();
-      } else {
-        item.push_back(c);
-      }
-    }
-    config["interfaces"] = list;
-  }
-  return config;
 }
 
 }  // namespace
@@ -390,11 +373,7 @@ struct ApiServer::Impl {
     w.family("adamd_kernel_feature", "gauge", "1 when the kernel feature was found by probing.");
     for (const auto& [name, f] : ctx.features.features)
       w.sample("adamd_kernel_feature", {{"feature", name}}, f.available);
-    w.family("adamd_plugin_state", "gauge", "1 for the state each plugin is in.");
-    for (const auto& s : ctx.plugins.list())
-      for (auto st :
-           {PluginState::stopped, PluginState::running, PluginState::failed, PluginState::unsupported})
-        w.sample("adamd_plugin_state", {{"plugin", s.name}, {"state", to_string(st)}}, s.state == st);
+    ctx.plugins.metrics(w);
     w.family("adamd_xdp_interfaces", "gauge", "Interfaces with adamd's XDP root program attached.");
     w.sample("adamd_xdp_interfaces", {}, static_cast<double>(ctx.xdp.interfaces().size()));
     const auto counters = ctx.events.counters();
@@ -578,12 +557,12 @@ void ApiServer::Impl::register_routes() {
   route("POST", "/api/v1/plugins/([^/]+)/start", "/api/v1/plugins/{name}/start", Access::admin,
         html::plugin_row, [this](const httplib::Request& req, const Caller&) {
           const std::string name = req.matches[1];
-          ctx.plugins.status(name);  // 404 before looking at the body
+          const PluginStatus before = ctx.plugins.status(name);  // 404 before looking at the body
           const bool form =
               req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0;
-          json config = form ? config_from_form(req) : parse_body(req);
+          json config = form ? config_from_text(before.config_schema, {req.params.begin(), req.params.end()})
+                             : parse_body(req);
           if (!config.is_object()) throw bad_request("body", "the plugin config must be a JSON object");
-          const PluginStatus before = ctx.plugins.status(name);
           const PluginStatus after = ctx.plugins.start(name, config);
           return Reply{200, plugin_with_events(after), plugin_audit(before), plugin_audit(after)};
         });

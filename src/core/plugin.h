@@ -11,6 +11,7 @@ namespace adam {
 
 class XdpChain;
 class Database;
+class MetricsWriter;
 class EventHub;
 struct KernelFeatures;
 
@@ -68,8 +69,14 @@ class Plugin {
   // Empty when the kernel has what the plugin needs, else the reason, naming
   // the missing feature.
   virtual std::string unsupported_reason(const KernelFeatures& features) const = 0;
+  // The config's fields, types, enums, defaults and help (core/config_schema.h):
+  // served as `config_schema`, what the console's start form and `adamctl
+  // plugin start --set` are generated from. Default: a plugin without config.
+  virtual nlohmann::json config_schema() const;
   // Throws ApiError (400, naming the field) on a bad config. Changes nothing.
-  virtual void validate(const nlohmann::json& config) const = 0;
+  // The default checks the config against config_schema(); a plugin with
+  // more to check calls it first.
+  virtual void validate(const nlohmann::json& config) const;
   // Loads, configures and attaches; adopts what an earlier adamd pinned.
   // Throws on failure after undoing its partial work. Only called with a
   // config that validate() accepted, and only while stopped.
@@ -85,8 +92,15 @@ class Plugin {
     stop();
     start(config);
   }
-  // Counters for the API and /metrics (a JSON object).
+  // Counters for the API (a JSON object): may be costly (every rule's counter).
   virtual nlohmann::json stats() const = 0;
+  // One line for listings (`adamctl plugins`, the console's plugin table),
+  // e.g. where the plugin is attached: "veth0@tc eth0@xdp/native". Cheap.
+  virtual std::string summary() const { return {}; }
+  // The plugin's own series in /metrics: families named adam_<plugin>_*
+  // (MetricsWriter escapes the labels). Called on every scrape while the
+  // plugin runs, so it reads only what is cheap to read.
+  virtual void metrics(MetricsWriter&) const {}
   // The plugin's own API routes; they answer whatever the plugin's state.
   virtual std::vector<PluginRoute> routes() { return {}; }
 };

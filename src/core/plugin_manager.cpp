@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/errors.h"
+#include "core/metrics.h"
 #include "store/desired_state.h"
 
 namespace adam {
@@ -50,8 +51,10 @@ PluginStatus PluginManager::status_of(Entry& e) {
   s.desired_running = e.desired_running;
   s.config = e.config;
   s.reason = e.reason;
+  s.config_schema = e.plugin->config_schema();
   if (e.state == PluginState::running) {
     try {
+      s.summary = e.plugin->summary();
       s.stats = e.plugin->stats();
     } catch (const std::exception& ex) {
       spdlog::warn("plugin {}: reading stats failed: {}", s.name, ex.what());
@@ -164,6 +167,23 @@ std::vector<PluginStatus> PluginManager::list() {
   std::vector<PluginStatus> out;
   for (auto& e : entries_) out.push_back(status_of(e));
   return out;
+}
+
+void PluginManager::metrics(MetricsWriter& w) {
+  std::lock_guard lock(mu_);
+  w.family("adamd_plugin_state", "gauge", "1 for the state each plugin is in.");
+  for (const auto& e : entries_)
+    for (auto st :
+         {PluginState::stopped, PluginState::running, PluginState::failed, PluginState::unsupported})
+      w.sample("adamd_plugin_state", {{"plugin", e.plugin->name()}, {"state", to_string(st)}}, e.state == st);
+  for (const auto& e : entries_) {
+    if (e.state != PluginState::running) continue;
+    try {
+      e.plugin->metrics(w);
+    } catch (const std::exception& ex) {
+      spdlog::warn("plugin {}: reading metrics failed: {}", e.plugin->name(), ex.what());
+    }
+  }
 }
 
 }  // namespace adam

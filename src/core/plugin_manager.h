@@ -13,6 +13,7 @@
 namespace adam {
 
 class DesiredStateStore;
+class MetricsWriter;
 
 enum class PluginState { stopped, running, failed, unsupported };
 std::string to_string(PluginState state);
@@ -24,6 +25,8 @@ struct PluginStatus {
   bool desired_running = false;
   nlohmann::json config = nlohmann::json::object();
   std::string reason;  // why failed/unsupported
+  nlohmann::json config_schema;
+  std::string summary;  // Plugin::summary(), while running
   nlohmann::json stats = nlohmann::json::object();
 };
 
@@ -46,6 +49,9 @@ class PluginManager {
 
   PluginStatus status(const std::string& name);
   std::vector<PluginStatus> list();
+  // Each plugin's state, and the running plugins' own series
+  // (Plugin::metrics): what /metrics shows of them, without their stats().
+  void metrics(MetricsWriter& w);
   // Every plugin's own API routes (collected once, at server start).
   std::vector<PluginRoute> routes();
 

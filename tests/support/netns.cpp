@@ -1,5 +1,7 @@
 #include "support/netns.h"
 
+#include "core/kernel.h"
+
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <net/if.h>
@@ -154,6 +156,8 @@ ScopedNetns::~ScopedNetns() {
 }
 
 PinDir::PinDir() {
+  // A test may be the first on a fresh machine to need bpffs (adamd mounts it too).
+  adam::ensure_kernel_filesystems();
   static std::atomic<int> n{0};
   path_ = "/sys/fs/bpf/adamt-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
   std::error_code ec;

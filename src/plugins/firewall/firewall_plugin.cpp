@@ -14,9 +14,11 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "core/config_schema.h"
 #include "core/errors.h"
 #include "core/event_hub.h"
 #include "core/kernel.h"
+#include "core/metrics.h"
 #include "core/tcx_ingress.h"
 #include "core/xdp_chain.h"
 #include "firewall.h"  // bpf/firewall.h: limits shared with the BPF program
@@ -60,17 +62,9 @@ constexpr uint32_t kDefaultLogRateTotal = 20000;
 // the kernel's config.
 constexpr uint64_t kMaxLogRate = 10'000'000;
 
-// The limit `field` of the config, `fallback` when absent; a bad value is a 400.
+// The limit `field` of the config (checked by the schema), `fallback` when absent.
 uint32_t log_rate(const nlohmann::json& config, const char* field, uint32_t fallback) {
-  auto it = config.find(field);
-  if (it == config.end()) return fallback;
-  // A non-negative literal parses as unsigned; a config built in C++ may hold a signed one.
-  const bool non_negative = it->is_number_unsigned() || (it->is_number_integer() && it->get<int64_t>() >= 0);
-  if (!non_negative || it->get<uint64_t>() > kMaxLogRate)
-    throw bad_request(field, "'" + std::string(field) + "' must be an integer from 0 to " +
-                                 std::to_string(kMaxLogRate) + " (events per second; 0: none), got " +
-                                 it->dump());
-  return it->get<uint32_t>();
+  return config.value(field, fallback);
 }
 
 // The config's "xdp_mode" (optional, default "auto"): how the XDP chain's root
@@ -78,8 +72,6 @@ uint32_t log_rate(const nlohmann::json& config, const char* field, uint32_t fall
 XdpMode xdp_mode_of(const nlohmann::json& config) {
   auto it = config.find("xdp_mode");
   if (it == config.end()) return XdpMode::automatic;
-  if (!it->is_string())
-    throw bad_request("xdp_mode", "'xdp_mode' must be \"native\", \"generic\" or \"auto\"");
   return xdp_mode_from_string(it->get<std::string>(), "xdp_mode");
 }
 
@@ -94,13 +86,8 @@ XdpMode xdp_mode_of(const nlohmann::json& config) {
 enum class Hook { automatic, xdp, tc };
 
 Hook hook_of(const nlohmann::json& config) {
-  auto it = config.find("hook");
-  if (it == config.end()) return Hook::automatic;
-  const std::string text = it->is_string() ? it->get<std::string>() : it->dump();
-  if (text == "auto") return Hook::automatic;
-  if (text == "xdp") return Hook::xdp;
-  if (text == "tc") return Hook::tc;
-  throw bad_request("hook", "'hook' must be \"xdp\", \"tc\" or \"auto\", got " + it->dump());
+  const std::string text = config.value("hook", "auto");
+  return text == "xdp" ? Hook::xdp : text == "tc" ? Hook::tc : Hook::automatic;
 }
 
 // Whether interface `ifname` gets the tc entry point rather than XDP.
@@ -202,32 +189,52 @@ std::string FirewallPlugin::unsupported_reason(const KernelFeatures& features) c
 
 std::string FirewallPlugin::pin_dir() const { return ctx_.pin_dir + "/firewall"; }
 
+nlohmann::json FirewallPlugin::config_schema() const {
+  using Field = ConfigSchema::Field;
+  ConfigSchema schema;
+  schema.field({.name = "interfaces",
+                .type = "array",
+                .items = "string",
+                .help = "the interfaces whose arriving packets are filtered, e.g. eth0",
+                .required = true,
+                .min_items = 1,
+                .max_items = ADAM_FW_MAX_IFACES});
+  schema.field({.name = "hook",
+                .type = "string",
+                .help =
+                    "where packets meet the firewall: xdp, tc (tc ingress, Linux 6.6+) or auto (tc on veth, "
+                    "where every XDP mode copies packets; XDP elsewhere)",
+                .default_value = "auto",
+                .choices = {"auto", "xdp", "tc"}});
+  schema.field(
+      {.name = "xdp_mode",
+       .type = "string",
+       .help = "how the XDP hook is attached: native (in the driver), generic (after the skb is built) or "
+               "auto (native where the driver has it); not with hook tc",
+       .default_value = "auto",
+       .choices = {"auto", "native", "generic"}});
+  for (auto [field, fallback, what] : {std::tuple{kLogRate, kDefaultLogRate, "per rule"},
+                                       std::tuple{kLogRateTotal, kDefaultLogRateTotal, "over all rules"}})
+    schema.field(
+        Field{.name = field,
+              .type = "integer",
+              .help = std::string("log events per second ") + what + " (0: none), limited in the kernel",
+              .default_value = fallback,
+              .minimum = 0,
+              .maximum = kMaxLogRate});
+  return schema.to_json();
+}
+
 void FirewallPlugin::validate(const nlohmann::json& config) const {
-  if (!config.is_object()) throw bad_request("", "the firewall's config must be a JSON object");
-  for (const auto& [key, value] : config.items()) {
-    if (key == "xdp_mode" || key == "hook") continue;  // checked by xdp_mode_of() and hook_of() below
-    if (key != "interfaces" && key != kLogRate && key != kLogRateTotal)
-      throw bad_request(key, "unknown field '" + key + "'");
-  }
-  log_rate(config, kLogRate, kDefaultLogRate);
-  log_rate(config, kLogRateTotal, kDefaultLogRateTotal);
-  auto it = config.find("interfaces");
-  if (it == config.end())
-    throw bad_request("interfaces", "missing field 'interfaces' (the interfaces to filter, e.g. [\"eth0\"])");
-  if (!it->is_array()) throw bad_request("interfaces", "'interfaces' must be an array of interface names");
-  if (it->empty()) throw bad_request("interfaces", "'interfaces' must name at least one interface");
-  if (it->size() > ADAM_FW_MAX_IFACES)
-    throw bad_request("interfaces", "at most " + std::to_string(ADAM_FW_MAX_IFACES) + " interfaces");
+  Plugin::validate(config);  // fields, types, enums, bounds
+  const auto it = config.find("interfaces");
   std::set<std::string> seen;
   for (size_t i = 0; i < it->size(); ++i) {
     const std::string field = "interfaces[" + std::to_string(i) + "]";
-    const auto& item = (*it)[i];
-    if (!item.is_string()) throw bad_request(field, "must be a string (an interface name)");
-    const std::string ifname = item.get<std::string>();
+    const std::string ifname = (*it)[i].get<std::string>();
     if (!seen.insert(ifname).second) throw bad_request(field, "interface '" + ifname + "' is listed twice");
     XdpChain::ifindex_of(ifname, field);
   }
-  xdp_mode_of(config);
   if (hook_of(config) == Hook::tc) {
     if (config.contains("xdp_mode"))
       throw bad_request("xdp_mode", "'xdp_mode' applies to the XDP hook, and 'hook' is \"tc\"");
@@ -378,6 +385,41 @@ nlohmann::json FirewallPlugin::stats() const {
       // ruleset is recompiled (kCompactAfter after the last change).
       {"added_rules", datapath_ ? datapath_->added_rules() : 0},
   };
+}
+
+std::string FirewallPlugin::summary() const {
+  std::lock_guard lock(mu_);
+  std::string line;
+  for (const auto& h : hooks_json()) {
+    line +=
+        (line.empty() ? "" : " ") + h["interface"].get<std::string>() + "@" + h["hook"].get<std::string>();
+    if (h.contains("xdp_mode")) line += "/" + h["xdp_mode"].get<std::string>();
+  }
+  return line;
+}
+
+void FirewallPlugin::metrics(MetricsWriter& w) const {
+  const fw::Totals totals = this->totals();  // the two verdict counters, never the per-rule ones
+  std::lock_guard lock(mu_);
+  w.family("adam_firewall_packets_total", "counter", "Packets the firewall decided, by verdict.");
+  w.sample("adam_firewall_packets_total", {{"verdict", "pass"}}, static_cast<double>(totals.pass.packets));
+  w.sample("adam_firewall_packets_total", {{"verdict", "drop"}}, static_cast<double>(totals.drop.packets));
+  w.family("adam_firewall_bytes_total", "counter", "Bytes of the packets the firewall decided, by verdict.");
+  w.sample("adam_firewall_bytes_total", {{"verdict", "pass"}}, static_cast<double>(totals.pass.bytes));
+  w.sample("adam_firewall_bytes_total", {{"verdict", "drop"}}, static_cast<double>(totals.drop.bytes));
+  w.family("adam_firewall_rules", "gauge", "Rules in the applied ruleset, enabled or not.");
+  w.sample("adam_firewall_rules", {}, ruleset_ ? static_cast<double>(ruleset_->rules.size()) : 0);
+  w.family("adam_firewall_added_rules", "gauge",
+           "Rules matched from the kernel's added-rules table until the next recompile.");
+  w.sample("adam_firewall_added_rules", {}, datapath_ ? datapath_->added_rules() : 0);
+  w.family("adam_firewall_hook_info", "gauge",
+           "1 for each interface the firewall filters, with where it hooks in.");
+  for (const auto& h : hooks_json())
+    w.sample("adam_firewall_hook_info",
+             {{"interface", h["interface"].get<std::string>()},
+              {"hook", h["hook"].get<std::string>()},
+              {"xdp_mode", h.value("xdp_mode", "")}},
+             1);
 }
 
 void FirewallPlugin::apply(const fw::Ruleset& ruleset, uint32_t added) {

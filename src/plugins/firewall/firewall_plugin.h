@@ -58,6 +58,7 @@ class FirewallPlugin : public Plugin {
   // default 20000), integers 0..10,000,000 (0: no events). Unknown fields are
   // rejected.
   void validate(const nlohmann::json& config) const override;
+  nlohmann::json config_schema() const override;
   // Applies the ruleset of the last apply() (if any) before the program is
   // installed; without one, a re-adopted program keeps its pinned ruleset.
   void start(const nlohmann::json& config) override;
@@ -74,6 +75,10 @@ class FirewallPlugin : public Plugin {
   //            {"interface": "veth0", "hook": "tc"}],
   //  "added_rules": N}
   nlohmann::json stats() const override;
+  // Where each interface is hooked: "veth0@tc eth0@xdp/native".
+  std::string summary() const override;
+  // Packets and bytes by verdict, rules, added rules, hooks: never a per-rule counter.
+  void metrics(MetricsWriter& w) const override;
   // One rule's counters {"packets": N, "bytes": N} (as in stats()), null
   // when the kernel has none for it.
   nlohmann::json rule_counters(uint32_t id) const;
