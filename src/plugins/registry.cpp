@@ -1,13 +1,41 @@
 #include "plugins/registry.h"
 
+#include <mutex>
+
 #include "plugins/firewall/firewall_plugin.h"
 
 namespace adam {
 
-// monitor, lsm and lb join this list as they are built.
+namespace {
+
+std::mutex registry_mu;
+
+// The plugins this build ships, in the order the API lists them: a new
+// plugin is one line here. Built on first use, so they come before any
+// plugin register_plugin() adds.
+std::vector<PluginFactory>& registered() {
+  static std::vector<PluginFactory> factories = {
+      make_plugin<FirewallPlugin>,
+      // monitor, lsm and lb join as they are built.
+  };
+  return factories;
+}
+
+}  // namespace
+
+void register_plugin(PluginFactory factory) {
+  std::lock_guard lock(registry_mu);
+  registered().push_back(std::move(factory));
+}
+
 std::vector<std::unique_ptr<Plugin>> make_plugins(PluginContext& ctx) {
+  std::vector<PluginFactory> factories;
+  {
+    std::lock_guard lock(registry_mu);
+    factories = registered();
+  }
   std::vector<std::unique_ptr<Plugin>> plugins;
-  plugins.push_back(std::make_unique<FirewallPlugin>(ctx));
+  for (const auto& make : factories) plugins.push_back(make(ctx));
   return plugins;
 }
 
