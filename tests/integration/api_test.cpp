@@ -9,6 +9,7 @@
 
 #include "support/adamd.h"
 #include "support/netns.h"
+#include "support/prometheus.h"
 
 namespace adam::test {
 namespace {
@@ -136,14 +137,21 @@ TEST_F(ApiTest, MetricsExposeBuildInfoPluginStatesAndHttpCounters) {
   auto m = d().get("/metrics", "-");
   ASSERT_EQ(m.status, 200);
   EXPECT_EQ(m.header("Content-Type").rfind("text/plain; version=0.0.4", 0), 0u);
-  for (const char* want :
-       {"adamd_build_info{version=\"" ADAM_VERSION "\"} 1",
-        "adamd_plugin_state{plugin=\"firewall\",state=\"stopped\"} 1",
-        "adamd_http_requests_total{method=\"GET\",route=\"/api/v1/node\",status=\"200\"} 1",
-        "adamd_http_requests_total{method=\"GET\",route=\"/api/v1/plugins/{name}\",status=\"404\"} 1",
-        "adamd_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/node\",le=\"+Inf\"} 1",
-        "adamd_kernel_feature{feature=\"xdp\"} 1"})
-    EXPECT_NE(m.body.find(want), std::string::npos) << want << "\n" << m.body;
+  const Exposition e = parse_exposition(m.body);
+  EXPECT_EQ(e.value("adamd_build_info", {{"version", ADAM_VERSION}}), 1);
+  EXPECT_EQ(e.value("adamd_plugin_state", {{"plugin", "firewall"}, {"state", "stopped"}}), 1);
+  EXPECT_EQ(e.value("adamd_plugin_state", {{"plugin", "firewall"}, {"state", "running"}}), 0);
+  EXPECT_EQ(
+      e.value("adamd_http_requests_total", {{"method", "GET"}, {"route", "/api/v1/node"}, {"status", "200"}}),
+      1);
+  EXPECT_EQ(e.value("adamd_http_requests_total",
+                    {{"method", "GET"}, {"route", "/api/v1/plugins/{name}"}, {"status", "404"}}),
+            1);
+  EXPECT_EQ(e.value("adamd_http_request_duration_seconds_bucket",
+                    {{"method", "GET"}, {"route", "/api/v1/node"}, {"le", "+Inf"}}),
+            1);
+  EXPECT_EQ(e.types.at("adamd_http_request_duration_seconds"), "histogram");
+  EXPECT_EQ(e.value("adamd_kernel_feature", {{"feature", "xdp"}}), 1);
 }
 
 TEST_F(ApiTest, ConsoleSessionCookieIsHttpOnlyStrictAndCsrfSafe) {

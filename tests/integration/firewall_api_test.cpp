@@ -15,6 +15,7 @@
 #include "plugins/firewall/rule_json.h"
 #include "support/adamd.h"
 #include "support/netns.h"
+#include "support/prometheus.h"
 
 namespace adam::test {
 namespace {
@@ -282,6 +283,36 @@ TEST_F(FirewallApiTest, StatsCountAndTheFlowStreamReportsEverySecond) {
   for (const char* key : {"ts", "pass_pps", "drop_pps", "pass_bps", "drop_bps"})
     EXPECT_TRUE(event.contains(key)) << key << " missing in " << event.dump();
   EXPECT_EQ(adamd_->get("/healthz", "-").status, 200) << "the stream ended with the client";
+}
+
+// What a Prometheus server scraping adamd sees of the firewall: its own
+// adam_firewall_* series, parsed as a scraper parses them.
+TEST_F(FirewallApiTest, MetricsCarryTheFirewallsCountersAsPrometheusSeries) {
+  add(drop_rule("drop from a", {{"src", {"198.51.100.1/32"}}, {"proto", {"icmp"}}}));
+  add(drop_rule("unused", {{"src", {"203.0.113.9/32"}}}));
+  const Exposition idle = parse_exposition(adamd_->get("/metrics", "-").body);
+  EXPECT_FALSE(idle.value("adam_firewall_packets_total", {{"verdict", "drop"}}))
+      << "a stopped firewall exports no series of its own";
+  start_firewall();
+  pair_->exec(pair_->a(), "ping -q -c 5 -i 0.1 -W 1 198.51.100.2");
+  const HttpResponse r = adamd_->get("/metrics", "-");
+  ASSERT_EQ(r.status, 200);
+  const Exposition m = parse_exposition(r.body);
+  EXPECT_EQ(m.types.at("adam_firewall_packets_total"), "counter");
+  EXPECT_EQ(m.types.at("adam_firewall_rules"), "gauge");
+  EXPECT_GE(m.value("adam_firewall_packets_total", {{"verdict", "drop"}}).value_or(0), 5);
+  EXPECT_GE(m.value("adam_firewall_bytes_total", {{"verdict", "drop"}}).value_or(0), 5 * 98);
+  EXPECT_TRUE(m.value("adam_firewall_packets_total", {{"verdict", "pass"}}));
+  EXPECT_EQ(m.value("adam_firewall_rules"), 2);
+  EXPECT_EQ(m.value("adam_firewall_hook_info", {{"interface", "veth-b"}}), 1);
+  EXPECT_EQ(m.value("adamd_plugin_state", {{"plugin", "firewall"}, {"state", "running"}}), 1);
+  // The scrape reads the verdict totals, never a counter per rule.
+  for (const Sample& s : m.samples)
+    EXPECT_EQ(s.labels.count("rule_id") + s.labels.count("rule"), 0u) << s.name;
+  // The same numbers as the API's stats.
+  const json stats = adamd_->get("/api/v1/firewall/stats").json();
+  EXPECT_LE(m.value("adam_firewall_packets_total", {{"verdict", "drop"}}).value_or(0),
+            stats["packets"]["drop"].get<double>());
 }
 
 TEST_F(FirewallApiTest, ExplainAgreesWithTheRules) {
