@@ -73,7 +73,7 @@ std::string Adamd::url() const { return "http://127.0.0.1:" + std::to_string(por
 
 void Adamd::start() {
   ASSERT_FALSE(running()) << "adamd is running already";
-  std::vector<std::string> argv = {std::string(ADAM_BUILD_DIR) + "/adamd",
+  std::vector<std::string> argv = {options_.binary.empty() ? ADAM_BUILD_DIR "/adamd" : options_.binary,
                                    "--state-dir",
                                    state_dir_,
                                    "--pin-dir",

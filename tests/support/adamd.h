@@ -25,6 +25,7 @@ class Adamd {
     std::string netns;              // run adamd (and requests) inside this namespace
     std::vector<std::string> args;  // extra flags
     bool wait_healthy = true;       // wait for /healthz before returning
+    std::string binary;             // the adamd to run; empty: build/adamd
   };
   explicit Adamd(Options options);
   Adamd() : Adamd(Options{}) {}
