@@ -61,16 +61,29 @@ std::string valid_utf8(std::string_view text) {
   return out;
 }
 
+// kainjow's set() and push_back() copy the value with everything under it;
+// a placeholder goes in instead and the converted value is moved over it
+// (the engine hands its own values out as const only).
+mustache::data& moved_in(const mustache::data* placeholder, mustache::data&& value) {
+  return *const_cast<mustache::data*>(placeholder) = std::move(value);
+}
+
 mustache::data to_data(const json& j) {
   switch (j.type()) {
     case json::value_t::object: {
       mustache::data object{mustache::data::type::object};
-      for (const auto& [key, value] : j.items()) object.set(key, to_data(value));
+      for (const auto& [key, value] : j.items()) {
+        object.set(key, mustache::data(false));
+        moved_in(object.get(key), to_data(value));
+      }
       return object;
     }
     case json::value_t::array: {
       mustache::data list{mustache::data::type::list};
-      for (const auto& item : j) list.push_back(to_data(item));
+      for (const auto& item : j) {
+        list.push_back(mustache::data(false));
+        moved_in(&list.list_value().back(), to_data(item));
+      }
       return list;
     }
     case json::value_t::string:
