@@ -9,9 +9,9 @@ APT_PACKAGES=(
   clang llvm libbpf-dev bpftool linux-libc-dev
   libsqlite3-dev libsqlitecpp-dev libcpp-httplib-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libssl-dev
-  libgtest-dev googletest
+  libkainjow-mustache-dev libgtest-dev googletest
   iproute2 iputils-ping util-linux procps curl python3
-  xdp-tools iptables nodejs npm
+  xdp-tools iptables nodejs npm chromium
 )
 
 missing=()

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "api/server.h"
+#include "api/templates.h"
 #include "core/bpf_handle.h"
 #include "core/config.h"
 #include "core/demo_lab.h"
@@ -58,6 +59,7 @@ std::string hostname() {
 
 int run(const adam::DaemonConfig& config) {
   const adam::ListenAddress listen = adam::parse_listen(config.listen);
+  adam::templates::load();  // a broken console template stops adamd here, not on a page
   adam::EventHubOptions event_options;
   try {
     event_options.retention = adam::parse_span(config.retention);

@@ -1,135 +1,144 @@
 #include "api/html.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
+
+#include "api/templates.h"
+#include "core/time_range.h"
 
 namespace adam::html {
 
 using nlohmann::json;
 
-std::string escape(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
+namespace {
+
+// A JSON value as text: strings as they are, anything else as JSON (bytes
+// that are not UTF-8 replaced rather than thrown on).
+std::string text_of(const json& j) {
+  return j.is_string() ? j.get<std::string>() : j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-std::string json_block(const json& j) { return "<pre class=\"json\">" + escape(j.dump(2)) + "</pre>"; }
+// A scalar or a list of scalars ("a, b") as text; nothing for deeper values.
+std::optional<std::string> scalar_text(const json& j) {
+  if (j.is_primitive()) return text_of(j);
+  if (!j.is_array() || !std::all_of(j.begin(), j.end(), [](const json& item) { return item.is_primitive(); }))
+    return std::nullopt;
+  std::string text;
+  for (const auto& item : j) text += (text.empty() ? "" : ", ") + text_of(item);
+  return text;
+}
 
-namespace {
-std::string str(const json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
 }  // namespace
 
-std::string node(const json& n) {
-  std::string features;
-  for (const auto& [name, f] : n["features"].items()) {
-    features += fmt::format("<li class=\"{}\" title=\"{}\">{} {}</li>",
-                            f["available"].get<bool>() ? "state-running" : "state-stopped",
-                            escape(str(f["detail"])), escape(name), f["available"].get<bool>() ? "✓" : "✗");
+json key_values(const json& j) {
+  json entries = json::array();
+  if (!j.is_object()) {
+    entries.push_back(
+        {{"name", ""}, {"value", scalar_text(j).value_or(text_of(j))}, {"parts", json::array()}});
+    return entries;
   }
-  return fmt::format(
-      "<section id=\"node\" hx-get=\"/api/v1/node\" hx-trigger=\"every 30s\" hx-swap=\"outerHTML\">"
-      "<h2>{}</h2><dl><dt>kernel</dt><dd>{}</dd><dt>adamd</dt><dd>{}</dd><dt>uptime</dt><dd>{} s</dd>"
-      "<dt>kernel features</dt><dd><ul class=\"features\">{}</ul></dd></dl></section>",
-      escape(str(n["hostname"])), escape(str(n["kernel"]["release"])), escape(str(n["version"])),
-      n["uptime_s"].dump(), features);
+  for (const auto& [name, value] : j.items()) {
+    if (auto text = scalar_text(value)) {
+      entries.push_back({{"name", name}, {"value", *text}, {"parts", json::array()}});
+      continue;
+    }
+    if (!value.is_object()) continue;
+    json parts = json::array();
+    for (const auto& [part, part_value] : value.items())
+      if (auto text = scalar_text(part_value)) parts.push_back({{"name", part}, {"value", *text}});
+    if (!parts.empty()) entries.push_back({{"name", name}, {"value", nullptr}, {"parts", parts}});
+  }
+  return entries;
 }
 
-std::string plugin_row(const json& p) {
-  const std::string name = escape(str(p["name"]));
-  const std::string state = str(p["state"]);
-  std::string actions;
-  if (state == "running") {
-    actions = fmt::format(
-        "<button hx-post=\"/api/v1/plugins/{0}/stop\" hx-target=\"closest tr\" "
-        "hx-swap=\"outerHTML\">stop</button>",
-        name);
-  } else if (state != "unsupported") {
-    std::string ifaces;
-    if (p["config"].contains("interfaces"))
-      for (const auto& i : p["config"]["interfaces"]) ifaces += (ifaces.empty() ? "" : ",") + str(i);
-    actions = fmt::format(
-        "<form hx-post=\"/api/v1/plugins/{0}/start\" hx-target=\"closest tr\" hx-swap=\"outerHTML\">"
-        "<input name=\"interfaces\" placeholder=\"interfaces, e.g. eth0\" value=\"{1}\" "
-        "aria-label=\"interfaces\">"
-        "<button>start</button></form>",
-        name, escape(ifaces));
-  }
-  return fmt::format(
-      "<tr id=\"plugin-{0}\"><td><strong>{0}</strong><br><span class=\"muted\">{1}</span></td>"
-      "<td class=\"state-{2}\">{2}</td><td>{3}</td><td><code>{4}</code></td><td>{5}</td></tr>",
-      name, escape(str(p["description"])), escape(state), escape(str(p["reason"])), escape(p["stats"].dump()),
-      actions);
+std::string json_block(const json& j) {
+  return templates::render("json_block", {{"text", j.dump(2, ' ', false, json::error_handler_t::replace)}});
 }
+
+std::string node(const json& n) {
+  json features = json::array();
+  for (const auto& [name, f] : n["features"].items())
+    features.push_back({{"name", name}, {"available", f["available"]}, {"detail", f["detail"]}});
+  json data = n;
+  data["features"] = features;
+  return templates::render("node", data);
+}
+
+namespace {
+
+// One input of the start form per field of the plugin's config_schema,
+// holding the current config's value.
+json start_form_fields(const json& plugin) {
+  json fields = json::array();
+  const json& config = plugin["config"];
+  for (const auto& field : plugin["config_schema"].value("fields", json::array())) {
+    const std::string name = field.at("name").get<std::string>();
+    const std::string type = field.at("type").get<std::string>();
+    const json current = config.is_object() && config.contains(name) ? config[name] : json();
+    const json& default_value = field.contains("default") ? field["default"] : json();
+    const bool is_enum = field.contains("enum");
+    json options = json::array();
+    for (const auto& choice : field.value("enum", json::array()))
+      options.push_back({{"value", choice}, {"selected", choice == current}});
+    fields.push_back({
+        {"name", name},
+        {"help", field.value("help", "")},
+        {"required", field.value("required", false)},
+        {"is_enum", is_enum},
+        {"is_string", type == "string" && !is_enum},
+        {"is_integer", type == "integer"},
+        {"is_number", type == "number"},
+        {"is_boolean", type == "boolean"},
+        {"is_array", type == "array"},
+        {"options", options},
+        {"minimum", field.contains("minimum") ? field["minimum"] : json()},
+        {"maximum", field.contains("maximum") ? field["maximum"] : json()},
+        {"value", current.is_null() ? "" : scalar_text(current).value_or(text_of(current))},
+        {"placeholder", default_value.is_null() ? json() : json(scalar_text(default_value).value_or(""))},
+        {"checked", (current.is_null() ? default_value : current) == true},
+    });
+  }
+  return fields;
+}
+
+json plugin_data(const json& p) {
+  json data = p;
+  const std::string state = p.value("state", "");
+  data["running"] = state == "running";
+  data["startable"] = state != "running" && state != "unsupported";
+  data["stats"] = key_values(p["stats"]);
+  data["fields"] = start_form_fields(p);
+  return data;
+}
+
+}  // namespace
+
+std::string plugin_row(const json& p) { return templates::render("plugin_row", plugin_data(p)); }
 
 std::string plugins(const json& list) {
-  std::string rows;
-  for (const auto& p : list["plugins"]) rows += plugin_row(p);
-  return "<table "
-         "id=\"plugins\"><thead><tr><th>plugin</th><th>state</th><th>reason</th><th>stats</th><th></th></tr>"
-         "</thead><tbody>" +
-         rows + "</tbody></table>";
+  json data = list;
+  data["plugins"] = json::array();
+  for (const auto& p : list["plugins"]) data["plugins"].push_back(plugin_data(p));
+  return templates::render("plugins", data);
 }
 
 std::string tokens(const json& list) {
-  std::string rows;
-  for (const auto& t : list["tokens"])
-    rows += fmt::format(
-        "<tr><td>{0}</td><td>{1}</td><td>{2}</td><td><button hx-delete=\"/api/v1/tokens/{0}\" "
-        "hx-target=\"closest tr\" "
-        "hx-swap=\"delete\" hx-confirm=\"Revoke token {1}?\">revoke</button></td></tr>",
-        t["id"].dump(), escape(str(t["name"])), escape(str(t["role"])));
-  return "<table "
-         "id=\"tokens\"><thead><tr><th>id</th><th>name</th><th>role</th><th></th></tr></thead><tbody>" +
-         rows + "</tbody></table>";
+  json data = list;
+  for (auto& t : data["tokens"]) {
+    t["created"] = format_rfc3339(t["created_at"].get<TimeNs>());
+    t["last_used"] =
+        t["last_used_at"].is_number() ? json(format_rfc3339(t["last_used_at"].get<TimeNs>())) : json();
+  }
+  return templates::render("tokens", data);
 }
 
-std::string token_created(const json& created) {
-  return fmt::format(
-      "<div class=\"token-created\">Token <strong>{}</strong> ({}) created. Copy it now, it is not shown "
-      "again: "
-      "<code>{}</code></div>",
-      escape(str(created["name"])), escape(str(created["role"])), escape(str(created["token"])));
-}
+std::string token_created(const json& created) { return templates::render("token_created", created); }
 
 std::string events(const json& page) {
-  std::string rows;
-  for (const auto& e : page["events"])
-    rows += fmt::format(
-        "<tr><td><time datetime=\"{0}\">{0}</time></td><td>{1}</td><td>{2}</td><td>{3}</td>"
-        "<td><code>{4}</code></td></tr>",
-        escape(str(e["time"])), escape(str(e["plugin"])), escape(str(e["kind"])), escape(str(e["machine"])),
-        escape(e["data"].dump()));
-  std::string more;
-  if (page["links"]["next"].is_string())
-    more = fmt::format(
-        "<button hx-get=\"{}\" hx-target=\"closest section\" hx-swap=\"outerHTML\">older events</button>",
-        escape(str(page["links"]["next"])));
-  return "<section class=\"events\"><table><thead><tr><th>time</th><th>plugin</th><th>kind</th>"
-         "<th>machine</th><th>data</th></tr></thead><tbody>" +
-         rows + "</tbody></table>" + more + "</section>";
+  json data = page;
+  for (auto& e : data["events"]) e["data"] = key_values(e["data"]);
+  return templates::render("events", data);
 }
 
 std::string histogram(const json& h) {
@@ -137,63 +146,41 @@ std::string histogram(const json& h) {
   constexpr int kHeight = 60;
   int64_t max = 1;
   for (const auto& b : h["buckets"]) max = std::max(max, b["total"].get<int64_t>());
-  std::string bars;
+  json bars = json::array();
   int x = 0;
   for (const auto& b : h["buckets"]) {
     const int64_t total = b["total"].get<int64_t>();
     const int height = static_cast<int>(total * kHeight / max);
-    bars += fmt::format(
-        "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{}: {} events {}</title></rect>", x,
-        kHeight - height, kBarWidth - 1, height, escape(str(b["time"])), total, escape(b["counts"].dump()));
+    bars.push_back({{"x", x},
+                    {"y", kHeight - height},
+                    {"width", kBarWidth - 1},
+                    {"height", height},
+                    {"time", b["time"]},
+                    {"total", total},
+                    {"counts", key_values(b["counts"])}});
     x += kBarWidth;
   }
-  return fmt::format(
-      "<figure class=\"histogram\" hx-get=\"{0}\" hx-trigger=\"every 60s\" hx-swap=\"outerHTML\">"
-      "<svg width=\"{1}\" height=\"{2}\" viewBox=\"0 0 {1} {2}\" role=\"img\" "
-      "aria-label=\"events per {3}\">{4}</svg><figcaption>events per {3} (max {5})</figcaption></figure>",
-      escape(str(h["links"]["self"])), std::max(x, 1), kHeight, escape(str(h["bucket"])), bars, max);
+  json data = h;
+  data["bars"] = bars;
+  data["width"] = std::max(x, 1);
+  data["height"] = kHeight;
+  data["max"] = max;
+  return templates::render("histogram", data);
 }
 
 std::string error(int status, const std::string& message, const std::string& field) {
-  return fmt::format("<div class=\"error\" role=\"alert\" data-status=\"{}\">{}{}</div>", status,
-                     escape(message), field.empty() ? "" : " (field: " + escape(field) + ")");
+  return templates::render(
+      "error", {{"status", status}, {"message", message}, {"field", field.empty() ? json() : json(field)}});
 }
 
-namespace {
-std::string page(const std::string& body) {
-  // Errors from the API (4xx/5xx) are swapped into #errors instead of being dropped.
-  return "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>ADAM</title>"
-         "<meta name=\"htmx-config\" content='{\"responseHandling\":[{\"code\":\"204\",\"swap\":false},"
-         "{\"code\":\"[23]..\",\"swap\":true},{\"code\":\"[45]..\",\"swap\":true,\"error\":true,\"target\":"
-         "\"#errors\","
-         "\"swapOverride\":\"innerHTML\"}]}'>"
-         "<link rel=\"stylesheet\" href=\"/ui/assets/adam.css\"><script "
-         "src=\"/ui/assets/htmx.min.js\"></script>"
-         "</head><body>" +
-         body + "</body></html>";
-}
-}  // namespace
-
-std::string login_page(const std::string& message) {
-  return page(
-      "<header><h1>ADAM</h1></header><main><form method=\"post\" action=\"/ui/login\">"
-      "<p>Sign in with an API token (the first one is in <code>&lt;state-dir&gt;/admin.token</code>).</p>" +
-      (message.empty() ? "" : "<p class=\"error\" role=\"alert\">" + escape(message) + "</p>") +
-      "<input type=\"password\" name=\"token\" aria-label=\"token\" size=\"70\" autofocus> "
-      "<button>sign in</button></form></main>");
+std::string login_page(const std::string& message, const json& links) {
+  return templates::render("login",
+                           {{"message", message.empty() ? json() : json(message)}, {"links", links}});
 }
 
-std::string console_page(const std::string& who) {
-  return page(
-      "<header><h1>ADAM</h1><span class=\"muted\">signed in as " + escape(who) +
-      "</span><form method=\"post\" action=\"/ui/logout\"><button>sign out</button></form></header><main>"
-      "<div id=\"errors\"></div>"
-      "<div hx-get=\"/api/v1/node\" hx-trigger=\"load\" hx-swap=\"outerHTML\"></div>"
-      "<h2>Plugins</h2><div hx-get=\"/api/v1/plugins\" hx-trigger=\"load\" hx-swap=\"outerHTML\"></div>"
-      "<h2>Events</h2><div hx-get=\"/api/v1/events/histogram?last=24h&amp;bucket=5m\" hx-trigger=\"load\" "
-      "hx-swap=\"outerHTML\"></div>"
-      "<div hx-get=\"/api/v1/events?limit=50\" hx-trigger=\"load\" hx-swap=\"outerHTML\"></div>"
-      "</main>");
+std::string console_page(const json& token, const json& links) {
+  return templates::render(
+      "console", {{"token", token}, {"admin", token.value("role", "") == "admin"}, {"links", links}});
 }
 
 }  // namespace adam::html

@@ -1,18 +1,21 @@
 #pragma once
-// HTML fragments of the API's resources (what a request with HX-Request: true
-// gets): each carries the hx-* controls for the resource's next actions.
+// HTML of the API's resources (what a request with HX-Request: true gets)
+// and the console's pages: each function shapes its resource's JSON into
+// the data of its template (web/templates/, src/api/templates.h), which
+// holds all the markup; URLs come from the resource's `links`.
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 
 namespace adam::html {
 
-std::string escape(const std::string& text);
 // Any JSON resource without a fragment of its own, readable.
 std::string json_block(const nlohmann::json& j);
 
 std::string node(const nlohmann::json& node);
 std::string plugin_row(const nlohmann::json& plugin);
 std::string plugins(const nlohmann::json& list);
+// The token table with its create form (links.create) and a revoke button
+// per token (its links.self).
 std::string tokens(const nlohmann::json& list);
 std::string token_created(const nlohmann::json& created);
 // GET /api/v1/events: a table, newest first, with a button for the next page.
@@ -21,8 +24,18 @@ std::string events(const nlohmann::json& page);
 std::string histogram(const nlohmann::json& histogram);
 std::string error(int status, const std::string& message, const std::string& field);
 
-// Whole pages of the console.
-std::string login_page(const std::string& message);
-std::string console_page(const std::string& who);
+// The fields of a JSON value as a key/value list for a template:
+// [{name, value, parts}]: a scalar or a list of scalars has `value` (text),
+// an object has `parts` [{name, value}] of its scalar fields; anything deeper
+// is left out (the JSON API has it). A value that is no object is one entry
+// without a name.
+nlohmann::json key_values(const nlohmann::json& j);
+
+// Whole pages of the console. `links`: the console's routes (stylesheet,
+// script, login, logout) and the API's entry points (node, plugins, tokens,
+// events, histogram).
+std::string login_page(const std::string& message, const nlohmann::json& links);
+// `token`: the signed-in token's resource.
+std::string console_page(const nlohmann::json& token, const nlohmann::json& links);
 
 }  // namespace adam::html

@@ -155,6 +155,19 @@ std::string sse_frame(const std::string& event, const std::string& data) {
   return frame + "\n";
 }
 
+// The console's own routes and the API's entry points its page loads.
+json console_links() {
+  return {{"stylesheet", "/ui/assets/adam.css"},
+          {"script", "/ui/assets/htmx.min.js"},
+          {"login", "/ui/login"},
+          {"logout", "/ui/logout"},
+          {"node", "/api/v1/node"},
+          {"plugins", "/api/v1/plugins"},
+          {"tokens", "/api/v1/tokens"},
+          {"events", "/api/v1/events"},
+          {"histogram", "/api/v1/events/histogram"}};
+}
+
 json plugin_json(const PluginStatus& s) {
   const std::string self = "/api/v1/plugins/" + s.name;
   json links = {{"self", self}};
@@ -499,13 +512,16 @@ void ApiServer::Impl::register_routes() {
   // --- console ---
   srv.Get("/", [this](const httplib::Request& req, httplib::Response& res) {
     auto who = session_token(req);
-    res.set_content(who ? html::console_page(who->name) : html::login_page(""), "text/html; charset=utf-8");
+    res.set_content(
+        who ? html::console_page(token_json(*who), console_links()) : html::login_page("", console_links()),
+        "text/html; charset=utf-8");
   });
   srv.Post("/ui/login", [this](const httplib::Request& req, httplib::Response& res) {
     auto t = ctx.tokens.authenticate(req.get_param_value("token"));
     if (!t) {
       res.status = 401;
-      res.set_content(html::login_page("That token is not valid."), "text/html; charset=utf-8");
+      res.set_content(html::login_page("That token is not valid.", console_links()),
+                      "text/html; charset=utf-8");
       return;
     }
     const std::string sid = random_hex(32);

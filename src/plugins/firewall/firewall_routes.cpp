@@ -1,15 +1,13 @@
 // The firewall's API routes (/api/v1/firewall/..., docs/api.md): rules and
 // the ruleset (stored by fw::RuleStore, applied to the kernel by apply()),
 // explain, stats and the flow stream, with HTML fragments for the console.
-#include <fmt/format.h>
-
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "api/html.h"
+#include "api/templates.h"
 #include "core/errors.h"
 #include "plugins/firewall/datapath.h"
 #include "plugins/firewall/firewall_plugin.h"
@@ -89,32 +87,23 @@ fw::Rule rule_from_body(const json& body, uint32_t id) {
   return rule;
 }
 
+// A rule's row (src/plugins/firewall/templates/): the rule with its match
+// as one line and `counters` null until the kernel counted for it.
+json rule_row_data(const json& rule) {
+  json data = rule;
+  data["match_summary"] = fw::match_summary(rule["match"]);
+  if (!data.contains("counters")) data["counters"] = nullptr;
+  return data;
+}
+
 std::string rule_row_html(const json& rule) {
-  const std::string id = rule["id"].dump();
-  const bool enabled = rule["enabled"].get<bool>();
-  const char* toggle = enabled ? "disable" : "enable";
-  const std::string packets = rule.contains("counters") ? rule["counters"]["packets"].dump() : "-";
-  return fmt::format(
-      "<tr id=\"fw-rule-{0}\" class=\"{1}\"><td>{0}</td><td>{2}</td><td class=\"action-{3}\">{3}</td>"
-      "<td>{4}</td><td><code>{5}</code></td><td>{6}</td><td>"
-      "<button hx-post=\"{7}/{8}\" hx-target=\"closest tr\" hx-swap=\"outerHTML\">{8}</button> "
-      // A 204 swaps nothing: the row removes itself once the delete succeeded.
-      "<button hx-delete=\"{7}\" hx-confirm=\"Delete rule {0}?\" "
-      "hx-on::after-request=\"if (event.detail.successful) this.closest('tr').remove()\">delete</button>"
-      "</td></tr>",
-      id, enabled ? "enabled" : "disabled", rule["priority"].dump(), rule["action"].get<std::string>(),
-      html::escape(rule["name"].get<std::string>()), html::escape(fw::match_summary(rule["match"])), packets,
-      rule_url(rule["id"].get<uint32_t>()), toggle);
+  return templates::render("firewall/rule_row", rule_row_data(rule));
 }
 
 std::string rules_html(const json& list) {
-  std::string rows;
-  for (const auto& rule : list["rules"]) rows += rule_row_html(rule);
-  return fmt::format(
-      "<table id=\"fw-rules\"><caption>default: {}</caption><thead><tr><th>id</th><th>priority</th>"
-      "<th>action</th><th>name</th><th>match</th><th>packets</th><th></th></tr></thead>"
-      "<tbody>{}</tbody></table>",
-      list["default"].get<std::string>(), rows);
+  json data = list;
+  for (auto& rule : data["rules"]) rule = rule_row_data(rule);
+  return templates::render("firewall/rules", data);
 }
 
 // Per-second rate of a counter between two readings; a counter that went
