@@ -5,6 +5,7 @@
 #include "adamctl/events.h"
 #include "adamctl/node.h"
 #include "adamctl/plugins.h"
+#include "adamctl/tokens.h"
 #include "plugins/firewall/cli.h"
 
 namespace adamctl {
@@ -15,6 +16,7 @@ const std::vector<CommandEntry>& command_table() {
       {"node", make_group<NodeCommand>},
       {"plugins", make_group<PluginCommands>},
       {"events", make_group<EventsCommand>},
+      {"tokens", make_group<TokenCommands>},
       {"firewall", make_group<adam::fw::FirewallCommands>},
   };
   return table;

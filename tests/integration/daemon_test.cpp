@@ -29,9 +29,10 @@ class DaemonNetnsTest : public NetnsAdamdTest {
     auto fw = adamd_->get("/api/v1/plugins/firewall").json();
     return fw["stats"]["packets"]["pass"].get<uint64_t>();
   }
-  std::string adamctl(const std::string& args) {
+  std::string adamctl(const std::string& args) { return adamctl_with(adamd_->admin_token(), args); }
+  std::string adamctl_with(const std::string& token, const std::string& args) {
     return capture("ip netns exec " + pair_->b() + " " ADAM_BUILD_DIR "/adamctl --url " + adamd_->url() +
-                   " --token " + adamd_->admin_token() + " " + args + " 2>&1; echo \"exit=$?\"");
+                   " --token " + token + " " + args + " 2>&1; echo \"exit=$?\"");
   }
 };
 
@@ -151,8 +152,7 @@ TEST_F(DaemonNetnsTest, AdamctlDrivesTheSameApi) {
   auto unknown = adamctl("plugin stop nope");
   EXPECT_NE(unknown.find("HTTP 404"), std::string::npos) << unknown;
 
-  auto wrong_token = capture("ip netns exec " + pair_->b() + " " ADAM_BUILD_DIR "/adamctl --url " +
-                             adamd_->url() + " --token adam_wrong plugins 2>&1; echo exit=$?");
+  auto wrong_token = adamctl_with("adam_wrong", "plugins");
   EXPECT_NE(wrong_token.find("HTTP 401"), std::string::npos) << wrong_token;
   EXPECT_NE(wrong_token.find("exit=1"), std::string::npos) << wrong_token;
 
@@ -218,6 +218,33 @@ TEST_F(DaemonNetnsTest, AdamctlStartsAPluginFromItsConfigSchema) {
   EXPECT_EQ(fw()["config"]["log_rate_total"], 50);
   EXPECT_EQ(fw()["config"]["log_rate"], 7) << "--set wins over --config";
   EXPECT_EQ(fw()["summary"], "veth-b@tc");
+}
+
+TEST_F(DaemonNetnsTest, AdamctlManagesTokens) {
+  auto created = adamctl("token create ci-viewer --role viewer");
+  EXPECT_NE(created.find("exit=0"), std::string::npos) << created;
+  EXPECT_NE(created.find("shown this once"), std::string::npos) << created;
+  const size_t at = created.find("\nadam_");
+  ASSERT_NE(at, std::string::npos) << created;
+  const std::string secret = created.substr(at + 1, created.find('\n', at + 1) - at - 1);
+
+  auto list = adamctl("tokens");
+  EXPECT_NE(list.find("ci-viewer"), std::string::npos) << list;
+  EXPECT_NE(list.find("viewer"), std::string::npos) << list;
+  EXPECT_NE(adamctl_with(secret, "plugins").find("exit=0"), std::string::npos) << "a viewer reads";
+  auto refused = adamctl_with(secret, "plugin stop firewall");
+  EXPECT_NE(refused.find("HTTP 403"), std::string::npos) << "a viewer changes nothing: " << refused;
+
+  const auto tokens = adamd_->get("/api/v1/tokens").json()["tokens"];
+  std::string id;
+  for (const auto& t : tokens)
+    if (t["name"] == "ci-viewer") id = std::to_string(t["id"].get<int64_t>());
+  ASSERT_FALSE(id.empty()) << tokens.dump();
+  auto removed = adamctl("token rm " + id);
+  EXPECT_NE(removed.find("removed token " + id), std::string::npos) << removed;
+  EXPECT_NE(adamctl_with(secret, "plugins").find("HTTP 401"), std::string::npos)
+      << "a removed token is refused";
+  EXPECT_EQ(adamctl("tokens").find("ci-viewer"), std::string::npos);
 }
 
 }  // namespace

@@ -65,7 +65,7 @@ TEST(AdamctlCommandTable, TheTableHasTheCoreGroupsAndTheFirewalls) {
   CLI::App app;
   const Commands commands(app, command_table());
   const std::string help = app.help();
-  for (const char* command : {"node", "plugins", "plugin", "events", "fw"})
+  for (const char* command : {"node", "plugins", "plugin", "events", "tokens", "token", "fw"})
     EXPECT_NE(help.find(std::string("\n  ") + command + " "), std::string::npos) << command << "\n" << help;
 
   parse(app, {"fw", "rules"});
