@@ -2,10 +2,8 @@
 
 #include <stdexcept>
 
+#include "adamctl/core_commands.h"
 #include "adamctl/events.h"
-#include "adamctl/node.h"
-#include "adamctl/plugins.h"
-#include "adamctl/tokens.h"
 #include "plugins/firewall/cli.h"
 
 namespace adamctl {

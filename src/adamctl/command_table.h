@@ -4,13 +4,19 @@
 // one entry whose factory adds the group's CLI11 subcommands to the app and
 // runs them when the command line chose one. main() parses the global
 // options, builds the Api client and dispatches through the table.
-#include <CLI/CLI.hpp>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "adamctl/client.h"
+
+// CLI11 costs seconds of compiling in each file that includes it: only the
+// files that add options do (main.cpp and each group's .cpp).
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
 
 namespace adamctl {
 

@@ -10,7 +10,7 @@ namespace adamctl {
 class EventsCommand : public CommandGroup {
  public:
   explicit EventsCommand(CLI::App& app);  // adds `events` to app
-  bool selected() const override { return events_->parsed(); }
+  bool selected() const override;
   void run(Api& api, const Options& options) override;
 
  private:

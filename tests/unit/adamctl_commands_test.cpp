@@ -3,12 +3,13 @@
 // and --set as the plugin's schema types them.
 #include <gtest/gtest.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
 
 #include "adamctl/command_table.h"
+#include "adamctl/core_commands.h"
 #include "adamctl/plugin_config.h"
-#include "adamctl/plugins.h"
 #include "core/config_schema.h"
 #include "core/errors.h"
 #include "plugins/firewall/cli.h"

@@ -1,5 +1,6 @@
 #include "plugins/firewall/cli.h"
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -87,6 +88,8 @@ FirewallCommands::FirewallCommands(CLI::App& app) {
   packet_dport_option_ = explain_->add_option("--dport", packet_dport_, "destination port (tcp/udp)");
   explain_->add_option("--iface", packet_iface_, "arriving interface (default: the firewall's first)");
 }
+
+bool FirewallCommands::selected() const { return fw_->parsed(); }
 
 json FirewallCommands::rule_from_flags() const {
   if (!rule_json_.empty()) {

@@ -13,7 +13,7 @@ namespace adam::fw {
 class FirewallCommands : public adamctl::CommandGroup {
  public:
   explicit FirewallCommands(CLI::App& app);  // adds `fw` and its subcommands to app
-  bool selected() const override { return fw_->parsed(); }
+  bool selected() const override;
   void run(adamctl::Api& api, const adamctl::Options& options) override;
 
  private:
