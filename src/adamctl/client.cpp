@@ -1,6 +1,7 @@
 #include "adamctl/client.h"
 
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 using nlohmann::json;
@@ -48,5 +49,13 @@ json Api::call(const std::string& method, const std::string& path, const json& b
 }
 
 std::string text(const json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
 
 }  // namespace adamctl

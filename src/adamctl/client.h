@@ -36,4 +36,7 @@ class Api {
 // A JSON value as text: strings without their quotes.
 std::string text(const nlohmann::json& j);
 
+// A file's whole contents (a ruleset, a config). Throws "cannot read PATH".
+std::string read_file(const std::string& path);
+
 }  // namespace adamctl

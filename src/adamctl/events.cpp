@@ -1,5 +1,6 @@
 #include "adamctl/events.h"
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
 #include <stdexcept>
@@ -33,6 +34,8 @@ EventsCommand::EventsCommand(CLI::App& app) {
   events_->add_option("--limit", limit_, "at most this many (1-10000; default 100)");
   events_->add_flag("-f,--follow", follow_, "after the stored ones, print new events as they come");
 }
+
+bool EventsCommand::selected() const { return events_->parsed(); }
 
 std::string EventsCommand::query_string() const {
   std::string q;

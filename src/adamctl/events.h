@@ -1,18 +1,17 @@
 #pragma once
 // adamctl events: query the event store, or follow it live (-f).
-#include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
 
-#include "adamctl/client.h"
+#include "adamctl/command_table.h"
 
 namespace adamctl {
 
-class EventsCommand {
+class EventsCommand : public CommandGroup {
  public:
   explicit EventsCommand(CLI::App& app);  // adds `events` to app
-  bool selected() const { return events_->parsed(); }
-  void run(Api& api, const Options& options);
+  bool selected() const override;
+  void run(Api& api, const Options& options) override;
 
  private:
   std::string query_string() const;

@@ -1,23 +1,24 @@
 #pragma once
 // adamctl fw ...: the firewall's rules, ruleset import/export and explain.
-#include <CLI/CLI.hpp>
+// The firewall's client code, built into adamctl only (one line of
+// adamctl/command_table.cpp), never into adamd.
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "adamctl/client.h"
+#include "adamctl/command_table.h"
 
-namespace adamctl {
+namespace adam::fw {
 
-class FirewallCommands {
+class FirewallCommands : public adamctl::CommandGroup {
  public:
   explicit FirewallCommands(CLI::App& app);  // adds `fw` and its subcommands to app
-  bool selected() const { return fw_->parsed(); }
-  void run(Api& api, const Options& options);
+  bool selected() const override;
+  void run(adamctl::Api& api, const adamctl::Options& options) override;
 
  private:
   nlohmann::json rule_from_flags() const;
-  nlohmann::json ruleset_to_import(Api& api) const;
+  nlohmann::json ruleset_to_import(adamctl::Api& api) const;
   nlohmann::json packet_from_flags() const;
 
   CLI::App* fw_;
@@ -38,4 +39,4 @@ class FirewallCommands {
   CLI::Option *packet_sport_option_, *packet_dport_option_;
 };
 
-}  // namespace adamctl
+}  // namespace adam::fw

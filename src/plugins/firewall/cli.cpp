@@ -1,29 +1,23 @@
-#include "adamctl/firewall.h"
+#include "plugins/firewall/cli.h"
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 
 #include "core/errors.h"
 #include "plugins/firewall/rule_json.h"
 
+using adamctl::read_file;
+using adamctl::text;
 using nlohmann::json;
 
-namespace adamctl {
+namespace adam::fw {
 namespace {
 
 const std::string kFirewall = "/api/v1/firewall";
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void print_rule_header() {
   std::printf("%-6s %-6s %-6s %-7s %-24s %-44s %s\n", "ID", "PRIO", "ACTION", "ENABLED", "NAME", "MATCH",
@@ -35,7 +29,7 @@ void print_rule(const json& rule) {
   std::printf("%-6s %-6s %-6s %-7s %-24s %-44s %s\n", text(rule["id"]).c_str(),
               text(rule["priority"]).c_str(), text(rule["action"]).c_str(),
               rule["enabled"].get<bool>() ? "yes" : "no", text(rule["name"]).c_str(),
-              adam::fw::match_summary(rule["match"]).c_str(), packets.c_str());
+              match_summary(rule["match"]).c_str(), packets.c_str());
 }
 
 void print_one_rule(const json& rule) {
@@ -95,6 +89,8 @@ FirewallCommands::FirewallCommands(CLI::App& app) {
   explain_->add_option("--iface", packet_iface_, "arriving interface (default: the firewall's first)");
 }
 
+bool FirewallCommands::selected() const { return fw_->parsed(); }
+
 json FirewallCommands::rule_from_flags() const {
   if (!rule_json_.empty()) {
     json rule = json::parse(rule_json_, nullptr, false);
@@ -121,17 +117,17 @@ json FirewallCommands::rule_from_flags() const {
   return rule;
 }
 
-json FirewallCommands::ruleset_to_import(Api& api) const {
+json FirewallCommands::ruleset_to_import(adamctl::Api& api) const {
   json ruleset;
   if (format_ == "classbench") {
-    std::vector<adam::fw::Rule> rules;
+    std::vector<Rule> rules;
     try {
-      rules = adam::fw::parse_classbench(read_file(file_));
-    } catch (const adam::ApiError& e) {
+      rules = parse_classbench(read_file(file_));
+    } catch (const ApiError& e) {
       throw std::runtime_error(file_ + ": " + e.what());
     }
     ruleset = {{"default", "pass"}, {"rules", json::array()}};
-    for (const auto& rule : rules) ruleset["rules"].push_back(adam::fw::rule_to_json(rule));
+    for (const auto& rule : rules) ruleset["rules"].push_back(rule_to_json(rule));
   } else {
     ruleset = json::parse(read_file(file_), nullptr, false);
     if (!ruleset.is_object())
@@ -160,7 +156,7 @@ json FirewallCommands::packet_from_flags() const {
   return packet;
 }
 
-void FirewallCommands::run(Api& api, const Options& options) {
+void FirewallCommands::run(adamctl::Api& api, const adamctl::Options& options) {
   const bool as_json = options.json_output();
   const std::string rule_path = kFirewall + "/rules/" + std::to_string(id_);
   if (rules_->parsed()) {
@@ -209,4 +205,4 @@ void FirewallCommands::run(Api& api, const Options& options) {
   }
 }
 
-}  // namespace adamctl
+}  // namespace adam::fw

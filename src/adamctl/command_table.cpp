@@ -1,0 +1,33 @@
+#include "adamctl/command_table.h"
+
+#include <stdexcept>
+
+#include "adamctl/core_commands.h"
+#include "adamctl/events.h"
+#include "plugins/firewall/cli.h"
+
+namespace adamctl {
+
+// A plugin with commands of its own adds its line here (docs/plugins-cli.md).
+const std::vector<CommandEntry>& command_table() {
+  static const std::vector<CommandEntry> table = {
+      {"node", make_group<NodeCommand>},
+      {"plugins", make_group<PluginCommands>},
+      {"events", make_group<EventsCommand>},
+      {"tokens", make_group<TokenCommands>},
+      {"firewall", make_group<adam::fw::FirewallCommands>},
+  };
+  return table;
+}
+
+Commands::Commands(CLI::App& app, const std::vector<CommandEntry>& table) {
+  for (const CommandEntry& entry : table) groups_.push_back(entry.add(app));
+}
+
+CommandGroup& Commands::chosen() const {
+  for (const auto& group : groups_)
+    if (group->selected()) return *group;
+  throw std::runtime_error("no command given: see --help");
+}
+
+}  // namespace adamctl

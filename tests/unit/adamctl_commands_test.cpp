@@ -1,0 +1,169 @@
+// adamctl without a daemon: the command table dispatches to the group whose
+// subcommand was given, and `plugin start` builds its config from --config
+// and --set as the plugin's schema types them.
+#include <gtest/gtest.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+
+#include "adamctl/command_table.h"
+#include "adamctl/core_commands.h"
+#include "adamctl/plugin_config.h"
+#include "core/config_schema.h"
+#include "core/errors.h"
+#include "plugins/firewall/cli.h"
+
+namespace adamctl {
+namespace {
+
+using nlohmann::json;
+
+// A group with one subcommand that records that it ran.
+class Recorder : public CommandGroup {
+ public:
+  Recorder(CLI::App& app, const std::string& name, std::vector<std::string>& ran)
+      : name_(name), command_(app.add_subcommand(name, name)), ran_(ran) {}
+  bool selected() const override { return command_->parsed(); }
+  void run(Api&, const Options&) override { ran_.push_back(name_); }
+
+ private:
+  std::string name_;
+  CLI::App* command_;
+  std::vector<std::string>& ran_;
+};
+
+// Parses `args` (after the program name) into app; CLI11 takes them last first.
+void parse(CLI::App& app, std::vector<std::string> args) {
+  std::reverse(args.begin(), args.end());
+  app.parse(args);
+}
+
+TEST(AdamctlCommandTable, RunsTheGroupWhoseSubcommandWasGiven) {
+  std::vector<std::string> ran;
+  const std::vector<CommandEntry> table = {
+      {"alpha", [&](CLI::App& app) { return std::make_unique<Recorder>(app, "alpha", ran); }},
+      {"beta", [&](CLI::App& app) { return std::make_unique<Recorder>(app, "beta", ran); }}};
+  CLI::App app;
+  const Commands commands(app, table);
+  parse(app, {"beta"});
+  Options options{.url = "http://127.0.0.1:9"};
+  Api api(options);
+  commands.chosen().run(api, options);
+  EXPECT_EQ(ran, std::vector<std::string>{"beta"});
+}
+
+TEST(AdamctlCommandTable, NoSubcommandGivenIsAnError) {
+  std::vector<std::string> ran;
+  CLI::App app;
+  const Commands commands(
+      app, {{"alpha", [&](CLI::App& app) { return std::make_unique<Recorder>(app, "alpha", ran); }}});
+  parse(app, {});
+  EXPECT_THROW(commands.chosen(), std::runtime_error);
+}
+
+TEST(AdamctlCommandTable, TheTableHasTheCoreGroupsAndTheFirewalls) {
+  CLI::App app;
+  const Commands commands(app, command_table());
+  const std::string help = app.help();
+  for (const char* command : {"node", "plugins", "plugin", "events", "tokens", "token", "fw"})
+    EXPECT_NE(help.find(std::string("\n  ") + command + " "), std::string::npos) << command << "\n" << help;
+
+  parse(app, {"fw", "rules"});
+  EXPECT_NE(dynamic_cast<adam::fw::FirewallCommands*>(&commands.chosen()), nullptr);
+}
+
+TEST(AdamctlCommandTable, PluginStartTakesRepeatedSetsAndTheNameAfterThem) {
+  CLI::App app;
+  const Commands commands(app, command_table());
+  parse(app, {"plugin", "start", "--set", "a=1", "--set", "b=2", "firewall", "--config", "{}"});
+  EXPECT_NE(dynamic_cast<PluginCommands*>(&commands.chosen()), nullptr);
+  EXPECT_EQ(app.get_subcommand("plugin")
+                ->get_subcommand("start")
+                ->get_option("--set")
+                ->as<std::vector<std::string>>(),
+            (std::vector<std::string>{"a=1", "b=2"}));
+}
+
+json schema() {
+  adam::ConfigSchema s;
+  s.field({.name = "interfaces",
+           .type = "array",
+           .items = "string",
+           .help = "where",
+           .required = true,
+           .min_items = 1,
+           .max_items = 4});
+  s.field(
+      {.name = "hook", .type = "string", .help = "how", .default_value = "auto", .choices = {"auto", "tc"}});
+  s.field({.name = "rate",
+           .type = "integer",
+           .help = "how often",
+           .default_value = 10,
+           .minimum = 0,
+           .maximum = 100});
+  return s.to_json();
+}
+
+TEST(AdamctlStartConfig, SetPairsAreTypedByTheSchema) {
+  EXPECT_EQ(start_config(schema(), "", {"interfaces=veth0,veth1", "interfaces=eth0", "hook=tc", "rate=5"}),
+            json({{"interfaces", {"veth0", "veth1", "eth0"}}, {"hook", "tc"}, {"rate", 5}}));
+}
+
+// The field adamd's check names for `config`, "" when it passes.
+std::string refused_field(const json& config) {
+  try {
+    adam::check_config(schema(), config);
+  } catch (const adam::ApiError& e) {
+    return e.field();
+  }
+  return "";
+}
+
+TEST(AdamctlStartConfig, WhatDoesNotFitTheSchemaIsSentAsTextForAdamdToRefuse) {
+  const json wrong_type = start_config(schema(), "", {"interfaces=veth0", "rate=abc"});
+  EXPECT_EQ(wrong_type, json({{"interfaces", {"veth0"}}, {"rate", "abc"}}));
+  EXPECT_EQ(refused_field(wrong_type), "rate");
+  const json unknown = start_config(schema(), "", {"interfaces=veth0", "nosuch=1"});
+  EXPECT_EQ(unknown, json({{"interfaces", {"veth0"}}, {"nosuch", "1"}}));
+  EXPECT_EQ(refused_field(unknown), "nosuch");
+  EXPECT_EQ(refused_field(start_config(schema(), "", {"interfaces=veth0", "rate=100"})), "");
+}
+
+TEST(AdamctlStartConfig, SetWinsOverConfigAndAnEmptySetDropsTheField) {
+  const json config = start_config(schema(), R"({"rate": 50, "hook": "tc", "interfaces": ["a"]})",
+                                   {"rate=7", "hook=", "interfaces=b"});
+  EXPECT_EQ(config, json({{"rate", 7}, {"interfaces", {"b"}}}));
+}
+
+TEST(AdamctlStartConfig, ConfigFromAFile) {
+  const std::string path = testing::TempDir() + "adamctl_start_config.json";
+  std::ofstream(path) << R"({"interfaces": ["veth0"], "rate": 3})";
+  EXPECT_EQ(start_config(schema(), "@" + path, {"hook=tc"}),
+            json({{"interfaces", {"veth0"}}, {"rate", 3}, {"hook", "tc"}}));
+  std::remove(path.c_str());
+  EXPECT_THROW(start_config(schema(), "@" + path, {}), std::runtime_error) << "the file is gone";
+}
+
+TEST(AdamctlStartConfig, BadArgumentsAreRefusedBeforeSending) {
+  for (const char* config : {"[1]", "{", "\"text\""})
+    EXPECT_THROW(start_config(schema(), config, {}), std::runtime_error) << config;
+  for (const char* set : {"rate", "=5"})
+    EXPECT_THROW(start_config(schema(), "", {set}), std::runtime_error) << set;
+}
+
+TEST(AdamctlStartConfig, HelpConfigListsEachFieldWithTypeDefaultAndHelp) {
+  const std::string text = describe_schema("demo", schema());
+  EXPECT_NE(text.find("adamctl plugin start demo"), std::string::npos) << text;
+  EXPECT_NE(text.find("interfaces  list of string, 1 to 4 items, required\n              where"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("hook        string: auto|tc, default auto\n              how"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("rate        integer, 0 to 100, default 10\n              how often"),
+            std::string::npos)
+      << text;
+}
+
+}  // namespace
+}  // namespace adamctl
