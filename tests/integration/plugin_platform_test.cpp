@@ -96,6 +96,24 @@ TEST_F(PluginPlatformTest, BadConfigsAreRefusedNamingTheFieldAndChangeNothing) {
   EXPECT_EQ(after["stats"]["starts"], 1) << "a refused config never reached the plugin";
 }
 
+TEST_F(PluginPlatformTest, AdamctlStartsItFromItsSchemaAndListsItsSummary) {
+  const std::string ctl =
+      ADAM_BUILD_DIR "/adamctl --url " + adamd_->url() + " --token " + adamd_->admin_token();
+  const std::string help = capture(ctl + " plugin start metronome --help-config 2>&1");
+  EXPECT_NE(help.find("tempo"), std::string::npos) << help;
+  EXPECT_NE(help.find("beats per minute"), std::string::npos) << help;
+  const std::string started = capture(
+      ctl + " plugin start metronome --set tempo=140 --set accents=1,3 --set tone=tock 2>&1; echo exit=$?");
+  EXPECT_NE(started.find("exit=0"), std::string::npos) << started;
+  EXPECT_EQ(plugin()["config"], json({{"tempo", 140}, {"accents", {1, 3}}, {"tone", "tock"}}));
+  const std::string listed = capture(ctl + " plugins");
+  EXPECT_NE(listed.find("140 bpm, tock"), std::string::npos) << listed;
+  const std::string refused = capture(ctl + " plugin start metronome --set tempo=presto 2>&1; echo exit=$?");
+  EXPECT_NE(refused.find("field: tempo"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("exit=1"), std::string::npos) << refused;
+  EXPECT_EQ(plugin()["config"]["tempo"], 140);
+}
+
 TEST_F(PluginPlatformTest, ItsSeriesAreInMetricsWhileItRuns) {
   Exposition m = parse_exposition(adamd_->get("/metrics", "-").body);
   EXPECT_EQ(m.value("adamd_plugin_state", {{"plugin", "metronome"}, {"state", "stopped"}}), 1);
