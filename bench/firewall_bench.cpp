@@ -42,12 +42,12 @@
 #include <string>
 #include <vector>
 
+#include "adam/xdp_chain.h"  // ADAM_XDP_CHAIN_SLOTS
 #include "core/bpf_handle.h"
 #include "core/xdp_test_run.h"
 #include "plugins/firewall/classifier.h"
 #include "plugins/firewall/datapath.h"
 #include "plugins/firewall/rule.h"
-#include "xdp_chain.h"  // bpf/xdp_chain.h: ADAM_XDP_CHAIN_SLOTS
 
 namespace {
 

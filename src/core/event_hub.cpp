@@ -10,8 +10,8 @@
 #include <array>
 #include <cstring>
 
+#include "adam/events.h"
 #include "core/bpf_handle.h"
-#include "events.h"
 
 namespace adam {
 
@@ -49,7 +49,7 @@ TimeNs clock_ns(clockid_t clock) {
   return static_cast<TimeNs>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-// The slots of a kernel lost counter (bpf/events.h) and the reasons they count.
+// The slots of a kernel lost counter (bpf/adam/events.h) and the reasons they count.
 constexpr std::pair<uint32_t, LossReason> kKernelLossSlots[] = {
     {ADAM_EVENT_LOST_RESERVE, LossReason::kernel},
     {ADAM_EVENT_LOST_RATE_LIMIT, LossReason::rate_limit},

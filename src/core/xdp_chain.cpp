@@ -23,12 +23,10 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "adam/xdp_chain.h"  // slot numbers
 #include "core/errors.h"
 #include "core/netdev_link.h"
 #include "xdp_root.skel.h"
-// bpf/xdp_chain.h (slot numbers); angle brackets so that the search skips this
-// directory, where "xdp_chain.h" is the C++ header.
-#include <xdp_chain.h>
 
 namespace adam {
 namespace {

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "adam/xdp_chain.h"  // slot numbers
 #include "chain_probe.skel.h"
 #include "core/bpf_handle.h"
 #include "core/errors.h"
@@ -32,8 +33,6 @@
 #include "core/xdp_test_run.h"
 #include "support/firewall_random.h"
 #include "support/netns.h"
-// bpf/xdp_chain.h (slot numbers; not the C++ core/xdp_chain.h)
-#include <xdp_chain.h>
 
 namespace adam::test {
 namespace {

@@ -21,14 +21,13 @@
 #include <string>
 #include <vector>
 
+#include "adam/xdp_chain.h"  // slot numbers
 #include "chain_probe.skel.h"
 #include "core/bpf_handle.h"
 #include "core/errors.h"
 #include "core/xdp_chain.h"
 #include "core/xdp_test_run.h"
 #include "support/netns.h"
-// bpf/xdp_chain.h (slot numbers; not the C++ core/xdp_chain.h)
-#include <xdp_chain.h>
 
 namespace adam::test {
 namespace {

@@ -6,9 +6,9 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "adam/events.h"
 #include "core/bpf_handle.h"
 #include "event_flood.skel.h"
-#include "events.h"
 
 namespace adam::test {
 

@@ -125,7 +125,7 @@ class Datapath {
   // Adds `rule` to the applied ruleset without recompiling it: a new rule
   // gets its counter slot, and an enabled one (new, or applied so far as
   // disabled) an entry in the active generation's added-rules table (see
-  // bpf/firewall.h), written before the count that makes packets see it.
+  // bpf/adam/firewall.h), written before the count that makes packets see it.
   // Returns false, with nothing changed, when the table is full or the rule
   // has more values in a field than an entry holds: apply() the ruleset then.
   // Throws as apply() does for a malformed rule.
@@ -177,10 +177,10 @@ class Datapath {
   static std::map<uint32_t, Counter> pinned_rule_counters(const std::string& pin_dir);
   static Totals pinned_totals(const std::string& pin_dir);
 
-  // Log events (bpf/firewall.h, "Log events"): the rate limits, in events
+  // Log events (bpf/adam/firewall.h, "Log events"): the rate limits, in events
   // per second per rule and over all rules, in force from the next packet.
   void set_log_limits(uint32_t per_rule, uint32_t total);
-  // The events' ring buffer and its lost counter (bpf/events.h), for
+  // The events' ring buffer and its lost counter (bpf/adam/events.h), for
   // EventHub::add_ring_buffer.
   int events_fd() const;
   int events_lost_fd() const;

@@ -14,17 +14,17 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "adam/firewall.h"   // limits shared with the BPF program
+#include "adam/xdp_chain.h"  // slot numbers
 #include "core/errors.h"
 #include "core/event_hub.h"
 #include "core/kernel.h"
 #include "core/tcx_ingress.h"
 #include "core/xdp_chain.h"
-#include "firewall.h"  // bpf/firewall.h: limits shared with the BPF program
 #include "plugins/firewall/classifier.h"
 #include "plugins/firewall/datapath.h"
 #include "plugins/firewall/log_event.h"
 #include "plugins/firewall/rule_store.h"
-#include "xdp_chain.h"  // bpf/xdp_chain.h: slot numbers
 
 namespace adam {
 namespace {
