@@ -204,8 +204,4 @@ class EventHub::Registration {
   uint64_t id_;
 };
 
-// Sum over CPUs of a per-CPU __u64 array's slot `key` (bpf/adam/events.h lost
-// counters); 0 when the map has no such slot.
-int64_t read_percpu_counter(int map_fd, uint32_t key = 0);
-
 }  // namespace adam
