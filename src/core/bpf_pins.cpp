@@ -63,7 +63,9 @@ UniqueFd open_pinned_object(const std::string& path, const std::string& kind) {
 }
 
 std::string map_pin_path(const std::string& dir, const bpf_map* map) {
-  return dir + "/" + bpf_map__name(map);
+  std::string name = bpf_map__name(map);
+  std::replace(name.begin(), name.end(), '.', '_');  // bpffs refuses '.' in names
+  return dir + "/" + name;
 }
 
 std::vector<std::string> adopt_or_replace_map_pins(bpf_object* obj, const std::string& dir,

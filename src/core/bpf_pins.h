@@ -25,7 +25,9 @@ class PinMismatch : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Where adopt_or_replace_map_pins() pins `map`: <dir>/<map name>.
+// Where adopt_or_replace_map_pins() pins `map`: <dir>/<map name>, a '.'
+// (bpffs refuses it; libbpf's .rodata, .bss and .data maps have one) as '_',
+// as libbpf's own pin paths have it.
 std::string map_pin_path(const std::string& dir, const bpf_map* map);
 
 // Points every map of `obj` (opened, not yet loaded: a skeleton's `obj`)

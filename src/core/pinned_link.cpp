@@ -117,8 +117,9 @@ BpfLinkPtr replace_pinned_link(BpfLinkPtr pinned, BpfLinkPtr replacement, const 
   const char* pin = bpf_link__pin_path(pinned.get());
   if (!pin) throw std::runtime_error("cannot replace " + what + ": it is not pinned");
   const std::string path = pin;
-  // Pinned beside the old pin, then renamed over it: bpffs renames atomically.
-  const std::string staged = path + ".new";
+  // Pinned beside the old pin, then renamed over it: bpffs renames
+  // atomically (and refuses '.' in names).
+  const std::string staged = path + "@new";
   ::unlink(staged.c_str());
   if (bpf_obj_pin(bpf_link__fd(replacement.get()), staged.c_str()) != 0)
     throw std::runtime_error("cannot pin the replacement of " + what + " at " + staged + ": " +
