@@ -14,13 +14,18 @@
 namespace adam {
 namespace {
 
-bpf_prog_info prog_info(int prog_fd) {
-  bpf_prog_info info{};
+// The kernel's info on a BPF object fd (Info: bpf_prog_info, bpf_link_info);
+// `kind` names the object in the error.
+template <typename Info>
+Info object_info(int fd, const char* kind) {
+  Info info{};
   __u32 len = sizeof(info);
-  if (int err = bpf_obj_get_info_by_fd(prog_fd, &info, &len); err)
-    throw std::runtime_error("cannot read the info of a program: " + libbpf_error(err));
+  if (int err = bpf_obj_get_info_by_fd(fd, &info, &len); err)
+    throw std::runtime_error(std::string("cannot read the info of a ") + kind + ": " + libbpf_error(err));
   return info;
 }
+
+bpf_prog_info prog_info(int prog_fd) { return object_info<bpf_prog_info>(prog_fd, "program"); }
 
 std::string hex(const unsigned char* bytes, size_t n) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -71,13 +76,7 @@ BpfLinkPtr pin_new_link(UniqueFd link_fd, const std::string& path, const std::st
   return link;
 }
 
-bpf_link_info link_info(int link_fd) {
-  bpf_link_info info{};
-  __u32 len = sizeof(info);
-  if (int err = bpf_obj_get_info_by_fd(link_fd, &info, &len); err)
-    throw std::runtime_error("cannot read the info of a link: " + libbpf_error(err));
-  return info;
-}
+bpf_link_info link_info(int link_fd) { return object_info<bpf_link_info>(link_fd, "link"); }
 
 std::string link_type_name(uint32_t type) {
   const char* name = libbpf_bpf_link_type_str(static_cast<bpf_link_type>(type));
