@@ -106,8 +106,8 @@ bool update_link_program(bpf_link* link, int prog_fd, const std::string& what) {
     bpf_link_info info{};  // for the message: the kind of link that refused (unspec if unreadable)
     __u32 len = sizeof(info);
     bpf_obj_get_info_by_fd(bpf_link__fd(link), &info, &len);
-    throw std::runtime_error("cannot swap the program of " + what + " (a " + link_type_name(info.type) +
-                             " link): " + libbpf_error(err));
+    throw std::runtime_error("cannot swap the program of " + what + " (link type " +
+                             link_type_name(info.type) + "): " + libbpf_error(err));
   }
   return true;
 }
@@ -132,7 +132,9 @@ BpfLinkPtr replace_pinned_link(BpfLinkPtr pinned, BpfLinkPtr replacement, const 
   // The old link lost its pin to the rename: detaching it must not unlink.
   if (int err = bpf_link__detach(pinned.get()); err && err != -EOPNOTSUPP && err != -ENOLINK)
     spdlog::warn("cannot detach the replaced {}: {}", what, libbpf_error(err));
-  pinned.reset();  // its last fd: link types without BPF_LINK_DETACH detach here
+  // Its last fd: a link type without BPF_LINK_DETACH detaches once this and
+  // the replaced pin's reference (dropped after an RCU grace period) are gone.
+  pinned.reset();
   // The replacement's bpf_link, under the path it now has.
   BpfLinkPtr moved(bpf_link__open(path.c_str()));
   if (!moved)
@@ -145,8 +147,8 @@ void detach_pinned_link(BpfLinkPtr link, const std::string& what) {
   if (int err = bpf_link__unpin(link.get()); err && err != -EINVAL && err != -ENOENT)
     spdlog::warn("cannot unpin {}: {}", what, libbpf_error(err));
   // Perf event, raw tracepoint and tracing links have no BPF_LINK_DETACH:
-  // closing the fd below, their last reference now that the pin is gone,
-  // detaches them.
+  // they detach when the fd closes below and the kernel has dropped the
+  // pin's reference (after an RCU grace period).
   if (int err = bpf_link__detach(link.get()); err && err != -ENOLINK && err != -EOPNOTSUPP)
     spdlog::warn("cannot detach {}: {}", what, libbpf_error(err));
 }

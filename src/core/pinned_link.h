@@ -64,8 +64,9 @@ bool update_link_program(bpf_link* link, int prog_fd, const std::string& what);
 BpfLinkPtr replace_pinned_link(BpfLinkPtr pinned, BpfLinkPtr replacement, const std::string& what);
 
 // Removes the pin of `link` and detaches it: BPF_LINK_DETACH where the link
-// type has it, else closing what should be its last fd. For stop() and
-// undo: failures are logged, naming `what`, not thrown.
+// type has it, else closing what should be its last fd (the kernel then lets
+// it go within an RCU grace period). For stop() and undo: failures are
+// logged, naming `what`, not thrown.
 void detach_pinned_link(BpfLinkPtr link, const std::string& what);
 
 }  // namespace adam
