@@ -24,6 +24,7 @@
 #include <system_error>
 
 #include "adam/xdp_chain.h"  // slot numbers
+#include "core/bpf_pins.h"
 #include "core/errors.h"
 #include "core/netdev_link.h"
 #include "core/undo.h"
@@ -38,22 +39,6 @@ constexpr const char* kRootPinPrefix = "root@";
 
 // Text of a negative errno returned by libbpf.
 std::string err_text(int err) { return libbpf_error(err < 0 ? err : -err); }
-
-bool is_chain_map(int fd, std::string& why) {
-  bpf_map_info info{};
-  __u32 len = sizeof(info);
-  if (int err = bpf_obj_get_info_by_fd(fd, &info, &len); err) {
-    why = "cannot read its info: " + err_text(err);
-    return false;
-  }
-  if (info.type != BPF_MAP_TYPE_PROG_ARRAY || info.key_size != 4 || info.value_size != 4 ||
-      info.max_entries != ADAM_XDP_CHAIN_SLOTS) {
-    why = "map type " + std::to_string(info.type) + " with " + std::to_string(info.max_entries) +
-          " entries, not a prog array of " + std::to_string(ADAM_XDP_CHAIN_SLOTS) + " slots";
-    return false;
-  }
-  return true;
-}
 
 // Name and id of the XDP program attached to an interface, for error messages.
 std::string describe_attached_prog(uint32_t ifindex) {
@@ -160,18 +145,14 @@ XdpChain::XdpChain(std::string pin_dir)
   // The chain: re-open the pinned one (programs of the previous adamd are still
   // in it, packets keep flowing through them) or create and pin a new one.
   const std::string chain_path = dir + "/chain";
-  UniqueFd chain(bpf_obj_get(chain_path.c_str()));
-  if (chain) {
-    std::string why;
-    if (!is_chain_map(chain.get(), why)) {
-      spdlog::warn("XDP chain: {} is unusable ({}); replacing it with a new chain", chain_path, why);
-      chain.reset();
-      ::unlink(chain_path.c_str());
-    } else {
-      spdlog::info("XDP chain: re-adopted the pinned chain {}", chain_path);
-    }
-  } else if (chain.get() != -ENOENT) {
-    throw std::runtime_error("XDP chain: cannot open " + chain_path + ": " + err_text(chain.get()));
+  UniqueFd chain;
+  try {
+    // Checked against the root program's own declaration of the chain.
+    chain = open_pinned_map(chain_path, skel_->maps.adam_xdp_chain);
+    if (chain) spdlog::info("XDP chain: re-adopted the pinned chain {}", chain_path);
+  } catch (const PinMismatch& e) {
+    spdlog::warn("XDP chain: {}; replacing it with a new chain", e.what());
+    ::unlink(chain_path.c_str());
   }
   UndoStack undo;  // a chain created here goes again if the load fails
   if (!chain) {
