@@ -42,12 +42,13 @@
 #include <string>
 #include <vector>
 
+#include "adam/xdp_chain.h"  // ADAM_XDP_CHAIN_SLOTS
 #include "core/bpf_handle.h"
+#include "core/bpf_maps.h"
 #include "core/xdp_test_run.h"
 #include "plugins/firewall/classifier.h"
 #include "plugins/firewall/datapath.h"
 #include "plugins/firewall/rule.h"
-#include "xdp_chain.h"  // bpf/xdp_chain.h: ADAM_XDP_CHAIN_SLOTS
 
 namespace {
 
@@ -350,11 +351,11 @@ BpfObjectPtr load_xdp_filter(const std::vector<PacketKey>& packets) {
     ports.insert(p.src_port);
     ports.insert(p.dst_port);
   }
-  const int ncpus = libbpf_num_possible_cpus();
+  const size_t ncpus = possible_cpus();                 // xdp-filter's maps are per-CPU
   constexpr uint64_t kSrcDst = 1 | 2, kTcpUdp = 4 | 8;  // xdp-filter's MAP_FLAG_*
   auto fill = [&](const char* name, auto key_of, int count, uint64_t flags) {
     const int fd = bpf_object__find_map_fd_by_name(obj.get(), name);
-    const std::vector<uint64_t> value(static_cast<size_t>(ncpus), flags);
+    const std::vector<uint64_t> value(ncpus, flags);
     for (int i = 0, added = 0; added < count; ++i) {
       auto key = key_of(i);
       if (!key) continue;  // a key some frame would hit

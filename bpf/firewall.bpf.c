@@ -5,36 +5,20 @@
  * the classifier (veth). Each interface has one of the two.
  *
  * Packets from interfaces the firewall is not started on go on down the chain
- * untouched. Packets on a firewall interface are parsed, classified against
- * the active generation of the rule tables (bit-vector search, see
- * firewall.h and docs/firewall.md), counted per rule and per verdict, logged
- * when their rule asks for it (rate-limited events in a ring buffer), and
- * then dropped or handed on to the next slot. Non-IP frames pass without
+ * untouched. Packets on a firewall interface are parsed (adam/packet.h),
+ * classified against the active generation of the rule tables (bit-vector
+ * search, see adam/firewall.h and docs/firewall.md), counted per rule and per
+ * verdict, logged when their rule asks for it (rate-limited events in a ring
+ * buffer), and then dropped or handed on to the next slot. Non-IP frames pass without
  * classification. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-#include "xdp_chain.h"
-#include "events.h"
-#include "firewall.h"
-
-/* Not in vmlinux.h (macros carry no BTF). */
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86DD
-#define ETH_P_8021Q 0x8100
-#define ETH_P_8021AD 0x88A8
-#define IP_OFFSET_MASK 0x1FFF	  /* IPv4 fragment offset */
-#define IPV6_FRAG_OFFSET_MASK 0xFFF8 /* IPv6 fragment header offset */
-#define PROTO_HOPOPTS 0
-#define PROTO_TCP 6
-#define PROTO_UDP 17
-#define PROTO_ROUTING 43
-#define PROTO_FRAGMENT 44
-#define PROTO_AH 51
-#define PROTO_DSTOPTS 60
-#define TCP_HEADER_LEN 20
-#define UDP_HEADER_LEN 8
+#include "adam/xdp_chain.h"
+#include "adam/events.h"
+#include "adam/firewall.h"
+#include "adam/packet.h"
 
 /* The interfaces (ifindex in adamd's network namespace) the firewall runs on. */
 struct {
@@ -85,7 +69,7 @@ struct {
 	__type(value, __u32);
 } fw_active SEC(".maps");
 
-/* The rule tables, one copy per generation (keys: see firewall.h). */
+/* The rule tables, one copy per generation (keys: see adam/firewall.h). */
 #define FW_ARRAY(name, entries, value_type)                           \
 	struct {                                                      \
 		__uint(type, BPF_MAP_TYPE_ARRAY);                     \
@@ -133,148 +117,10 @@ struct {
 	__type(value, __u32);
 } fw_iface SEC(".maps");
 
-/* What the parser found out about a frame. */
-struct fw_packet {
-	__u32 family;	 /* 4, 6, or 0: unparsed (no complete L3 header) */
-	__u32 proto;	 /* IP protocol, or FW_PROTO_UNKNOWN */
-	__u32 has_ports; /* TCP/UDP with a complete header, not a non-first fragment */
-	__u16 sport, dport; /* host byte order */
-	__u8 src[16], dst[16]; /* network byte order; IPv4 in the first 4 bytes */
-};
-
-#define FW_PROTO_UNKNOWN 256
-
-struct fw_vlan_hdr {
-	__be16 tci;
-	__be16 encapsulated_proto;
-};
-
 /* The rule bitmaps of one packet, one per dimension. */
 struct fw_bitmaps {
 	const struct adam_fw_bitmap *src, *dst, *proto, *sport, *dport, *iface;
 };
-
-static __always_inline void fw_parse_ports(void *l4, void *data_end, struct fw_packet *pkt)
-{
-	/* TCP and UDP both start with the source and destination ports. */
-	__u32 header_len = pkt->proto == PROTO_TCP ? TCP_HEADER_LEN : UDP_HEADER_LEN;
-	__be16 *ports = l4;
-
-	if (pkt->proto != PROTO_TCP && pkt->proto != PROTO_UDP)
-		return;
-	if (l4 + header_len > data_end)
-		return;
-	pkt->sport = bpf_ntohs(ports[0]);
-	pkt->dport = bpf_ntohs(ports[1]);
-	pkt->has_ports = 1;
-}
-
-static __always_inline void fw_parse_ipv4(void *l3, void *data_end, struct fw_packet *pkt)
-{
-	struct iphdr *ip = l3;
-	__u32 header_len;
-
-	if ((void *)(ip + 1) > data_end || ip->version != 4 || ip->ihl < 5)
-		return;
-	header_len = ip->ihl * 4;
-	if (l3 + header_len > data_end)
-		return;
-	pkt->family = 4;
-	__builtin_memcpy(pkt->src, &ip->saddr, 4);
-	__builtin_memcpy(pkt->dst, &ip->daddr, 4);
-	pkt->proto = ip->protocol;
-	if (ip->frag_off & bpf_htons(IP_OFFSET_MASK))
-		return; /* a non-first fragment carries no L4 header */
-	fw_parse_ports(l3 + header_len, data_end, pkt);
-}
-
-static __always_inline int fw_is_ipv6_ext(__u32 nexthdr)
-{
-	return nexthdr == PROTO_HOPOPTS || nexthdr == PROTO_ROUTING || nexthdr == PROTO_FRAGMENT ||
-	       nexthdr == PROTO_AH || nexthdr == PROTO_DSTOPTS;
-}
-
-static __always_inline void fw_parse_ipv6(void *l3, void *data_end, struct fw_packet *pkt)
-{
-	struct ipv6hdr *ip6 = l3;
-	void *cursor = ip6 + 1;
-	__u32 nexthdr, i;
-
-	if (cursor > data_end || ip6->version != 6)
-		return;
-	pkt->family = 6;
-	__builtin_memcpy(pkt->src, &ip6->saddr, 16);
-	__builtin_memcpy(pkt->dst, &ip6->daddr, 16);
-	nexthdr = ip6->nexthdr;
-	/* A truncated chain, or a longer one than we walk, leaves the protocol
-	 * unknown. */
-	for (i = 0; i < ADAM_FW_MAX_IPV6_EXT_HEADERS && fw_is_ipv6_ext(nexthdr); i++) {
-		struct ipv6_opt_hdr *ext = cursor;
-
-		if ((void *)(ext + 1) > data_end)
-			return;
-		if (nexthdr == PROTO_FRAGMENT) {
-			struct frag_hdr *frag = cursor;
-
-			if ((void *)(frag + 1) > data_end)
-				return;
-			nexthdr = frag->nexthdr;
-			cursor = frag + 1;
-			if (frag->frag_off & bpf_htons(IPV6_FRAG_OFFSET_MASK)) {
-				pkt->proto = nexthdr; /* non-first fragment: no L4 header */
-				return;
-			}
-			continue;
-		}
-		/* AH counts 4-byte units minus 2, the others 8-byte units minus 1. */
-		if (nexthdr == PROTO_AH)
-			cursor += (ext->hdrlen + 2) * 4;
-		else
-			cursor += (ext->hdrlen + 1) * 8;
-		nexthdr = ext->nexthdr;
-	}
-	if (fw_is_ipv6_ext(nexthdr))
-		return;
-	pkt->proto = nexthdr;
-	fw_parse_ports(cursor, data_end, pkt);
-}
-
-/* Returns 0 for a non-IP frame (it passes unclassified), else 1 with what
- * could be parsed in *pkt. A frame that ends inside its Ethernet, VLAN or
- * IP header is "unparsed" (family 0). */
-static __always_inline int fw_parse(void *data, void *data_end, struct fw_packet *pkt)
-{
-	struct ethhdr *eth = data;
-	void *cursor = eth + 1;
-	__be16 ethertype;
-	__u32 i;
-
-	pkt->family = 0;
-	pkt->proto = FW_PROTO_UNKNOWN;
-	pkt->has_ports = 0;
-	if (cursor > data_end)
-		return 1;
-	ethertype = eth->h_proto;
-	for (i = 0; i < ADAM_FW_MAX_VLAN_TAGS + 1; i++) {
-		struct fw_vlan_hdr *vlan = cursor;
-
-		if (ethertype != bpf_htons(ETH_P_8021Q) && ethertype != bpf_htons(ETH_P_8021AD))
-			break;
-		/* More tags than we peel: unparsed, so that only rules without
-		 * L3/L4 conditions can match it. */
-		if (i == ADAM_FW_MAX_VLAN_TAGS || (void *)(vlan + 1) > data_end)
-			return 1;
-		ethertype = vlan->encapsulated_proto;
-		cursor = vlan + 1;
-	}
-	if (ethertype == bpf_htons(ETH_P_IP))
-		fw_parse_ipv4(cursor, data_end, pkt);
-	else if (ethertype == bpf_htons(ETH_P_IPV6))
-		fw_parse_ipv6(cursor, data_end, pkt);
-	else
-		return 0;
-	return 1;
-}
 
 /* Pool index of the rules an IPv4 address allows: the root entry of its
  * top 16 bits, then one chunk per 4 more bits while the entry names a chunk.
@@ -334,7 +180,7 @@ static __always_inline int fw_lookup_array(void *array, __u32 key, __u32 *index)
 
 /* The pool index of each dimension's bitmap for this packet. */
 static __always_inline int fw_lookup_dims(const struct adam_fw_generation *g, __u32 gen,
-					  const struct fw_packet *pkt, __u32 ifindex,
+					  const struct adam_packet *pkt, __u32 ifindex,
 					  __u32 index[ADAM_FW_DIMS])
 {
 	__u32 uses = g->uses;
@@ -458,7 +304,7 @@ static __always_inline int fw_first_match(const struct fw_bitmaps *b, __u32 *pos
  * Tables that contradict each other (never written so by userspace) find
  * none. */
 static __always_inline const struct adam_fw_rule *fw_search(const struct adam_fw_generation *g, __u32 gen,
-							     const struct fw_packet *pkt, __u32 ifindex)
+							     const struct adam_packet *pkt, __u32 ifindex)
 {
 	__u32 index[ADAM_FW_DIMS];
 	struct fw_bitmaps b;
@@ -486,7 +332,7 @@ static __always_inline const struct adam_fw_rule *fw_search(const struct adam_fw
 
 /* Does one of an added rule's `count` prefixes of a field hold `addr`? */
 static __always_inline int fw_added_prefix_match(const struct adam_fw_added_prefix *prefixes, __u32 count,
-						 const struct fw_packet *pkt, const __u8 *addr)
+						 const struct adam_packet *pkt, const __u8 *addr)
 {
 	__u32 a[4] = {}, i, w;
 
@@ -542,7 +388,7 @@ static __always_inline int fw_added_port_match(const struct adam_fw_port_range *
 
 /* The semantics of rule.cpp's matches(): every field with values must hold
  * the packet's; port conditions need a packet with ports. */
-static __always_inline int fw_added_match(const struct adam_fw_added_rule *r, const struct fw_packet *pkt,
+static __always_inline int fw_added_match(const struct adam_fw_added_rule *r, const struct adam_packet *pkt,
 					  __u32 ifindex)
 {
 	if (!fw_added_prefix_match(r->src, r->src_count, pkt, pkt->src) ||
@@ -570,7 +416,7 @@ static __always_inline int fw_precedes(const struct adam_fw_rule *a, const struc
  * 16 rules of 6 fields made the verifier walk more than a million
  * instructions). */
 struct fw_added_walk {
-	const struct fw_packet *pkt;
+	const struct adam_packet *pkt;
 	__u32 ifindex, gen;
 	__s32 best;	/* index of the earliest matching added rule, -1: none yet */
 	__s32 priority; /* and its priority and id */
@@ -598,10 +444,10 @@ static long fw_added_step(__u64 index, void *arg)
 
 /* The earliest of `found` and the generation's added rules that match. */
 static __always_inline const struct adam_fw_rule *fw_search_added(const struct adam_fw_generation *g, __u32 gen,
-								   const struct fw_packet *pkt, __u32 ifindex,
+								   const struct adam_packet *pkt, __u32 ifindex,
 								   const struct adam_fw_rule *found)
 {
-	/* Read once: entries below the count are complete (see firewall.h). */
+	/* Read once: entries below the count are complete (see adam/firewall.h). */
 	__u32 count = *(volatile const __u32 *)&g->added_count;
 	struct fw_added_walk w = { .pkt = pkt, .ifindex = ifindex, .gen = gen, .best = -1 };
 	const struct adam_fw_added_rule *r;
@@ -623,7 +469,7 @@ static __always_inline const struct adam_fw_rule *fw_search_added(const struct a
 
 /* Decides a packet: returns the first matching rule, or NULL when the
  * default decides. *verdict is set either way. */
-static __always_inline const struct adam_fw_rule *fw_classify(const struct fw_packet *pkt,
+static __always_inline const struct adam_fw_rule *fw_classify(const struct adam_packet *pkt,
 							       __u32 ifindex, __u32 *verdict)
 {
 	const struct adam_fw_generation *g;
@@ -668,7 +514,7 @@ static __always_inline int fw_on_interface(__u32 ifindex)
 	return bpf_map_lookup_elem(&fw_ifaces, &ifindex) != NULL;
 }
 
-/* --- Log events (firewall.h, "Log events") --------------------------------- */
+/* --- Log events (adam/firewall.h, "Log events") ---------------------------- */
 
 /* 1 MiB: a record takes 80 bytes with the ring buffer's own header, so it
  * holds ~13,000 events, 0.65 s of the default firewall-wide limit (20,000/s):
@@ -727,7 +573,7 @@ static __always_inline int fw_log_admit(__u32 key, __u32 limit, __u64 now)
  * rate limit refuses it; every event not emitted is counted in fw_events_lost.
  *
  * A function of its own (a BPF-to-BPF call) that parses the frame again: if
- * it were inlined, or took the caller's struct fw_packet, the compiler would
+ * it were inlined, or took the caller's struct adam_packet, the compiler would
  * keep every parsed field alive on the stack for all packets; this way a
  * packet whose rule does not log pays one test, and one that does a call. */
 static __noinline void fw_log(void *data, void *data_end, __u32 ifindex, __u32 len,
@@ -736,7 +582,7 @@ static __noinline void fw_log(void *data, void *data_end, __u32 ifindex, __u32 l
 	const struct adam_fw_log_config *config;
 	struct adam_fw_log_event *e;
 	__u64 now = bpf_ktime_get_coarse_ns();
-	struct fw_packet pkt;
+	struct adam_packet pkt;
 	__u32 zero = 0;
 
 	config = bpf_map_lookup_elem(&fw_log_config, &zero);
@@ -751,7 +597,7 @@ static __noinline void fw_log(void *data, void *data_end, __u32 ifindex, __u32 l
 	if (!e)
 		return;
 	/* Ring buffer memory is not zeroed: every field is written. */
-	fw_parse(data, data_end, &pkt); /* an IP frame: its rule classified it */
+	adam_parse_packet(data, data_end, &pkt); /* an IP frame: its rule classified it */
 	e->rule_id = rule->id;
 	e->verdict = rule->verdict;
 	e->ifindex = ifindex;
@@ -804,10 +650,10 @@ static __always_inline void fw_account(void *data, void *data_end, __u32 ifindex
 static __always_inline const struct adam_fw_rule *fw_decide(void *data, void *data_end, __u32 ifindex,
 							     __u32 *verdict)
 {
-	struct fw_packet pkt;
+	struct adam_packet pkt;
 
 	*verdict = ADAM_FW_VERDICT_PASS;
-	if (!fw_parse(data, data_end, &pkt))
+	if (!adam_parse_packet(data, data_end, &pkt))
 		return NULL;
 	return fw_classify(&pkt, ifindex, verdict);
 }

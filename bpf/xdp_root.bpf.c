@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /* adamd's root XDP program: attached once per interface (a bpf_link pinned at
  * <pin_dir>/xdp/root@<ifname>), it hands every packet to the first filled slot
- * of the chain (see xdp_chain.h and src/core/xdp_chain.h). With no plugin
+ * of the chain (see adam/xdp_chain.h and src/core/xdp_chain.h). With no plugin
  * program installed the packet passes untouched. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
-#include "xdp_chain.h"
+#include "adam/xdp_chain.h"
 
 SEC("xdp")
 int adam_xdp_root(struct xdp_md *ctx)

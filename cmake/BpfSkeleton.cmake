@@ -41,7 +41,10 @@ function(adam_bpf_skeleton name source)
   get_filename_component(src_dir ${src_abs} DIRECTORY)
   set(obj ${ADAM_BPF_OUT}/${name}.bpf.o)
   set(skel ${ADAM_BPF_OUT}/${name}.skel.h)
-  file(GLOB shared_headers ${CMAKE_SOURCE_DIR}/bpf/*.h ${src_dir}/*.h)
+  # The headers BPF and C++ code share live in bpf/adam/ and are included by
+  # that qualified name ("adam/xdp_chain.h"), the same on both sides: bpf/ is
+  # on the include path of both.
+  file(GLOB shared_headers ${CMAKE_SOURCE_DIR}/bpf/adam/*.h ${src_dir}/*.h)
   add_custom_command(
     OUTPUT ${obj}
     COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${ADAM_BPF_ARCH}

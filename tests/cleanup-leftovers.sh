@@ -22,6 +22,12 @@ done
 for pin in /sys/fs/bpf/adamt-*; do
   [[ -e "$pin" ]] && orphaned "${pin#/sys/fs/bpf/}" && rm -rf "$pin"
 done
+# Test cgroups (adamt-<pid>-links) on the cgroup v2 mount: empty once their
+# processes are gone, then rmdir removes them.
+cgroup2=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
+for cg in "${cgroup2:-/nonexistent}"/adamt-*; do
+  [[ -d "$cg" ]] && orphaned "${cg##*/}" && rmdir "$cg" 2>/dev/null
+done
 left=$( (ip netns list | grep '^adamt'; ls -d /sys/fs/bpf/adamt-* 2>/dev/null) | wc -l)
 echo "cleanup: ${left} test leftovers remain (of live processes, or undeletable)"
 exit 0

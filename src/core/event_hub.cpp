@@ -10,8 +10,9 @@
 #include <array>
 #include <cstring>
 
+#include "adam/events.h"
 #include "core/bpf_handle.h"
-#include "events.h"
+#include "core/bpf_maps.h"
 
 namespace adam {
 
@@ -31,16 +32,6 @@ std::string to_string(LossReason reason) {
   return "unknown";
 }
 
-int64_t read_percpu_counter(int map_fd, uint32_t key) {
-  const int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0 || map_fd < 0) return 0;
-  std::vector<uint64_t> values(static_cast<size_t>(cpus));
-  if (bpf_map_lookup_elem(map_fd, &key, values.data()) != 0) return 0;
-  int64_t sum = 0;
-  for (uint64_t v : values) sum += static_cast<int64_t>(v);
-  return sum;
-}
-
 namespace {
 
 TimeNs clock_ns(clockid_t clock) {
@@ -49,12 +40,19 @@ TimeNs clock_ns(clockid_t clock) {
   return static_cast<TimeNs>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-// The slots of a kernel lost counter (bpf/events.h) and the reasons they count.
+// The slots of a kernel lost counter (bpf/adam/events.h) and the reasons they count.
 constexpr std::pair<uint32_t, LossReason> kKernelLossSlots[] = {
     {ADAM_EVENT_LOST_RESERVE, LossReason::kernel},
     {ADAM_EVENT_LOST_RATE_LIMIT, LossReason::rate_limit},
 };
 static_assert(std::size(kKernelLossSlots) == ADAM_EVENT_LOST_SLOTS, "a lost counter slot without a reason");
+
+// What the kernel counted in slot `slot` of a source's lost counter (0 for a
+// source without one).
+int64_t kernel_lost(int lost_counter_fd, uint32_t slot) {
+  if (lost_counter_fd < 0) return 0;
+  return static_cast<int64_t>(sum_per_cpu<uint64_t>(BpfMapAccess{}, lost_counter_fd, slot));
+}
 
 bool listed(const std::vector<std::string>& list, const std::string& value) {
   return list.empty() || std::find(list.begin(), list.end(), value) != list.end();
@@ -105,7 +103,7 @@ struct EventHub::Source {
   // Adds what the kernel counted lost since the registration, by reason.
   void add_kernel_losses(std::map<LossReason, int64_t>& lost) const {
     for (const auto& [slot, reason] : kKernelLossSlots)
-      lost[reason] += read_percpu_counter(spec.lost_counter_fd, slot) - lost_baseline[slot];
+      lost[reason] += kernel_lost(spec.lost_counter_fd, slot) - lost_baseline[slot];
   }
 };
 
@@ -156,7 +154,7 @@ std::unique_ptr<EventHub::Registration> EventHub::add_ring_buffer(RingBufferSour
   source->hub = this;
   source->plugin = intern_plugin(spec.plugin);
   for (const auto& [slot, reason] : kKernelLossSlots)
-    source->lost_baseline[slot] = read_percpu_counter(spec.lost_counter_fd, slot);
+    source->lost_baseline[slot] = kernel_lost(spec.lost_counter_fd, slot);
   source->spec = std::move(spec);
   std::unique_lock lock(sources_mu_);
   const uint64_t id = next_source_id_++;

@@ -39,7 +39,7 @@ namespace adam {
 // `write`: SQLite refused the batch; `decode`: a malformed ring buffer record;
 // `rate_limit`: the BPF program's own rate limit refused it (e.g. the
 // firewall's log_rate). The first and the last are counted in the kernel
-// (bpf/events.h lost counter slots), the others by adamd.
+// (bpf/adam/events.h lost counter slots), the others by adamd.
 enum class LossReason { kernel, queue, write, decode, rate_limit };
 inline constexpr LossReason kLossReasons[] = {LossReason::kernel, LossReason::queue, LossReason::write,
                                               LossReason::decode, LossReason::rate_limit};
@@ -58,7 +58,7 @@ using RecordDecoder = std::function<bool(const adam_event_header& header, std::s
 struct RingBufferSource {
   std::string plugin;
   int ring_buffer_fd = -1;   // BPF_MAP_TYPE_RINGBUF
-  int lost_counter_fd = -1;  // per-CPU array, one slot per ADAM_EVENT_LOST_* (bpf/events.h); -1: none
+  int lost_counter_fd = -1;  // per-CPU array, one slot per ADAM_EVENT_LOST_* (bpf/adam/events.h); -1: none
   RecordDecoder decode;
 };
 
@@ -203,9 +203,5 @@ class EventHub::Registration {
   EventHub& hub_;
   uint64_t id_;
 };
-
-// Sum over CPUs of a per-CPU __u64 array's slot `key` (bpf/events.h lost
-// counters); 0 when the map has no such slot.
-int64_t read_percpu_counter(int map_fd, uint32_t key = 0);
 
 }  // namespace adam

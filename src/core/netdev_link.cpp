@@ -10,47 +10,27 @@
 #include <unistd.h>
 // clang-format on
 
-#include <cerrno>
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
 
 namespace adam {
 
-BpfLinkPtr pin_new_link(UniqueFd link_fd, const std::string& path, const std::string& what) {
-  ::unlink(path.c_str());  // a stale pin of a link that could not be adopted
-  if (bpf_obj_pin(link_fd.get(), path.c_str()) != 0)
-    throw std::runtime_error("cannot pin " + what + " at " + path + ": " + libbpf_error(-errno));
-  BpfLinkPtr link(bpf_link__open(path.c_str()));
-  if (!link) {
-    const int err = -errno;
-    ::unlink(path.c_str());
-    throw std::runtime_error("cannot open the pin of " + what + " at " + path + ": " + libbpf_error(err));
-  }
-  return link;
-}
-
-bool netdev_link_ifindex(int link_fd, uint32_t link_type, const std::string& type_name, uint32_t& ifindex,
-                         std::string& why) {
+std::optional<uint32_t> netdev_link_ifindex(int link_fd, uint32_t link_type) {
   bpf_link_info info{};
-  __u32 len = sizeof(info);
-  if (int err = bpf_obj_get_info_by_fd(link_fd, &info, &len); err) {
-    why = "cannot read its info: " + libbpf_error(err);
-    return false;
+  try {
+    info = link_info(link_fd);
+  } catch (const std::runtime_error&) {
+    return std::nullopt;
   }
-  if (info.type != link_type) {
-    why = "link type " + std::to_string(info.type) + " is not " + type_name;
-    return false;
-  }
+  if (info.type != link_type) return std::nullopt;
   // tcx's {ifindex, attach_type} is not in 6.1's uapi header, which names
   // that word `xdp.ifindex` only.
-  ifindex = info.xdp.ifindex;
-  return true;
+  return info.xdp.ifindex;
 }
 
 std::vector<PinnedNetdevLink> adopt_pinned_netdev_links(const std::string& dir, const std::string& prefix,
-                                                        uint32_t link_type, const std::string& type_name,
-                                                        const std::string& log) {
+                                                        uint32_t link_type, const std::string& log) {
   std::vector<std::string> pinned;  // listed first: re-pinning below changes the directory
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
@@ -60,13 +40,15 @@ std::vector<PinnedNetdevLink> adopt_pinned_netdev_links(const std::string& dir, 
   std::vector<PinnedNetdevLink> adopted;
   for (const std::string& file : pinned) {
     PinnedNetdevLink found{file.substr(prefix.size()), dir + "/" + file, 0, nullptr};
-    found.link.reset(bpf_link__open(found.path.c_str()));
-    std::string why = found.link ? "" : "cannot open it: " + libbpf_error(-errno);
-    if (!found.link ||
-        !netdev_link_ifindex(bpf_link__fd(found.link.get()), link_type, type_name, found.ifindex, why)) {
-      spdlog::warn("{}: pinned {} cannot be adopted ({}); leaving it", log, found.path, why);
+    try {
+      found.link = open_pinned_link(found.path, LinkExpectation{.type = link_type});
+      if (found.link)
+        found.ifindex = netdev_link_ifindex(bpf_link__fd(found.link.get()), link_type).value_or(0);
+    } catch (const std::runtime_error& e) {
+      spdlog::warn("{}: {}; leaving it", log, e.what());
       continue;
     }
+    if (!found.link) continue;  // gone since the listing
     if (found.ifindex == 0) {
       spdlog::info("{}: the interface of {} is gone; removing the stale pin", log, found.path);
       bpf_link__unpin(found.link.get());

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/netdev_link.h"
+#include "core/undo.h"
 
 namespace adam {
 namespace {
@@ -45,7 +46,7 @@ TcxIngress::TcxIngress(std::string dir) : dir_(std::move(dir)) {
   fs::create_directories(dir_, ec);
   if (ec) throw std::runtime_error("tc ingress: cannot create " + dir_ + ": " + ec.message());
   for (PinnedNetdevLink& pinned :
-       adopt_pinned_netdev_links(dir_, kPinPrefix, kBpfLinkTypeTcx, "tcx", "tc ingress")) {
+       adopt_pinned_netdev_links(dir_, kPinPrefix, kBpfLinkTypeTcx, "tc ingress")) {
     spdlog::info("tc ingress: re-adopted the link of '{}' (ifindex {})", pinned.ifname, pinned.ifindex);
     links_[pinned.ifname] = Attachment{pinned.ifindex, std::move(pinned.link)};
   }
@@ -55,34 +56,30 @@ TcxIngress::~TcxIngress() = default;
 
 std::set<std::string> TcxIngress::attach(const std::map<std::string, uint32_t>& ifaces, int prog_fd) {
   std::set<std::string> created;
-  try {
-    for (const auto& [ifname, ifindex] : ifaces) {
-      auto it = links_.find(ifname);
-      if (it != links_.end() && it->second.ifindex == ifindex) {
-        const int err = bpf_link_update(bpf_link__fd(it->second.link.get()), prog_fd, nullptr);
-        if (err == 0) continue;
-        if (err != -ENOLINK)  // detached behind our back: attach anew below
-          throw std::runtime_error("cannot replace the tc program of interface '" + ifname +
-                                   "': " + libbpf_error(err));
-      }
-      if (it != links_.end()) detach(ifname);  // stale: the interface was re-created
-      UniqueFd link_fd(bpf_link_create(prog_fd, static_cast<int>(ifindex),
-                                       static_cast<bpf_attach_type>(kBpfTcxIngress), nullptr));
-      if (!link_fd) {
-        const int err = link_fd.get();
-        throw std::runtime_error(
-            "cannot attach to the tc ingress of interface '" + ifname + "': " +
-            (err == -EINVAL ? "the kernel has no tcx links (Linux 6.6 or later)" : libbpf_error(err)));
-      }
-      links_[ifname] = Attachment{ifindex, pin_new_link(std::move(link_fd), dir_ + "/" + kPinPrefix + ifname,
-                                                        "the tc link of interface '" + ifname + "'")};
-      created.insert(ifname);
-      spdlog::info("tc ingress: attached to '{}' (ifindex {})", ifname, ifindex);
+  UndoStack undo;  // all or nothing: the links this call created go again
+  for (const auto& [ifname, ifindex] : ifaces) {
+    const std::string what = "the tc link of interface '" + ifname + "'";
+    auto it = links_.find(ifname);
+    // A link detached behind our back (ENOLINK) is attached anew below.
+    if (it != links_.end() && it->second.ifindex == ifindex &&
+        update_link_program(it->second.link.get(), prog_fd, what))
+      continue;
+    if (it != links_.end()) detach(ifname);  // stale: the interface was re-created
+    UniqueFd link_fd(bpf_link_create(prog_fd, static_cast<int>(ifindex),
+                                     static_cast<bpf_attach_type>(kBpfTcxIngress), nullptr));
+    if (!link_fd) {
+      const int err = link_fd.get();
+      throw std::runtime_error(
+          "cannot attach to the tc ingress of interface '" + ifname +
+          "': " + (err == -EINVAL ? "the kernel has no tcx links (Linux 6.6 or later)" : libbpf_error(err)));
     }
-  } catch (...) {
-    for (const std::string& ifname : created) detach(ifname);
-    throw;
+    links_[ifname] =
+        Attachment{ifindex, pin_new_link(std::move(link_fd), dir_ + "/" + kPinPrefix + ifname, what)};
+    undo.push(what, [this, ifname] { detach(ifname); });
+    created.insert(ifname);
+    spdlog::info("tc ingress: attached to '{}' (ifindex {})", ifname, ifindex);
   }
+  undo.dismiss();
   return created;
 }
 
@@ -102,12 +99,8 @@ std::set<std::string> TcxIngress::interfaces() const {
 void TcxIngress::detach(const std::string& ifname) {
   auto it = links_.find(ifname);
   if (it == links_.end()) return;
-  bpf_link* link = it->second.link.get();
-  if (int err = bpf_link__unpin(link); err && err != -EINVAL)
-    spdlog::warn("tc ingress: cannot unpin the link of '{}': {}", ifname, libbpf_error(err));
-  if (int err = bpf_link__detach(link); err && err != -ENOLINK)
-    spdlog::warn("tc ingress: cannot detach the link of '{}': {}", ifname, libbpf_error(err));
-  links_.erase(it);  // closes the link's fd
+  detach_pinned_link(std::move(it->second.link), "the tc link of '" + ifname + "'");
+  links_.erase(it);
   spdlog::info("tc ingress: detached from '{}'", ifname);
 }
 

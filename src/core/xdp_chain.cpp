@@ -23,12 +23,12 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "adam/xdp_chain.h"  // slot numbers
+#include "core/bpf_pins.h"
 #include "core/errors.h"
 #include "core/netdev_link.h"
+#include "core/undo.h"
 #include "xdp_root.skel.h"
-// bpf/xdp_chain.h (slot numbers); angle brackets so that the search skips this
-// directory, where "xdp_chain.h" is the C++ header.
-#include <xdp_chain.h>
 
 namespace adam {
 namespace {
@@ -39,22 +39,6 @@ constexpr const char* kRootPinPrefix = "root@";
 
 // Text of a negative errno returned by libbpf.
 std::string err_text(int err) { return libbpf_error(err < 0 ? err : -err); }
-
-bool is_chain_map(int fd, std::string& why) {
-  bpf_map_info info{};
-  __u32 len = sizeof(info);
-  if (int err = bpf_obj_get_info_by_fd(fd, &info, &len); err) {
-    why = "cannot read its info: " + err_text(err);
-    return false;
-  }
-  if (info.type != BPF_MAP_TYPE_PROG_ARRAY || info.key_size != 4 || info.value_size != 4 ||
-      info.max_entries != ADAM_XDP_CHAIN_SLOTS) {
-    why = "map type " + std::to_string(info.type) + " with " + std::to_string(info.max_entries) +
-          " entries, not a prog array of " + std::to_string(ADAM_XDP_CHAIN_SLOTS) + " slots";
-    return false;
-  }
-  return true;
-}
 
 // Name and id of the XDP program attached to an interface, for error messages.
 std::string describe_attached_prog(uint32_t ifindex) {
@@ -161,49 +145,43 @@ XdpChain::XdpChain(std::string pin_dir)
   // The chain: re-open the pinned one (programs of the previous adamd are still
   // in it, packets keep flowing through them) or create and pin a new one.
   const std::string chain_path = dir + "/chain";
-  UniqueFd chain(bpf_obj_get(chain_path.c_str()));
-  if (chain) {
-    std::string why;
-    if (!is_chain_map(chain.get(), why)) {
-      spdlog::warn("XDP chain: {} is unusable ({}); replacing it with a new chain", chain_path, why);
-      chain.reset();
-      ::unlink(chain_path.c_str());
-    } else {
-      spdlog::info("XDP chain: re-adopted the pinned chain {}", chain_path);
-    }
-  } else if (chain.get() != -ENOENT) {
-    throw std::runtime_error("XDP chain: cannot open " + chain_path + ": " + err_text(chain.get()));
+  UniqueFd chain;
+  try {
+    // Checked against the root program's own declaration of the chain.
+    chain = open_pinned_map(chain_path, skel_->maps.adam_xdp_chain);
+    if (chain) spdlog::info("XDP chain: re-adopted the pinned chain {}", chain_path);
+  } catch (const PinMismatch& e) {
+    spdlog::warn("XDP chain: {}; replacing it with a new chain", e.what());
+    ::unlink(chain_path.c_str());
   }
-  bool created = false;
+  UndoStack undo;  // a chain created here goes again if the load fails
   if (!chain) {
     chain.reset(bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "adam_xdp_chain", sizeof(__u32), sizeof(__u32),
                                ADAM_XDP_CHAIN_SLOTS, nullptr));
     if (!chain) throw std::runtime_error("XDP chain: cannot create the chain map: " + err_text(-errno));
     if (int err = bpf_obj_pin(chain.get(), chain_path.c_str()); err)
       throw std::runtime_error("XDP chain: cannot pin " + chain_path + ": " + err_text(err));
-    created = true;
+    undo.push("the pin " + chain_path, [chain_path] { ::unlink(chain_path.c_str()); });
     spdlog::info("XDP chain: created {} ({} slots)", chain_path, ADAM_XDP_CHAIN_SLOTS);
   }
 
   int err = bpf_map__reuse_fd(skel_->maps.adam_xdp_chain, chain.get());
   if (!err) err = xdp_root_bpf__load(skel_.get());
-  if (err) {
-    if (created) ::unlink(chain_path.c_str());
-    throw std::runtime_error("XDP chain: cannot load the root XDP program: " + err_text(err));
-  }
+  if (err) throw std::runtime_error("XDP chain: cannot load the root XDP program: " + err_text(err));
+  undo.dismiss();
 
   // Root links pinned by an earlier adamd: keep them (the datapath never stops)
   // and point them at the freshly loaded root program.
   for (PinnedNetdevLink& pinned :
-       adopt_pinned_netdev_links(dir, kRootPinPrefix, BPF_LINK_TYPE_XDP, "XDP", "XDP chain")) {
-    if (int err = bpf_link__update_program(pinned.link.get(), skel_->progs.adam_xdp_root); err) {
-      if (err == -ENOLINK) {
+       adopt_pinned_netdev_links(dir, kRootPinPrefix, BPF_LINK_TYPE_XDP, "XDP chain")) {
+    try {
+      if (!update_link_program(pinned.link.get(), bpf_program__fd(skel_->progs.adam_xdp_root), pinned.path)) {
         spdlog::info("XDP chain: {} is detached; removing the stale pin", pinned.path);
         bpf_link__unpin(pinned.link.get());
         continue;
       }
-      spdlog::warn("XDP chain: cannot update {} to the new root program ({}); it keeps the previous one",
-                   pinned.path, err_text(err));
+    } catch (const std::runtime_error& e) {
+      spdlog::warn("XDP chain: {}; it keeps the previous root program", e.what());
     }
     XdpMode mode = XdpMode::native;
     if (!attached_mode(pinned.ifindex, link_prog_id(pinned.link.get()), mode))
@@ -290,14 +268,8 @@ void XdpChain::attach_root(const std::string& ifname, Attachment& att) {
 void XdpChain::detach_root(const std::string& ifname) {
   auto it = attachments_.find(ifname);
   if (it == attachments_.end()) return;
-  if (bpf_link* link = it->second.link.get()) {
-    if (int err = bpf_link__unpin(link); err && err != -EINVAL)
-      spdlog::warn("XDP chain: cannot unpin the link of '{}': {}", ifname, err_text(err));
-    int err = bpf_link__detach(link);
-    if (err && err != -ENOLINK)
-      spdlog::warn("XDP chain: cannot detach the link of '{}': {}", ifname, err_text(err));
-  }
-  attachments_.erase(it);  // closes the link's fd
+  detach_pinned_link(std::move(it->second.link), "the XDP link of '" + ifname + "'");
+  attachments_.erase(it);
   spdlog::info("XDP chain: detached the root program from '{}'", ifname);
 }
 
@@ -329,14 +301,12 @@ void XdpChain::set_interfaces(const std::string& owner, const std::vector<std::s
   for (const Wanted& w : wanted) {
     auto it = attachments_.find(w.name);
     if (it == attachments_.end() || !it->second.link) continue;
-    uint32_t link_ifindex = 0;
-    std::string why;
-    bool ok =
-        netdev_link_ifindex(bpf_link__fd(it->second.link.get()), BPF_LINK_TYPE_XDP, "XDP", link_ifindex, why);
-    if (!ok || link_ifindex != w.ifindex || it->second.ifindex != w.ifindex) {
+    const std::optional<uint32_t> link_ifindex =
+        netdev_link_ifindex(bpf_link__fd(it->second.link.get()), BPF_LINK_TYPE_XDP);
+    if (link_ifindex != w.ifindex || it->second.ifindex != w.ifindex) {
       spdlog::info(
           "XDP chain: the root link of '{}' is stale (link ifindex {}, interface ifindex {}); replacing it",
-          w.name, link_ifindex, w.ifindex);
+          w.name, link_ifindex.value_or(0), w.ifindex);
       replace.insert(w.name);
       continue;
     }
@@ -377,8 +347,7 @@ void XdpChain::set_interfaces(const std::string& owner, const std::vector<std::s
     }
   } catch (...) {
     for (auto& [name, att] : fresh) {
-      bpf_link__unpin(att.link.get());
-      att.link.reset();  // closes the only fd: detaches
+      detach_pinned_link(std::move(att.link), "the XDP link of '" + name + "'");
       spdlog::info("XDP chain: undid the attach to '{}'", name);
     }
     // An interface whose mode was being switched gets its old mode back.

@@ -2,7 +2,7 @@
 // adamd owns each interface's XDP hook: one small root program, attached per
 // interface, tail-calls the plugins' programs in slot order through one
 // pinned BPF_MAP_TYPE_PROG_ARRAY ("the chain"). A plugin program that lets a
-// packet go on tail-calls the next filled slot (bpf/xdp_chain.h), so several
+// packet go on tail-calls the next filled slot (bpf/adam/xdp_chain.h), so several
 // XDP plugins share an interface without freplace/libxdp dispatchers.
 //
 // Pins (under <pin_dir>/xdp/): "chain" (the prog array) and one "root@<ifname>"
@@ -65,7 +65,7 @@ class XdpChain {
   XdpChain& operator=(const XdpChain&) = delete;
 
   // The chain map's fd: a plugin calls bpf_map__reuse_fd() with it on its own
-  // `adam_xdp_chain` map (bpf/xdp_chain.h) before loading.
+  // `adam_xdp_chain` map (bpf/adam/xdp_chain.h) before loading.
   int chain_fd() const;
 
   // Puts a program into a slot (atomic for the packet path: a packet sees the

@@ -6,7 +6,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-#include "xdp_chain.h"
+#include "adam/xdp_chain.h"
 
 #define PROBE_ETH_P_IP 0x0800
 

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The event pipeline's test producer: every run (BPF_PROG_TEST_RUN with
  * `repeat` runs it that many times) emits one event through the shared
- * header of bpf/events.h and counts it as produced, so a test can check that
+ * header of bpf/adam/events.h and counts it as produced, so a test can check that
  * produced = stored + counted as lost. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
-#include "events.h"
+#include "adam/events.h"
 
 #define FLOOD_KIND_TICK 1
 

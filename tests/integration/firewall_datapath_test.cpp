@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "adam/xdp_chain.h"  // slot numbers
 #include "core/errors.h"
 #include "core/kernel.h"
 #include "core/plugin.h"
@@ -33,8 +34,6 @@
 #include "plugins/firewall/firewall_plugin.h"
 #include "support/firewall_random.h"
 #include "support/netns.h"
-// bpf/xdp_chain.h (slot numbers; not the C++ core/xdp_chain.h)
-#include <xdp_chain.h>
 
 namespace adam::test {
 namespace {

@@ -13,15 +13,20 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "adam/xdp_chain.h"  // slot numbers
 #include "chain_probe.skel.h"
 #include "core/bpf_handle.h"
 #include "core/errors.h"
@@ -32,8 +37,6 @@
 #include "core/xdp_test_run.h"
 #include "support/firewall_random.h"
 #include "support/netns.h"
-// bpf/xdp_chain.h (slot numbers; not the C++ core/xdp_chain.h)
-#include <xdp_chain.h>
 
 namespace adam::test {
 namespace {
@@ -61,6 +64,44 @@ struct Daemon {
 };
 
 uint64_t passed(const json& stats) { return stats["packets"]["pass"].get<uint64_t>(); }
+
+// Every pin under `dir`, relative to it.
+std::set<std::string> pins_under(const std::string& dir) {
+  std::set<std::string> pins;
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    pins.insert(fs::relative(entry.path(), dir));
+  return pins;
+}
+
+// The kernel's BPF objects of `kind` ("map" or "link"), id -> what bpftool
+// says of it, that this process holds an fd of: `bpftool <kind> show` lists
+// every process's, and tests of other checkouts may run alongside.
+std::map<uint32_t, std::string> held_bpf_objects(const std::string& kind) {
+  std::set<uint32_t> held;
+  for (const auto& entry : fs::directory_iterator("/proc/self/fdinfo")) {
+    std::ifstream fdinfo(entry.path());
+    for (std::string line; std::getline(fdinfo, line);)
+      if (line.starts_with(kind + "_id:"))
+        held.insert(static_cast<uint32_t>(std::stoul(line.substr(kind.size() + 4))));
+  }
+  std::string listing;
+  if (FILE* bpftool = ::popen(("bpftool -j " + kind + " show").c_str(), "r")) {
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, bpftool)) > 0;) listing.append(buf, n);
+    ::pclose(bpftool);
+  }
+  std::map<uint32_t, std::string> objects;
+  for (const json& object : json::parse(listing))
+    if (held.count(object["id"].get<uint32_t>())) objects[object["id"].get<uint32_t>()] = object.dump();
+  return objects;
+}
+
+// What `after` has that `before` had not.
+std::map<uint32_t, std::string> added(const std::map<uint32_t, std::string>& before,
+                                      std::map<uint32_t, std::string> after) {
+  std::erase_if(after, [&](const auto& object) { return before.count(object.first) > 0; });
+  return after;
+}
 
 constexpr int kXdpPass = 2;
 
@@ -434,6 +475,30 @@ TEST_F(FirewallPluginTest, AFailedStartLeavesNoTcLinkBehind) {
   d.firewall->start(json{{"interfaces", {"veth-b"}}});
   EXPECT_EQ(veth_b_tc_progs().size(), 1u);
   d.firewall->stop();
+}
+
+// A start that fails late, after it pinned its maps and (with tcx) attached
+// its tc link: the XDP attach to br0 fails. It leaves no pin, link or map.
+TEST_F(FirewallPluginTest, AFailedStartLeavesNoPinLinkOrMapBehind) {
+  Daemon d(pins(), tcx_missing().empty() ? tcx_features() : xdp_features(true));
+  ASSERT_EQ(
+      run("ip -n " + pair_->b() + " link add br0 type bridge && ip -n " + pair_->b() + " link set br0 up"),
+      0);
+  const ForeignXdp foreign = attach_foreign_xdp("br0");
+  ASSERT_TRUE(foreign.link) << libbpf_error(-errno);
+  // The firewall's pin dir exists already (as an earlier adamd may leave
+  // it): the start must remove each pin it made, not the directory.
+  fs::create_directories(pins() + "/firewall");
+  const std::set<std::string> pins_before = pins_under(pins());
+  const auto maps_before = held_bpf_objects("map"), links_before = held_bpf_objects("link");
+  ASSERT_FALSE(maps_before.empty()) << "bpftool lists no map of this process (the XDP chain's)";
+
+  EXPECT_THROW(d.firewall->start(json{{"interfaces", {"veth-b", "br0"}}}), std::runtime_error);
+  EXPECT_EQ(pins_under(pins()), pins_before);
+  EXPECT_EQ(added(maps_before, held_bpf_objects("map")), (std::map<uint32_t, std::string>{}));
+  EXPECT_EQ(added(links_before, held_bpf_objects("link")), (std::map<uint32_t, std::string>{}));
+  EXPECT_EQ(d.chain.slot_prog_id(ADAM_XDP_SLOT_FIREWALL), 0u);
+  EXPECT_TRUE(veth_b_tc_progs().empty());
 }
 
 TEST_F(FirewallPluginTest, StopWithoutStartRemovesWhatAnEarlierAdamdLeft) {

@@ -21,14 +21,13 @@
 #include <string>
 #include <vector>
 
+#include "adam/xdp_chain.h"  // slot numbers
 #include "chain_probe.skel.h"
 #include "core/bpf_handle.h"
 #include "core/errors.h"
 #include "core/xdp_chain.h"
 #include "core/xdp_test_run.h"
 #include "support/netns.h"
-// bpf/xdp_chain.h (slot numbers; not the C++ core/xdp_chain.h)
-#include <xdp_chain.h>
 
 namespace adam::test {
 namespace {
@@ -498,6 +497,24 @@ TEST_F(XdpChainTest, ParsesXdpModes) {
     EXPECT_EQ(e.field(), "xdp_mode");
     EXPECT_NE(std::string(e.what()).find("'skb'"), std::string::npos) << e.what();
   }
+}
+
+// A pinned "chain" that is no chain of this build (another layout) is
+// replaced by a new one, which the plugins' programs can tail-call through.
+TEST_F(XdpChainTest, ReplacesAPinnedChainOfAnotherLayout) {
+  fs::create_directories(pins() + "/xdp");
+  UniqueFd other(bpf_map_create(BPF_MAP_TYPE_ARRAY, "adam_xdp_chain", 4, 4, 4, nullptr));
+  ASSERT_TRUE(other) << libbpf_error(other.get());
+  ASSERT_EQ(bpf_obj_pin(other.get(), (pins() + "/xdp/chain").c_str()), 0);
+  XdpChain chain(pins());
+  bpf_map_info info{};
+  __u32 len = sizeof(info);
+  ASSERT_EQ(bpf_obj_get_info_by_fd(chain.chain_fd(), &info, &len), 0);
+  EXPECT_EQ(info.type, static_cast<__u32>(BPF_MAP_TYPE_PROG_ARRAY));
+  EXPECT_EQ(info.max_entries, static_cast<__u32>(ADAM_XDP_CHAIN_SLOTS));
+  const Probe a = load_a(chain.chain_fd());
+  chain.install(kSlotA, bpf_program__fd(a->progs.chain_probe));
+  EXPECT_EQ(chain.slot_prog_id(kSlotA), prog_id(bpf_program__fd(a->progs.chain_probe)));
 }
 
 TEST_F(XdpChainTest, RejectsBadSlots) {

@@ -6,9 +6,10 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "adam/events.h"
 #include "core/bpf_handle.h"
+#include "core/bpf_maps.h"
 #include "event_flood.skel.h"
-#include "events.h"
 
 namespace adam::test {
 
@@ -57,8 +58,14 @@ void EventFlood::fire(uint32_t runs) {
   if (err) throw std::runtime_error("BPF_PROG_TEST_RUN of event_flood: " + libbpf_error(err));
 }
 
-int64_t EventFlood::produced() const { return read_percpu_counter(bpf_map__fd(skel_->maps.flood_produced)); }
+int64_t EventFlood::produced() const {
+  return static_cast<int64_t>(
+      sum_per_cpu<uint64_t>(BpfMapAccess{}, bpf_map__fd(skel_->maps.flood_produced), 0));
+}
 
-int64_t EventFlood::kernel_lost() const { return read_percpu_counter(bpf_map__fd(skel_->maps.flood_lost)); }
+int64_t EventFlood::kernel_lost() const {
+  return static_cast<int64_t>(
+      sum_per_cpu<uint64_t>(BpfMapAccess{}, bpf_map__fd(skel_->maps.flood_lost), ADAM_EVENT_LOST_RESERVE));
+}
 
 }  // namespace adam::test

@@ -1,5 +1,5 @@
 // The firewall's log event decoder on records crafted here, laid out by the
-// same struct the BPF program fills (bpf/firewall.h); no kernel needed.
+// same struct the BPF program fills (bpf/adam/firewall.h); no kernel needed.
 #include "plugins/firewall/log_event.h"
 
 #include <arpa/inet.h>
@@ -12,7 +12,7 @@
 #include <optional>
 #include <vector>
 
-#include "firewall.h"
+#include "adam/firewall.h"
 
 namespace adam::fw {
 namespace {

@@ -17,6 +17,7 @@ namespace {
 
 struct Journal {
   std::vector<std::string> calls;
+  int validations = 0;  // validate() calls, kept out of `calls`
   bool fail_next_start = false;
 };
 
@@ -30,6 +31,7 @@ class RecordingPlugin : public Plugin {
     return needs_.empty() || f.has(needs_) ? "" : needs_ + " missing";
   }
   void validate(const nlohmann::json& config) const override {
+    ++j_.validations;
     for (const auto& [k, _] : config.items())
       if (k != "size") throw bad_request(k, "unknown field '" + k + "'");
   }
@@ -121,7 +123,8 @@ TEST_F(PluginManagerTest, APluginThatSwitchesInPlaceIsReconfiguredNotStopped) {
   auto pm = make();
   pm->start("switcher", {{"size", 1}});
   pm->start("switcher", {{"size", 2}});
-  EXPECT_EQ(switcher_journal_.calls, (std::vector<std::string>{"start {\"size\":1}", "reconfigure {\"size\":2}"}));
+  EXPECT_EQ(switcher_journal_.calls,
+            (std::vector<std::string>{"start {\"size\":1}", "reconfigure {\"size\":2}"}));
   EXPECT_EQ(pm->status("switcher").state, PluginState::running);
   EXPECT_EQ(pm->status("switcher").config, nlohmann::json({{"size", 2}}));
   // A failed switch leaves the plugin failed, with the reason.
@@ -200,6 +203,23 @@ TEST_F(PluginManagerTest, RestoreMarksAPluginThatCannotStartFailed) {
   EXPECT_EQ(s.state, PluginState::failed);
   EXPECT_NE(s.reason.find("device busy"), std::string::npos);
   EXPECT_TRUE(s.desired_running) << "the wish stays; a later start may succeed";
+}
+
+// The manager validates a config once per start, restore included: the
+// plugin's start() relies on it and does not validate again.
+TEST_F(PluginManagerTest, ValidatesOncePerStart) {
+  {
+    auto pm = make();
+    pm->start("alpha", {{"size", 1}});
+    EXPECT_EQ(journal_.validations, 1);
+    pm->start("switcher", {{"size", 1}});
+    pm->start("switcher", {{"size", 2}});  // reconfigured in place
+    EXPECT_EQ(switcher_journal_.validations, 2);
+  }
+  journal_.validations = 0;
+  auto pm = make();
+  pm->restore();
+  EXPECT_EQ(journal_.validations, 1);
 }
 
 }  // namespace

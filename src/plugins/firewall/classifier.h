@@ -1,6 +1,6 @@
 #pragma once
 // Compiles a ruleset into the tables of the firewall's kernel classifier
-// (bpf/firewall.h, docs/firewall.md), as plain data that Datapath writes into
+// (bpf/adam/firewall.h, docs/firewall.md), as plain data that Datapath writes into
 // one generation of the BPF maps, and walks those tables the way
 // bpf/firewall.bpf.c does. Pure C++: the compile step is testable against
 // reference_classify() without a kernel.
@@ -9,7 +9,7 @@
 #include <optional>
 #include <vector>
 
-#include "firewall.h"  // bpf/firewall.h: table layouts and limits
+#include "adam/firewall.h"  // table layouts and limits
 #include "plugins/firewall/rule.h"
 
 namespace adam::fw {
@@ -23,7 +23,7 @@ struct PrefixEntry {
 };
 
 // The IPv4 table of one address field: a 16-4-4-4-4 multibit trie (see
-// struct adam_fw_v4_chunk in bpf/firewall.h).
+// struct adam_fw_v4_chunk in bpf/adam/firewall.h).
 struct Ipv4Table {
   std::vector<uint32_t> root;            // ADAM_FW_V4_ROOT_SIZE entries
   std::vector<adam_fw_v4_chunk> chunks;  // an entry ADAM_FW_V4_CHUNK | i points at chunks[i]
@@ -68,7 +68,7 @@ CounterSlots assign_counter_slots(const CounterSlots& current, const Ruleset& ru
 uint32_t slot_for_added(const CounterSlots& current);
 
 // An enabled rule as an entry of a generation's added-rules table (struct
-// adam_fw_added_rule in bpf/firewall.h), or nullopt when one of its fields
+// adam_fw_added_rule in bpf/adam/firewall.h), or nullopt when one of its fields
 // has more than ADAM_FW_ADDED_VALUES values (such a rule must be compiled).
 // Throws std::invalid_argument as compile() does for a malformed rule.
 std::optional<adam_fw_added_rule> added_rule_entry(const Rule& rule, const IfindexMap& ifindexes,

@@ -1,5 +1,4 @@
 #include "plugins/firewall/datapath.h"
-#include "core/xdp_test_run.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -12,41 +11,13 @@
 #include <cstring>
 #include <tuple>
 
+#include "core/bpf_pins.h"
+#include "core/undo.h"
+#include "core/xdp_test_run.h"
 #include "firewall.skel.h"
 
 namespace adam::fw {
 namespace {
-
-std::string map_name(int fd) {
-  bpf_map_info info{};
-  __u32 len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return "fd " + std::to_string(fd);
-  return info.name;
-}
-
-[[noreturn]] void throw_map_error(const char* what, int fd, int err) {
-  throw std::runtime_error(std::string("firewall: ") + what + " on map " + map_name(fd) + ": " +
-                           libbpf_error(err));
-}
-
-// Does a (pinned) map have the layout this build expects?
-bool map_matches(int fd, const bpf_map* expected, std::string& why) {
-  bpf_map_info info{};
-  __u32 len = sizeof(info);
-  if (int err = bpf_obj_get_info_by_fd(fd, &info, &len); err) {
-    why = "cannot read its info: " + libbpf_error(err);
-    return false;
-  }
-  if (info.type != static_cast<__u32>(bpf_map__type(expected)) ||
-      info.key_size != bpf_map__key_size(expected) || info.value_size != bpf_map__value_size(expected) ||
-      info.max_entries != bpf_map__max_entries(expected) || info.map_flags != bpf_map__map_flags(expected)) {
-    why = "type " + std::to_string(info.type) + ", key " + std::to_string(info.key_size) + " B, value " +
-          std::to_string(info.value_size) + " B, " + std::to_string(info.max_entries) + " entries, flags " +
-          std::to_string(info.map_flags);
-    return false;
-  }
-  return true;
-}
 
 using FirewallSkeleton = SkeletonPtr<firewall_bpf, firewall_bpf__destroy>;
 
@@ -56,80 +27,30 @@ FirewallSkeleton open_skeleton() {
   return skel;
 }
 
-// Points every map of the object (the chain aside) at its pin in `dir`:
-// libbpf then reuses a pinned map or creates and pins a new one. The maps
-// only make sense together (fw_active names a generation of the tables,
-// fw_slots indexes fw_rule_stats), so they are adopted all or none: if any
-// pin has another layout, every pin is replaced. Returns the pins to be created.
-std::vector<std::string> adopt_or_replace_pins(firewall_bpf& skel, const std::string& dir) {
-  struct Pin {
-    bpf_map* map;
-    std::string path;
-    bool exists;
-  };
-  std::vector<Pin> pins;
-  std::string mismatch;
-  bpf_map* map;
-  bpf_object__for_each_map(map, skel.obj) {
-    if (map == skel.maps.adam_xdp_chain) continue;  // the XdpChain's, reused by fd
-    Pin pin{map, dir + "/" + bpf_map__name(map), false};
-    UniqueFd fd(bpf_obj_get(pin.path.c_str()));
-    pin.exists = static_cast<bool>(fd);
-    std::string why;
-    if (fd && mismatch.empty() && !map_matches(fd.get(), map, why)) mismatch = pin.path + ": " + why;
-    pins.push_back(std::move(pin));
-  }
-  if (!mismatch.empty()) {
-    spdlog::warn(
-        "firewall: pinned map {} does not match this build; replacing every pinned firewall map "
-        "(the rules are applied again, the counters start at zero)",
-        mismatch);
-  }
-  std::vector<std::string> created;
-  for (Pin& pin : pins) {
-    if (pin.exists && !mismatch.empty()) {
-      ::unlink(pin.path.c_str());
-      pin.exists = false;
-    }
-    if (!pin.exists) created.push_back(pin.path);
-    if (int err = bpf_map__set_pin_path(pin.map, pin.path.c_str()); err)
-      throw std::runtime_error("firewall: cannot set the pin path " + pin.path + ": " + libbpf_error(err));
-  }
-  return created;
-}
-
 // The pin of `map` (a map of an opened, unloaded skeleton: the layout this
-// build expects) that an earlier adamd left in pin_dir, if the layouts match.
+// build expects) that an earlier adamd left in pin_dir; empty when absent or
+// of another layout (a build whose counters this one cannot read).
 UniqueFd open_pinned(const bpf_map* map, const std::string& pin_dir) {
-  UniqueFd fd(bpf_obj_get((pin_dir + "/" + bpf_map__name(map)).c_str()));
-  std::string why;
-  if (fd && !map_matches(fd.get(), map, why)) fd.reset();
-  return fd;
-}
-
-int num_cpus() {
-  const int n = libbpf_num_possible_cpus();
-  if (n <= 0) throw std::runtime_error("firewall: cannot count the possible CPUs: " + libbpf_error(n));
-  return n;
-}
-
-Counter sum_per_cpu(const MapWriter& maps, int fd, uint32_t key) {
-  std::vector<adam_fw_counter> values(static_cast<size_t>(num_cpus()));
-  Counter sum;
-  if (!maps.lookup(fd, &key, values.data())) return sum;
-  for (const adam_fw_counter& v : values) {
-    sum.packets += v.packets;
-    sum.bytes += v.bytes;
+  try {
+    return open_pinned_map(map_pin_path(pin_dir, map), map);
+  } catch (const PinMismatch& e) {
+    spdlog::debug("firewall: {}", e.what());
+    return UniqueFd();
   }
-  return sum;
 }
 
-Totals read_totals(const MapWriter& maps, int totals_fd) {
-  return Totals{.pass = sum_per_cpu(maps, totals_fd, ADAM_FW_VERDICT_PASS),
-                .drop = sum_per_cpu(maps, totals_fd, ADAM_FW_VERDICT_DROP)};
+Counter counter_of(const adam_fw_counter& c) { return Counter{.packets = c.packets, .bytes = c.bytes}; }
+
+Counter sum_per_cpu_counter(const MapAccess& maps, int fd, uint32_t key) {
+  return counter_of(sum_per_cpu<adam_fw_counter>(maps, fd, key));
 }
 
-CounterSlots read_slots(const MapWriter& maps, int slots_fd) {
+Totals read_totals(const MapAccess& maps, int totals_fd) {
+  return Totals{.pass = sum_per_cpu_counter(maps, totals_fd, ADAM_FW_VERDICT_PASS),
+                .drop = sum_per_cpu_counter(maps, totals_fd, ADAM_FW_VERDICT_DROP)};
+}
+
+CounterSlots read_slots(const MapAccess& maps, int slots_fd) {
   CounterSlots slots;
   __u32 id = 0, next = 0, slot = 0;
   for (bool first = true; maps.next_key(slots_fd, first ? nullptr : &id, &next); first = false) {
@@ -139,33 +60,27 @@ CounterSlots read_slots(const MapWriter& maps, int slots_fd) {
   return slots;
 }
 
-std::map<uint32_t, Counter> read_rule_counters(const MapWriter& maps, const CounterSlots& slots,
+std::map<uint32_t, Counter> read_rule_counters(const MapAccess& maps, const CounterSlots& slots,
                                                int stats_fd) {
   std::map<uint32_t, Counter> counters;
   // A few rules: a lookup each. Many: the whole array in one syscall (a
   // lookup per rule costs ~1 µs, 10 ms at 10,000 rules).
   constexpr size_t kBatchFrom = 64;
   if (slots.size() < kBatchFrom) {
-    for (const auto& [id, slot] : slots) counters[id] = sum_per_cpu(maps, stats_fd, slot);
+    for (const auto& [id, slot] : slots) counters[id] = sum_per_cpu_counter(maps, stats_fd, slot);
     return counters;
   }
-  const size_t cpus = static_cast<size_t>(num_cpus());
-  std::vector<adam_fw_counter> values(size_t{ADAM_FW_MAX_RULES} * cpus);
-  maps.lookup_array(stats_fd, values.data(), ADAM_FW_MAX_RULES);
+  const std::vector<adam_fw_counter> sums =
+      sum_per_cpu_array<adam_fw_counter>(maps, stats_fd, ADAM_FW_MAX_RULES);
   for (const auto& [id, slot] : slots) {
-    if (slot >= ADAM_FW_MAX_RULES) continue;
-    Counter& sum = counters[id];
-    for (size_t cpu = 0; cpu < cpus; ++cpu) {
-      sum.packets += values[slot * cpus + cpu].packets;
-      sum.bytes += values[slot * cpus + cpu].bytes;
-    }
+    if (slot < ADAM_FW_MAX_RULES) counters[id] = counter_of(sums[slot]);
   }
   return counters;
 }
 
 // Removes one generation's entries from a hash or trie whose keys carry it.
 template <typename Key>
-void remove_generation(MapWriter& maps, int fd, uint32_t gen) {
+void remove_generation(MapAccess& maps, int fd, uint32_t gen) {
   std::vector<Key> stale;
   Key key{}, next{};
   for (bool first = true; maps.next_key(fd, first ? nullptr : &key, &next); first = false) {
@@ -176,7 +91,7 @@ void remove_generation(MapWriter& maps, int fd, uint32_t gen) {
 }
 
 // Replaces one generation's entries of an IPv6 trie.
-void write_ipv6_trie(MapWriter& maps, int fd, uint32_t gen, const std::vector<PrefixEntry>& entries) {
+void write_ipv6_trie(MapAccess& maps, int fd, uint32_t gen, const std::vector<PrefixEntry>& entries) {
   remove_generation<adam_fw_lpm6_key>(maps, fd, gen);
   for (const PrefixEntry& e : entries) {
     // The generation byte leads the key.
@@ -189,7 +104,7 @@ void write_ipv6_trie(MapWriter& maps, int fd, uint32_t gen, const std::vector<Pr
 
 // Writes values[i] at key_of(i), all in one batch.
 template <typename Value, typename KeyOf>
-void write_array(MapWriter& maps, int fd, const std::vector<Value>& values, KeyOf key_of) {
+void write_array(MapAccess& maps, int fd, const std::vector<Value>& values, KeyOf key_of) {
   if (values.empty()) return;
   std::vector<__u32> keys(values.size());
   for (size_t i = 0; i < keys.size(); ++i) keys[i] = key_of(static_cast<__u32>(i));
@@ -213,53 +128,6 @@ bool is_ipv6_extension(uint8_t proto) {
 }
 
 }  // namespace
-
-// --- BpfMapWriter ---------------------------------------------------------
-
-void BpfMapWriter::update(int map_fd, const void* key, const void* value) {
-  if (int err = bpf_map_update_elem(map_fd, key, value, BPF_ANY); err) throw_map_error("update", map_fd, err);
-}
-
-void BpfMapWriter::update_batch(int map_fd, const void* keys, const void* values, uint32_t count) {
-  bpf_map_batch_opts opts{};
-  opts.sz = sizeof(opts);
-  __u32 done = count;
-  if (int err = bpf_map_update_batch(map_fd, keys, values, &done, &opts); err)
-    throw_map_error("batch update", map_fd, err);
-}
-
-void BpfMapWriter::lookup_array(int map_fd, void* values, uint32_t count) const {
-  std::vector<__u32> keys(count);
-  bpf_map_batch_opts opts{};
-  opts.sz = sizeof(opts);
-  __u32 out_batch = 0, done = count;
-  // The kernel walks the array from the start (in_batch NULL) and returns
-  // -ENOENT once it ran past its last element, with the entries it read.
-  int err = bpf_map_lookup_batch(map_fd, nullptr, &out_batch, keys.data(), values, &done, &opts);
-  if (err && err != -ENOENT) throw_map_error("batch lookup", map_fd, err);
-  if (done != count)
-    throw std::runtime_error("firewall: batch lookup on map " + map_name(map_fd) + " returned " +
-                             std::to_string(done) + " of " + std::to_string(count) + " entries");
-}
-
-void BpfMapWriter::remove(int map_fd, const void* key) {
-  if (int err = bpf_map_delete_elem(map_fd, key); err && err != -ENOENT)
-    throw_map_error("delete", map_fd, err);
-}
-
-bool BpfMapWriter::lookup(int map_fd, const void* key, void* value) const {
-  int err = bpf_map_lookup_elem(map_fd, key, value);
-  if (err == -ENOENT) return false;
-  if (err) throw_map_error("lookup", map_fd, err);
-  return true;
-}
-
-bool BpfMapWriter::next_key(int map_fd, const void* key, void* next) const {
-  int err = bpf_map_get_next_key(map_fd, key, next);
-  if (err == -ENOENT) return false;
-  if (err) throw_map_error("key iteration", map_fd, err);
-  return true;
-}
 
 // --- frames -----------------------------------------------------------------
 
@@ -352,13 +220,20 @@ Datapath::Datapath(int chain_fd, const std::string& pin_dir) : skel_(std::make_u
   firewall_bpf& s = *skel_->skel;
   if (int err = bpf_map__reuse_fd(s.maps.adam_xdp_chain, chain_fd); err)
     throw std::runtime_error("firewall: cannot use the XDP chain: " + libbpf_error(err));
-  if (!pin_dir.empty()) created_pins_ = adopt_or_replace_pins(s, pin_dir);
+  // The maps only make sense together (fw_active names a generation of the
+  // tables, fw_slots indexes fw_rule_stats): adopted all or none. The chain
+  // is the XdpChain's, reused by fd.
+  const bpf_map* not_pinned[] = {s.maps.adam_xdp_chain};
+  if (!pin_dir.empty()) created_pins_ = adopt_or_replace_map_pins(s.obj, pin_dir, not_pinned, "firewall");
   // On failure libbpf unpins the maps it pinned during the load.
   if (int err = firewall_bpf__load(&s); err)
     throw std::runtime_error("firewall: cannot load its programs: " + libbpf_error(err));
+  UndoStack undo;  // a constructor that throws from here on leaves no new pin
+  undo.push("the firewall's new map pins", [pins = created_pins_] { remove_pins(pins); });
   if (created_pins_.empty() && !pin_dir.empty())
     spdlog::info("firewall: re-adopted the pinned rule tables and counters in {}", pin_dir);
   slots_ = read_slots(maps_, bpf_map__fd(s.maps.fw_slots));
+  undo.dismiss();
 }
 
 Datapath::~Datapath() = default;
@@ -430,7 +305,7 @@ uint32_t Datapath::active_generation() const {
 
 void Datapath::assign_slot(uint32_t id, uint32_t slot) {
   const auto& m = skel_->skel->maps;
-  const std::vector<adam_fw_counter> zeros(static_cast<size_t>(num_cpus()));
+  const std::vector<adam_fw_counter> zeros(possible_cpus());
   maps_.update(bpf_map__fd(m.fw_rule_stats), &slot, zeros.data());
   maps_.update(bpf_map__fd(m.fw_slots), &id, &slot);
   slots_[id] = slot;
@@ -500,7 +375,7 @@ void Datapath::commit(Staged& s) {
   // active ruleset counts into (unless the slots ran out, see
   // assign_counter_slots()), so clearing them now races with no packet.
   const int stats_fd = bpf_map__fd(m.fw_rule_stats);
-  const std::vector<adam_fw_counter> zeros(static_cast<size_t>(num_cpus()));
+  const std::vector<adam_fw_counter> zeros(possible_cpus());
   for (const auto& [id, slot] : s.slots) {
     if (!slots_.count(id)) maps_.update(stats_fd, &slot, zeros.data());
   }
@@ -570,7 +445,7 @@ std::map<uint32_t, Counter> Datapath::rule_counters() const {
 std::optional<Counter> Datapath::rule_counter(uint32_t id) const {
   auto it = slots_.find(id);
   if (it == slots_.end()) return std::nullopt;
-  return sum_per_cpu(maps_, bpf_map__fd(skel_->skel->maps.fw_rule_stats), it->second);
+  return sum_per_cpu_counter(maps_, bpf_map__fd(skel_->skel->maps.fw_rule_stats), it->second);
 }
 
 Totals Datapath::totals() const { return read_totals(maps_, bpf_map__fd(skel_->skel->maps.fw_totals)); }
@@ -580,7 +455,7 @@ std::map<uint32_t, Counter> Datapath::pinned_rule_counters(const std::string& pi
   UniqueFd slots = open_pinned(layout->maps.fw_slots, pin_dir);
   UniqueFd stats = open_pinned(layout->maps.fw_rule_stats, pin_dir);
   if (!slots || !stats) return {};
-  const BpfMapWriter maps;
+  const BpfMapAccess maps;
   return read_rule_counters(maps, read_slots(maps, slots.get()), stats.get());
 }
 
@@ -588,7 +463,7 @@ Totals Datapath::pinned_totals(const std::string& pin_dir) {
   const FirewallSkeleton layout = open_skeleton();
   UniqueFd totals = open_pinned(layout->maps.fw_totals, pin_dir);
   if (!totals) return {};
-  return read_totals(BpfMapWriter{}, totals.get());
+  return read_totals(BpfMapAccess{}, totals.get());
 }
 
 void Datapath::set_log_limits(uint32_t per_rule, uint32_t total) {

@@ -20,41 +20,13 @@
 #include <vector>
 
 #include "core/bpf_handle.h"
+#include "core/bpf_maps.h"
 #include "plugins/firewall/classifier.h"
 #include "plugins/firewall/rule.h"
 
 struct firewall_bpf;
 
 namespace adam::fw {
-
-// Map access as Datapath uses it, behind an interface (like Katran's
-// BpfAdapter) so that the table-writing logic reads as map operations and
-// not as syscalls. Errors throw std::runtime_error naming the map.
-class MapWriter {
- public:
-  virtual ~MapWriter() = default;
-  virtual void update(int map_fd, const void* key, const void* value) = 0;
-  // `count` keys and values, packed; one syscall for all of them.
-  virtual void update_batch(int map_fd, const void* keys, const void* values, uint32_t count) = 0;
-  // The values of keys 0..count-1 of an array map, packed, in one syscall.
-  virtual void lookup_array(int map_fd, void* values, uint32_t count) const = 0;
-  virtual void remove(int map_fd, const void* key) = 0;
-  // False when the key is absent.
-  virtual bool lookup(int map_fd, const void* key, void* value) const = 0;
-  // The key after `key` (nullptr: the first) into `next`; false past the last.
-  virtual bool next_key(int map_fd, const void* key, void* next) const = 0;
-};
-
-// MapWriter on the bpf(2) map commands.
-class BpfMapWriter final : public MapWriter {
- public:
-  void update(int map_fd, const void* key, const void* value) override;
-  void update_batch(int map_fd, const void* keys, const void* values, uint32_t count) override;
-  void lookup_array(int map_fd, void* values, uint32_t count) const override;
-  void remove(int map_fd, const void* key) override;
-  bool lookup(int map_fd, const void* key, void* value) const override;
-  bool next_key(int map_fd, const void* key, void* next) const override;
-};
 
 struct Counter {
   uint64_t packets = 0;
@@ -125,7 +97,7 @@ class Datapath {
   // Adds `rule` to the applied ruleset without recompiling it: a new rule
   // gets its counter slot, and an enabled one (new, or applied so far as
   // disabled) an entry in the active generation's added-rules table (see
-  // bpf/firewall.h), written before the count that makes packets see it.
+  // bpf/adam/firewall.h), written before the count that makes packets see it.
   // Returns false, with nothing changed, when the table is full or the rule
   // has more values in a field than an entry holds: apply() the ruleset then.
   // Throws as apply() does for a malformed rule.
@@ -177,10 +149,10 @@ class Datapath {
   static std::map<uint32_t, Counter> pinned_rule_counters(const std::string& pin_dir);
   static Totals pinned_totals(const std::string& pin_dir);
 
-  // Log events (bpf/firewall.h, "Log events"): the rate limits, in events
+  // Log events (bpf/adam/firewall.h, "Log events"): the rate limits, in events
   // per second per rule and over all rules, in force from the next packet.
   void set_log_limits(uint32_t per_rule, uint32_t total);
-  // The events' ring buffer and its lost counter (bpf/events.h), for
+  // The events' ring buffer and its lost counter (bpf/adam/events.h), for
   // EventHub::add_ring_buffer.
   int events_fd() const;
   int events_lost_fd() const;
@@ -193,7 +165,7 @@ class Datapath {
   void assign_slot(uint32_t id, uint32_t slot);
   void wait_for_packets_in_flight();
 
-  BpfMapWriter maps_;
+  BpfMapAccess maps_;
   std::unique_ptr<Skeleton> skel_;
   std::vector<std::string> created_pins_;
   CounterSlots slots_;  // of the applied ruleset (read back from fw_slots on adoption)

@@ -1,11 +1,10 @@
 #include "plugins/firewall/firewall_plugin.h"
 
+#include <bpf/bpf.h>
 #include <net/if.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -14,19 +13,21 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "adam/firewall.h"   // limits shared with the BPF program
+#include "adam/xdp_chain.h"  // slot numbers
+#include "core/bpf_pins.h"
 #include "core/config_schema.h"
 #include "core/errors.h"
 #include "core/event_hub.h"
 #include "core/kernel.h"
 #include "core/metrics.h"
 #include "core/tcx_ingress.h"
+#include "core/undo.h"
 #include "core/xdp_chain.h"
-#include "firewall.h"  // bpf/firewall.h: limits shared with the BPF program
 #include "plugins/firewall/classifier.h"
 #include "plugins/firewall/datapath.h"
 #include "plugins/firewall/log_event.h"
 #include "plugins/firewall/rule_store.h"
-#include "xdp_chain.h"  // bpf/xdp_chain.h: slot numbers
 
 namespace adam {
 namespace {
@@ -248,12 +249,13 @@ void FirewallPlugin::start(const nlohmann::json& config) {
   std::lock_guard tables(tables_mu_);
   std::lock_guard lock(mu_);
   if (datapath_) throw conflict("the firewall is already running");
-  validate(config);
+  // `config` passed validate(): the plugin manager validates before it starts.
   std::vector<std::string> ifnames, xdp_ifnames;
   std::map<std::string, uint32_t> tc_ifaces;
   std::set<__u32> ifindexes;
-  for (size_t i = 0; i < config["interfaces"].size(); ++i) {
-    const std::string ifname = config["interfaces"][i].get<std::string>();
+  const nlohmann::json& interfaces = config.at("interfaces");
+  for (size_t i = 0; i < interfaces.size(); ++i) {
+    const std::string ifname = interfaces[i].get<std::string>();
     const uint32_t ifindex = XdpChain::ifindex_of(ifname, "interfaces[" + std::to_string(i) + "]");
     ifnames.push_back(ifname);
     ifindexes.insert(ifindex);
@@ -263,64 +265,62 @@ void FirewallPlugin::start(const nlohmann::json& config) {
       xdp_ifnames.push_back(ifname);
   }
 
-  const std::string dir = pin_dir();
-  std::error_code ec;
-  const bool dir_existed = fs::exists(dir, ec);
-  fs::create_directories(dir, ec);
-  if (ec) throw std::runtime_error("firewall: cannot create " + dir + ": " + ec.message());
-
-  // Undo on failure: pins this start created go, pins of an earlier adamd stay.
   std::unique_ptr<fw::Datapath> datapath;
   std::unique_ptr<EventHub::Registration> events;  // declared after datapath: gone before its maps close
   std::unique_ptr<TcxIngress> tcx;
-  std::set<std::string> tc_created;
-  bool attached = false;
-  auto undo = [&] {
-    if (tcx) {
-      for (const std::string& ifname : tc_created) tcx->detach(ifname);
-    }
-    if (attached) {
-      try {
-        ctx_.xdp.set_interfaces(kOwner, {});
-      } catch (const std::exception& e) {
-        spdlog::warn("firewall: undoing the attach failed: {}", e.what());
-      }
-    }
-    if (datapath) {
-      for (const std::string& pin : datapath->created_pins()) ::unlink(pin.c_str());
-    }
-    if (!dir_existed) fs::remove_all(dir, ec);
-  };
-  try {
-    datapath = std::make_unique<fw::Datapath>(ctx_.xdp.chain_fd(), dir);
-    datapath->set_interfaces(ifindexes);
-    if (ruleset_) datapath->apply(*ruleset_, resolve_interfaces(ruleset_->rules));
-    datapath->set_log_limits(log_rate(config, kLogRate, kDefaultLogRate),
-                             log_rate(config, kLogRateTotal, kDefaultLogRateTotal));
-    // Before the program goes in: a re-adopted ring buffer may already hold
-    // the events of the program an earlier adamd left running.
-    if (ctx_.events) {
-      events = ctx_.events->add_ring_buffer(RingBufferSource{
-          kOwner, datapath->events_fd(), datapath->events_lost_fd(),
-          [names = fw::InterfaceNames{}](const adam_event_header& header, std::span<const std::byte> payload,
-                                         DecodedRecord& out) mutable {
-            return fw::decode_log_event(header, payload, out, names);
-          }});
-    }
-    // An interface that changes hooks gets the new one before it leaves the
-    // old: for a moment both classify its packets, none passes unfiltered.
-    tcx = std::make_unique<TcxIngress>(dir);  // re-adopts the links of an earlier adamd
-    tc_created = tcx->attach(tc_ifaces, datapath->tc_prog_fd());
-    ctx_.xdp.set_interfaces(kOwner, xdp_ifnames, xdp_mode_of(config));
-    attached = true;
-    ctx_.xdp.install(ADAM_XDP_SLOT_FIREWALL, datapath->prog_fd());
-    std::set<std::string> tc_names;
-    for (const auto& [ifname, ifindex] : tc_ifaces) tc_names.insert(ifname);
-    tcx->keep_only(tc_names);
-  } catch (...) {
-    undo();
-    throw;
+  // What this start acquires, undone in reverse if it fails: pins of an
+  // earlier adamd stay. Declared after the objects its steps use.
+  UndoStack undo;
+
+  const std::string dir = pin_dir();
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    fs::create_directories(dir, ec);
+    if (ec) throw std::runtime_error("firewall: cannot create " + dir + ": " + ec.message());
+    undo.push("the pin dir " + dir, [dir] {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    });
   }
+
+  datapath = std::make_unique<fw::Datapath>(ctx_.xdp.chain_fd(), dir);
+  undo.push("the firewall's new map pins", [pins = datapath->created_pins()] { remove_pins(pins); });
+  datapath->set_interfaces(ifindexes);
+  if (ruleset_) datapath->apply(*ruleset_, resolve_interfaces(ruleset_->rules));
+  datapath->set_log_limits(log_rate(config, kLogRate, kDefaultLogRate),
+                           log_rate(config, kLogRateTotal, kDefaultLogRateTotal));
+  // Before the program goes in: a re-adopted ring buffer may already hold
+  // the events of the program an earlier adamd left running.
+  if (ctx_.events) {
+    events = ctx_.events->add_ring_buffer(RingBufferSource{
+        kOwner, datapath->events_fd(), datapath->events_lost_fd(),
+        [names = fw::InterfaceNames{}](const adam_event_header& header, std::span<const std::byte> payload,
+                                       DecodedRecord& out) mutable {
+          return fw::decode_log_event(header, payload, out, names);
+        }});
+  }
+  // An interface that changes hooks gets the new one before it leaves the
+  // old: for a moment both classify its packets, none passes unfiltered.
+  tcx = std::make_unique<TcxIngress>(dir);  // re-adopts the links of an earlier adamd
+  for (const std::string& ifname : tcx->attach(tc_ifaces, datapath->tc_prog_fd()))
+    undo.push("the tc link of '" + ifname + "'", [&tcx, ifname] { tcx->detach(ifname); });
+  ctx_.xdp.set_interfaces(kOwner, xdp_ifnames, xdp_mode_of(config));
+  undo.push("the firewall's XDP interfaces", [this] { ctx_.xdp.set_interfaces(kOwner, {}); });
+  // The slot's program until now (an earlier adamd's, or none), held so that
+  // the undo can put it back.
+  auto previous =
+      std::make_shared<UniqueFd>(bpf_prog_get_fd_by_id(ctx_.xdp.slot_prog_id(ADAM_XDP_SLOT_FIREWALL)));
+  ctx_.xdp.install(ADAM_XDP_SLOT_FIREWALL, datapath->prog_fd());
+  undo.push("the firewall's slot of the XDP chain", [this, previous] {
+    if (*previous)
+      ctx_.xdp.install(ADAM_XDP_SLOT_FIREWALL, previous->get());
+    else
+      ctx_.xdp.uninstall(ADAM_XDP_SLOT_FIREWALL);
+  });
+  std::set<std::string> tc_names;
+  for (const auto& [ifname, ifindex] : tc_ifaces) tc_names.insert(ifname);
+  tcx->keep_only(tc_names);
+  undo.dismiss();
 
   datapath_ = std::move(datapath);
   events_ = std::move(events);

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "firewall.h"  // bpf/firewall.h: struct adam_fw_log_event
+#include "adam/firewall.h"  // struct adam_fw_log_event
 #include "plugins/firewall/classifier.h"
 #include "plugins/firewall/rule_json.h"
 

@@ -1,7 +1,7 @@
 #pragma once
 // The firewall's log events: what the XDP program puts in its ring buffer for
 // a packet decided by a rule with `log: true` (struct adam_fw_log_event,
-// bpf/firewall.h) becomes an event of kind firewall.drop or firewall.pass
+// bpf/adam/firewall.h) becomes an event of kind firewall.drop or firewall.pass
 // with data
 //   {"rule_id": 7, "action": "drop", "iface": "eth0", "src": "203.0.113.5",
 //    "dst": "198.51.100.2", "proto": "udp", "src_port": 1234, "dst_port": 8080, "len": 60}

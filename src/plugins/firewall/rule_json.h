@@ -20,7 +20,7 @@
 namespace adam::fw {
 
 // The most rules a ruleset may have: what the kernel tables hold
-// (ADAM_FW_MAX_RULES in bpf/firewall.h; rule_store.cpp checks they agree).
+// (ADAM_FW_MAX_RULES in bpf/adam/firewall.h; rule_store.cpp checks they agree).
 inline constexpr size_t kMaxRules = 10240;
 inline constexpr size_t kMaxNameLength = 128;
 inline constexpr size_t kMaxDescriptionLength = 1024;

@@ -7,8 +7,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "adam/firewall.h"  // the kernel's table sizes
 #include "core/errors.h"
-#include "firewall.h"  // bpf/firewall.h: the kernel's table sizes
 #include "plugins/firewall/rule_json.h"
 
 namespace adam::fw {

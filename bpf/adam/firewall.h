@@ -20,7 +20,7 @@
 #include <linux/types.h>
 #endif
 
-#include "events.h" /* struct adam_event_header of the log records */
+#include "adam/events.h" /* struct adam_event_header of the log records */
 
 /* Verdicts: index of the fw_totals per-CPU array, and a rule's action. */
 #define ADAM_FW_VERDICT_PASS 0
@@ -70,10 +70,6 @@ struct adam_fw_counter {
 #define ADAM_FW_GENERATIONS 2
 #define ADAM_FW_PROTOS 256
 #define ADAM_FW_PORTS 65536
-
-/* The parser's limits (see docs/firewall.md, "Packet parsing"). */
-#define ADAM_FW_MAX_VLAN_TAGS 2
-#define ADAM_FW_MAX_IPV6_EXT_HEADERS 6
 
 /* --- Tables -------------------------------------------------------------- */
 
@@ -255,7 +251,7 @@ struct adam_fw_explain {
 /* --- Log events -------------------------------------------------------- */
 
 /* A packet decided by a rule with log = 1 becomes one record in the ring
- * buffer fw_events (bpf/events.h), unless a rate limit refuses it: at most
+ * buffer fw_events (adam/events.h), unless a rate limit refuses it: at most
  * adam_fw_log_config.rule_rate per rule and total_rate over all rules per
  * one-second window. What either limit refuses, and what the ring buffer
  * cannot take, is counted in fw_events_lost (ADAM_EVENT_LOST_*). */
