@@ -8,7 +8,7 @@
 
 namespace adamctl {
 
-// A plugin with commands of its own adds its line here (docs/plugins-cli.md).
+// A plugin with commands of its own adds its line here (docs/plugins.md, "its adamctl commands").
 const std::vector<CommandEntry>& command_table() {
   static const std::vector<CommandEntry> table = {
       {"node", make_group<NodeCommand>},

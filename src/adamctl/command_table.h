@@ -29,7 +29,7 @@ class CommandGroup {
 };
 
 struct CommandEntry {
-  std::string name;  // what the group is, as docs/plugins-cli.md names it
+  std::string name;  // what the group is, as docs/plugins.md names it
   std::function<std::unique_ptr<CommandGroup>(CLI::App&)> add;  // adds the group's subcommands to app
 };
 
