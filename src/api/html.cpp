@@ -183,17 +183,22 @@ std::string login_page(const std::string& message) {
       "<button>sign in</button></form></main>");
 }
 
-std::string console_page(const std::string& who) {
-  return page(
-      "<header><h1>ADAM</h1><span class=\"muted\">signed in as " + escape(who) +
-      "</span><form method=\"post\" action=\"/ui/logout\"><button>sign out</button></form></header><main>"
-      "<div id=\"errors\"></div>"
+std::string console_page(const std::string& who, const nlohmann::json& nav, const std::string& main) {
+  std::string links = "<a href=\"/\">Overview</a>";
+  for (const auto& entry : nav)
+    links += " <a href=\"" + escape(entry["href"].get<std::string>()) + "\">" +
+             escape(entry["title"].get<std::string>()) + "</a>";
+  const std::string overview =
       "<div hx-get=\"/api/v1/node\" hx-trigger=\"load\" hx-swap=\"outerHTML\"></div>"
       "<h2>Plugins</h2><div hx-get=\"/api/v1/plugins\" hx-trigger=\"load\" hx-swap=\"outerHTML\"></div>"
       "<h2>Events</h2><div hx-get=\"/api/v1/events/histogram?last=24h&amp;bucket=5m\" hx-trigger=\"load\" "
       "hx-swap=\"outerHTML\"></div>"
-      "<div hx-get=\"/api/v1/events?limit=50\" hx-trigger=\"load\" hx-swap=\"outerHTML\"></div>"
-      "</main>");
+      "<div hx-get=\"/api/v1/events?limit=50\" hx-trigger=\"load\" hx-swap=\"outerHTML\"></div>";
+  return page(
+      "<header><h1>ADAM</h1><nav>" + links + "</nav><span class=\"muted\">signed in as " + escape(who) +
+      "</span><form method=\"post\" action=\"/ui/logout\"><button>sign out</button></form></header><main>"
+      "<div id=\"errors\"></div>" +
+      (main.empty() ? overview : main) + "</main>");
 }
 
 }  // namespace adam::html

@@ -23,6 +23,8 @@ std::string error(int status, const std::string& message, const std::string& fie
 
 // Whole pages of the console.
 std::string login_page(const std::string& message);
-std::string console_page(const std::string& who);
+// `nav`: the plugins' console pages, [{title, href}]; `main`: a page's
+// fragment, empty for the overview.
+std::string console_page(const std::string& who, const nlohmann::json& nav, const std::string& main = {});
 
 }  // namespace adam::html
