@@ -256,7 +256,8 @@ awaitable<void> Server::Impl::serve(S& stream) {
 
     Admission admission;
     try {
-      admission = co_await on_worker([this, &head] { return app.admit(head); });
+      auto admit = [this, &head] { return app.admit(head); };
+      admission = co_await on_worker(admit);
     } catch (const std::exception& e) {
       spdlog::error("{} {}: {}", head.method, head.target, e.what());
       admission.answer = app.error(500, "internal", e.what());
@@ -308,8 +309,10 @@ awaitable<void> Server::Impl::serve(S& stream) {
 
     Outcome outcome;
     try {
-      outcome = co_await on_worker(
-          [&admission, body = std::move(body)]() mutable { return admission.proceed(std::move(body)); });
+      // A named lambda capturing by reference: g++ 12 mishandles init-captures
+      // of a temporary lambda inside a co_await expression.
+      auto proceed = [&admission, &body] { return admission.proceed(std::move(body)); };
+      outcome = co_await on_worker(proceed);
     } catch (const std::exception& e) {
       spdlog::error("{} {}: {}", head.method, head.target, e.what());
       outcome.response = app.error(500, "internal", e.what());
@@ -364,13 +367,14 @@ awaitable<void> Server::Impl::serve_stream(S& stream, Outcome& outcome) {
   while (!watch->client_gone && !stopping) {
     std::pair<std::string, bool> polled;
     try {
-      polled = co_await on_worker([&events] {
+      auto poll = [&events] {
         std::string frames;
         const bool more = events.poll([&frames](const std::string& event, const std::string& data) {
           frames += sse_frame(event, data);
         });
         return std::pair(std::move(frames), more);
-      });
+      };
+      polled = co_await on_worker(poll);
     } catch (const std::exception& e) {
       spdlog::error("stream: {}", e.what());
       break;

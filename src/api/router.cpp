@@ -63,7 +63,7 @@ bool valid_utf8(std::string_view s) {
 
 // What a message shows of a client's value: enough to recognise it.
 std::string shown(std::string_view text) {
-  constexpr size_t kMax = 64;
+  constexpr size_t kMax = 200;
   return text.size() <= kMax ? std::string(text) : std::string(text.substr(0, kMax)) + "...";
 }
 
