@@ -63,7 +63,7 @@ Latencies measure(httplib::Client& cli, const httplib::Headers& auth, int n, int
     if (!h || h->status != 200) throw std::runtime_error("/healthz failed");
     healthz.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     const std::string rule = json{{"action", "drop"},
-                                  {"match", {{"src", "203.0.113." + std::to_string(next_rule % 250) + "/32"}}},
+                                  {"match", {{"src", {"203.0.113." + std::to_string(next_rule % 250) + "/32"}}}},
                                   {"name", "bench-" + std::to_string(next_rule)}}
                                  .dump();
     ++next_rule;

@@ -147,7 +147,8 @@ TEST_F(HttpAbuseTest, SlowHeadersAndManyStreamsLeaveTheApiAnswering) {
 
   // A generous liveness bound; bench/http_abuse measures the latency.
   EXPECT_LT(timed("GET", "/healthz", "", 200), 2000);
-  EXPECT_LT(timed("POST", "/api/v1/firewall/rules", R"({"action":"drop","match":{"src":"203.0.113.7/32"}})", 201),
+  EXPECT_LT(timed("POST", "/api/v1/firewall/rules",
+                  R"({"name":"under-load","action":"drop","match":{"src":["203.0.113.7/32"]}})", 201),
             2000);
   EXPECT_LT(rss_kb(d().pid()), idle_rss + kRssBudgetKb);
   // The streams are live: the rule add's audit event reached them.
