@@ -62,10 +62,11 @@ Latencies measure(httplib::Client& cli, const httplib::Headers& auth, int n, int
     auto h = cli.Get("/healthz");
     if (!h || h->status != 200) throw std::runtime_error("/healthz failed");
     healthz.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-    const std::string rule = json{{"action", "drop"},
-                                  {"match", {{"src", {"203.0.113." + std::to_string(next_rule % 250) + "/32"}}}},
-                                  {"name", "bench-" + std::to_string(next_rule)}}
-                                 .dump();
+    const std::string rule =
+        json{{"action", "drop"},
+             {"match", {{"src", {"203.0.113." + std::to_string(next_rule % 250) + "/32"}}}},
+             {"name", "bench-" + std::to_string(next_rule)}}
+            .dump();
     ++next_rule;
     t0 = Clock::now();
     auto a = cli.Post("/api/v1/firewall/rules", auth, rule, "application/json");
@@ -101,8 +102,8 @@ int main(int argc, char** argv) {
   if (pid == 0) {
     std::freopen((dir + ".log").c_str(), "w", stdout);
     std::freopen((dir + ".log").c_str(), "a", stderr);
-    ::execl(ADAM_BUILD_DIR "/adamd", "adamd", "--state-dir", dir.c_str(), "--pin-dir", pins.c_str(), "--listen",
-            ("127.0.0.1:" + std::to_string(port)).c_str(), static_cast<char*>(nullptr));
+    ::execl(ADAM_BUILD_DIR "/adamd", "adamd", "--state-dir", dir.c_str(), "--pin-dir", pins.c_str(),
+            "--listen", ("127.0.0.1:" + std::to_string(port)).c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
   int code = 0;
@@ -153,7 +154,8 @@ int main(int argc, char** argv) {
                    {"idle", {{"healthz", idle.healthz}, {"rule_add", idle.rule_add}}},
                    {"loaded", {{"healthz", loaded.healthz}, {"rule_add", loaded.rule_add}}},
                    {"p50_ratio_loaded_to_idle",
-                    {{"healthz", ratio(loaded.healthz, idle.healthz)}, {"rule_add", ratio(loaded.rule_add, idle.rule_add)}}},
+                    {{"healthz", ratio(loaded.healthz, idle.healthz)},
+                     {"rule_add", ratio(loaded.rule_add, idle.rule_add)}}},
                    {"idle_rss_kb", idle_rss},
                    {"peak_rss_kb", status_kb(pid, "VmHWM")}};
     std::cout << result.dump() << "\n";

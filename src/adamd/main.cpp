@@ -57,7 +57,8 @@ void raise_fd_limit() {
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
   limit.rlim_cur = limit.rlim_max;
-  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) spdlog::warn("cannot raise RLIMIT_NOFILE: {}", std::strerror(errno));
+  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0)
+    spdlog::warn("cannot raise RLIMIT_NOFILE: {}", std::strerror(errno));
 }
 
 int run(const adam::DaemonConfig& config) {
@@ -108,8 +109,8 @@ int run(const adam::DaemonConfig& config) {
   const std::string shown_host = listen.host == "::" || listen.host == "0.0.0.0" ? "localhost" : listen.host;
   const bool v6 = shown_host.find(':') != std::string::npos;
   std::printf("adamd %s listening on %s://%s%s%s:%d (console and API)\nadmin token: %s\n", ADAM_VERSION,
-              config.tls_cert.empty() ? "http" : "https", v6 ? "[" : "", shown_host.c_str(), v6 ? "]" : "", port,
-              token_path.c_str());
+              config.tls_cert.empty() ? "http" : "https", v6 ? "[" : "", shown_host.c_str(), v6 ? "]" : "",
+              port, token_path.c_str());
   std::fflush(stdout);
 
   // SIGINT/SIGTERM end serve(); signals are blocked in every thread and
@@ -162,7 +163,8 @@ int main(int argc, char** argv) {
   auto* max_events =
       app.add_option("--max-events", config.max_events, "keep at most this many events (0: no limit)")
           ->capture_default_str();
-  auto* tls_cert = app.add_option("--tls-cert", config.tls_cert, "PEM certificate chain: serve HTTPS (with --tls-key)");
+  auto* tls_cert =
+      app.add_option("--tls-cert", config.tls_cert, "PEM certificate chain: serve HTTPS (with --tls-key)");
   auto* tls_key = app.add_option("--tls-key", config.tls_key, "PEM private key of --tls-cert");
   app.add_flag_callback("--version", [] {
     std::printf("adamd %s\n", ADAM_VERSION);

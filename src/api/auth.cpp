@@ -15,7 +15,8 @@ constexpr auto kSessionLifetime = std::chrono::hours(12);
 
 std::string random_hex(size_t bytes) {
   std::vector<unsigned char> buf(bytes);
-  if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1) throw std::runtime_error("RAND_bytes failed");
+  if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1)
+    throw std::runtime_error("RAND_bytes failed");
   static const char* digits = "0123456789abcdef";
   std::string out;
   for (unsigned char c : buf) {
@@ -78,7 +79,8 @@ std::optional<Token> Auth::authorize(const Request& req, Access access) {
   Token token;
   const std::string auth = req.header("authorization");
   if (!auth.empty()) {
-    if (auth.rfind("Bearer ", 0) != 0) throw ApiError(401, "unauthorized", "Authorization must be 'Bearer <token>'");
+    if (auth.rfind("Bearer ", 0) != 0)
+      throw ApiError(401, "unauthorized", "Authorization must be 'Bearer <token>'");
     auto t = tokens_.authenticate(auth.substr(7));
     if (!t) throw ApiError(401, "unauthorized", "unknown or revoked token");
     token = *t;
@@ -113,11 +115,11 @@ std::vector<Route> Auth::routes() {
                    sessions_[sid] = {t->id, std::chrono::steady_clock::now() + kSessionLifetime};
                  }
                  Reply reply = html_reply(303, "");
-                 reply.headers = {{"Set-Cookie", std::string(kSessionCookie) + "=" + sid +
-                                                     "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
-                                                     std::to_string(
-                                                         std::chrono::seconds(kSessionLifetime).count())},
-                                  {"Location", "/"}};
+                 reply.headers = {
+                     {"Set-Cookie", std::string(kSessionCookie) + "=" + sid +
+                                        "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
+                                        std::to_string(std::chrono::seconds(kSessionLifetime).count())},
+                     {"Location", "/"}};
                  return reply;
                }});
   r.push_back({"POST", "/ui/logout", "/ui/logout", Access::open, [this](const Request& req) {
@@ -126,9 +128,9 @@ std::vector<Route> Auth::routes() {
                    sessions_.erase(cookie_value(req, kSessionCookie));
                  }
                  Reply reply = html_reply(303, "");
-                 reply.headers = {
-                     {"Set-Cookie", std::string(kSessionCookie) + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"},
-                     {"Location", "/"}};
+                 reply.headers = {{"Set-Cookie", std::string(kSessionCookie) +
+                                                     "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"},
+                                  {"Location", "/"}};
                  return reply;
                }});
   return r;

@@ -30,21 +30,22 @@ std::vector<Route> console_routes(Auth& auth, const Router& router) {
                  reply.content_type = "text/html; charset=utf-8";
                  return reply;
                }});
-  r.push_back({"GET", "/ui/assets/([A-Za-z0-9._-]+)", "/ui/assets/{name}", Access::open, [](const Request& req) {
-                 Reply reply;
-                 for (const auto& f : embedded::web_assets) {
-                   if (f.name == req.params[0]) {
-                     reply.headers = {{"Cache-Control", "public, max-age=3600"}};
-                     reply.content = std::string(f.data);
-                     reply.content_type = content_type_of(f.name);
-                     return reply;
-                   }
-                 }
-                 reply.status = 404;
-                 reply.content = "no such asset\n";
-                 reply.content_type = "text/plain";
-                 return reply;
-               }});
+  r.push_back(
+      {"GET", "/ui/assets/([A-Za-z0-9._-]+)", "/ui/assets/{name}", Access::open, [](const Request& req) {
+         Reply reply;
+         for (const auto& f : embedded::web_assets) {
+           if (f.name == req.params[0]) {
+             reply.headers = {{"Cache-Control", "public, max-age=3600"}};
+             reply.content = std::string(f.data);
+             reply.content_type = content_type_of(f.name);
+             return reply;
+           }
+         }
+         reply.status = 404;
+         reply.content = "no such asset\n";
+         reply.content_type = "text/plain";
+         return reply;
+       }});
   return r;
 }
 

@@ -53,16 +53,18 @@ Reply histogram(ApiContext& ctx, const Request& req) {
     int64_t total = 0;
     for (const auto& [name, n] : h.counts[i]) total += n;
     const TimeNs start = h.first_bucket + static_cast<TimeNs>(i) * h.bucket_ns;
-    buckets.push_back({{"ts", start}, {"time", format_rfc3339(start)}, {"total", total}, {"counts", h.counts[i]}});
+    buckets.push_back(
+        {{"ts", start}, {"time", format_rfc3339(start)}, {"total", total}, {"counts", h.counts[i]}});
   }
-  return Reply{200,
-               {{"bucket", q.bucket},
-                {"bucket_ns", q.bucket_ns},
-                {"group", q.group == HistogramGroup::kind ? "kind" : "plugin"},
-                {"since", q.filter.since},
-                {"buckets", buckets},
-                {"links",
-                 {{"self", "/api/v1/events/histogram?" + to_query_string(req.query)}, {"events", "/api/v1/events"}}}}};
+  return Reply{
+      200,
+      {{"bucket", q.bucket},
+       {"bucket_ns", q.bucket_ns},
+       {"group", q.group == HistogramGroup::kind ? "kind" : "plugin"},
+       {"since", q.filter.since},
+       {"buckets", buckets},
+       {"links",
+        {{"self", "/api/v1/events/histogram?" + to_query_string(req.query)}, {"events", "/api/v1/events"}}}}};
 }
 
 // Stored events of last=/since= first (oldest first, up to limit), then

@@ -117,19 +117,20 @@ struct Server::Impl {
     return asio::async_initiate<decltype(use_awaitable), void(std::exception_ptr, R)>(
         [this, f = std::move(f)](auto handler) mutable {
           auto work = asio::make_work_guard(ioc);
-          asio::post(workers, [f = std::move(f), handler = std::move(handler), work = std::move(work)]() mutable {
-            std::exception_ptr error;
-            R result{};
-            try {
-              result = f();
-            } catch (...) {
-              error = std::current_exception();
-            }
-            auto ex = asio::get_associated_executor(handler);
-            asio::post(ex, [handler = std::move(handler), error, result = std::move(result)]() mutable {
-              handler(error, std::move(result));
-            });
-          });
+          asio::post(
+              workers, [f = std::move(f), handler = std::move(handler), work = std::move(work)]() mutable {
+                std::exception_ptr error;
+                R result{};
+                try {
+                  result = f();
+                } catch (...) {
+                  error = std::current_exception();
+                }
+                auto ex = asio::get_associated_executor(handler);
+                asio::post(ex, [handler = std::move(handler), error, result = std::move(result)]() mutable {
+                  handler(error, std::move(result));
+                });
+              });
         },
         use_awaitable);
   }
@@ -185,7 +186,8 @@ struct Server::Impl {
     if (unread_input) {
       tcp_layer.expires_after(std::chrono::seconds(2));
       std::array<char, 16 * 1024> discard;
-      while (!ec) co_await tcp_layer.async_read_some(asio::buffer(discard), asio::redirect_error(use_awaitable, ec));
+      while (!ec)
+        co_await tcp_layer.async_read_some(asio::buffer(discard), asio::redirect_error(use_awaitable, ec));
     }
     tcp_layer.socket().close(ec);
   }
@@ -225,13 +227,14 @@ awaitable<void> Server::Impl::serve(S& stream) {
       std::string answer;
       if (deadline.expired()) {
         if (started)
-          answer = error_text(408, "request_timeout",
-                              fmt::format("the request header did not arrive within {} ms",
-                                          limits.header_deadline.count()),
-                              true);
+          answer = error_text(
+              408, "request_timeout",
+              fmt::format("the request header did not arrive within {} ms", limits.header_deadline.count()),
+              true);
       } else if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
-        answer = error_text(431, "headers_too_large",
-                            fmt::format("the request header is over {} bytes", limits.max_header_bytes), true);
+        answer =
+            error_text(431, "headers_too_large",
+                       fmt::format("the request header is over {} bytes", limits.max_header_bytes), true);
       } else if (ec == bhttp::error::body_limit) {
         answer = error_text(413, "body_too_large",
                             fmt::format("the body is over {} bytes", limits.max_body_bytes), true);
@@ -276,8 +279,9 @@ awaitable<void> Server::Impl::serve(S& stream) {
       // Bodies being read hold memory up to their limit: their total is capped.
       const size_t reserve = length ? static_cast<size_t>(*length) : limits.max_body_bytes;
       if (body_bytes_reserved + reserve > 8 * limits.max_body_bytes) {
-        if (co_await write_all(stream, error_text(503, "unavailable",
-                                                  "too many request bodies in flight; try again later", true)))
+        if (co_await write_all(
+                stream,
+                error_text(503, "unavailable", "too many request bodies in flight; try again later", true)))
           co_await close(stream, true);
         co_return;
       }
@@ -293,9 +297,9 @@ awaitable<void> Server::Impl::serve(S& stream) {
       if (ec) {
         std::string answer;
         if (deadline.expired())
-          answer = error_text(408, "request_timeout",
-                              fmt::format("the body did not arrive within {} ms", limits.body_deadline.count()),
-                              true);
+          answer = error_text(
+              408, "request_timeout",
+              fmt::format("the body did not arrive within {} ms", limits.body_deadline.count()), true);
         else if (ec == bhttp::error::body_limit)
           answer = error_text(413, "body_too_large",
                               fmt::format("the body is over {} bytes", limits.max_body_bytes), true);
@@ -354,7 +358,8 @@ awaitable<void> Server::Impl::serve_stream(S& stream, Outcome& outcome) {
       [watch, &stream]() -> awaitable<void> {
         std::array<char, 512> ignored;
         error_code ec;
-        while (!ec) co_await stream.async_read_some(asio::buffer(ignored), asio::redirect_error(use_awaitable, ec));
+        while (!ec)
+          co_await stream.async_read_some(asio::buffer(ignored), asio::redirect_error(use_awaitable, ec));
         watch->client_gone = true;
         watch->finished = true;
         watch->wake.cancel();
@@ -458,14 +463,14 @@ awaitable<void> Server::Impl::accept_loop() {
     if (connections >= limits.max_connections || per_client[peer] >= limits.max_connections_per_client) {
       if (per_client[peer] == 0) per_client.erase(peer);
       if (connections < limits.max_connections + 64)  // beyond that, not even an answer
-        asio::co_spawn(ioc,
-                       refuse(std::move(socket),
-                              error_text(429, "too_many_connections",
-                                         connections >= limits.max_connections
-                                             ? "too many open connections; try again later"
-                                             : "too many open connections from " + peer.to_string(),
-                                         true)),
-                       asio::detached);
+        asio::co_spawn(
+            ioc,
+            refuse(std::move(socket), error_text(429, "too_many_connections",
+                                                 connections >= limits.max_connections
+                                                     ? "too many open connections; try again later"
+                                                     : "too many open connections from " + peer.to_string(),
+                                                 true)),
+            asio::detached);
       continue;
     }
     ++connections;

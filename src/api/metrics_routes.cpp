@@ -17,7 +17,8 @@ std::string metrics_text(ApiContext& ctx, const HttpMetrics& http) {
   w.sample("adamd_uptime_seconds", {},
            std::chrono::duration<double>(std::chrono::system_clock::now() - ctx.started_at).count());
   w.family("adamd_kernel_feature", "gauge", "1 when the kernel feature was found by probing.");
-  for (const auto& [name, f] : ctx.features.features) w.sample("adamd_kernel_feature", {{"feature", name}}, f.available);
+  for (const auto& [name, f] : ctx.features.features)
+    w.sample("adamd_kernel_feature", {{"feature", name}}, f.available);
   ctx.plugins.metrics(w);
   w.family("adamd_xdp_interfaces", "gauge", "Interfaces with adamd's XDP root program attached.");
   w.sample("adamd_xdp_interfaces", {}, static_cast<double>(ctx.xdp.interfaces().size()));
@@ -31,7 +32,8 @@ std::string metrics_text(ApiContext& ctx, const HttpMetrics& http) {
            "rate limit in the kernel).");
   for (const auto& [plugin, c] : counters)
     for (const auto& [reason, n] : c.lost)
-      w.sample("adamd_events_lost_total", {{"plugin", plugin}, {"reason", to_string(reason)}}, static_cast<double>(n));
+      w.sample("adamd_events_lost_total", {{"plugin", plugin}, {"reason", to_string(reason)}},
+               static_cast<double>(n));
   w.family("adamd_events_queue_depth", "gauge", "Events waiting for the writer.");
   w.sample("adamd_events_queue_depth", {}, static_cast<double>(ctx.events.queue_depth()));
   w.family("adamd_events_rows", "gauge", "Events in the store.");

@@ -64,7 +64,10 @@ json node_json(ApiContext& ctx) {
 
 std::vector<Route> node_routes(ApiContext& ctx) {
   return {{"GET", "/api/v1/node", "/api/v1/node", Access::viewer,
-           [&ctx](const Request&) { return Reply{200, node_json(ctx)}; }, html::node}};
+           [&ctx](const Request&) {
+             return Reply{200, node_json(ctx)};
+           },
+           html::node}};
 }
 
 }  // namespace adam

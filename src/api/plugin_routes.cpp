@@ -13,7 +13,9 @@ namespace {
 
 // What an audit event records of a plugin: its state, not its stats.
 json plugin_audit(const PluginStatus& s) {
-  return {{"state", to_string(s.state)}, {"desired", s.desired_running ? "running" : "stopped"}, {"config", s.config}};
+  return {{"state", to_string(s.state)},
+          {"desired", s.desired_running ? "running" : "stopped"},
+          {"config", s.config}};
 }
 
 json plugin_json(const PluginStatus& s) {
@@ -64,10 +66,11 @@ std::vector<Route> plugin_routes(ApiContext& ctx) {
                  const std::string& name = req.params[0];
                  const PluginStatus before = ctx.plugins.status(name);  // 404 before looking at the body
                  // A form's text values take the types the plugin's schema declares.
-                 const json config = !req.form.empty() ? config_from_text(before.config_schema, req.form)
+                 const json config = !req.form.empty()    ? config_from_text(before.config_schema, req.form)
                                      : req.body.is_null() ? json::object()
                                                           : req.body;
-                 if (!config.is_object()) throw bad_request("body", "the plugin config must be a JSON object");
+                 if (!config.is_object())
+                   throw bad_request("body", "the plugin config must be a JSON object");
                  const PluginStatus after = ctx.plugins.start(name, config);
                  return Reply{200, plugin_with_events(ctx, after), plugin_audit(before), plugin_audit(after)};
                },

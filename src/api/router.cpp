@@ -184,7 +184,8 @@ http::Application Router::application() {
 
 std::shared_ptr<void> Router::take_stream_slot(const std::string& token_name) {
   std::lock_guard lock(streams_mu_);
-  if (streams_ >= kMaxStreams) throw ApiError(429, "too_many_streams", "too many open streams; try again later");
+  if (streams_ >= kMaxStreams)
+    throw ApiError(429, "too_many_streams", "too many open streams; try again later");
   int& mine = streams_per_token_[token_name];
   if (mine >= kMaxStreamsPerToken)
     throw ApiError(429, "too_many_streams",
@@ -270,9 +271,12 @@ http::Outcome Router::run(const Entry& entry, Request req, const std::string& to
     }
     Reply reply = route.handler(req);
     if (route.access == Access::admin && req.method != "GET" && reply.status < 400) {
-      const json data = {{"token", token_name},     {"method", req.method},
-                         {"route", route.name},     {"path", req.path},
-                         {"status", reply.status},  {"before", reply.audit_before},
+      const json data = {{"token", token_name},
+                         {"method", req.method},
+                         {"route", route.name},
+                         {"path", req.path},
+                         {"status", reply.status},
+                         {"before", reply.audit_before},
                          {"after", reply.audit_after.is_null() ? req.body : reply.audit_after}};
       events_.publish("adamd", "api.change", data.dump(-1, ' ', false, json::error_handler_t::replace));
     }

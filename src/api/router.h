@@ -29,7 +29,8 @@ constexpr int kMaxJsonDepth = 32;
 
 class Router {
  public:
-  Router(Auth& auth, EventHub& events, HttpMetrics& metrics) : auth_(auth), events_(events), metrics_(metrics) {}
+  Router(Auth& auth, EventHub& events, HttpMetrics& metrics)
+      : auth_(auth), events_(events), metrics_(metrics) {}
 
   void add(std::vector<Route> routes);
   // The console's navigation: [{title, href}] of the routes with a `nav`.

@@ -13,7 +13,10 @@ namespace adam {
 
 struct ApiServer::Impl {
   explicit Impl(ApiContext c)
-      : ctx(std::move(c)), auth(ctx.tokens), router(auth, ctx.events, metrics), server({}, router.application()) {}
+      : ctx(std::move(c)),
+        auth(ctx.tokens),
+        router(auth, ctx.events, metrics),
+        server({}, router.application()) {}
 
   ApiContext ctx;
   HttpMetrics metrics;

@@ -55,7 +55,8 @@ class RawConnection {
   std::string read(std::chrono::milliseconds timeout, const std::string& until = "\r\n\r\n") {
     const auto deadline = Clock::now() + timeout;
     while (received_.find(until) == std::string::npos) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
       if (left <= 0) break;
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left)) <= 0) break;
@@ -152,7 +153,8 @@ TEST_F(HttpAbuseTest, SlowHeadersAndManyStreamsLeaveTheApiAnswering) {
             2000);
   EXPECT_LT(rss_kb(d().pid()), idle_rss + kRssBudgetKb);
   // The streams are live: the rule add's audit event reached them.
-  EXPECT_NE(streams.front()->read(std::chrono::seconds(3), "api.change").find("api.change"), std::string::npos);
+  EXPECT_NE(streams.front()->read(std::chrono::seconds(3), "api.change").find("api.change"),
+            std::string::npos);
 }
 
 TEST_F(HttpAbuseTest, ASlowHeaderIsCutOffAtTheDeadlineWith408) {
@@ -172,7 +174,8 @@ TEST_F(HttpAbuseTest, ASlowHeaderIsCutOffAtTheDeadlineWith408) {
 // Sends a chunked body of `total` bytes in 64 KiB chunks on its own thread
 // (adamd may stop reading at any time) and returns the response's status.
 int chunked_post(RawConnection& c, const std::string& path, const std::string& token, size_t total) {
-  c.send(request_head("POST", path, token, "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"));
+  c.send(
+      request_head("POST", path, token, "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"));
   std::atomic<bool> stop = false;
   std::thread sender([&] {
     const std::string chunk = "10000\r\n" + std::string(0x10000, ' ') + "\r\n";
@@ -245,8 +248,8 @@ TEST_F(HttpAbuseTest, DeepNestingInAnyBodyFieldIs400NamingTheField) {
 TEST_F(HttpAbuseTest, InvalidUtf8AndOutOfRangeNumbersAre400) {
   if (!have_root()) GTEST_SKIP() << "needs root (adamd loads BPF)";
   expect_api_error(d().post("/api/v1/tokens", "{\"name\":\"\xff\xfe\"}"), 400, "bad_request", "body");
-  expect_api_error(d().post("/api/v1/firewall/rules", R"({"priority":1e999,"action":"drop"})"), 400, "bad_request",
-                   "body");
+  expect_api_error(d().post("/api/v1/firewall/rules", R"({"priority":1e999,"action":"drop"})"), 400,
+                   "bad_request", "body");
   expect_api_error(d().post("/api/v1/firewall/explain", R"({"src":"203.0.113.1","dst_port":1e999})"), 400,
                    "bad_request", "body");
   auto form = d().request("POST", "/api/v1/tokens", "name=%FF%FE&role=viewer", "",
@@ -290,11 +293,13 @@ TEST_F(HttpAbuseTest, StreamsAreLimitedPerTokenAndAClosedOneFreesItsSlotAtOnce) 
 // HTTPS with a self-signed pair made here: /healthz and an authenticated call.
 TEST(HttpsTest, ServesHealthzAndTheApiOverTls) {
   if (!have_root()) GTEST_SKIP() << "needs root (adamd loads BPF)";
-  const std::string dir = std::filesystem::temp_directory_path() / ("adamt-tls-" + std::to_string(::getpid()));
+  const std::string dir =
+      std::filesystem::temp_directory_path() / ("adamt-tls-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string cert = dir + "/cert.pem", key = dir + "/key.pem";
-  const std::string make_pair = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -keyout " +
-                                key + " -out " + cert + " >/dev/null 2>&1";
+  const std::string make_pair =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -keyout " + key + " -out " +
+      cert + " >/dev/null 2>&1";
   ASSERT_EQ(std::system(make_pair.c_str()), 0);
   Adamd::Options o;
   o.args = {"--tls-cert", cert, "--tls-key", key};

@@ -37,7 +37,7 @@ class Adamd {
   void kill9();  // SIGKILL, waits
   bool running() const { return pid_ > 0; }
   int pid() const { return pid_; }  // for /proc/<pid>/status (RSS)
-  int wait_exit(int timeout_ms);  // for a process that should exit on its own; -1 on timeout
+  int wait_exit(int timeout_ms);    // for a process that should exit on its own; -1 on timeout
 
   int port() const { return port_; }
   std::string url() const;

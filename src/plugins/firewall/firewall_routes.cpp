@@ -173,7 +173,9 @@ std::vector<Route> FirewallPlugin::routes() {
                rule_row_html});
 
   r.push_back({"GET", "/api/v1/firewall/ruleset", "/api/v1/firewall/ruleset", Access::viewer,
-               [rules](const Request&) { return Reply{200, ruleset_resource(rules->ruleset())}; }});
+               [rules](const Request&) {
+                 return Reply{200, ruleset_resource(rules->ruleset())};
+               }});
   r.push_back({"PUT", "/api/v1/firewall/ruleset", "/api/v1/firewall/ruleset", Access::admin,
                [rules](const Request& req) {
                  const auto c = rules->replace_all(fw::ruleset_from_json(req.body));
@@ -191,12 +193,12 @@ std::vector<Route> FirewallPlugin::routes() {
                  if (decision.rule_id) j["links"] = {{"rule", rule_url(decision.rule_id)}};
                  return Reply{200, j};
                }});
-  r.push_back({"GET", "/api/v1/firewall/stats", "/api/v1/firewall/stats", Access::viewer,
-               [this](const Request&) {
-                 json j = stats();
-                 j["links"] = {{"self", "/api/v1/firewall/stats"}, {"flow", "/api/v1/firewall/flow"}};
-                 return Reply{200, j};
-               }});
+  r.push_back(
+      {"GET", "/api/v1/firewall/stats", "/api/v1/firewall/stats", Access::viewer, [this](const Request&) {
+         json j = stats();
+         j["links"] = {{"self", "/api/v1/firewall/stats"}, {"flow", "/api/v1/firewall/flow"}};
+         return Reply{200, j};
+       }});
 
   // The pass/drop rates of the last second, once a second: each poll reads
   // the totals and sends the rates since the previous one.
