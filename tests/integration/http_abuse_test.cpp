@@ -252,6 +252,11 @@ TEST_F(HttpAbuseTest, InvalidUtf8AndOutOfRangeNumbersAre400) {
                    "bad_request", "body");
   expect_api_error(d().post("/api/v1/firewall/explain", R"({"src":"203.0.113.1","dst_port":1e999})"), 400,
                    "bad_request", "body");
+  // A message quotes the start of a long value, not all of it.
+  auto long_value =
+      d().post("/api/v1/firewall/rules", json{{"name", "x"}, {"action", std::string(1 << 20, 'p')}}.dump());
+  expect_api_error(long_value, 400, "bad_request", "action");
+  EXPECT_LT(long_value.body.size(), 1000u);
   auto form = d().request("POST", "/api/v1/tokens", "name=%FF%FE&role=viewer", "",
                           {{"Content-Type", "application/x-www-form-urlencoded"}});
   expect_api_error(form, 400, "bad_request", "name");
