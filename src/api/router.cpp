@@ -227,10 +227,10 @@ http::Admission Router::admit(const http::Head& head) {
 
   std::string token_name;
   try {
+    if (auto token = auth_.authorize(req, found->route.access)) token_name = token->name;
     if (question != std::string::npos)
       for (auto& [k, v] : parse_urlencoded(std::string_view(head.target).substr(question + 1)))
         req.query.emplace(std::move(k), std::move(v));
-    if (auto token = auth_.authorize(req, found->route.access)) token_name = token->name;
   } catch (const ApiError& e) {
     return refuse(e.status(), found->route.name, e);
   }
