@@ -8,7 +8,7 @@ APT_PACKAGES=(
   build-essential cmake pkg-config make git
   clang llvm libbpf-dev bpftool linux-libc-dev
   libsqlite3-dev libsqlitecpp-dev libcpp-httplib-dev nlohmann-json3-dev
-  libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libssl-dev
+  libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libssl-dev libboost-dev
   libkainjow-mustache-dev libgtest-dev googletest
   iproute2 iputils-ping util-linux procps curl python3
   xdp-tools iptables nodejs npm chromium

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,10 +52,14 @@ adam::UniqueFd lock_state_dir(const std::string& state_dir) {
   return fd;
 }
 
-std::string hostname() {
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  return host;
+// Every connection is a file descriptor: the soft limit (often 1024) would
+// cap them below what the HTTP server is built to hold.
+void raise_fd_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0)
+    spdlog::warn("cannot raise RLIMIT_NOFILE: {}", std::strerror(errno));
 }
 
 int run(const adam::DaemonConfig& config) {
@@ -72,6 +77,7 @@ int run(const adam::DaemonConfig& config) {
     throw std::runtime_error(
         "adamd must run as root (it loads BPF programs and attaches them to interfaces)");
 
+  raise_fd_limit();
   std::filesystem::create_directories(config.state_dir);
   ::chmod(config.state_dir.c_str(), 0700);
   adam::UniqueFd lock = lock_state_dir(config.state_dir);
@@ -86,7 +92,7 @@ int run(const adam::DaemonConfig& config) {
   const std::string token_path = config.state_dir + "/admin.token";
   tokens.ensure_admin_token(token_path);
   adam::DesiredStateStore desired(db);
-  adam::EventStore event_store(db, hostname());
+  adam::EventStore event_store(db, adam::host_name());
   adam::EventHub events(event_store, event_options);
 
   std::optional<adam::DemoLab> lab;
@@ -104,8 +110,9 @@ int run(const adam::DaemonConfig& config) {
   const int port = server.bind(listen);
   const std::string shown_host = listen.host == "::" || listen.host == "0.0.0.0" ? "localhost" : listen.host;
   const bool v6 = shown_host.find(':') != std::string::npos;
-  std::printf("adamd %s listening on http://%s%s%s:%d (console and API)\nadmin token: %s\n", ADAM_VERSION,
-              v6 ? "[" : "", shown_host.c_str(), v6 ? "]" : "", port, token_path.c_str());
+  std::printf("adamd %s listening on %s://%s%s%s:%d (console and API)\nadmin token: %s\n", ADAM_VERSION,
+              config.tls_cert.empty() ? "http" : "https", v6 ? "[" : "", shown_host.c_str(), v6 ? "]" : "",
+              port, token_path.c_str());
   std::fflush(stdout);
 
   // SIGINT/SIGTERM end serve(); signals are blocked in every thread and
@@ -158,12 +165,15 @@ int main(int argc, char** argv) {
   auto* max_events =
       app.add_option("--max-events", config.max_events, "keep at most this many events (0: no limit)")
           ->capture_default_str();
+  auto* tls_cert =
+      app.add_option("--tls-cert", config.tls_cert, "PEM certificate chain: serve HTTPS (with --tls-key)");
+  auto* tls_key = app.add_option("--tls-key", config.tls_key, "PEM private key of --tls-cert");
   app.add_flag_callback("--version", [] {
     std::printf("adamd %s\n", ADAM_VERSION);
     std::exit(0);
   });
   // As with most daemons, a flag given twice takes its last value.
-  for (auto* opt : {listen, state_dir, pin_dir, log_level, retention, max_events})
+  for (auto* opt : {listen, state_dir, pin_dir, log_level, retention, max_events, tls_cert, tls_key})
     opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   CLI11_PARSE(app, argc, argv);
 
@@ -183,6 +193,8 @@ int main(int argc, char** argv) {
       pick(demo, config.demo, from_file.demo);
       pick(retention, config.retention, from_file.retention);
       pick(max_events, config.max_events, from_file.max_events);
+      pick(tls_cert, config.tls_cert, from_file.tls_cert);
+      pick(tls_key, config.tls_key, from_file.tls_key);
     }
     adam::init_logging(config.log_level);
     config.state_dir = std::filesystem::absolute(config.state_dir).lexically_normal().string();

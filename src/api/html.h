@@ -35,7 +35,10 @@ nlohmann::json key_values(const nlohmann::json& j);
 // script, login, logout) and the API's entry points (node, plugins, tokens,
 // events, histogram).
 std::string login_page(const std::string& message, const nlohmann::json& links);
-// `token`: the signed-in token's resource.
-std::string console_page(const nlohmann::json& token, const nlohmann::json& links);
+// `token`: the signed-in token's resource; `nav`: the plugins' console pages,
+// [{title, href}]; `main`: a page's fragment (HTML of a route's own
+// template), empty for the overview.
+std::string console_page(const nlohmann::json& token, const nlohmann::json& links, const nlohmann::json& nav,
+                         const std::string& main = {});
 
 }  // namespace adam::html

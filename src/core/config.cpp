@@ -45,6 +45,10 @@ void load_config_file(const std::string& path, DaemonConfig& config) {
       want_bool(config.demo);
     else if (key == "retention")
       want_string(config.retention);
+    else if (key == "tls_cert")
+      want_string(config.tls_cert);
+    else if (key == "tls_key")
+      want_string(config.tls_key);
     else if (key == "max_events") {
       auto v = node.value<int64_t>();
       if (!v || !node.is_integer() || *v < 0)
@@ -53,7 +57,7 @@ void load_config_file(const std::string& path, DaemonConfig& config) {
     } else
       throw std::invalid_argument(
           fmt::format("{}: unknown setting '{}' (known: listen, state_dir, pin_dir, "
-                      "log_level, metrics_auth, demo, retention, max_events)",
+                      "log_level, metrics_auth, demo, retention, max_events, tls_cert, tls_key)",
                       path, raw_key.str()));
   }
 }

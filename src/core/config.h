@@ -14,11 +14,13 @@ struct DaemonConfig {
   bool demo = false;                // build the demo lab (network namespace + veth + traffic)
   std::string retention = "30d";    // events older than this are deleted (a span: 90m, 7d, 3mo, 1y)
   int64_t max_events = 50'000'000;  // and the oldest beyond this many (0: no limit)
+  std::string tls_cert;             // PEM certificate chain: serve HTTPS (with tls_key)
+  std::string tls_key;              // PEM private key
 };
 
 // Reads a TOML file whose keys are the flag names with '_' or '-'
 // (listen, state_dir, pin_dir, log_level, metrics_auth, demo, retention,
-// max_events) into `config`.
+// max_events, tls_cert, tls_key) into `config`.
 // Throws std::invalid_argument naming the file, key and problem.
 void load_config_file(const std::string& path, DaemonConfig& config);
 

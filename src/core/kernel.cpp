@@ -267,3 +267,13 @@ std::map<std::string, std::string> ensure_kernel_filesystems() {
 }
 
 }  // namespace adam
+
+namespace adam {
+
+std::string host_name() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return host;
+}
+
+}  // namespace adam

@@ -35,3 +35,10 @@ KernelFeatures probe_kernel_features();
 std::map<std::string, std::string> ensure_kernel_filesystems();
 
 }  // namespace adam
+
+namespace adam {
+
+// This machine's name (gethostname), as events and the node resource show it.
+std::string host_name();
+
+}  // namespace adam

@@ -1,11 +1,11 @@
 #pragma once
 // The one interface between adamd's core and a plugin. The core (manager,
 // store, API, UI) only ever talks to plugins through it.
-#include <functional>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "core/route.h"
 
 namespace adam {
 
@@ -25,39 +25,6 @@ struct PluginContext {
   // Where the plugin's events go: EventHub::add_ring_buffer for a BPF ring
   // buffer, publish() from C++ (core/event_hub.h). Null in kernel-only tests.
   EventHub* events = nullptr;
-};
-
-// A plugin's own API routes (under /api/v1), served by the core's HTTP server
-// with the same auth, errors, negotiation and metrics as every other route.
-struct PluginRequest {
-  std::vector<std::string> params;                // the route pattern's captures
-  std::multimap<std::string, std::string> query;  // ?a=1&a=2
-  nlohmann::json body;                            // parsed JSON body; null when empty
-  std::string caller;                             // the token's name (audit)
-};
-
-struct PluginReply {
-  int status = 200;
-  nlohmann::json body;  // ignored for 204
-  // For an admin route's audit event (api.change): the changed resource
-  // before and after. Left null, `after` is the request body.
-  nlohmann::json audit_before;
-  nlohmann::json audit_after;
-};
-
-// For streaming routes (SSE): sends one event; false once the client is gone.
-using EventSink = std::function<bool(const std::string& event, const std::string& data)>;
-
-struct PluginRoute {
-  std::string method;   // GET, POST, PUT, DELETE
-  std::string pattern;  // regex below /api/v1, e.g. "/firewall/rules/([0-9]+)"
-  std::string name;     // template for metrics and docs, e.g. "/api/v1/firewall/rules/{id}"
-  bool admin = false;   // true: needs an admin token (state-changing)
-  std::function<PluginReply(const PluginRequest&)> handler;
-  std::function<std::string(const nlohmann::json&)> html;  // HX-Request fragment; null: the JSON in <pre>
-  // Set instead of `handler` for a Server-Sent Events stream: called on its
-  // own thread, returns when the sink reports the client gone.
-  std::function<void(const PluginRequest&, const EventSink&)> stream;
 };
 
 class Plugin {
@@ -101,8 +68,11 @@ class Plugin {
   // (MetricsWriter escapes the labels). Called on every scrape while the
   // plugin runs, so it reads only what is cheap to read.
   virtual void metrics(MetricsWriter&) const {}
-  // The plugin's own API routes; they answer whatever the plugin's state.
-  virtual std::vector<PluginRoute> routes() { return {}; }
+  // The plugin's own routes (core/route.h): API resources under
+  // /api/v1/<plugin>/ and console pages (a GET route with a `nav` title)
+  // under /ui/<plugin>; served with the same auth, errors, negotiation, audit
+  // and metrics as the core's. They answer whatever the plugin's state.
+  virtual std::vector<Route> routes() { return {}; }
 };
 
 }  // namespace adam

@@ -154,9 +154,9 @@ PluginStatus PluginManager::status(const std::string& name) {
   return status_of(find(name));
 }
 
-std::vector<PluginRoute> PluginManager::routes() {
+std::vector<Route> PluginManager::routes() {
   std::lock_guard lock(mu_);
-  std::vector<PluginRoute> out;
+  std::vector<Route> out;
   for (auto& e : entries_)
     for (auto& r : e.plugin->routes()) out.push_back(std::move(r));
   return out;

@@ -53,7 +53,7 @@ class PluginManager {
   // (Plugin::metrics): what /metrics shows of them, without their stats().
   void metrics(MetricsWriter& w);
   // Every plugin's own API routes (collected once, at server start).
-  std::vector<PluginRoute> routes();
+  std::vector<Route> routes();
 
  private:
   struct Entry {

@@ -190,6 +190,24 @@ TEST_F(ApiTest, ConsoleSessionCookieIsHttpOnlyStrictAndCsrfSafe) {
   EXPECT_EQ(ok.status, 200) << ok.body;
 }
 
+TEST_F(ApiTest, PluginsContributeConsolePagesThroughTheirRoutes) {
+  auto login = d().request("POST", "/ui/login", "token=" + d().admin_token(), "-",
+                           {{"Content-Type", "application/x-www-form-urlencoded"}});
+  ASSERT_EQ(login.status, 303);
+  const std::string session = login.header("Set-Cookie").substr(0, login.header("Set-Cookie").find(';'));
+  auto console = d().request("GET", "/", "", "-", {{"Cookie", session}});
+  EXPECT_NE(console.body.find("href=\"/ui/firewall\""), std::string::npos)
+      << "the firewall's page is in the navigation";
+  // Loaded whole, the page comes inside the console layout; by htmx, the fragment alone.
+  auto page = d().request("GET", "/ui/firewall", "", "-", {{"Cookie", session}});
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_NE(page.body.find("<table id=\"fw-rules\""), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find("/ui/logout"), std::string::npos) << "inside the layout";
+  auto fragment = d().request("GET", "/ui/firewall", "", "-", {{"Cookie", session}, {"HX-Request", "true"}});
+  EXPECT_EQ(fragment.body.rfind("<table id=\"fw-rules\"", 0), 0u) << fragment.body;
+  expect_error(d().get("/ui/firewall", "-"), 401, "unauthorized");
+}
+
 TEST(Daemon, SecondAdamdOnTheSameStateDirRefuses) {
   if (!have_root()) GTEST_SKIP() << "needs root (adamd loads BPF)";
   Adamd first;

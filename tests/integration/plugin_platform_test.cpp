@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include "support/adamd.h"
 #include "support/netns.h"
@@ -112,6 +113,63 @@ TEST_F(PluginPlatformTest, AdamctlStartsItFromItsSchemaAndListsItsSummary) {
   EXPECT_NE(refused.find("field: tempo"), std::string::npos) << refused;
   EXPECT_NE(refused.find("exit=1"), std::string::npos) << refused;
   EXPECT_EQ(plugin()["config"]["tempo"], 140);
+}
+
+TEST_F(PluginPlatformTest, ItsRoutesGetAuthNegotiationAuditAndMetrics) {
+  const std::string viewer =
+      adamd_->post("/api/v1/tokens", R"({"name":"v","role":"viewer"})").json()["token"];
+  const HttpResponse beat = adamd_->get("/api/v1/metronome/beat", viewer);
+  ASSERT_EQ(beat.status, 200) << beat.body;
+  EXPECT_EQ(beat.json()["taps"], 0);
+  expect_api_error(adamd_->get("/api/v1/metronome/beat", "-"), 401, "unauthorized");
+  expect_api_error(adamd_->post("/api/v1/metronome/tap", "{}", viewer), 403, "forbidden");
+  const HttpResponse tap = adamd_->post("/api/v1/metronome/tap", "{}");
+  ASSERT_EQ(tap.status, 200) << tap.body;
+  EXPECT_EQ(tap.json()["taps"], 1);
+  const HttpResponse fragment =
+      adamd_->request("GET", "/api/v1/metronome/beat", "", "", {{"HX-Request", "true"}});
+  EXPECT_EQ(fragment.header("Content-Type").rfind("text/html", 0), 0u);
+  EXPECT_NE(fragment.body.find("&quot;taps&quot;: 1"), std::string::npos) << fragment.body;
+  // The audit trail records the change with before and after (stored within
+  // the event writer's batch window).
+  bool seen = false;
+  json audit;
+  for (int i = 0; i < 50 && !seen; ++i, std::this_thread::sleep_for(std::chrono::milliseconds(100))) {
+    audit = adamd_->get("/api/v1/events?last=1h&kind=api.change").json();
+    for (const auto& e : audit["events"])
+      if (e["data"]["route"] == "/api/v1/metronome/tap")
+        seen = e["data"]["before"]["taps"] == 0 && e["data"]["after"]["taps"] == 1;
+  }
+  EXPECT_TRUE(seen) << audit.dump();
+  const Exposition m = parse_exposition(adamd_->get("/metrics", "-").body);
+  EXPECT_EQ(m.value("adamd_http_requests_total",
+                    {{"method", "POST"}, {"route", "/api/v1/metronome/tap"}, {"status", "200"}}),
+            1);
+}
+
+TEST_F(PluginPlatformTest, TheConsoleLinksItsPageAndGeneratesItsStartForm) {
+  const HttpResponse login =
+      adamd_->request("POST", "/ui/login", "token=" + adamd_->admin_token(), "-", kForm);
+  ASSERT_EQ(login.status, 303);
+  const std::string cookie = login.header("Set-Cookie").substr(0, login.header("Set-Cookie").find(';'));
+  const HttpResponse console = adamd_->request("GET", "/", "", "-", {{"Cookie", cookie}});
+  EXPECT_NE(console.body.find("<a href=\"/ui/metronome\">Metronome</a>"), std::string::npos) << console.body;
+  const HttpResponse page = adamd_->request("GET", "/ui/metronome", "", "-", {{"Cookie", cookie}});
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_NE(page.body.find("&quot;taps&quot;"), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find("/ui/logout"), std::string::npos) << "served inside the console layout";
+  // The plugin table's start form, one input per field of its schema.
+  const HttpResponse plugins =
+      adamd_->request("GET", "/api/v1/plugins", "", "-", {{"Cookie", cookie}, {"HX-Request", "true"}});
+  ASSERT_EQ(plugins.status, 200);
+  const std::string& html = plugins.body;
+  const size_t form = html.find("hx-post=\"/api/v1/plugins/metronome/start\"");
+  ASSERT_NE(form, std::string::npos) << html;
+  const std::string metronome_form = html.substr(form, html.find("</form>", form) - form);
+  for (const char* want : {"<input type=\"number\" step=\"1\" name=\"tempo\"", "max=\"600\"",
+                           "<select name=\"tone\"", "<option value=\"clack\"", "name=\"accents\"",
+                           "type=\"checkbox\" name=\"silent\"", "beats per minute"})
+    EXPECT_NE(metronome_form.find(want), std::string::npos) << want << "\n" << metronome_form;
 }
 
 TEST_F(PluginPlatformTest, ItsSeriesAreInMetricsWhileItRuns) {

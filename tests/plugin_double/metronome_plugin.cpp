@@ -10,10 +10,12 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "api/html.h"
 #include "core/config_schema.h"
 #include "core/errors.h"
 #include "core/metrics.h"
 #include "core/plugin.h"
+#include "core/route.h"
 #include "plugins/registry.h"
 
 namespace adam::test {
@@ -69,6 +71,34 @@ class MetronomePlugin : public Plugin {
     std::lock_guard lock(mu_);
     return fmt::format("{} bpm, {}", config_.value("tempo", 0), config_.value("tone", "tick"));
   }
+  // GET /api/v1/metronome/beat, POST /api/v1/metronome/tap (admin), and a
+  // console page.
+  std::vector<Route> routes() override {
+    std::vector<Route> r;
+    r.push_back(
+        {"GET", "/api/v1/metronome/beat", "/api/v1/metronome/beat", Access::viewer, [this](const Request&) {
+           return Reply{200, beat()};
+         }});
+    r.push_back(
+        {"POST", "/api/v1/metronome/tap", "/api/v1/metronome/tap", Access::admin, [this](const Request&) {
+           const json before = beat();
+           {
+             std::lock_guard lock(mu_);
+             ++taps_;
+           }
+           const json after = beat();
+           return Reply{200, after, before, after};
+         }});
+    Route page{"GET", "/ui/metronome", "/ui/metronome", Access::viewer, [this](const Request&) {
+                 Reply reply;
+                 reply.content = html::json_block(beat());
+                 reply.content_type = "text/html; charset=utf-8";
+                 return reply;
+               }};
+    page.nav = "Metronome";
+    r.push_back(std::move(page));
+    return r;
+  }
   void metrics(MetricsWriter& w) const override {
     std::lock_guard lock(mu_);
     w.family("adam_metronome_starts_total", "counter", "Times the metronome was started.");
@@ -78,9 +108,17 @@ class MetronomePlugin : public Plugin {
   }
 
  private:
+  json beat() const {
+    std::lock_guard lock(mu_);
+    return {{"tempo", config_.value("tempo", 0)},
+            {"taps", taps_},
+            {"links", {{"self", "/api/v1/metronome/beat"}, {"tap", "/api/v1/metronome/tap"}}}};
+  }
+
   mutable std::mutex mu_;
   json config_ = json::object();
   uint64_t starts_ = 0;
+  uint64_t taps_ = 0;
 };
 
 const bool registered = (register_plugin(make_plugin<MetronomePlugin>), true);

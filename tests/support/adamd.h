@@ -37,7 +37,8 @@ class Adamd {
   int stop();    // SIGTERM, waits; returns the exit status (as from waitpid's WEXITSTATUS, 128+sig if killed)
   void kill9();  // SIGKILL, waits
   bool running() const { return pid_ > 0; }
-  int wait_exit(int timeout_ms);  // for a process that should exit on its own; -1 on timeout
+  int pid() const { return pid_; }  // for /proc/<pid>/status (RSS)
+  int wait_exit(int timeout_ms);    // for a process that should exit on its own; -1 on timeout
 
   int port() const { return port_; }
   std::string url() const;

@@ -70,7 +70,9 @@ json rule(const std::string& s) {
 // the html:: function that uses it, or directly. A partial is rendered by a
 // template that includes it.
 const std::map<std::string, std::function<std::string(const std::string&)>>& fixtures() {
-  static const auto console = [](const std::string& s) { return html::console_page(token(s), links()); };
+  static const auto console = [](const std::string& s) {
+    return html::console_page(token(s), links(), json::array({{{"title", s}, {"href", "/ui/" + s}}}));
+  };
   static const auto row = [](const std::string& s) { return html::plugin_row(plugin(s)); };
   static const std::map<std::string, std::function<std::string(const std::string&)>> all = {
       {"console", console},

@@ -107,7 +107,7 @@ class FirewallPlugin : public Plugin {
   fw::Decision explain(const fw::PacketKey& packet, const std::string& iface);
   // /api/v1/firewall/...: rules, ruleset, explain, stats, flow
   // (firewall_routes.cpp). None without a database.
-  std::vector<PluginRoute> routes() override;
+  std::vector<Route> routes() override;
 
  private:
   std::string pin_dir() const;

@@ -1,11 +1,13 @@
-// The firewall's API routes (/api/v1/firewall/..., docs/api.md): rules and
-// the ruleset (stored by fw::RuleStore, applied to the kernel by apply()),
-// explain, stats and the flow stream, with HTML fragments for the console.
+// The firewall's routes (/api/v1/firewall/..., docs/api.md): rules and the
+// ruleset (stored by fw::RuleStore, applied to the kernel by apply()),
+// explain, stats and the flow stream, with HTML fragments for the console,
+// and its console page (/ui/firewall).
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <memory>
 #include <nlohmann/json.hpp>
-#include <thread>
+#include <optional>
 
 #include "api/templates.h"
 #include "core/errors.h"
@@ -24,7 +26,7 @@ const std::string kRules = "/api/v1/firewall/rules";
 std::string rule_url(uint32_t id) { return kRules + "/" + std::to_string(id); }
 
 // The {id} of a route; an id too large to exist is as unknown as any other.
-uint32_t rule_id_param(const PluginRequest& req) {
+uint32_t rule_id_param(const Request& req) {
   const std::string& text = req.params.at(0);
   uint32_t id = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
@@ -115,99 +117,118 @@ int64_t rate(uint64_t before, uint64_t now, double seconds) {
 
 }  // namespace
 
-std::vector<PluginRoute> FirewallPlugin::routes() {
+std::vector<Route> FirewallPlugin::routes() {
   if (!rules_) return {};  // no database (kernel-only tests): nothing to serve
   fw::RuleStore* rules = rules_.get();
   // One rule's resource reads that rule's counters only.
   auto resource = [this](const fw::Rule& rule) { return rule_resource(rule, rule_counters(rule.id)); };
-  const std::string one = "/firewall/rules/([0-9]+)";
-  const std::string one_name = "/api/v1/firewall/rules/{id}";
-  std::vector<PluginRoute> r;
+  const std::string one = kRules + "/([0-9]+)";
+  const std::string one_name = kRules + "/{id}";
+  std::vector<Route> r;
 
-  r.push_back({"GET", "/firewall/rules", kRules, false,
-               [this, rules](const PluginRequest&) {
-                 return PluginReply{200, rules_resource(rules->ruleset(), stats())};
+  r.push_back({"GET", kRules, kRules, Access::viewer,
+               [this, rules](const Request&) {
+                 return Reply{200, rules_resource(rules->ruleset(), stats())};
                },
                rules_html});
-  r.push_back({"POST", "/firewall/rules", kRules, true,
-               [rules, resource](const PluginRequest& req) {
+  r.push_back({"POST", kRules, kRules, Access::admin,
+               [rules, resource](const Request& req) {
                  const fw::Rule added = rules->add(rule_from_body(req.body, 0));
-                 return PluginReply{201, resource(added), nullptr, rule_with_id(added)};
+                 return Reply{201, resource(added), nullptr, rule_with_id(added)};
                },
                rule_row_html});
-  r.push_back({"GET", one, one_name, false,
-               [rules, resource](const PluginRequest& req) {
-                 return PluginReply{200, resource(rules->get(rule_id_param(req)))};
+  r.push_back({"GET", one, one_name, Access::viewer,
+               [rules, resource](const Request& req) {
+                 return Reply{200, resource(rules->get(rule_id_param(req)))};
                },
                rule_row_html});
   // A changed rule: the resource, before and after for the audit trail.
   auto changed = [resource](const fw::RuleStore::Change<fw::Rule>& c) {
-    return PluginReply{200, resource(c.after), rule_with_id(c.before), rule_with_id(c.after)};
+    return Reply{200, resource(c.after), rule_with_id(c.before), rule_with_id(c.after)};
   };
-  r.push_back({"PUT", one, one_name, true,
-               [rules, changed](const PluginRequest& req) {
+  r.push_back({"PUT", one, one_name, Access::admin,
+               [rules, changed](const Request& req) {
                  const uint32_t id = rule_id_param(req);
                  return changed(rules->replace(id, rule_from_body(req.body, id)));
                },
                rule_row_html});
-  r.push_back({"DELETE", one, one_name, true, [rules](const PluginRequest& req) {
-                 return PluginReply{204, nullptr, rule_with_id(rules->remove(rule_id_param(req)))};
+  r.push_back({"DELETE", one, one_name, Access::admin, [rules](const Request& req) {
+                 return Reply{204, nullptr, rule_with_id(rules->remove(rule_id_param(req)))};
                }});
-  r.push_back({"POST", one + "/(enable|disable)", one_name + "/{enable|disable}", true,
-               [rules, changed](const PluginRequest& req) {
+  r.push_back({"POST", one + "/(enable|disable)", one_name + "/{enable|disable}", Access::admin,
+               [rules, changed](const Request& req) {
                  return changed(rules->set_enabled(rule_id_param(req), req.params.at(1) == "enable"));
                },
                rule_row_html});
 
-  r.push_back({"GET", "/firewall/ruleset", "/api/v1/firewall/ruleset", false, [rules](const PluginRequest&) {
-                 return PluginReply{200, ruleset_resource(rules->ruleset())};
+  r.push_back({"GET", "/api/v1/firewall/ruleset", "/api/v1/firewall/ruleset", Access::viewer,
+               [rules](const Request&) {
+                 return Reply{200, ruleset_resource(rules->ruleset())};
                }});
-  r.push_back(
-      {"PUT", "/firewall/ruleset", "/api/v1/firewall/ruleset", true, [rules](const PluginRequest& req) {
-         const auto c = rules->replace_all(fw::ruleset_from_json(req.body));
-         return PluginReply{200, ruleset_resource(c.after), fw::ruleset_to_json(c.before),
-                            fw::ruleset_to_json(c.after)};
-       }});
+  r.push_back({"PUT", "/api/v1/firewall/ruleset", "/api/v1/firewall/ruleset", Access::admin,
+               [rules](const Request& req) {
+                 const auto c = rules->replace_all(fw::ruleset_from_json(req.body));
+                 return Reply{200, ruleset_resource(c.after), fw::ruleset_to_json(c.before),
+                              fw::ruleset_to_json(c.after)};
+               }});
 
   // Viewer access: explaining a packet changes nothing.
-  r.push_back(
-      {"POST", "/firewall/explain", "/api/v1/firewall/explain", false, [this](const PluginRequest& req) {
-         const fw::PacketQuery query = fw::packet_query_from_json(req.body);
-         const fw::Decision decision = explain(query.packet, query.iface);
-         json j = {{"verdict", fw::action_name(decision.action)},
-                   {"rule_id", decision.rule_id ? json(decision.rule_id) : json(nullptr)}};
-         if (decision.rule_id) j["links"] = {{"rule", rule_url(decision.rule_id)}};
-         return PluginReply{200, j};
-       }});
-  r.push_back({"GET", "/firewall/stats", "/api/v1/firewall/stats", false, [this](const PluginRequest&) {
-                 json j = stats();
-                 j["links"] = {{"self", "/api/v1/firewall/stats"}, {"flow", "/api/v1/firewall/flow"}};
-                 return PluginReply{200, j};
+  r.push_back({"POST", "/api/v1/firewall/explain", "/api/v1/firewall/explain", Access::viewer,
+               [this](const Request& req) {
+                 const fw::PacketQuery query = fw::packet_query_from_json(req.body);
+                 const fw::Decision decision = explain(query.packet, query.iface);
+                 json j = {{"verdict", fw::action_name(decision.action)},
+                           {"rule_id", decision.rule_id ? json(decision.rule_id) : json(nullptr)}};
+                 if (decision.rule_id) j["links"] = {{"rule", rule_url(decision.rule_id)}};
+                 return Reply{200, j};
                }});
+  r.push_back(
+      {"GET", "/api/v1/firewall/stats", "/api/v1/firewall/stats", Access::viewer, [this](const Request&) {
+         json j = stats();
+         j["links"] = {{"self", "/api/v1/firewall/stats"}, {"flow", "/api/v1/firewall/flow"}};
+         return Reply{200, j};
+       }});
 
-  PluginRoute flow{"GET", "/firewall/flow", "/api/v1/firewall/flow", false};
-  flow.stream = [this](const PluginRequest&, const EventSink& send) {
+  // The pass/drop rates of the last second, once a second: each poll reads
+  // the totals and sends the rates since the previous one.
+  Route flow{"GET", "/api/v1/firewall/flow", "/api/v1/firewall/flow", Access::viewer};
+  flow.stream = [this](const Request&) {
     using clock = std::chrono::steady_clock;
-    fw::Totals before = totals();
-    clock::time_point then = clock::now();
-    for (;;) {
-      std::this_thread::sleep_for(std::chrono::seconds(1));
-      const fw::Totals now = totals();
-      const clock::time_point at = clock::now();
-      const double seconds = std::chrono::duration<double>(at - then).count();
-      const json event = {{"ts", std::chrono::duration_cast<std::chrono::nanoseconds>(
+    struct Reading {
+      fw::Totals totals;
+      clock::time_point at;
+    };
+    auto previous = std::make_shared<std::optional<Reading>>();
+    return Stream{std::chrono::seconds(1), [this, previous](const EventSink& send) {
+                    const Reading now{totals(), clock::now()};
+                    if (*previous) {
+                      const fw::Totals& before = (*previous)->totals;
+                      const double seconds = std::chrono::duration<double>(now.at - (*previous)->at).count();
+                      const json event = {
+                          {"ts", std::chrono::duration_cast<std::chrono::nanoseconds>(
                                      std::chrono::system_clock::now().time_since_epoch())
                                      .count()},
-                          {"pass_pps", rate(before.pass.packets, now.pass.packets, seconds)},
-                          {"drop_pps", rate(before.drop.packets, now.drop.packets, seconds)},
-                          {"pass_bps", rate(before.pass.bytes, now.pass.bytes, seconds)},
-                          {"drop_bps", rate(before.drop.bytes, now.drop.bytes, seconds)}};
-      if (!send("flow", event.dump())) return;
-      before = now;
-      then = at;
-    }
+                          {"pass_pps", rate(before.pass.packets, now.totals.pass.packets, seconds)},
+                          {"drop_pps", rate(before.drop.packets, now.totals.drop.packets, seconds)},
+                          {"pass_bps", rate(before.pass.bytes, now.totals.pass.bytes, seconds)},
+                          {"drop_bps", rate(before.drop.bytes, now.totals.drop.bytes, seconds)}};
+                      send("flow", event.dump());
+                    }
+                    *previous = now;
+                    return true;
+                  }};
   };
   r.push_back(std::move(flow));
+
+  // The console's firewall page: the rules table inside the console layout.
+  Route page{"GET", "/ui/firewall", "/ui/firewall", Access::viewer, [this, rules](const Request&) {
+               Reply reply;
+               reply.content = rules_html(rules_resource(rules->ruleset(), stats()));
+               reply.content_type = "text/html; charset=utf-8";
+               return reply;
+             }};
+  page.nav = "Firewall";
+  r.push_back(std::move(page));
   return r;
 }
 

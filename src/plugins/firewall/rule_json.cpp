@@ -19,6 +19,14 @@ namespace {
 using nlohmann::json;
 
 // Field paths in errors: "match" + "src" → "match.src", "match.src" + 1 → "match.src[1]".
+// A client's value as an error message quotes it: the start of a long one
+// (a megabyte value must not come back whole), invalid UTF-8 replaced.
+std::string quoted(const json& v) {
+  constexpr size_t kMax = 64;
+  const std::string text = v.dump(-1, ' ', false, json::error_handler_t::replace);
+  return text.size() <= kMax ? text : text.substr(0, kMax) + "...";
+}
+
 std::string field_of(const std::string& path, const std::string& key) {
   return path.empty() ? key : path + "." + key;
 }
@@ -68,7 +76,7 @@ void require_known_keys(const json& j, const std::string& path,
 }
 
 std::string parse_string(const json& v, const std::string& field, size_t min_length, size_t max_length) {
-  if (!v.is_string()) throw bad_request(field, "must be a string, got " + v.dump());
+  if (!v.is_string()) throw bad_request(field, "must be a string, got " + quoted(v));
   std::string text = v.get<std::string>();
   if (text.size() < min_length || text.size() > max_length)
     throw bad_request(field, "must be " + std::to_string(min_length) + " to " + std::to_string(max_length) +
@@ -77,14 +85,14 @@ std::string parse_string(const json& v, const std::string& field, size_t min_len
 }
 
 bool parse_bool(const json& v, const std::string& field) {
-  if (!v.is_boolean()) throw bad_request(field, "must be true or false, got " + v.dump());
+  if (!v.is_boolean()) throw bad_request(field, "must be true or false, got " + quoted(v));
   return v.get<bool>();
 }
 
 Action parse_action(const json& v, const std::string& field) {
   if (v == "pass") return Action::pass;
   if (v == "drop") return Action::drop;
-  throw bad_request(field, "must be \"pass\" or \"drop\", got " + v.dump());
+  throw bad_request(field, "must be \"pass\" or \"drop\", got " + quoted(v));
 }
 
 // An IPv4 or IPv6 address (no prefix length) into family and bytes.
@@ -103,7 +111,7 @@ Prefix with_host_bits_cleared(Prefix p) {
 // "10.0.0.0/8", "2001:db8::/32"; a bare address is a host prefix (/32, /128).
 Prefix parse_prefix(const json& v, const std::string& field) {
   if (!v.is_string())
-    throw bad_request(field, "must be a CIDR string like \"203.0.113.0/24\", got " + v.dump());
+    throw bad_request(field, "must be a CIDR string like \"203.0.113.0/24\", got " + quoted(v));
   const std::string text = v.get<std::string>();
   const size_t slash = text.find('/');
   Prefix p;
@@ -132,11 +140,11 @@ Prefix parse_prefix(const json& v, const std::string& field) {
 PortRange parse_port_range(const json& v, const std::string& field) {
   if (v.is_number_integer()) {
     auto port = integer_in(v, 0, 65535);
-    if (!port) throw bad_request(field, "port " + v.dump() + " is outside 0-65535");
+    if (!port) throw bad_request(field, "port " + quoted(v) + " is outside 0-65535");
     return {static_cast<uint16_t>(*port), static_cast<uint16_t>(*port)};
   }
   if (!v.is_string())
-    throw bad_request(field, "must be a port (22) or a range (\"1024-65535\"), got " + v.dump());
+    throw bad_request(field, "must be a port (22) or a range (\"1024-65535\"), got " + quoted(v));
   const std::string text = v.get<std::string>();
   const size_t dash = text.find('-');
   const std::string_view view(text);
@@ -163,16 +171,16 @@ constexpr std::pair<std::string_view, uint8_t> kProtocolNames[] = {
 uint8_t parse_proto(const json& v, const std::string& field) {
   if (v.is_number_integer()) {
     auto number = integer_in(v, 0, 255);
-    if (!number) throw bad_request(field, "protocol " + v.dump() + " is outside 0-255");
+    if (!number) throw bad_request(field, "protocol " + quoted(v) + " is outside 0-255");
     return static_cast<uint8_t>(*number);
   }
-  if (!v.is_string()) throw bad_request(field, "must be a protocol name or number, got " + v.dump());
+  if (!v.is_string()) throw bad_request(field, "must be a protocol name or number, got " + quoted(v));
   const std::string text = lowercase(v.get<std::string>());
   for (const auto& [name, number] : kProtocolNames)
     if (text == name) return number;
   if (auto number = decimal_in(text, 255)) return static_cast<uint8_t>(*number);
   throw bad_request(field,
-                    "unknown protocol " + v.dump() + " (use tcp, udp, icmp, icmpv6 or a number 0-255)");
+                    "unknown protocol " + quoted(v) + " (use tcp, udp, icmp, icmpv6 or a number 0-255)");
 }
 
 bool has_ports(uint8_t proto) { return proto == kProtoTcp || proto == kProtoUdp; }
@@ -180,12 +188,12 @@ bool has_ports(uint8_t proto) { return proto == kProtoTcp || proto == kProtoUdp;
 // Linux's rule for interface names (dev_valid_name): 1-15 bytes, not "." or
 // "..", no '/', ':' or whitespace.
 std::string parse_iface(const json& v, const std::string& field) {
-  if (!v.is_string()) throw bad_request(field, "must be an interface name, got " + v.dump());
+  if (!v.is_string()) throw bad_request(field, "must be an interface name, got " + quoted(v));
   const std::string name = v.get<std::string>();
   const bool valid = !name.empty() && name.size() < 16 && name != "." && name != ".." &&
                      std::none_of(name.begin(), name.end(),
                                   [](unsigned char c) { return c == '/' || c == ':' || std::isspace(c); });
-  if (!valid) throw bad_request(field, v.dump() + " is not a valid interface name");
+  if (!valid) throw bad_request(field, quoted(v) + " is not a valid interface name");
   return name;
 }
 
@@ -260,7 +268,7 @@ json match_json(const Match& m) {
 
 uint32_t parse_rule_id(const json& v, const std::string& field) {
   auto id = integer_in(v, 1, std::numeric_limits<uint32_t>::max());
-  if (!id) throw bad_request(field, "must be a rule id (a positive integer), got " + v.dump());
+  if (!id) throw bad_request(field, "must be a rule id (a positive integer), got " + quoted(v));
   return static_cast<uint32_t>(*id);
 }
 
@@ -382,7 +390,7 @@ Rule rule_from_json(const json& j, const std::string& path) {
     auto priority =
         integer_in(j["priority"], std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max());
     if (!priority)
-      throw bad_request(field("priority"), "must be a 32-bit signed integer, got " + j["priority"].dump());
+      throw bad_request(field("priority"), "must be a 32-bit signed integer, got " + quoted(j["priority"]));
     rule.priority = static_cast<int32_t>(*priority);
   }
   if (!j.contains("action"))
@@ -458,7 +466,7 @@ PacketQuery packet_query_from_json(const json& j) {
     if (!j.contains(key)) throw bad_request(key, std::string("missing field '") + key + "' (an IP address)");
     uint8_t family = 0;
     if (!j[key].is_string() || !parse_address(j[key].get<std::string>(), family, addr))
-      throw bad_request(key, "must be an IPv4 or IPv6 address, got " + j[key].dump());
+      throw bad_request(key, "must be an IPv4 or IPv6 address, got " + quoted(j[key]));
     return family;
   };
   PacketQuery q;
@@ -476,7 +484,7 @@ PacketQuery packet_query_from_json(const json& j) {
     if (!p.has_ports)
       throw bad_request(key, "only tcp and udp packets have ports, proto is " + proto_json(p.proto).dump());
     auto number = integer_in(j[key], 0, 65535);
-    if (!number) throw bad_request(key, "must be a port 0-65535, got " + j[key].dump());
+    if (!number) throw bad_request(key, "must be a port 0-65535, got " + quoted(j[key]));
     return static_cast<uint16_t>(*number);
   };
   p.src_port = port("src_port");

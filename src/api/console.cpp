@@ -1,0 +1,70 @@
+#include "api/auth.h"
+#include "api/html.h"
+#include "api/resources.h"
+#include "api/router.h"
+#include "core/embedded.h"
+
+namespace adam {
+
+using nlohmann::json;
+
+namespace {
+
+std::string content_type_of(std::string_view name) {
+  auto ends = [&](std::string_view ext) {
+    return name.size() >= ext.size() && name.substr(name.size() - ext.size()) == ext;
+  };
+  if (ends(".js")) return "text/javascript; charset=utf-8";
+  if (ends(".css")) return "text/css; charset=utf-8";
+  if (ends(".svg")) return "image/svg+xml";
+  return "application/octet-stream";
+}
+
+}  // namespace
+
+json console_links() {
+  return {{"home", "/"},
+          {"stylesheet", "/ui/assets/adam.css"},
+          {"script", "/ui/assets/htmx.min.js"},
+          {"login", "/ui/login"},
+          {"logout", "/ui/logout"},
+          {"node", "/api/v1/node"},
+          {"plugins", "/api/v1/plugins"},
+          {"tokens", "/api/v1/tokens"},
+          {"events", "/api/v1/events"},
+          {"histogram", "/api/v1/events/histogram"}};
+}
+
+std::vector<Route> console_routes(Auth& auth, const Router& router) {
+  std::vector<Route> r;
+  // The login form, or the console with the plugins' pages in its navigation.
+  r.push_back({"GET", "/", "/", Access::open, [&auth, &router](const Request& req) {
+                 Reply reply;
+                 auto who = auth.session(req);
+                 reply.content =
+                     who ? html::console_page({{"name", who->name}, {"role", to_string(who->role)}},
+                                              console_links(), router.nav())
+                         : html::login_page("", console_links());
+                 reply.content_type = "text/html; charset=utf-8";
+                 return reply;
+               }});
+  r.push_back(
+      {"GET", "/ui/assets/([A-Za-z0-9._-]+)", "/ui/assets/{name}", Access::open, [](const Request& req) {
+         Reply reply;
+         for (const auto& f : embedded::web_assets) {
+           if (f.name == req.params[0]) {
+             reply.headers = {{"Cache-Control", "public, max-age=3600"}};
+             reply.content = std::string(f.data);
+             reply.content_type = content_type_of(f.name);
+             return reply;
+           }
+         }
+         reply.status = 404;
+         reply.content = "no such asset\n";
+         reply.content_type = "text/plain";
+         return reply;
+       }});
+  return r;
+}
+
+}  // namespace adam

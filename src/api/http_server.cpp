@@ -1,0 +1,549 @@
+// The one translation unit with Boost.Beast/Asio in it (heavy headers): a
+// coroutine per connection on one I/O thread, handlers on a worker pool.
+#include "api/http_server.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cctype>
+#include <exception>
+#include <type_traits>
+
+namespace adam::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using asio::awaitable;
+using asio::use_awaitable;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+namespace {
+
+// One Server-Sent Events frame; an empty event name makes a comment line
+// (keepalive), which clients ignore.
+std::string sse_frame(const std::string& event, const std::string& data) {
+  if (event.empty()) return ": " + data + "\n\n";
+  std::string frame = "event: " + event + "\n";
+  size_t start = 0;
+  while (start <= data.size()) {  // one data: line per line of data
+    size_t end = data.find('\n', start);
+    if (end == std::string::npos) end = data.size();
+    frame += "data: " + data.substr(start, end - start) + "\n";
+    start = end + 1;
+  }
+  return frame + "\n";
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+template <class S>
+constexpr bool is_tls = !std::is_same_v<S, beast::tcp_stream>;
+
+// Cancels a connection's pending reads when a deadline passes, so that the
+// connection can still answer (408) instead of being cut off.
+class ReadDeadline {
+ public:
+  explicit ReadDeadline(asio::any_io_executor ex) : timer_(std::move(ex)) {}
+  ~ReadDeadline() { disarm(); }
+  void arm(std::chrono::milliseconds after, tcp::socket& socket) {
+    disarm();
+    state_ = std::make_shared<State>();
+    timer_.expires_after(after);
+    // The state outlives the socket: a handler already queued when the
+    // deadline was disarmed sees `armed` false and leaves the socket alone.
+    timer_.async_wait([state = state_, &socket](error_code ec) {
+      if (ec || !state->armed) return;
+      state->expired = true;
+      socket.cancel(ec);
+    });
+  }
+  void disarm() {
+    if (state_) state_->armed = false;
+    timer_.cancel();
+  }
+  bool expired() const { return state_ && state_->expired; }
+
+ private:
+  struct State {
+    bool armed = true;
+    bool expired = false;
+  };
+  asio::steady_timer timer_;
+  std::shared_ptr<State> state_;
+};
+
+// A malformed request (as opposed to a connection that ended mid-way).
+bool malformed(const error_code& ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
+         ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
+}
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(Limits l, Application a) : limits(l), app(std::move(a)), workers(static_cast<size_t>(l.workers)) {}
+
+  Limits limits;
+  Application app;
+  asio::thread_pool workers;
+  // Everything below belongs to the I/O thread.
+  bool stopping = false;
+  size_t connections = 0;
+  size_t body_bytes_reserved = 0;  // bodies being read, by their limit
+  std::map<asio::ip::address, size_t> per_client;
+  uint64_t next_connection = 0;
+  std::map<uint64_t, std::function<void()>> closers;  // closes each open connection's socket
+  asio::io_context ioc{1};
+  std::optional<asio::ssl::context> tls;
+  tcp::acceptor acceptor{ioc};
+  asio::steady_timer stop_deadline{ioc};
+
+  // Runs f() on a worker and resumes the coroutine on the I/O thread with
+  // its result (or exception). The work guard keeps run() going meanwhile.
+  template <class F>
+  auto on_worker(F f) -> awaitable<std::invoke_result_t<F&>> {
+    using R = std::invoke_result_t<F&>;
+    return asio::async_initiate<decltype(use_awaitable), void(std::exception_ptr, R)>(
+        [this, f = std::move(f)](auto handler) mutable {
+          auto work = asio::make_work_guard(ioc);
+          asio::post(
+              workers, [f = std::move(f), handler = std::move(handler), work = std::move(work)]() mutable {
+                std::exception_ptr error;
+                R result{};
+                try {
+                  result = f();
+                } catch (...) {
+                  error = std::current_exception();
+                }
+                auto ex = asio::get_associated_executor(handler);
+                asio::post(ex, [handler = std::move(handler), error, result = std::move(result)]() mutable {
+                  handler(error, std::move(result));
+                });
+              });
+        },
+        use_awaitable);
+  }
+
+  std::string error_text(int status, const std::string& code, const std::string& message, bool close) {
+    const Response r = app.error(status, code, message);
+    std::string text = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n", status,
+                                   std::string(bhttp::obsolete_reason(static_cast<bhttp::status>(status))),
+                                   r.content_type, r.body.size());
+    for (const auto& [name, value] : r.headers) text += name + ": " + value + "\r\n";
+    if (close) text += "Connection: close\r\n";
+    return text + "\r\n" + r.body;
+  }
+
+  template <class S>
+  awaitable<bool> write_all(S& stream, const std::string& text) {
+    error_code ec;
+    beast::get_lowest_layer(stream).expires_after(limits.write_deadline);
+    co_await asio::async_write(stream, asio::buffer(text), asio::redirect_error(use_awaitable, ec));
+    beast::get_lowest_layer(stream).expires_never();
+    co_return !ec;
+  }
+
+  template <class S>
+  awaitable<bool> write_response(S& stream, const Response& r, bool keep_alive) {
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), 11};
+    if (!r.content_type.empty()) res.set(bhttp::field::content_type, r.content_type);
+    for (const auto& [name, value] : r.headers) res.insert(name, value);
+    res.body() = r.body;
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    error_code ec;
+    beast::get_lowest_layer(stream).expires_after(limits.write_deadline);
+    co_await bhttp::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+    beast::get_lowest_layer(stream).expires_never();
+    co_return !ec;
+  }
+
+  // Ends a connection after its last response. With a body left unread, it
+  // reads and discards for a moment first: closing a socket with unread
+  // input resets it, and the client might lose the response.
+  template <class S>
+  awaitable<void> close(S& stream, bool unread_input) {
+    auto& tcp_layer = beast::get_lowest_layer(stream);
+    error_code ec;
+    if constexpr (is_tls<S>) {
+      if (!unread_input) {
+        tcp_layer.expires_after(std::chrono::seconds(1));
+        co_await stream.async_shutdown(asio::redirect_error(use_awaitable, ec));
+      }
+    }
+    tcp_layer.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (unread_input) {
+      tcp_layer.expires_after(std::chrono::seconds(2));
+      std::array<char, 16 * 1024> discard;
+      while (!ec)
+        co_await tcp_layer.async_read_some(asio::buffer(discard), asio::redirect_error(use_awaitable, ec));
+    }
+    tcp_layer.socket().close(ec);
+  }
+
+  template <class S>
+  awaitable<void> serve(S& stream);
+  template <class S>
+  awaitable<void> serve_stream(S& stream, Outcome& outcome);
+  awaitable<void> connection(tcp::socket socket);
+  awaitable<void> accept_loop();
+  awaitable<void> refuse(tcp::socket socket, std::string text);
+};
+
+template <class S>
+awaitable<void> Server::Impl::serve(S& stream) {
+  auto& socket = beast::get_lowest_layer(stream).socket();
+  ReadDeadline deadline(co_await asio::this_coro::executor);
+  // Holds the header (request line and fields) and what came after it.
+  beast::flat_buffer buffer(limits.max_header_bytes + 16 * 1024);
+  if constexpr (is_tls<S>) {
+    error_code ec;
+    deadline.arm(limits.header_deadline, socket);
+    co_await stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(use_awaitable, ec));
+    deadline.disarm();
+    if (ec) co_return;
+  }
+  while (!stopping) {
+    bhttp::request_parser<bhttp::empty_body> head_parser;
+    head_parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+    head_parser.body_limit(limits.max_body_bytes);
+    error_code ec;
+    deadline.arm(limits.header_deadline, socket);
+    co_await bhttp::async_read_header(stream, buffer, head_parser, asio::redirect_error(use_awaitable, ec));
+    deadline.disarm();
+    if (ec) {
+      const bool started = head_parser.got_some() || buffer.size() > 0;
+      std::string answer;
+      if (deadline.expired()) {
+        if (started)
+          answer = error_text(
+              408, "request_timeout",
+              fmt::format("the request header did not arrive within {} ms", limits.header_deadline.count()),
+              true);
+      } else if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
+        answer =
+            error_text(431, "headers_too_large",
+                       fmt::format("the request header is over {} bytes", limits.max_header_bytes), true);
+      } else if (ec == bhttp::error::body_limit) {
+        answer = error_text(413, "body_too_large",
+                            fmt::format("the body is over {} bytes", limits.max_body_bytes), true);
+      } else if (malformed(ec)) {
+        answer = error_text(400, "bad_request", "malformed HTTP request: " + ec.message(), true);
+      }
+      if (!answer.empty() && co_await write_all(stream, answer)) co_await close(stream, true);
+      co_return;
+    }
+
+    const auto& req = head_parser.get();
+    Head head;
+    head.method = std::string(req.method_string());
+    head.target = std::string(req.target());
+    for (const auto& field : req) {
+      std::string& value = head.headers[lower(std::string(field.name_string()))];
+      value += (value.empty() ? "" : ", ") + std::string(field.value());
+    }
+    const auto length = head_parser.content_length();
+    head.has_body = head_parser.chunked() || (length && *length > 0);
+    const bool keep_alive = req.keep_alive();
+
+    Admission admission;
+    try {
+      auto admit = [this, &head] { return app.admit(head); };
+      admission = co_await on_worker(admit);
+    } catch (const std::exception& e) {
+      spdlog::error("{} {}: {}", head.method, head.target, e.what());
+      admission.answer = app.error(500, "internal", e.what());
+    }
+    if (admission.answer) {
+      // The body, if any, stays unread: the connection cannot go on.
+      if (co_await write_response(stream, *admission.answer, keep_alive && !head.has_body && !stopping)) {
+        if (keep_alive && !head.has_body) continue;
+        co_await close(stream, head.has_body);
+      }
+      co_return;
+    }
+
+    std::string body;
+    if (head.has_body) {
+      // Bodies being read hold memory up to their limit: their total is capped.
+      const size_t reserve = length ? static_cast<size_t>(*length) : limits.max_body_bytes;
+      if (body_bytes_reserved + reserve > 8 * limits.max_body_bytes) {
+        if (co_await write_all(
+                stream,
+                error_text(503, "unavailable", "too many request bodies in flight; try again later", true)))
+          co_await close(stream, true);
+        co_return;
+      }
+      body_bytes_reserved += reserve;
+      if (head.headers["expect"] == "100-continue")
+        co_await write_all(stream, std::string("HTTP/1.1 100 Continue\r\n\r\n"));
+      bhttp::request_parser<bhttp::string_body> body_parser(std::move(head_parser));
+      body_parser.body_limit(limits.max_body_bytes);
+      deadline.arm(limits.body_deadline, socket);
+      co_await bhttp::async_read(stream, buffer, body_parser, asio::redirect_error(use_awaitable, ec));
+      deadline.disarm();
+      body_bytes_reserved -= reserve;
+      if (ec) {
+        std::string answer;
+        if (deadline.expired())
+          answer = error_text(
+              408, "request_timeout",
+              fmt::format("the body did not arrive within {} ms", limits.body_deadline.count()), true);
+        else if (ec == bhttp::error::body_limit)
+          answer = error_text(413, "body_too_large",
+                              fmt::format("the body is over {} bytes", limits.max_body_bytes), true);
+        else if (malformed(ec))
+          answer = error_text(400, "bad_request", "malformed HTTP body: " + ec.message(), true);
+        if (!answer.empty() && co_await write_all(stream, answer)) co_await close(stream, true);
+        co_return;
+      }
+      body = std::move(body_parser.get().body());
+    }
+
+    Outcome outcome;
+    try {
+      // A named lambda capturing by reference: g++ 12 mishandles init-captures
+      // of a temporary lambda inside a co_await expression.
+      auto proceed = [&admission, &body] { return admission.proceed(std::move(body)); };
+      outcome = co_await on_worker(proceed);
+    } catch (const std::exception& e) {
+      spdlog::error("{} {}: {}", head.method, head.target, e.what());
+      outcome.response = app.error(500, "internal", e.what());
+    }
+    if (outcome.stream) {
+      co_await serve_stream(stream, outcome);
+      co_return;
+    }
+    if (!co_await write_response(stream, outcome.response, keep_alive && !stopping)) co_return;
+    if (!keep_alive || stopping) {
+      co_await close(stream, false);
+      co_return;
+    }
+  }
+}
+
+// A Server-Sent Events response: chunked, polled on a worker every
+// interval. A read stays pending meanwhile: it ends the stream the moment
+// the client goes (or stop() closes the socket).
+template <class S>
+awaitable<void> Server::Impl::serve_stream(S& stream, Outcome& outcome) {
+  Stream& events = *outcome.stream;
+  std::string head =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+      "Transfer-Encoding: chunked\r\nConnection: close\r\n";
+  for (const auto& [name, value] : outcome.response.headers) head += name + ": " + value + "\r\n";
+  if (!co_await write_all(stream, head + "\r\n")) co_return;
+
+  struct Watch {
+    explicit Watch(asio::any_io_executor ex) : wake(ex), watcher_done(ex) {}
+    bool client_gone = false;
+    bool finished = false;
+    asio::steady_timer wake;          // the wait between polls
+    asio::steady_timer watcher_done;  // cancelled when the watcher returns
+  };
+  auto watch = std::make_shared<Watch>(co_await asio::this_coro::executor);
+  asio::co_spawn(
+      co_await asio::this_coro::executor,
+      [watch, &stream]() -> awaitable<void> {
+        std::array<char, 512> ignored;
+        error_code ec;
+        while (!ec)
+          co_await stream.async_read_some(asio::buffer(ignored), asio::redirect_error(use_awaitable, ec));
+        watch->client_gone = true;
+        watch->finished = true;
+        watch->wake.cancel();
+        watch->watcher_done.cancel();
+      },
+      asio::detached);
+
+  auto chunk = [](const std::string& data) { return fmt::format("{:x}\r\n{}\r\n", data.size(), data); };
+  auto last_write = std::chrono::steady_clock::now();
+  while (!watch->client_gone && !stopping) {
+    std::pair<std::string, bool> polled;
+    try {
+      auto poll = [&events] {
+        std::string frames;
+        const bool more = events.poll([&frames](const std::string& event, const std::string& data) {
+          frames += sse_frame(event, data);
+        });
+        return std::pair(std::move(frames), more);
+      };
+      polled = co_await on_worker(poll);
+    } catch (const std::exception& e) {
+      spdlog::error("stream: {}", e.what());
+      break;
+    }
+    auto& [frames, more] = polled;
+    const auto now = std::chrono::steady_clock::now();
+    if (frames.empty() && now - last_write >= limits.stream_keepalive) frames = sse_frame("", "keepalive");
+    if (!frames.empty()) {
+      if (watch->client_gone || !co_await write_all(stream, chunk(frames))) break;
+      last_write = now;
+    }
+    if (!more) {
+      co_await write_all(stream, std::string("0\r\n\r\n"));
+      break;
+    }
+    if (watch->client_gone || stopping) break;
+    watch->wake.expires_after(events.interval);
+    error_code ec;
+    co_await watch->wake.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+  outcome.stream.reset();  // frees the stream's slot now, not when the watcher returns
+  error_code ec;
+  beast::get_lowest_layer(stream).socket().close(ec);
+  if (!watch->finished) {
+    watch->watcher_done.expires_at(asio::steady_timer::time_point::max());
+    co_await watch->watcher_done.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+}
+
+awaitable<void> Server::Impl::connection(tcp::socket socket) {
+  error_code ec;
+  const auto peer = socket.remote_endpoint(ec).address();
+  const uint64_t id = next_connection++;
+  struct Leave {
+    Impl& impl;
+    uint64_t id;
+    asio::ip::address peer;
+    ~Leave() {
+      impl.closers.erase(id);
+      --impl.connections;
+      if (--impl.per_client[peer] == 0) impl.per_client.erase(peer);
+      if (impl.stopping && impl.connections == 0) impl.stop_deadline.cancel();
+    }
+  } leave{*this, id, peer};
+  socket.set_option(tcp::no_delay(true), ec);
+  beast::tcp_stream plain(std::move(socket));
+  try {
+    if (tls) {
+      beast::ssl_stream<beast::tcp_stream> secure(std::move(plain), *tls);
+      auto& lowest = beast::get_lowest_layer(secure);
+      closers[id] = [&lowest] { lowest.close(); };
+      co_await serve(secure);
+    } else {
+      closers[id] = [&plain] { plain.close(); };
+      co_await serve(plain);
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("connection from {}: {}", peer.to_string(), e.what());
+  }
+}
+
+awaitable<void> Server::Impl::refuse(tcp::socket socket, std::string text) {
+  beast::tcp_stream stream(std::move(socket));
+  if (co_await write_all(stream, text)) co_await close(stream, true);
+}
+
+awaitable<void> Server::Impl::accept_loop() {
+  asio::steady_timer backoff(ioc);
+  while (!stopping) {
+    error_code ec;
+    tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
+    if (stopping) co_return;
+    if (ec) {
+      // Out of file descriptors, mostly: wait for some to be freed.
+      spdlog::warn("accept: {}", ec.message());
+      backoff.expires_after(std::chrono::milliseconds(50));
+      co_await backoff.async_wait(asio::redirect_error(use_awaitable, ec));
+      continue;
+    }
+    const auto peer = socket.remote_endpoint(ec).address();
+    if (connections >= limits.max_connections || per_client[peer] >= limits.max_connections_per_client) {
+      if (per_client[peer] == 0) per_client.erase(peer);
+      if (connections < limits.max_connections + 64)  // beyond that, not even an answer
+        asio::co_spawn(
+            ioc,
+            refuse(std::move(socket), error_text(429, "too_many_connections",
+                                                 connections >= limits.max_connections
+                                                     ? "too many open connections; try again later"
+                                                     : "too many open connections from " + peer.to_string(),
+                                                 true)),
+            asio::detached);
+      continue;
+    }
+    ++connections;
+    ++per_client[peer];
+    asio::co_spawn(ioc, connection(std::move(socket)), asio::detached);
+  }
+}
+
+Server::Server(Limits limits, Application app) : impl_(std::make_unique<Impl>(limits, std::move(app))) {}
+
+Server::~Server() = default;
+
+int Server::listen(const std::string& host, int port, const std::optional<TlsFiles>& tls) {
+  auto& impl = *impl_;
+  if (tls) {
+    impl.tls.emplace(asio::ssl::context::tls_server);
+    impl.tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                          asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                          asio::ssl::context::no_tlsv1_1);
+    try {
+      impl.tls->use_certificate_chain_file(tls->cert);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("--tls-cert " + tls->cert + ": " + e.what());
+    }
+    try {
+      impl.tls->use_private_key_file(tls->key, asio::ssl::context::pem);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("--tls-key " + tls->key + ": " + e.what());
+    }
+  }
+  const std::string shown = host + ":" + std::to_string(port);
+  error_code ec;
+  tcp::resolver resolver(impl.ioc);
+  auto endpoints = resolver.resolve(host, std::to_string(port), tcp::resolver::passive, ec);
+  if (ec || endpoints.empty()) throw std::runtime_error("cannot listen on " + shown + ": " + ec.message());
+  const tcp::endpoint endpoint = *endpoints.begin();
+  impl.acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec && endpoint.address().is_v6()) impl.acceptor.set_option(asio::ip::v6_only(false), ec);
+  if (!ec) impl.acceptor.bind(endpoint, ec);
+  if (!ec) impl.acceptor.listen(1024, ec);
+  if (ec)
+    throw std::runtime_error("cannot listen on " + shown + ": " + ec.message() +
+                             (ec == asio::error::address_in_use ? " (is another adamd running?)" : ""));
+  return impl.acceptor.local_endpoint().port();
+}
+
+void Server::run() {
+  auto& impl = *impl_;
+  asio::co_spawn(impl.ioc, impl.accept_loop(), asio::detached);
+  impl.ioc.run();
+  impl.workers.join();
+}
+
+void Server::stop() {
+  auto& impl = *impl_;
+  asio::post(impl.ioc, [&impl] {
+    if (impl.stopping) return;
+    impl.stopping = true;
+    error_code ec;
+    impl.acceptor.close(ec);
+    // Copies: a closer may end its connection, which erases it from the map.
+    std::vector<std::function<void()>> closers;
+    for (const auto& [id, closer] : impl.closers) closers.push_back(closer);
+    for (const auto& closer : closers) closer();
+    // Connections end within moments; a handler stuck in a syscall does not
+    // hold the stop up past this.
+    impl.stop_deadline.expires_after(std::chrono::seconds(2));
+    impl.stop_deadline.async_wait([&impl](error_code ec) {
+      if (!ec) impl.ioc.stop();
+    });
+    if (impl.connections == 0) impl.stop_deadline.cancel();
+  });
+}
+
+}  // namespace adam::http

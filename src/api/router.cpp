@@ -1,0 +1,318 @@
+#include "api/router.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "api/auth.h"
+#include "api/html.h"
+#include "api/resources.h"
+#include "core/errors.h"
+#include "core/event_hub.h"
+#include "core/metrics.h"
+
+namespace adam {
+
+using nlohmann::json;
+
+namespace {
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view text, bool plus_is_space) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '%' && i + 2 < text.size()) {
+      const int hi = hex_digit(text[i + 1]), lo = hex_digit(text[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(plus_is_space && c == '+' ? ' ' : c);
+  }
+  return out;
+}
+
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    // Continuation bytes after the lead byte: 0-3; 4 marks an invalid lead.
+    const size_t n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : 4;
+    if (n == 4 || i + n >= s.size()) return false;
+    uint32_t cp = n == 0 ? c : c & (0x3f >> n);
+    for (size_t k = 1; k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 0x2) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+// What a message shows of a client's value: enough to recognise it.
+std::string shown(std::string_view text) {
+  constexpr size_t kMax = 200;
+  return text.size() <= kMax ? std::string(text) : std::string(text.substr(0, kMax)) + "...";
+}
+
+// Nesting depth, checked before parsing: a deep body must cost neither
+// stack (parsing, dumping, destroying it recurse) nor memory. Names the
+// top-level field whose value nests too deep.
+void check_depth(std::string_view text) {
+  int depth = 0;
+  bool in_string = false, escaped = false, object_at_top = false;
+  size_t string_start = 0;
+  std::string_view last_string, key;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"') {
+        in_string = false;
+        if (depth == 1) last_string = text.substr(string_start, i - string_start);
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        string_start = i + 1;
+        break;
+      case ':':
+        if (depth == 1) key = last_string;
+        break;
+      case '[':
+      case '{':
+        if (depth == 0) object_at_top = c == '{';
+        if (++depth > kMaxJsonDepth)
+          throw bad_request(object_at_top && !key.empty() ? shown(key) : "body",
+                            "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+        break;
+      case ']':
+      case '}':
+        --depth;
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> parse_urlencoded(std::string_view text) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('&', pos);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view part = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (part.empty()) continue;
+    const size_t eq = part.find('=');
+    std::string key = percent_decode(part.substr(0, eq), true);
+    std::string value = eq == std::string_view::npos ? "" : percent_decode(part.substr(eq + 1), true);
+    if (!valid_utf8(key)) throw bad_request("body", "a form key is not valid UTF-8");
+    if (!valid_utf8(value)) throw bad_request(key, "is not valid UTF-8");
+    pairs.emplace_back(std::move(key), std::move(value));
+  }
+  return pairs;
+}
+
+json parse_json_body(std::string_view text) {
+  check_depth(text);
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for 1e999
+    throw bad_request("body", std::string("invalid JSON: ") + shown(e.what()));
+  }
+}
+
+http::Response error_response(int status, const std::string& code, const std::string& message,
+                              const std::string& field, bool hx) {
+  http::Response res;
+  res.status = status;
+  if (status == 401) res.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"adam\"");
+  if (hx) {
+    res.content_type = "text/html; charset=utf-8";
+    res.body = html::error(status, message, field);
+    return res;
+  }
+  json err = {{"code", code}, {"message", message}};
+  if (!field.empty()) err["field"] = field;
+  res.content_type = "application/json";
+  // Messages may quote what the client sent: invalid UTF-8 is replaced.
+  res.body = json{{"error", err}}.dump(-1, ' ', false, json::error_handler_t::replace);
+  return res;
+}
+
+void Router::add(std::vector<Route> routes) {
+  for (auto& r : routes) {
+    std::regex pattern(r.pattern);
+    entries_.push_back({std::move(r), std::move(pattern)});
+  }
+}
+
+json Router::nav() const {
+  json nav = json::array();
+  for (const auto& e : entries_)
+    if (!e.route.nav.empty()) nav.push_back({{"title", e.route.nav}, {"href", e.route.pattern}});
+  return nav;
+}
+
+http::Application Router::application() {
+  return {[this](const http::Head& head) { return admit(head); },
+          [](int status, const std::string& code, const std::string& message) {
+            return error_response(status, code, message, "", false);
+          }};
+}
+
+std::shared_ptr<void> Router::take_stream_slot(const std::string& token_name) {
+  std::lock_guard lock(streams_mu_);
+  if (streams_ >= kMaxStreams)
+    throw ApiError(429, "too_many_streams", "too many open streams; try again later");
+  int& mine = streams_per_token_[token_name];
+  if (mine >= kMaxStreamsPerToken)
+    throw ApiError(429, "too_many_streams",
+                   "token '" + token_name + "' has " + std::to_string(mine) +
+                       " streams open, the most one token may; close one first");
+  ++mine;
+  ++streams_;
+  return std::shared_ptr<void>(nullptr, [this, token_name](void*) {
+    std::lock_guard lock(streams_mu_);
+    --streams_;
+    if (--streams_per_token_[token_name] == 0) streams_per_token_.erase(token_name);
+  });
+}
+
+http::Admission Router::admit(const http::Head& head) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Request req;
+  req.method = head.method;
+  req.headers = head.headers;
+  req.hx = req.header("hx-request") == "true";
+  const size_t question = head.target.find('?');
+  req.path = percent_decode(std::string_view(head.target).substr(0, question), false);
+  const Entry* found = nullptr;
+  std::smatch match;
+  for (const auto& e : entries_) {
+    if (e.route.method != head.method) continue;
+    if (std::regex_match(req.path, match, e.pattern)) {
+      found = &e;
+      break;
+    }
+  }
+  auto refuse = [&](int status, const std::string& route_name, const ApiError& e) {
+    metrics_.observe(head.method, route_name, status,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return http::Admission{error_response(status, e.code(), e.what(), e.field(), req.hx), {}};
+  };
+  if (!found) return refuse(404, "unmatched", not_found("no route " + head.method + " " + req.path));
+  for (size_t i = 1; i < match.size(); ++i) req.params.push_back(match[i]);
+
+  std::string token_name;
+  try {
+    if (auto token = auth_.authorize(req, found->route.access)) {
+      token_name = token->name;
+      req.caller_role = to_string(token->role);
+    }
+    if (question != std::string::npos)
+      for (auto& [k, v] : parse_urlencoded(std::string_view(head.target).substr(question + 1)))
+        req.query.emplace(std::move(k), std::move(v));
+  } catch (const ApiError& e) {
+    return refuse(e.status(), found->route.name, e);
+  }
+  req.caller = token_name;
+  return {std::nullopt, [this, found, req = std::move(req), token_name, t0](std::string body) mutable {
+            http::Outcome out = run(*found, std::move(req), token_name, std::move(body));
+            metrics_.observe(found->route.method, found->route.name, out.response.status,
+                             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+            return out;
+          }};
+}
+
+http::Outcome Router::run(const Entry& entry, Request req, const std::string& token_name, std::string body) {
+  const Route& route = entry.route;
+  try {
+    if (!body.empty()) {
+      if (req.header("content-type").rfind("application/x-www-form-urlencoded", 0) == 0) {
+        req.form = parse_urlencoded(body);
+        req.body = json::object();
+        for (const auto& [k, v] : req.form) {
+          json& slot = req.body[k];
+          if (slot.is_null())
+            slot = v;
+          else if (slot.is_array())
+            slot.push_back(v);
+          else
+            slot = json::array({slot, v});
+        }
+      } else {
+        req.body = parse_json_body(body);
+      }
+    }
+    if (route.stream) {
+      Stream stream = route.stream(req);
+      auto slot = take_stream_slot(token_name);
+      stream.poll = [poll = std::move(stream.poll), slot](const EventSink& sink) { return poll(sink); };
+      return {http::Response{200, "text/event-stream", "", {}}, std::move(stream)};
+    }
+    Reply reply = route.handler(req);
+    if (route.access == Access::admin && req.method != "GET" && reply.status < 400) {
+      const json data = {{"token", token_name},
+                         {"method", req.method},
+                         {"route", route.name},
+                         {"path", req.path},
+                         {"status", reply.status},
+                         {"before", reply.audit_before},
+                         {"after", reply.audit_after.is_null() ? req.body : reply.audit_after}};
+      events_.publish("adamd", "api.change", data.dump(-1, ' ', false, json::error_handler_t::replace));
+    }
+    return {render(entry, req, reply), std::nullopt};
+  } catch (const ApiError& e) {
+    return {error_response(e.status(), e.code(), e.what(), e.field(), req.hx), std::nullopt};
+  } catch (const std::exception& e) {
+    spdlog::error("{} {}: {}", req.method, req.path, e.what());
+    return {error_response(500, "internal", e.what(), "", req.hx), std::nullopt};
+  }
+}
+
+http::Response Router::render(const Entry& entry, const Request& req, const Reply& reply) {
+  http::Response res{reply.status, {}, {}, reply.headers};
+  if (reply.status == 204) return res;
+  if (!reply.content.empty() || !reply.content_type.empty()) {
+    res.content_type = reply.content_type;
+    // A console page loaded whole (not by htmx) comes inside the console layout.
+    res.body = !entry.route.nav.empty() && !req.hx
+                   ? html::console_page({{"name", req.caller}, {"role", req.caller_role}}, console_links(),
+                                        nav(), reply.content)
+                   : reply.content;
+    return res;
+  }
+  if (req.hx) {
+    res.content_type = "text/html; charset=utf-8";
+    res.body = entry.route.html ? entry.route.html(reply.body) : html::json_block(reply.body);
+    return res;
+  }
+  res.content_type = "application/json";
+  res.body = reply.body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return res;
+}
+
+}  // namespace adam

@@ -1,0 +1,79 @@
+#pragma once
+// The route table and the one wrapper around every route (core/route.h):
+// matching, authentication before the body is read, body decoding (JSON or
+// form, checked for depth, numbers and UTF-8), content negotiation (JSON,
+// or HTML for HX-Request: true), the audit trail (api.change events),
+// stream limits and HTTP metrics.
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "api/http_server.h"
+#include "core/route.h"
+
+namespace adam {
+
+class Auth;
+class EventHub;
+class HttpMetrics;
+
+// Server-Sent Events streams open at once: per token and in all.
+constexpr int kMaxStreamsPerToken = 16;
+constexpr int kMaxStreams = 1024;
+// Bodies nested deeper than this are refused (400) before they are parsed.
+constexpr int kMaxJsonDepth = 32;
+
+class Router {
+ public:
+  Router(Auth& auth, EventHub& events, HttpMetrics& metrics)
+      : auth_(auth), events_(events), metrics_(metrics) {}
+
+  void add(std::vector<Route> routes);
+  // The console's navigation: [{title, href}] of the routes with a `nav`.
+  nlohmann::json nav() const;
+  // What the HTTP server calls (http_server.h).
+  http::Application application();
+
+ private:
+  struct Entry {
+    Route route;
+    std::regex pattern;
+  };
+  http::Admission admit(const http::Head& head);
+  http::Outcome run(const Entry& entry, Request req, const std::string& token_name, std::string body);
+  http::Response render(const Entry& entry, const Request& req, const Reply& reply);
+  std::shared_ptr<void> take_stream_slot(const std::string& token_name);
+
+  Auth& auth_;
+  EventHub& events_;
+  HttpMetrics& metrics_;
+  std::vector<Entry> entries_;
+
+  std::mutex streams_mu_;
+  std::map<std::string, int> streams_per_token_;
+  int streams_ = 0;
+};
+
+// The API's error reply: {"error": {"code", "message", "field"?}}, or the
+// HTML error fragment for an HX request; 401 carries WWW-Authenticate.
+http::Response error_response(int status, const std::string& code, const std::string& message,
+                              const std::string& field, bool hx);
+
+}  // namespace adam
+
+namespace adam {
+
+// Percent-decoded key/value pairs of application/x-www-form-urlencoded text
+// (a form body, a query string). Throws ApiError 400 naming the key when a
+// value is not valid UTF-8.
+std::vector<std::pair<std::string, std::string>> parse_urlencoded(std::string_view text);
+// A JSON body. Throws ApiError 400 naming `body` (or the top-level field
+// that is nested too deep) when it is not JSON, nests deeper than
+// kMaxJsonDepth, has a number out of range (1e999) or invalid UTF-8.
+nlohmann::json parse_json_body(std::string_view text);
+
+}  // namespace adam
