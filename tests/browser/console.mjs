@@ -71,6 +71,25 @@ try {
   if (summary.trim() !== `${iface}@tc`) throw new Error(`running firewall's summary is '${summary}'`);
   await page.screenshot({ path: path.join(screenshotDir, 'console-running.png'), fullPage: true });
 
+  // The firewall's own console page, reached from the navigation the core
+  // builds from the plugins' routes; a rule named like a script shows as text.
+  const hostile = '<script>alert(1)</script>';
+  const added = await fetch(`${url}/api/v1/firewall/rules`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: hostile, action: 'drop', priority: 10,
+                           match: { src: ['203.0.113.0/24'], proto: ['tcp'], dst_port: [8080] } }),
+  });
+  if (added.status !== 201) throw new Error(`POST /api/v1/firewall/rules: ${added.status}`);
+  await page.click('header nav a:has-text("Firewall")');
+  await page.waitForSelector('#fw-rules');
+  const ruleName = await page.locator('#fw-rules tbody tr td:nth-child(4)').first().innerText();
+  if (ruleName !== hostile) throw new Error(`the rule's name shows as '${ruleName}'`);
+  if (new URL(page.url()).pathname !== '/ui/firewall') throw new Error(`the Firewall link led to ${page.url()}`);
+  await page.screenshot({ path: path.join(screenshotDir, 'firewall.png'), fullPage: true });
+  await page.click('header nav a:has-text("Overview")');
+  await page.waitForSelector('#plugin-firewall .state-running');
+
   // Stop it: the form is back, holding the config it ran with.
   await page.click('#plugin-firewall button:has-text("stop")');
   await page.waitForSelector('#plugin-firewall .state-stopped');
