@@ -196,9 +196,12 @@ struct Server::Impl {
   awaitable<void> serve(S& stream);
   template <class S>
   awaitable<void> serve_stream(S& stream, Outcome& outcome);
-  awaitable<void> connection(tcp::socket socket);
+  awaitable<void> connection(tcp::socket socket, asio::ip::address peer);
   awaitable<void> accept_loop();
   awaitable<void> refuse(tcp::socket socket, std::string text);
+  // Refused connections still being answered (each holds an fd for a while).
+  static constexpr int kMaxRefusing = 64;
+  int refusing = 0;
 };
 
 template <class S>
@@ -277,7 +280,16 @@ awaitable<void> Server::Impl::serve(S& stream) {
     std::string body;
     if (head.has_body) {
       // Bodies being read hold memory up to their limit: their total is capped.
-      const size_t reserve = length ? static_cast<size_t>(*length) : limits.max_body_bytes;
+      const size_t body_limit =
+          admission.max_body ? std::min(admission.max_body, limits.max_body_bytes) : limits.max_body_bytes;
+      if (length && *length > body_limit) {  // the header parser checked only the server's limit
+        if (co_await write_all(stream,
+                               error_text(413, "body_too_large",
+                                          fmt::format("the body is over {} bytes", body_limit), true)))
+          co_await close(stream, true);
+        co_return;
+      }
+      const size_t reserve = length ? static_cast<size_t>(*length) : body_limit;
       if (body_bytes_reserved + reserve > 8 * limits.max_body_bytes) {
         if (co_await write_all(
                 stream,
@@ -289,7 +301,7 @@ awaitable<void> Server::Impl::serve(S& stream) {
       if (head.headers["expect"] == "100-continue")
         co_await write_all(stream, std::string("HTTP/1.1 100 Continue\r\n\r\n"));
       bhttp::request_parser<bhttp::string_body> body_parser(std::move(head_parser));
-      body_parser.body_limit(limits.max_body_bytes);
+      body_parser.body_limit(body_limit);
       deadline.arm(limits.body_deadline, socket);
       co_await bhttp::async_read(stream, buffer, body_parser, asio::redirect_error(use_awaitable, ec));
       deadline.disarm();
@@ -301,8 +313,8 @@ awaitable<void> Server::Impl::serve(S& stream) {
               408, "request_timeout",
               fmt::format("the body did not arrive within {} ms", limits.body_deadline.count()), true);
         else if (ec == bhttp::error::body_limit)
-          answer = error_text(413, "body_too_large",
-                              fmt::format("the body is over {} bytes", limits.max_body_bytes), true);
+          answer =
+              error_text(413, "body_too_large", fmt::format("the body is over {} bytes", body_limit), true);
         else if (malformed(ec))
           answer = error_text(400, "bad_request", "malformed HTTP body: " + ec.message(), true);
         if (!answer.empty() && co_await write_all(stream, answer)) co_await close(stream, true);
@@ -409,9 +421,10 @@ awaitable<void> Server::Impl::serve_stream(S& stream, Outcome& outcome) {
   }
 }
 
-awaitable<void> Server::Impl::connection(tcp::socket socket) {
+// `peer` is the address accept_loop() counted the connection under: asking
+// the socket again could give another (a reset connection has none).
+awaitable<void> Server::Impl::connection(tcp::socket socket, asio::ip::address peer) {
   error_code ec;
-  const auto peer = socket.remote_endpoint(ec).address();
   const uint64_t id = next_connection++;
   struct Leave {
     Impl& impl;
@@ -462,7 +475,10 @@ awaitable<void> Server::Impl::accept_loop() {
     const auto peer = socket.remote_endpoint(ec).address();
     if (connections >= limits.max_connections || per_client[peer] >= limits.max_connections_per_client) {
       if (per_client[peer] == 0) per_client.erase(peer);
-      if (connections < limits.max_connections + 64)  // beyond that, not even an answer
+      // A few refusals get a 429 (over TLS the client expects a handshake,
+      // not text: it is closed at once); beyond that, not even an answer.
+      if (!tls && refusing < kMaxRefusing) {
+        ++refusing;
         asio::co_spawn(
             ioc,
             refuse(std::move(socket), error_text(429, "too_many_connections",
@@ -470,12 +486,13 @@ awaitable<void> Server::Impl::accept_loop() {
                                                      ? "too many open connections; try again later"
                                                      : "too many open connections from " + peer.to_string(),
                                                  true)),
-            asio::detached);
+            [this](std::exception_ptr) { --refusing; });
+      }
       continue;
     }
     ++connections;
     ++per_client[peer];
-    asio::co_spawn(ioc, connection(std::move(socket)), asio::detached);
+    asio::co_spawn(ioc, connection(std::move(socket), peer), asio::detached);
   }
 }
 

@@ -60,6 +60,7 @@ struct Outcome {
 struct Admission {
   std::optional<Response> answer;
   std::function<Outcome(std::string body)> proceed;
+  size_t max_body = 0;  // the route's own body limit, below Limits::max_body_bytes; 0: that one
 };
 
 struct Application {

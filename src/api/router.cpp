@@ -120,6 +120,8 @@ std::vector<std::pair<std::string, std::string>> parse_urlencoded(std::string_vi
   std::vector<std::pair<std::string, std::string>> pairs;
   size_t pos = 0;
   while (pos < text.size()) {
+    if (pairs.size() == kMaxFormFields)
+      throw bad_request("body", "more than " + std::to_string(kMaxFormFields) + " form fields");
     size_t end = text.find('&', pos);
     if (end == std::string_view::npos) end = text.size();
     const std::string_view part = text.substr(pos, end - pos);
@@ -209,6 +211,19 @@ http::Admission Router::admit(const http::Head& head) {
   req.hx = req.header("hx-request") == "true";
   const size_t question = head.target.find('?');
   req.path = percent_decode(std::string_view(head.target).substr(0, question), false);
+  // Route labels in metrics are bounded: a method no route has counts as OTHER.
+  const bool known_method =
+      head.method == "GET" || head.method == "POST" || head.method == "PUT" || head.method == "DELETE";
+  const std::string method_label = known_method ? head.method : "OTHER";
+  auto refuse = [&](int status, const std::string& route_name, const ApiError& e) {
+    metrics_.observe(method_label, route_name, status,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return http::Admission{error_response(status, e.code(), e.what(), e.field(), req.hx), {}};
+  };
+  // No route has a path this long; std::regex recurses per character.
+  if (req.path.size() > kMaxPath)
+    return refuse(414, "unmatched",
+                  ApiError(414, "uri_too_long", "the path is over " + std::to_string(kMaxPath) + " bytes"));
   const Entry* found = nullptr;
   std::smatch match;
   for (const auto& e : entries_) {
@@ -218,11 +233,6 @@ http::Admission Router::admit(const http::Head& head) {
       break;
     }
   }
-  auto refuse = [&](int status, const std::string& route_name, const ApiError& e) {
-    metrics_.observe(head.method, route_name, status,
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    return http::Admission{error_response(status, e.code(), e.what(), e.field(), req.hx), {}};
-  };
   if (!found) return refuse(404, "unmatched", not_found("no route " + head.method + " " + req.path));
   for (size_t i = 1; i < match.size(); ++i) req.params.push_back(match[i]);
 
@@ -239,12 +249,16 @@ http::Admission Router::admit(const http::Head& head) {
     return refuse(e.status(), found->route.name, e);
   }
   req.caller = token_name;
-  return {std::nullopt, [this, found, req = std::move(req), token_name, t0](std::string body) mutable {
+  // Open routes (the login form) take small bodies only: no token was needed to send one.
+  const size_t max_body = found->route.access == Access::open ? kMaxOpenBody : 0;
+  return {std::nullopt,
+          [this, found, req = std::move(req), token_name, t0](std::string body) mutable {
             http::Outcome out = run(*found, std::move(req), token_name, std::move(body));
             metrics_.observe(found->route.method, found->route.name, out.response.status,
                              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
             return out;
-          }};
+          },
+          max_body};
 }
 
 http::Outcome Router::run(const Entry& entry, Request req, const std::string& token_name, std::string body) {

@@ -26,6 +26,13 @@ constexpr int kMaxStreamsPerToken = 16;
 constexpr int kMaxStreams = 1024;
 // Bodies nested deeper than this are refused (400) before they are parsed.
 constexpr int kMaxJsonDepth = 32;
+// A path longer than any route's is refused (414) before matching: the
+// standard regex recurses per character.
+constexpr size_t kMaxPath = 2048;
+// Bodies of open routes (the login form): sent without a token, kept small.
+constexpr size_t kMaxOpenBody = 64 << 10;
+// Fields of a form body or query string: the console's forms have a few.
+constexpr size_t kMaxFormFields = 1000;
 
 class Router {
  public:
@@ -69,7 +76,7 @@ namespace adam {
 
 // Percent-decoded key/value pairs of application/x-www-form-urlencoded text
 // (a form body, a query string). Throws ApiError 400 naming the key when a
-// value is not valid UTF-8.
+// value is not valid UTF-8, or `body` past kMaxFormFields fields.
 std::vector<std::pair<std::string, std::string>> parse_urlencoded(std::string_view text);
 // A JSON body. Throws ApiError 400 naming `body` (or the top-level field
 // that is nested too deep) when it is not JSON, nests deeper than

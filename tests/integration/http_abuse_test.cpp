@@ -245,6 +245,35 @@ TEST_F(HttpAbuseTest, DeepNestingInAnyBodyFieldIs400NamingTheField) {
   EXPECT_EQ(d().get("/api/v1/plugins/firewall").json()["state"], "stopped");
 }
 
+// What an attacker without a token can send is small: an open route's body,
+// a path, a method name.
+TEST_F(HttpAbuseTest, WhatNeedsNoTokenIsKeptSmall) {
+  if (!have_root()) GTEST_SKIP() << "needs root (adamd loads BPF)";
+  const long idle_rss = rss_kb(d().pid());
+  const std::map<std::string, std::string> form = {{"Content-Type", "application/x-www-form-urlencoded"}};
+  // The login form takes 64 KiB, not the API's 4 MiB of "a&a&a…".
+  std::string fields;
+  for (int i = 0; i < 1'000'000; ++i) fields += "a&";
+  expect_api_error(d().request("POST", "/ui/login", fields, "-", form), 413, "body_too_large");
+  // A path longer than any route's is refused before the routes' regexes run.
+  expect_api_error(d().get("/api/v1/plugins/" + std::string(12'000, 'A'), "-"), 414, "uri_too_long");
+  // Made-up methods share one label in /metrics.
+  for (int i = 0; i < 20; ++i) {
+    RawConnection c(d().port());
+    c.send(request_head("MKCOL" + std::to_string(i), "/x", ""));
+    EXPECT_EQ(c.status(), 404);
+  }
+  const std::string metrics = d().get("/metrics", "-").body;
+  EXPECT_EQ(metrics.find("MKCOL"), std::string::npos);
+  EXPECT_NE(metrics.find(R"(method="OTHER",route="unmatched",status="404"} 20)"), std::string::npos)
+      << metrics;
+  // With a token, a form still has at most 1000 fields.
+  expect_api_error(d().request("POST", "/api/v1/tokens", fields.substr(0, 4000), "", form), 400,
+                   "bad_request", "body");
+  EXPECT_LT(rss_kb(d().pid()), idle_rss + kRssBudgetKb);
+  expect_alive();
+}
+
 TEST_F(HttpAbuseTest, InvalidUtf8AndOutOfRangeNumbersAre400) {
   if (!have_root()) GTEST_SKIP() << "needs root (adamd loads BPF)";
   expect_api_error(d().post("/api/v1/tokens", "{\"name\":\"\xff\xfe\"}"), 400, "bad_request", "body");
