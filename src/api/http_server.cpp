@@ -395,6 +395,9 @@ awaitable<void> Server::Impl::serve_stream(S& stream, Outcome& outcome) {
     } catch (const std::exception& e) {
       spdlog::error("stream: {}", e.what());
       break;
+    } catch (...) {  // a plugin's poll may throw anything: the stream ends, the watcher is awaited below
+      spdlog::error("stream: a poll threw a non-standard exception");
+      break;
     }
     auto& [frames, more] = polled;
     const auto now = std::chrono::steady_clock::now();
