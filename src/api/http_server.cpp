@@ -99,6 +99,9 @@ struct Server::Impl {
   asio::thread_pool workers;
   // Everything below belongs to the I/O thread.
   bool stopping = false;
+  // Set once run() is over: connections still open then are destroyed with
+  // the io_context, after the timers below, which they must not touch.
+  bool ran_out = false;
   size_t connections = 0;
   size_t body_bytes_reserved = 0;  // bodies being read, by their limit
   std::map<asio::ip::address, size_t> per_client;
@@ -437,7 +440,7 @@ awaitable<void> Server::Impl::connection(tcp::socket socket, asio::ip::address p
       impl.closers.erase(id);
       --impl.connections;
       if (--impl.per_client[peer] == 0) impl.per_client.erase(peer);
-      if (impl.stopping && impl.connections == 0) impl.stop_deadline.cancel();
+      if (impl.stopping && impl.connections == 0 && !impl.ran_out) impl.stop_deadline.cancel();
     }
   } leave{*this, id, peer};
   socket.set_option(tcp::no_delay(true), ec);
@@ -542,6 +545,7 @@ void Server::run() {
   auto& impl = *impl_;
   asio::co_spawn(impl.ioc, impl.accept_loop(), asio::detached);
   impl.ioc.run();
+  impl.ran_out = true;
   impl.workers.join();
 }
 
