@@ -202,10 +202,30 @@ struct Server::Impl {
   awaitable<void> connection(tcp::socket socket, asio::ip::address peer);
   awaitable<void> accept_loop();
   awaitable<void> refuse(tcp::socket socket, std::string text);
+  std::string read_failure(const error_code& ec, bool timed_out, const std::string& part,
+                           std::chrono::milliseconds deadline, size_t body_limit);
   // Refused connections still being answered (each holds an fd for a while).
   static constexpr int kMaxRefusing = 64;
   int refusing = 0;
 };
+
+// The answer to a request whose `part` ("request header", "body") could not
+// be read: 408 past its deadline, 431/413 over a limit, 400 when malformed;
+// empty when the client simply went away.
+std::string Server::Impl::read_failure(const error_code& ec, bool timed_out, const std::string& part,
+                                       std::chrono::milliseconds deadline, size_t body_limit) {
+  if (timed_out)
+    return error_text(408, "request_timeout",
+                      fmt::format("the {} did not arrive within {} ms", part, deadline.count()), true);
+  if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow)
+    return error_text(431, "headers_too_large",
+                      fmt::format("the request header is over {} bytes", limits.max_header_bytes), true);
+  if (ec == bhttp::error::body_limit)
+    return error_text(413, "body_too_large", fmt::format("the body is over {} bytes", body_limit), true);
+  if (malformed(ec))
+    return error_text(400, "bad_request", "malformed HTTP " + part + ": " + ec.message(), true);
+  return {};
+}
 
 template <class S>
 awaitable<void> Server::Impl::serve(S& stream) {
@@ -229,24 +249,12 @@ awaitable<void> Server::Impl::serve(S& stream) {
     co_await bhttp::async_read_header(stream, buffer, head_parser, asio::redirect_error(use_awaitable, ec));
     deadline.disarm();
     if (ec) {
+      // A client that went away before sending anything gets no answer.
       const bool started = head_parser.got_some() || buffer.size() > 0;
-      std::string answer;
-      if (deadline.expired()) {
-        if (started)
-          answer = error_text(
-              408, "request_timeout",
-              fmt::format("the request header did not arrive within {} ms", limits.header_deadline.count()),
-              true);
-      } else if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
-        answer =
-            error_text(431, "headers_too_large",
-                       fmt::format("the request header is over {} bytes", limits.max_header_bytes), true);
-      } else if (ec == bhttp::error::body_limit) {
-        answer = error_text(413, "body_too_large",
-                            fmt::format("the body is over {} bytes", limits.max_body_bytes), true);
-      } else if (malformed(ec)) {
-        answer = error_text(400, "bad_request", "malformed HTTP request: " + ec.message(), true);
-      }
+      const std::string answer = deadline.expired() && !started
+                                     ? ""
+                                     : read_failure(ec, deadline.expired(), "request header",
+                                                    limits.header_deadline, limits.max_body_bytes);
       if (!answer.empty() && co_await write_all(stream, answer)) co_await close(stream, true);
       co_return;
     }
@@ -310,16 +318,8 @@ awaitable<void> Server::Impl::serve(S& stream) {
       deadline.disarm();
       body_bytes_reserved -= reserve;
       if (ec) {
-        std::string answer;
-        if (deadline.expired())
-          answer = error_text(
-              408, "request_timeout",
-              fmt::format("the body did not arrive within {} ms", limits.body_deadline.count()), true);
-        else if (ec == bhttp::error::body_limit)
-          answer =
-              error_text(413, "body_too_large", fmt::format("the body is over {} bytes", body_limit), true);
-        else if (malformed(ec))
-          answer = error_text(400, "bad_request", "malformed HTTP body: " + ec.message(), true);
+        const std::string answer =
+            read_failure(ec, deadline.expired(), "body", limits.body_deadline, body_limit);
         if (!answer.empty() && co_await write_all(stream, answer)) co_await close(stream, true);
         co_return;
       }
