@@ -132,7 +132,7 @@ std::vector<Route> Auth::routes() {
                  Reply reply = html_reply(303, "");
                  reply.headers = {{"Set-Cookie", std::string(kSessionCookie) +
                                                      "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"},
-                                  {"Location", "/"}};
+                                  {"Location", "/ui/login"}};
                  return reply;
                }});
   return r;

@@ -35,16 +35,37 @@ json console_links() {
           {"histogram", "/api/v1/events/histogram"}};
 }
 
-std::vector<Route> console_routes(Auth& auth, const Router& router) {
+std::vector<Route> console_routes(Auth& auth) {
   std::vector<Route> r;
-  // The login form, or the console with the plugins' pages in its navigation.
-  r.push_back({"GET", "/", "/", Access::open, [&auth, &router](const Request& req) {
+  // The dashboard of the active machine.
+  Route dashboard{"GET", "/", "/", Access::viewer, [](const Request& req) {
+                    Reply reply;
+                    reply.content = html::node(req.api("GET", "/api/v1/node", nullptr)) +
+                                    html::plugins(req.api("GET", "/api/v1/plugins", nullptr));
+                    reply.content_type = "text/html; charset=utf-8";
+                    return reply;
+                  }};
+  dashboard.page = Page::machine;
+  dashboard.nav = "Dashboard";
+  r.push_back(std::move(dashboard));
+  // The machine's tokens, with the create form and a revoke button per token.
+  Route tokens{"GET", "/tokens", "/tokens", Access::admin, [](const Request& req) {
                  Reply reply;
-                 auto who = auth.session(req);
-                 reply.content =
-                     who ? html::console_page({{"name", who->name}, {"role", to_string(who->role)}},
-                                              console_links(), router.nav())
-                         : html::login_page("", console_links());
+                 reply.content = html::tokens(req.api("GET", "/api/v1/tokens", nullptr));
+                 reply.content_type = "text/html; charset=utf-8";
+                 return reply;
+               }};
+  tokens.page = Page::machine;
+  tokens.nav = "Tokens";
+  r.push_back(std::move(tokens));
+  // The login form; signed in already, the dashboard.
+  r.push_back({"GET", "/ui/login", "/ui/login", Access::open, [&auth](const Request& req) {
+                 Reply reply;
+                 if (auth.session(req)) {
+                   reply.status = 303;
+                   reply.headers = {{"Location", "/"}};
+                 }
+                 reply.content = auth.session(req) ? "" : html::login_page("", console_links());
                  reply.content_type = "text/html; charset=utf-8";
                  return reply;
                }});

@@ -178,13 +178,10 @@ std::string login_page(const std::string& message, const json& links) {
                            {{"message", message.empty() ? json() : json(message)}, {"links", links}});
 }
 
-std::string console_page(const json& token, const json& links, const json& nav, const std::string& main) {
-  return templates::render("console", {{"token", token},
-                                       {"admin", token.value("role", "") == "admin"},
-                                       {"links", links},
-                                       {"nav", nav},
-                                       {"overview", main.empty()},
-                                       {"main", main}});
+std::string console_page(const json& layout, const std::string& main) {
+  json data = layout;
+  data["main"] = main;
+  return templates::render("console", data);
 }
 
 }  // namespace adam::html

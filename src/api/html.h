@@ -35,10 +35,11 @@ nlohmann::json key_values(const nlohmann::json& j);
 // script, login, logout) and the API's entry points (node, plugins, tokens,
 // events, histogram).
 std::string login_page(const std::string& message, const nlohmann::json& links);
-// `token`: the signed-in token's resource; `nav`: the plugins' console pages,
-// [{title, href}]; `main`: a page's fragment (HTML of a route's own
-// template), empty for the overview.
-std::string console_page(const nlohmann::json& token, const nlohmann::json& links, const nlohmann::json& nav,
-                         const std::string& main = {});
+// A page inside the console layout. `layout` (Router::layout): token
+// {name, role}, admin, links, nav and console_nav [{title, href, active}],
+// machines [{id, name, href, active}], machine (the active one),
+// machine_error (why the active machine's plugins could not be read, or
+// null); `main`: the page's fragment (HTML of a route's own template).
+std::string console_page(const nlohmann::json& layout, const std::string& main);
 
 }  // namespace adam::html

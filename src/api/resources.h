@@ -20,9 +20,9 @@ std::vector<Route> plugin_routes(ApiContext& ctx);  // plugin_routes.cpp: /api/v
 std::vector<Route> token_routes(ApiContext& ctx);   // token_routes.cpp: /api/v1/tokens...
 std::vector<Route> event_routes(ApiContext& ctx);   // event_routes.cpp: /api/v1/events...
 std::vector<Route> metrics_routes(ApiContext& ctx, const HttpMetrics& http);  // metrics_routes.cpp
-// console.cpp: the console's page (/) and assets; the pages' navigation
-// comes from the router.
-std::vector<Route> console_routes(Auth& auth, const Router& router);
+// console.cpp: the console's core pages (dashboard, tokens), the login form
+// and the assets; the layout and navigation come from the router.
+std::vector<Route> console_routes(Auth& auth);
 // The console's own URLs and the API entry points its pages load (the
 // console page's `links`).
 nlohmann::json console_links();

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "api/auth.h"
@@ -166,16 +167,22 @@ http::Response error_response(int status, const std::string& code, const std::st
 
 void Router::add(std::vector<Route> routes) {
   for (auto& r : routes) {
+    if (r.page == Page::machine) {
+      // The same page of a registered machine: /m/{id}/firewall, /m/{id}/ for "/".
+      Route twin = r;
+      twin.name = "/m/{id}" + r.name;
+      const std::string pattern = "/m/([^/]+)" + (r.pattern == "/" ? std::string("/?") : r.pattern);
+      entries_.push_back({std::move(twin), std::regex(pattern), true});
+    }
     std::regex pattern(r.pattern);
-    entries_.push_back({std::move(r), std::move(pattern)});
+    entries_.push_back({std::move(r), std::move(pattern), false});
   }
 }
 
-json Router::nav() const {
-  json nav = json::array();
+const Router::Entry* Router::match(const std::string& method, const std::string& path, std::smatch& m) const {
   for (const auto& e : entries_)
-    if (!e.route.nav.empty()) nav.push_back({{"title", e.route.nav}, {"href", e.route.pattern}});
-  return nav;
+    if (e.route.method == method && std::regex_match(path, m, e.pattern)) return &e;
+  return nullptr;
 }
 
 http::Application Router::application() {
@@ -224,17 +231,14 @@ http::Admission Router::admit(const http::Head& head) {
   if (req.path.size() > kMaxPath)
     return refuse(414, "unmatched",
                   ApiError(414, "uri_too_long", "the path is over " + std::to_string(kMaxPath) + " bytes"));
-  const Entry* found = nullptr;
-  std::smatch match;
-  for (const auto& e : entries_) {
-    if (e.route.method != head.method) continue;
-    if (std::regex_match(req.path, match, e.pattern)) {
-      found = &e;
-      break;
-    }
-  }
+  std::smatch m;
+  const Entry* found = match(head.method, req.path, m);
   if (!found) return refuse(404, "unmatched", not_found("no route " + head.method + " " + req.path));
-  for (size_t i = 1; i < match.size(); ++i) req.params.push_back(match[i]);
+  for (size_t i = found->on_machine ? 2 : 1; i < m.size(); ++i) req.params.push_back(m[i]);
+  if (found->on_machine) {
+    req.machine = m[1];
+    req.base = "/m/" + req.machine;
+  }
 
   std::string token_name;
   try {
@@ -246,6 +250,12 @@ http::Admission Router::admit(const http::Head& head) {
       for (auto& [k, v] : parse_urlencoded(std::string_view(head.target).substr(question + 1)))
         req.query.emplace(std::move(k), std::move(v));
   } catch (const ApiError& e) {
+    // A page opened without a session: the login form.
+    if (e.status() == 401 && found->route.page != Page::none && !req.hx) {
+      metrics_.observe(method_label, found->route.name, 303,
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      return http::Admission{http::Response{303, "text/plain", "", {{"Location", "/ui/login"}}}, {}};
+    }
     return refuse(e.status(), found->route.name, e);
   }
   req.caller = token_name;
@@ -281,30 +291,135 @@ http::Outcome Router::run(const Entry& entry, Request req, const std::string& to
         req.body = parse_json_body(body);
       }
     }
-    if (route.stream) {
+    if (route.stream &&
+        (!route.handler || req.header("accept").find("text/event-stream") != std::string::npos)) {
       Stream stream = route.stream(req);
       auto slot = take_stream_slot(token_name);
       stream.poll = [poll = std::move(stream.poll), slot](const EventSink& sink) { return poll(sink); };
       return {http::Response{200, "text/event-stream", "", {}}, std::move(stream)};
     }
-    Reply reply = route.handler(req);
-    if (route.access == Access::admin && req.method != "GET" && reply.status < 400) {
-      const json data = {{"token", token_name},
-                         {"method", req.method},
-                         {"route", route.name},
-                         {"path", req.path},
-                         {"status", reply.status},
-                         {"before", reply.audit_before},
-                         {"after", reply.audit_after.is_null() ? req.body : reply.audit_after}};
-      events_.publish("adamd", "api.change", data.dump(-1, ' ', false, json::error_handler_t::replace));
+    if (route.page != Page::none) {
+      if (req.machine.empty()) {
+        req.api = [this, caller = req](const std::string& method, const std::string& target, const json& b) {
+          return call(caller, method, target, b);
+        };
+      } else {
+        if (!machines_.api) throw not_found("this adamd has no machine registry");
+        req.api = machines_.api(req.machine, req);
+      }
     }
+    Reply reply = route.handler(req);
+    audit(route, req, reply);
     return {render(entry, req, reply), std::nullopt};
   } catch (const ApiError& e) {
+    // A page shows its error inside the console, never as a blank page.
+    if (route.page != Page::none && !req.hx) {
+      http::Response res{e.status(),
+                         "text/html; charset=utf-8",
+                         layout(req, html::error(e.status(), e.what(), e.field())),
+                         {}};
+      return {std::move(res), std::nullopt};
+    }
     return {error_response(e.status(), e.code(), e.what(), e.field(), req.hx), std::nullopt};
   } catch (const std::exception& e) {
     spdlog::error("{} {}: {}", req.method, req.path, e.what());
     return {error_response(500, "internal", e.what(), "", req.hx), std::nullopt};
   }
+}
+
+void Router::audit(const Route& route, const Request& req, const Reply& reply) {
+  if (route.access != Access::admin || req.method == "GET" || reply.status >= 400) return;
+  const json data = {{"token", req.caller},
+                     {"method", req.method},
+                     {"route", route.name},
+                     {"path", req.path},
+                     {"status", reply.status},
+                     {"before", reply.audit_before},
+                     {"after", reply.audit_after.is_null() ? req.body : reply.audit_after}};
+  events_.publish("adamd", "api.change", data.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+json Router::call(const Request& caller, const std::string& method, const std::string& target,
+                  const json& body) {
+  const size_t question = target.find('?');
+  Request req;
+  req.method = method;
+  req.path = target.substr(0, question);
+  std::smatch m;
+  const Entry* found = match(method, req.path, m);
+  if (!found || found->on_machine || found->route.page != Page::none || !found->route.handler)
+    throw not_found("no API route " + method + " " + req.path);
+  const Route& route = found->route;
+  for (size_t i = 1; i < m.size(); ++i) req.params.push_back(m[i]);
+  if (question != std::string::npos)
+    for (auto& [k, v] : parse_urlencoded(std::string_view(target).substr(question + 1)))
+      req.query.emplace(std::move(k), std::move(v));
+  if (route.access == Access::admin && caller.caller_role != "admin")
+    throw ApiError(403, "forbidden", "token '" + caller.caller + "' is a viewer token; this needs admin");
+  req.body = body;
+  req.caller = caller.caller;
+  req.caller_role = caller.caller_role;
+  const Reply reply = route.handler(req);
+  audit(route, req, reply);
+  return reply.body;
+}
+
+std::string Router::fragment(const std::string& method, const std::string& path, const json& body) const {
+  std::smatch m;
+  const Entry* found = match(method, path, m);
+  return found && found->route.html ? found->route.html(body) : html::json_block(body);
+}
+
+std::string Router::layout(const Request& req, const std::string& main) const {
+  // The plugins the request's machine has: their pages are in its navigation.
+  std::vector<std::string> plugins;
+  std::string machine_error;
+  if (req.api) {
+    try {
+      for (const auto& p : req.api("GET", "/api/v1/plugins", nullptr).value("plugins", json::array()))
+        if (p.value("state", "") != "unsupported") plugins.push_back(p.value("name", ""));
+    } catch (const ApiError& e) {
+      machine_error = e.what();
+    }
+  }
+  json machine_nav = json::array(), console_nav = json::array();
+  for (const auto& e : entries_) {
+    const Route& r = e.route;
+    if (e.on_machine || r.nav.empty() || (r.access == Access::admin && req.caller_role != "admin")) continue;
+    if (r.page == Page::console) {
+      console_nav.push_back({{"title", r.nav}, {"href", r.pattern}, {"active", r.pattern == req.path}});
+    } else if (r.page == Page::machine &&
+               (r.plugin.empty() || std::find(plugins.begin(), plugins.end(), r.plugin) != plugins.end())) {
+      const std::string href = req.base + r.pattern;
+      machine_nav.push_back({{"title", r.nav},
+                             {"href", href},
+                             {"active", href == req.path || req.base + "/" == href && req.path == req.base}});
+    }
+  }
+  // The machine selector: this adamd, then the registered machines.
+  json machines =
+      json::array({{{"id", ""}, {"name", "this machine"}, {"href", "/"}, {"active", req.machine.empty()}}});
+  json machine = machines[0];
+  if (machines_.list) {
+    for (const auto& m : machines_.list()) {
+      const std::string id = m.value("id", json()).is_string() ? m["id"].get<std::string>() : m["id"].dump();
+      json entry = {{"id", id},
+                    {"name", m.value("name", id)},
+                    {"href", "/m/" + id + "/"},
+                    {"active", id == req.machine}};
+      if (id == req.machine) machine = entry;
+      machines.push_back(std::move(entry));
+    }
+  }
+  return html::console_page({{"token", {{"name", req.caller}, {"role", req.caller_role}}},
+                             {"admin", req.caller_role == "admin"},
+                             {"links", console_links()},
+                             {"nav", machine_nav},
+                             {"console_nav", console_nav},
+                             {"machines", machines},
+                             {"machine", machine},
+                             {"machine_error", machine_error.empty() ? json() : json(machine_error)}},
+                            main);
 }
 
 http::Response Router::render(const Entry& entry, const Request& req, const Reply& reply) {
@@ -313,10 +428,7 @@ http::Response Router::render(const Entry& entry, const Request& req, const Repl
   if (!reply.content.empty() || !reply.content_type.empty()) {
     res.content_type = reply.content_type;
     // A console page loaded whole (not by htmx) comes inside the console layout.
-    res.body = !entry.route.nav.empty() && !req.hx
-                   ? html::console_page({{"name", req.caller}, {"role", req.caller_role}}, console_links(),
-                                        nav(), reply.content)
-                   : reply.content;
+    res.body = entry.route.page != Page::none && !req.hx ? layout(req, reply.content) : reply.content;
     return res;
   }
   if (req.hx) {

@@ -34,22 +34,53 @@ constexpr size_t kMaxOpenBody = 64 << 10;
 // Fields of a form body or query string: the console's forms have a few.
 constexpr size_t kMaxFormFields = 1000;
 
+// What the router needs of the console's machine registry (api/machines.h):
+// the pages of a registered machine read its API through this.
+struct MachineDirectory {
+  // The API of registered machine `id` (Request::api of its pages), called
+  // with the stored token of that machine on behalf of `caller` (the page's
+  // request: its role bounds what may be called). Throws ApiError 404 when
+  // no machine has that id.
+  std::function<ApiCall(const std::string& id, const Request& caller)> api;
+  // The console's machine selector: [{id, name}] of the registered machines.
+  std::function<nlohmann::json()> list;
+};
+
 class Router {
  public:
   Router(Auth& auth, EventHub& events, HttpMetrics& metrics)
       : auth_(auth), events_(events), metrics_(metrics) {}
 
+  // Page::machine routes are also added under /m/([^/]+) for a registered
+  // machine's pages.
   void add(std::vector<Route> routes);
-  // The console's navigation: [{title, href}] of the routes with a `nav`.
-  nlohmann::json nav() const;
+  void set_machines(MachineDirectory machines) { machines_ = std::move(machines); }
   // What the HTTP server calls (http_server.h).
   http::Application application();
+
+  // A route of this adamd called in-process for `caller` (its token and role
+  // as authenticated): the API of this adamd's own pages. Same access checks
+  // and audit as over HTTP; throws the route's ApiError; 404 for no route,
+  // 400 for a stream.
+  nlohmann::json call(const Request& caller, const std::string& method, const std::string& target,
+                      const nlohmann::json& body);
+  // The HTML fragment this adamd renders for the JSON resource of
+  // `method path` (what an HX request of that route gets): how the console
+  // shows a registered machine's resources with its own templates.
+  std::string fragment(const std::string& method, const std::string& path, const nlohmann::json& body) const;
+  // A page's fragment inside the console layout: the navigation of the
+  // request's machine (core pages, and the pages of the plugins that machine
+  // has), the machine selector, the signed-in token.
+  std::string layout(const Request& req, const std::string& main) const;
 
  private:
   struct Entry {
     Route route;
     std::regex pattern;
+    bool on_machine = false;  // the /m/{id} twin of a Page::machine route: params[0] is the id
   };
+  const Entry* match(const std::string& method, const std::string& path, std::smatch& m) const;
+  void audit(const Route& route, const Request& req, const Reply& reply);
   http::Admission admit(const http::Head& head);
   http::Outcome run(const Entry& entry, Request req, const std::string& token_name, std::string body);
   http::Response render(const Entry& entry, const Request& req, const Reply& reply);
@@ -59,6 +90,7 @@ class Router {
   EventHub& events_;
   HttpMetrics& metrics_;
   std::vector<Entry> entries_;
+  MachineDirectory machines_;
 
   std::mutex streams_mu_;
   std::map<std::string, int> streams_per_token_;

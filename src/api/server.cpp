@@ -34,7 +34,7 @@ ApiServer::ApiServer(ApiContext ctx) : impl_(std::make_unique<Impl>(std::move(ct
                    return r;
                  }}});
   i.router.add(metrics_routes(i.ctx, i.metrics));
-  i.router.add(console_routes(i.auth, i.router));
+  i.router.add(console_routes(i.auth));
   i.router.add(i.auth.routes());
   i.router.add(node_routes(i.ctx));
   i.router.add(plugin_routes(i.ctx));

@@ -68,10 +68,19 @@ class Plugin {
   // (MetricsWriter escapes the labels). Called on every scrape while the
   // plugin runs, so it reads only what is cheap to read.
   virtual void metrics(MetricsWriter&) const {}
+  // Monotonic totals worth a rate, as {name: count}, e.g. {"dropped
+  // packets": 12}: the fleet table and the dashboard chart show them per
+  // second. Read on every listing while the plugin runs, so cheap.
+  virtual nlohmann::json counters() const { return nlohmann::json::object(); }
+  // Links from one of the plugin's events to what produced it, e.g. a
+  // firewall.drop's {"rule": "/api/v1/firewall/rules/7"}; {} when none.
+  virtual nlohmann::json event_links(const std::string& /*kind*/, const nlohmann::json& /*data*/) const {
+    return nlohmann::json::object();
+  }
   // The plugin's own routes (core/route.h): API resources under
-  // /api/v1/<plugin>/ and console pages (a GET route with a `nav` title)
-  // under /ui/<plugin>; served with the same auth, errors, negotiation, audit
-  // and metrics as the core's. They answer whatever the plugin's state.
+  // /api/v1/<plugin>/ and console pages (Page::machine, e.g. /firewall);
+  // served with the same auth, errors, negotiation, audit and metrics as the
+  // core's. They answer whatever the plugin's state.
   virtual std::vector<Route> routes() { return {}; }
 };
 

@@ -56,6 +56,7 @@ PluginStatus PluginManager::status_of(Entry& e) {
     try {
       s.summary = e.plugin->summary();
       s.stats = e.plugin->stats();
+      s.counters = e.plugin->counters();
     } catch (const std::exception& ex) {
       spdlog::warn("plugin {}: reading stats failed: {}", s.name, ex.what());
     }
@@ -158,8 +159,25 @@ std::vector<Route> PluginManager::routes() {
   std::lock_guard lock(mu_);
   std::vector<Route> out;
   for (auto& e : entries_)
-    for (auto& r : e.plugin->routes()) out.push_back(std::move(r));
+    for (auto& r : e.plugin->routes()) {
+      r.plugin = e.plugin->name();
+      out.push_back(std::move(r));
+    }
   return out;
+}
+
+nlohmann::json PluginManager::event_links(const std::string& plugin, const std::string& kind,
+                                          const nlohmann::json& data) {
+  std::lock_guard lock(mu_);
+  for (auto& e : entries_)
+    if (e.plugin->name() == plugin) {
+      try {
+        return e.plugin->event_links(kind, data);
+      } catch (const std::exception& ex) {  // a malformed stored event links nowhere
+        spdlog::debug("plugin {}: event_links: {}", plugin, ex.what());
+      }
+    }
+  return nlohmann::json::object();
 }
 
 std::vector<PluginStatus> PluginManager::list() {

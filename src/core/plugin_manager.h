@@ -28,6 +28,7 @@ struct PluginStatus {
   nlohmann::json config_schema;
   std::string summary;  // Plugin::summary(), while running
   nlohmann::json stats = nlohmann::json::object();
+  nlohmann::json counters = nlohmann::json::object();  // Plugin::counters(), while running
 };
 
 class PluginManager {
@@ -52,8 +53,12 @@ class PluginManager {
   // Each plugin's state, and the running plugins' own series
   // (Plugin::metrics): what /metrics shows of them, without their stats().
   void metrics(MetricsWriter& w);
-  // Every plugin's own API routes (collected once, at server start).
+  // Every plugin's own API routes (collected once, at server start), each
+  // with its plugin's name in Route::plugin.
   std::vector<Route> routes();
+  // Plugin::event_links() of the plugin that published an event; {} for a
+  // plugin adamd does not have (events of the core, of another machine).
+  nlohmann::json event_links(const std::string& plugin, const std::string& kind, const nlohmann::json& data);
 
  private:
   struct Entry {

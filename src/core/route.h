@@ -19,6 +19,25 @@ namespace adam {
 // `viewer`: any valid token or console session; `admin`: an admin token.
 enum class Access { open, viewer, admin };
 
+// The API of the machine a console page is for: this adamd (called
+// in-process) or a registered machine (through this adamd's proxy, with its
+// stored token). `target` is a path with an optional query
+// ("/api/v1/events?last=1h"); `body` is sent as JSON (null: no body). Answers
+// the resource's JSON with its `links` made reachable from this console
+// (a remote machine's /api/... links point at its proxy). Throws ApiError
+// with the route's own error, or 502/504 naming the machine when it cannot
+// be reached.
+using ApiCall = std::function<nlohmann::json(const std::string& method, const std::string& target,
+                                             const nlohmann::json& body)>;
+
+// Where a route belongs in the console.
+enum class Page {
+  none,     // an API route or an asset
+  machine,  // a page of the active machine: served at its pattern for this
+            // adamd and under /m/{id} for a registered one (Request::machine)
+  console,  // a page of this console itself (fleet, machine registry, login)
+};
+
 struct Request {
   std::string method;
   std::string path;                               // without the query
@@ -35,6 +54,11 @@ struct Request {
   std::string caller;                          // the token's name (audit); empty on open routes
   std::string caller_role;                     // "admin" or "viewer"; empty on open routes
   bool hx = false;                             // HX-Request: true (the console asks for HTML)
+  // Console pages (Route::page) only: the machine the page shows. Pages
+  // read it through `api` alone, so one handler serves every machine.
+  std::string machine;  // its registry id; empty for this adamd
+  std::string base;     // the prefix of its page URLs: "" or "/m/{id}"
+  ApiCall api;
 
   std::string header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);
@@ -77,13 +101,20 @@ struct Route {
   // The HTML fragment of the reply's JSON for HX-Request: true; null: the
   // JSON in a <pre>.
   std::function<std::string(const nlohmann::json&)> html;
-  // Set instead of `handler` for an SSE stream: checks the request (throwing
-  // ApiError) and returns the stream.
+  // An SSE stream: checks the request (throwing ApiError) and returns the
+  // stream. Set instead of `handler`, or beside it for a route that streams
+  // only when asked to (Accept: text/event-stream, as EventSource sends).
   std::function<Stream(const Request&)> stream;
-  // A GET route whose reply `content` is an HTML fragment for the console:
-  // listed in the console's navigation under this title, and served inside
-  // the console layout unless the request is an HX one.
+  // A console page (a GET route whose reply `content` is an HTML fragment):
+  // served inside the console layout unless the request is an HX one, and
+  // listed in the navigation under `nav` when that is set. Without a
+  // session a page redirects to the login form.
+  Page page = Page::none;
   std::string nav;
+  // The plugin whose route this is (PluginManager::routes() sets it); empty
+  // for the core's. A plugin's page is in a machine's navigation only when
+  // that machine has the plugin.
+  std::string plugin;
 };
 
 }  // namespace adam

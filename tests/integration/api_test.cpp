@@ -156,8 +156,11 @@ TEST_F(ApiTest, MetricsExposeBuildInfoPluginStatesAndHttpCounters) {
 
 TEST_F(ApiTest, ConsoleSessionCookieIsHttpOnlyStrictAndCsrfSafe) {
   auto page = d().get("/", "-");
-  EXPECT_EQ(page.status, 200);
-  EXPECT_NE(page.body.find("name=\"token\""), std::string::npos) << "login form";
+  EXPECT_EQ(page.status, 303);
+  EXPECT_EQ(page.header("Location"), "/ui/login");
+  auto login_form = d().get("/ui/login", "-");
+  EXPECT_EQ(login_form.status, 200);
+  EXPECT_NE(login_form.body.find("name=\"token\""), std::string::npos) << "login form";
   auto js = d().get("/ui/assets/htmx.min.js", "-");
   EXPECT_EQ(js.status, 200);
   EXPECT_GT(js.body.size(), 10000u);
@@ -176,7 +179,7 @@ TEST_F(ApiTest, ConsoleSessionCookieIsHttpOnlyStrictAndCsrfSafe) {
   const std::string session = cookie.substr(0, cookie.find(';'));
 
   EXPECT_EQ(d().request("GET", "/api/v1/node", "", "-", {{"Cookie", session}}).status, 200);
-  EXPECT_NE(d().request("GET", "/", "", "-", {{"Cookie", session}}).body.find("hx-get=\"/api/v1/plugins\""),
+  EXPECT_NE(d().request("GET", "/", "", "-", {{"Cookie", session}}).body.find("id=\"plugin-firewall\""),
             std::string::npos);
   // A cross-site form post carries the cookie but no HX-Request header.
   expect_error(d().request("POST", "/api/v1/plugins/firewall/stop", "", "-", {{"Cookie", session}}), 403,
@@ -196,16 +199,22 @@ TEST_F(ApiTest, PluginsContributeConsolePagesThroughTheirRoutes) {
   ASSERT_EQ(login.status, 303);
   const std::string session = login.header("Set-Cookie").substr(0, login.header("Set-Cookie").find(';'));
   auto console = d().request("GET", "/", "", "-", {{"Cookie", session}});
-  EXPECT_NE(console.body.find("href=\"/ui/firewall\""), std::string::npos)
+  EXPECT_NE(console.body.find("href=\"/firewall\""), std::string::npos)
       << "the firewall's page is in the navigation";
   // Loaded whole, the page comes inside the console layout; by htmx, the fragment alone.
-  auto page = d().request("GET", "/ui/firewall", "", "-", {{"Cookie", session}});
+  auto page = d().request("GET", "/firewall", "", "-", {{"Cookie", session}});
   ASSERT_EQ(page.status, 200) << page.body;
   EXPECT_NE(page.body.find("<table id=\"fw-rules\""), std::string::npos) << page.body;
   EXPECT_NE(page.body.find("/ui/logout"), std::string::npos) << "inside the layout";
-  auto fragment = d().request("GET", "/ui/firewall", "", "-", {{"Cookie", session}, {"HX-Request", "true"}});
+  auto fragment = d().request("GET", "/firewall", "", "-", {{"Cookie", session}, {"HX-Request", "true"}});
   EXPECT_EQ(fragment.body.rfind("<table id=\"fw-rules\"", 0), 0u) << fragment.body;
-  expect_error(d().get("/ui/firewall", "-"), 401, "unauthorized");
+  // Without a session a page sends the browser to the login form; an HX request gets the 401.
+  auto anonymous = d().get("/firewall", "-");
+  EXPECT_EQ(anonymous.status, 303);
+  EXPECT_EQ(anonymous.header("Location"), "/ui/login");
+  auto hx = d().request("GET", "/firewall", "", "-", {{"HX-Request", "true"}});
+  EXPECT_EQ(hx.status, 401);
+  EXPECT_NE(hx.body.find("class=\"error\""), std::string::npos) << hx.body;
 }
 
 TEST(Daemon, SecondAdamdOnTheSameStateDirRefuses) {

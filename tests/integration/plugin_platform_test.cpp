@@ -153,8 +153,8 @@ TEST_F(PluginPlatformTest, TheConsoleLinksItsPageAndGeneratesItsStartForm) {
   ASSERT_EQ(login.status, 303);
   const std::string cookie = login.header("Set-Cookie").substr(0, login.header("Set-Cookie").find(';'));
   const HttpResponse console = adamd_->request("GET", "/", "", "-", {{"Cookie", cookie}});
-  EXPECT_NE(console.body.find("<a href=\"/ui/metronome\">Metronome</a>"), std::string::npos) << console.body;
-  const HttpResponse page = adamd_->request("GET", "/ui/metronome", "", "-", {{"Cookie", cookie}});
+  EXPECT_NE(console.body.find("<a href=\"/metronome\">Metronome</a>"), std::string::npos) << console.body;
+  const HttpResponse page = adamd_->request("GET", "/metronome", "", "-", {{"Cookie", cookie}});
   ASSERT_EQ(page.status, 200) << page.body;
   EXPECT_NE(page.body.find("&quot;taps&quot;"), std::string::npos) << page.body;
   EXPECT_NE(page.body.find("/ui/logout"), std::string::npos) << "served inside the console layout";

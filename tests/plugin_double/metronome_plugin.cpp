@@ -89,12 +89,14 @@ class MetronomePlugin : public Plugin {
            const json after = beat();
            return Reply{200, after, before, after};
          }});
-    Route page{"GET", "/ui/metronome", "/ui/metronome", Access::viewer, [this](const Request&) {
+    // Its page reads the active machine's API, as every console page does.
+    Route page{"GET", "/metronome", "/metronome", Access::viewer, [](const Request& req) {
                  Reply reply;
-                 reply.content = html::json_block(beat());
+                 reply.content = html::json_block(req.api("GET", "/api/v1/metronome/beat", nullptr));
                  reply.content_type = "text/html; charset=utf-8";
                  return reply;
                }};
+    page.page = Page::machine;
     page.nav = "Metronome";
     r.push_back(std::move(page));
     return r;

@@ -71,7 +71,17 @@ json rule(const std::string& s) {
 // template that includes it.
 const std::map<std::string, std::function<std::string(const std::string&)>>& fixtures() {
   static const auto console = [](const std::string& s) {
-    return html::console_page(token(s), links(), json::array({{{"title", s}, {"href", "/ui/" + s}}}));
+    const json nav = json::array({{{"title", s}, {"href", "/" + s}, {"active", true}}});
+    const json machine = {{"id", s}, {"name", s}, {"href", "/m/" + s + "/"}, {"active", true}};
+    return html::console_page({{"token", token(s)},
+                               {"admin", true},
+                               {"links", links()},
+                               {"nav", nav},
+                               {"console_nav", nav},
+                               {"machines", json::array({machine})},
+                               {"machine", machine},
+                               {"machine_error", s}},
+                              "");
   };
   static const auto row = [](const std::string& s) { return html::plugin_row(plugin(s)); };
   static const std::map<std::string, std::function<std::string(const std::string&)>> all = {

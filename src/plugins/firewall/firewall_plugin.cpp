@@ -368,6 +368,18 @@ fw::Totals FirewallPlugin::totals() const {
   return datapath_ ? datapath_->totals() : fw::Datapath::pinned_totals(pin_dir());
 }
 
+nlohmann::json FirewallPlugin::counters() const {
+  const fw::Totals t = totals();
+  return {{"passed packets", t.pass.packets}, {"dropped packets", t.drop.packets}};
+}
+
+nlohmann::json FirewallPlugin::event_links(const std::string& kind, const nlohmann::json& data) const {
+  const auto rule = data.find("rule_id");
+  if (kind.rfind("firewall.", 0) != 0 || rule == data.end() || !rule->is_number_unsigned() || *rule == 0)
+    return nlohmann::json::object();
+  return {{"rule", "/api/v1/firewall/rules/" + std::to_string(rule->get<uint64_t>())}};
+}
+
 nlohmann::json FirewallPlugin::stats() const {
   const fw::Totals totals = this->totals();
   std::lock_guard lock(mu_);

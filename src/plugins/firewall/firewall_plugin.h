@@ -79,6 +79,10 @@ class FirewallPlugin : public Plugin {
   std::string summary() const override;
   // Packets and bytes by verdict, rules, added rules, hooks: never a per-rule counter.
   void metrics(MetricsWriter& w) const override;
+  // {"passed packets", "dropped packets"}: the verdict totals.
+  nlohmann::json counters() const override;
+  // A firewall.drop or firewall.pass event links to the rule that decided it.
+  nlohmann::json event_links(const std::string& kind, const nlohmann::json& data) const override;
   // One rule's counters {"packets": N, "bytes": N} (as in stats()), null
   // when the kernel has none for it.
   nlohmann::json rule_counters(uint32_t id) const;

@@ -1,7 +1,7 @@
 // The firewall's routes (/api/v1/firewall/..., docs/api.md): rules and the
 // ruleset (stored by fw::RuleStore, applied to the kernel by apply()),
 // explain, stats and the flow stream, with HTML fragments for the console,
-// and its console page (/ui/firewall).
+// and its console page (/firewall).
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -220,13 +220,15 @@ std::vector<Route> FirewallPlugin::routes() {
   };
   r.push_back(std::move(flow));
 
-  // The console's firewall page: the rules table inside the console layout.
-  Route page{"GET", "/ui/firewall", "/ui/firewall", Access::viewer, [this, rules](const Request&) {
+  // The console's firewall page of the active machine: its rules table,
+  // read through that machine's API.
+  Route page{"GET", "/firewall", "/firewall", Access::viewer, [](const Request& req) {
                Reply reply;
-               reply.content = rules_html(rules_resource(rules->ruleset(), stats()));
+               reply.content = rules_html(req.api("GET", kRules, nullptr));
                reply.content_type = "text/html; charset=utf-8";
                return reply;
              }};
+  page.page = Page::machine;
   page.nav = "Firewall";
   r.push_back(std::move(page));
   return r;
