@@ -1,0 +1,79 @@
+// Live charts of the console (uPlot), fed by a Server-Sent Events stream.
+//
+//   <div class="chart" data-chart-stream="{{links.flow}}" data-chart-event="flow"
+//        data-chart-title="packets per second"></div>
+//
+// Every event of the stream is JSON with `ts` (ns since the epoch) and
+// `series`, {label: number}: one line per label, added when a label first
+// appears. The chart keeps the last `data-chart-window` points (default
+// 120) and closes its stream once htmx swaps it out of the page. Each
+// update's cost is kept in window.adamChartTimings (ms), which the browser
+// test reads.
+(() => {
+  'use strict';
+  window.adamChartTimings = [];
+  const palette = ['#2f7d32', '#c62828', '#1565c0', '#ef6c00', '#6a1b9a', '#00838f', '#5d4037', '#9e9d24'];
+
+  function start(el) {
+    if (el.dataset.chartStarted) return;
+    el.dataset.chartStarted = 'true';
+    const windowSize = Number(el.dataset.chartWindow || 120);
+    const labels = [];
+    const columns = [[]];  // columns[0]: seconds since the epoch; then one per label
+    let plot = null;
+
+    function build() {
+      if (plot) plot.destroy();
+      const series = [{}].concat(labels.map((label, i) => ({
+        label, stroke: palette[i % palette.length], width: 2, points: { show: false },
+      })));
+      plot = new uPlot({
+        title: el.dataset.chartTitle || '',
+        width: Math.max(el.clientWidth, 320),
+        height: Number(el.dataset.chartHeight || 180),
+        series,
+        axes: [{}, { size: 60 }],
+        scales: { x: { time: true } },
+      }, columns, el);
+    }
+
+    const source = new EventSource(el.dataset.chartStream);
+    source.addEventListener(el.dataset.chartEvent || 'message', (message) => {
+      if (!el.isConnected) {
+        source.close();
+        return;
+      }
+      const t0 = performance.now();
+      const point = JSON.parse(message.data);
+      const values = point.series || {};
+      let grown = false;
+      for (const label of Object.keys(values)) {
+        if (labels.includes(label)) continue;
+        labels.push(label);
+        columns.push(columns[0].map(() => null));  // no value before it appeared
+        grown = true;
+      }
+      columns[0].push(point.ts / 1e9);
+      labels.forEach((label, i) => columns[i + 1].push(label in values ? values[label] : null));
+      if (columns[0].length > windowSize) columns.forEach((c) => c.shift());
+      if (grown || !plot) build();
+      else plot.setData(columns);
+      el.dataset.chartPoints = String(columns[0].length);
+      window.adamChartTimings.push(performance.now() - t0);
+      if (window.adamChartTimings.length > 1000) window.adamChartTimings.shift();
+    });
+    // A stream that cannot be opened (the plugin stopped, a proxy error) says
+    // so on the chart instead of retrying forever.
+    source.addEventListener('error', () => {
+      if (source.readyState === EventSource.CLOSED || !el.isConnected) source.close();
+      el.dataset.chartState = source.readyState === EventSource.OPEN ? 'open' : 'reconnecting';
+    });
+    source.addEventListener('open', () => { el.dataset.chartState = 'open'; });
+  }
+
+  function startAll(root) {
+    root.querySelectorAll('[data-chart-stream]').forEach(start);
+  }
+  document.addEventListener('DOMContentLoaded', () => startAll(document));
+  document.addEventListener('htmx:load', (e) => startAll(e.target));
+})();
