@@ -156,7 +156,8 @@ TEST_F(FirewallConsoleApiTest, SearchFindsNameMatchActionOrIdInAnyCase) {
   // An exact id finds that rule (and any whose text holds the digits).
   const int64_t id = listing("")["rules"][42]["id"];
   bool found = false;
-  for (const auto& rule : listing("?q=" + std::to_string(id))["rules"]) found = found || rule["id"] == id;
+  const json by_id = listing("?q=" + std::to_string(id));
+  for (const auto& rule : by_id["rules"]) found = found || rule["id"] == id;
   EXPECT_TRUE(found);
   EXPECT_EQ(listing("?q=no-such-rule")["total"], 0);
   // A search as the console sends it: the table fragment.
@@ -211,7 +212,8 @@ TEST_F(FirewallConsoleApiTest, DefaultPolicyChangesAloneAuditedAndForAdminsOnly)
   json events;
   for (int i = 0; i < 50 && events.size() < 2; ++i, usleep(100'000)) {
     events = json::array();
-    for (const auto& e : adamd_->get("/api/v1/events?kind=api.change&last=1h").json()["events"])
+    const json all = adamd_->get("/api/v1/events?kind=api.change&last=1h").json();
+    for (const auto& e : all["events"])
       if (e["data"]["route"] == "/api/v1/firewall/default") events.push_back(e);
   }
   ASSERT_EQ(events.size(), 2u) << events.dump();

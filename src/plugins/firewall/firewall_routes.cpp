@@ -234,7 +234,8 @@ fw::Rule rule_from_body(const Request& req, uint32_t id) {
 // ?ids=1,2,3 of the counters route.
 std::vector<uint32_t> counter_ids(const Request& req) {
   std::vector<uint32_t> ids;
-  std::string_view text = query_value(req, "ids").value_or("");
+  const std::string query = query_value(req, "ids").value_or("");
+  std::string_view text = query;
   while (!text.empty()) {
     const size_t comma = text.find(',');
     const std::string_view item = text.substr(0, comma);
