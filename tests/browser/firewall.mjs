@@ -20,7 +20,7 @@ function percentile(values, p) {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : null;
 }
 
-await run(async ({ page, expectStatus }) => {
+await run(async ({ page, expectStatus, problems }) => {
   const started = await api(url, token, 'POST', '/api/v1/plugins/firewall/start', { interfaces: [iface] });
   check(started.status === 200, `starting the firewall: ${started.status} ${started.text}`);
   await signIn(page, url, token);
@@ -43,7 +43,8 @@ await run(async ({ page, expectStatus }) => {
   await row.waitFor();
   const rule = (await api(url, token, 'GET', '/api/v1/firewall/rules')).json.rules.find((r) => r.name === 'lab pings');
   check(rule, 'the rule added through the form is not in the API');
-  check(JSON.stringify(rule.match) === JSON.stringify({ src: ['198.51.100.1/32', '203.0.113.0/24'], proto: ['icmp'] }),
+  check(JSON.stringify(rule.match.src) === JSON.stringify(['198.51.100.1/32', '203.0.113.0/24']) &&
+        JSON.stringify(rule.match.proto) === JSON.stringify(['icmp']) && Object.keys(rule.match).length === 2,
         `the form made match ${JSON.stringify(rule.match)}`);
   check(await form.locator('input[name="name"]').inputValue() === '', 'the add form is not empty again');
 
@@ -86,6 +87,9 @@ await run(async ({ page, expectStatus }) => {
   await slot.locator('.error').waitFor();
   check((await slot.innerText()).includes('70000'), `the error next to dst_port reads '${await slot.innerText()}'`);
   check(await page.locator('#errors .error').count() === 0, 'the field error also went to #errors');
+  // Chromium logs every 4xx answer as a console error: this one was expected.
+  const logged = problems.findIndex((p) => p.startsWith('console error: Failed to load resource') && p.includes('400'));
+  if (logged >= 0) problems.splice(logged, 1);
 
   // A rule named like a script shows as text.
   const hostile = '<script>alert(1)</script>';
@@ -95,8 +99,9 @@ await run(async ({ page, expectStatus }) => {
   await page.waitForSelector(`#fw-rule-${rule.id}.highlighted`);
   const hostileName = await page.locator('#fw-rules tbody tr td:nth-child(4)').first().innerText();
   check(hostileName === hostile, `the hostile rule's name shows as '${hostileName}'`);
-  await page.waitForFunction(() => Number(document.getElementById('fw-flow')?.dataset.chartPoints) >= 3,
-                             null, { timeout: 10000 });
+  await page.waitForFunction(() => Number(document.getElementById('fw-flow')?.dataset.chartPoints) >= 5,
+                             null, { timeout: 15000 });
+  const timings = await page.evaluate(() => window.adamChartTimings);
   await page.screenshot({ path: path.join(screenshotDir, 'firewall.png'), fullPage: true });
 
   // Delete with confirmation (lib.mjs accepts the dialog).
@@ -130,7 +135,6 @@ await run(async ({ page, expectStatus }) => {
   const searchMs = Date.now() - t0;
   check(await page.locator('#fw-rules tbody tr td:nth-child(4)').innerText() === 'bulk-09999', 'search found another rule');
 
-  const timings = await page.evaluate(() => window.adamChartTimings);
   console.log(JSON.stringify({
     firewall_page_server_ms_10k_rules: { p50: percentile(serverMs, 0.5), max: Math.max(...serverMs), n: serverMs.length },
     search_round_trip_ms_10k_rules: searchMs,

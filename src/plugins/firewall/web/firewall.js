@@ -48,13 +48,23 @@
     if (!e.target.matches('#fw-rule-form select[name="field"]')) return;
     e.target.closest('.fw-condition').querySelector('.field-error').dataset.field = `match.${e.target.value}`;
   });
-  // After an add: an empty form again. After an edit: the add form again.
+  // After an add: the table's page holding the new rule (highlighted, and
+  // in its counters poll), and an empty form again. After an edit: the add
+  // form again.
   let addForm = null;
   document.addEventListener('htmx:afterRequest', (e) => {
     const form = e.detail.elt;
     if (form.id !== 'fw-rule-form' || !e.detail.successful) return;
     if (form.hasAttribute('hx-post')) {
       form.reset();
+      const row = new DOMParser().parseFromString(`<table>${e.detail.xhr.responseText}</table>`, 'text/html')
+        .querySelector('tr[id^="fw-rule-"]');
+      const table = document.getElementById('fw-table');
+      if (!row || !table) return;
+      const url = new URL(table.getAttribute('hx-get'), window.location.href);
+      url.searchParams.delete('offset');
+      url.searchParams.set('containing', row.id.slice('fw-rule-'.length));
+      htmx.ajax('GET', url.pathname + url.search, { source: table, target: '#fw-table', swap: 'outerHTML' });
     } else if (addForm) {
       form.outerHTML = addForm;
       htmx.process(document.getElementById('fw-rule-form'));
