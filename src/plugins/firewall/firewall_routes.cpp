@@ -541,38 +541,40 @@ std::vector<Route> FirewallPlugin::routes() {
       clock::time_point at;
     };
     auto previous = std::make_shared<std::optional<Reading>>();
-    return Stream{
-        std::chrono::seconds(1), [this, rules, previous](const EventSink& send) {
-          const auto t0 = clock::now();
-          Reading now{totals(), rule_counter_map(), clock::now()};
-          const auto read_us = std::chrono::duration_cast<std::chrono::microseconds>(now.at - t0).count();
-          if (*previous) {
-            const Reading& before = **previous;
-            const double seconds = std::chrono::duration<double>(now.at - before.at).count();
-            const int64_t pass = rate(before.totals.pass.packets, now.totals.pass.packets, seconds);
-            const int64_t drop = rate(before.totals.drop.packets, now.totals.drop.packets, seconds);
-            json series = {{"pass", pass}, {"drop", drop}};
-            for (const auto& [id, packets] : busiest(before.rules, now.rules, kTopRules)) {
-              std::string label = "rule " + std::to_string(id);
-              try {
-                label += " " + rules->get(id).name;
-              } catch (const ApiError&) {
-                // Deleted within the second: its id names it.
-              }
-              series[label] = rate(0, packets, seconds);
-            }
-            const json event = {{"ts", nanoseconds_since_epoch()},
-                                {"pass_pps", pass},
-                                {"drop_pps", drop},
-                                {"pass_bps", rate(before.totals.pass.bytes, now.totals.pass.bytes, seconds)},
-                                {"drop_bps", rate(before.totals.drop.bytes, now.totals.drop.bytes, seconds)},
-                                {"series", std::move(series)},
-                                {"read_us", read_us}};
-            send("flow", event.dump(-1, ' ', false, json::error_handler_t::replace));
-          }
-          *previous = std::move(now);
-          return true;
-        }};
+    return Stream{std::chrono::seconds(1), [this, rules, previous](const EventSink& send) {
+                    const auto t0 = clock::now();
+                    Reading now{totals(), rule_counter_map(), clock::now()};
+                    const auto read_us =
+                        std::chrono::duration_cast<std::chrono::microseconds>(now.at - t0).count();
+                    if (*previous) {
+                      const Reading& before = **previous;
+                      const double seconds = std::chrono::duration<double>(now.at - before.at).count();
+                      const int64_t pass = rate(before.totals.pass.packets, now.totals.pass.packets, seconds);
+                      const int64_t drop = rate(before.totals.drop.packets, now.totals.drop.packets, seconds);
+                      // In this order (the chart's colours follow it): pass, drop, the busiest rules.
+                      nlohmann::ordered_json series = {{"pass", pass}, {"drop", drop}};
+                      for (const auto& [id, packets] : busiest(before.rules, now.rules, kTopRules)) {
+                        std::string label = "rule " + std::to_string(id);
+                        try {
+                          label += " " + rules->get(id).name;
+                        } catch (const ApiError&) {
+                          // Deleted within the second: its id names it.
+                        }
+                        series[label] = rate(0, packets, seconds);
+                      }
+                      const nlohmann::ordered_json event = {
+                          {"ts", nanoseconds_since_epoch()},
+                          {"pass_pps", pass},
+                          {"drop_pps", drop},
+                          {"pass_bps", rate(before.totals.pass.bytes, now.totals.pass.bytes, seconds)},
+                          {"drop_bps", rate(before.totals.drop.bytes, now.totals.drop.bytes, seconds)},
+                          {"series", std::move(series)},
+                          {"read_us", read_us}};
+                      send("flow", event.dump(-1, ' ', false, json::error_handler_t::replace));
+                    }
+                    *previous = std::move(now);
+                    return true;
+                  }};
   };
   r.push_back(std::move(flow));
 
