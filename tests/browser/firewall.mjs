@@ -4,8 +4,9 @@
 //   node firewall.mjs <adamd url> <admin token> <interface> <screenshot dir>
 // A chain rule added through the form, toggled, its counter and the flow
 // chart moving, explain, a bad value's error next to its field, a hostile
-// name as text, delete with confirmation, then 10,000 rules paged and
-// searched. Prints the figures as one JSON line.
+// name as text, delete with confirmation, a rule edited through its form,
+// the default policy, a ClassBench import (and a bad line named), then
+// 10,000 rules paged and searched. Prints the figures as one JSON line.
 import path from 'node:path';
 import { run, signIn, api } from './lib.mjs';
 
@@ -109,6 +110,38 @@ await run(async ({ page, expectStatus, problems }) => {
   await page.locator(`#fw-rule-${rule.id}`).waitFor({ state: 'detached' });
   const left = (await api(url, token, 'GET', '/api/v1/firewall/rules')).json.rules;
   check(!left.some((r) => r.id === rule.id), 'the deleted rule is still in the API');
+
+  // Edit a rule through its form: the form fills from the rule, the row swaps.
+  const hostileRule = left.find((r) => r.name === hostile);
+  await page.locator(`#fw-rule-${hostileRule.id} button:has-text("edit")`).click();
+  await page.waitForSelector(`#fw-rule-form h3:has-text("Edit rule ${hostileRule.id}")`);
+  check(await form.locator('input[name="name"]').inputValue() === hostile, 'the edit form does not hold the name');
+  await form.locator('input[name="priority"]').fill('7');
+  await form.locator('button[type="submit"]').click();
+  await page.waitForSelector(`#fw-rule-${hostileRule.id} td:nth-child(2):text-is("7")`);
+  await page.waitForSelector('#fw-rule-form h3:has-text("Add a rule")');
+
+  // The default policy alone.
+  await page.selectOption('#fw-default select[name="default"]', 'drop');
+  await page.click('#fw-default button');
+  await page.waitForSelector('#fw-default:has-text("now drop")');
+  check((await api(url, token, 'GET', '/api/v1/firewall/default')).json.default === 'drop', 'the default is not drop');
+  await page.selectOption('#fw-default select[name="default"]', 'pass');
+  await page.click('#fw-default button');
+  await page.waitForSelector('#fw-default:has-text("now pass")');
+
+  // Import a ClassBench file: the table shows its rules; a bad line is named.
+  const filter = '@203.0.113.0/24\t198.51.100.0/24\t0 : 65535\t80 : 80\t0x06/0xFF\t0x0000/0x0000\n';
+  await page.setInputFiles('#fw-import-file', { name: 'acl.rules', mimeType: 'text/plain', buffer: Buffer.from(filter + filter) });
+  await page.click('#fw-import');
+  await page.waitForSelector('#fw-rules td:has-text("classbench line 2")');
+  check((await page.locator('.fw-range').innerText()).includes('of 2'), 'the import did not replace the rules');
+  await page.setInputFiles('#fw-import-file', { name: 'bad.rules', mimeType: 'text/plain', buffer: Buffer.from(`${filter}@nonsense\n`) });
+  expectStatus(400);
+  await page.click('#fw-import');
+  await page.waitForSelector('#fw-import-error:has-text("line 2")');
+  const importLogged = problems.findIndex((p) => p.startsWith('console error: Failed to load resource') && p.includes('400'));
+  if (importLogged >= 0) problems.splice(importLogged, 1);
 
   // 10,000 rules: the page answers with one page of them; search and page on.
   const many = [];
