@@ -1,6 +1,7 @@
 // The firewall console page's behaviour (templates/page.mustache), served
 // as /ui/assets/firewall.js: field errors next to their field, the rule
-// form's condition rows, import of a ruleset file. No framework: htmx events.
+// form's condition rows, copying the checked rules to a machine, importing
+// a ruleset file. No framework: htmx events and fetch.
 (() => {
   'use strict';
   if (window.adamFirewallPage) return;  // the listeners are the document's: once
@@ -70,12 +71,11 @@
       htmx.process(document.getElementById('fw-rule-form'));
     }
   });
-  document.addEventListener('htmx:beforeSwap', (e) => {
+  // Kept before any swap (an edit form's among them) replaces it.
+  document.addEventListener('htmx:beforeSwap', () => {
     const form = document.getElementById('fw-rule-form');
     if (form?.hasAttribute('hx-post')) addForm = form.outerHTML;
   });
-  const initial = document.getElementById('fw-rule-form');
-  if (initial) addForm = initial.outerHTML;
 
   // A PUT or POST of JSON from the page, as htmx would send it (HX-Request:
   // the router's CSRF check for cookie sessions); shows the error fragment's
