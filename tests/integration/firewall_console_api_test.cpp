@@ -397,6 +397,10 @@ TEST_F(FirewallConsoleApiTest, ThePageShowsTheTablePageHoldingARuleHighlighted) 
   const HttpResponse bad = adamd_->request("GET", "/firewall?offset=x", "", "-", {{"Cookie", session}});
   EXPECT_EQ(bad.status, 400);
   EXPECT_NE(bad.body.find("data-field=\"offset\""), std::string::npos) << bad.body;
+  const HttpResponse bad_rule =
+      adamd_->request("GET", "/firewall?rule=seven", "", "-", {{"Cookie", session}});
+  EXPECT_EQ(bad_rule.status, 400);
+  EXPECT_NE(bad_rule.body.find("data-field=\"rule\""), std::string::npos) << bad_rule.body;
 }
 
 }  // namespace

@@ -588,8 +588,16 @@ std::vector<Route> FirewallPlugin::routes() {
                     {std::pair{"q", "q"}, std::pair{"offset", "offset"}, std::pair{"rule", "containing"}})
                  if (auto value = query_value(req, param))
                    target += std::string("&") + api_param + "=" + url_encoded(*value);
+               json list;
+               try {
+                 list = req.api("GET", target, nullptr);
+               } catch (const ApiError& e) {
+                 // The page's ?rule= is the API's ?containing=: the error names what the URL has.
+                 if (e.field() == "containing") throw ApiError(e.status(), e.code(), e.what(), "rule");
+                 throw;
+               }
                Reply reply;
-               reply.content = page_html(req.api("GET", target, nullptr), copy_targets(req));
+               reply.content = page_html(list, copy_targets(req));
                reply.content_type = "text/html; charset=utf-8";
                return reply;
              }};
