@@ -66,6 +66,42 @@ json rule(const std::string& s) {
           {"enabled", true}, {"match_summary", s}, {"counters", nullptr}, {"links", links()}};
 }
 
+// A condition row of the firewall's rule form.
+json condition(const std::string& s) {
+  return {{"field", s},
+          {"values", s},
+          {"options", {{{"value", s}, {"selected", true}}, {{"value", "src"}, {"selected", false}}}}};
+}
+
+json rule_form(const std::string& s) {
+  return {{"edit", true},
+          {"id", 3},
+          {"name", s},
+          {"description", s},
+          {"priority", s},
+          {"drop", true},
+          {"pass", false},
+          {"enabled", true},
+          {"log", false},
+          {"conditions", {condition(s), condition(s)}},
+          {"blank_condition", condition(s)},
+          {"links", links()}};
+}
+
+json rules_page(const std::string& s) {
+  json first = rule(s), second = rule(s);
+  second["id"] = 4;
+  second["highlighted"] = true;
+  second["counters"] = {{"packets", 5}, {"bytes", 300}};
+  json l = links();
+  l["prev"] = "/self?offset=0";
+  l["counters"] = "/counters?ids=3,4";
+  return {{"default", s}, {"rules", {first, second}},
+          {"total", 60},  {"first", 51},
+          {"last", 52},   {"limit", 50},
+          {"q", s},       {"links", l}};
+}
+
 // How each template is rendered with `s` in every user-supplied field: by
 // the html:: function that uses it, or directly. A partial is rendered by a
 // template that includes it.
@@ -133,9 +169,37 @@ const std::map<std::string, std::function<std::string(const std::string&)>>& fix
       {"firewall/rule_row",
        [](const std::string& s) { return templates::render("firewall/rule_row", rule(s)); }},
       {"firewall/rules",
+       [](const std::string& s) { return templates::render("firewall/rules", rules_page(s)); }},
+      {"firewall/counters",
        [](const std::string& s) {
-         return templates::render("firewall/rules",
-                                  {{"default", s}, {"rules", {rule(s)}}, {"links", links()}});
+         return templates::render("firewall/counters",
+                                  {{"cells", {{{"id", s}, {"packets", 5}, {"bytes", 300}}}}});
+       }},
+      {"firewall/condition",
+       [](const std::string& s) { return templates::render("firewall/condition", condition(s)); }},
+      {"firewall/rule_form",
+       [](const std::string& s) { return templates::render("firewall/rule_form", rule_form(s)); }},
+      {"firewall/default_form",
+       [](const std::string& s) {
+         return templates::render("firewall/default_form",
+                                  {{"default", s}, {"pass", true}, {"drop", false}, {"links", links()}});
+       }},
+      {"firewall/explain",
+       [](const std::string& s) {
+         return templates::render("firewall/explain", {{"verdict", s}, {"rule_id", 3}, {"rule_name", s}});
+       }},
+      {"firewall/page",
+       [](const std::string& s) {
+         return templates::render("firewall/page",
+                                  {{"links", links()},
+                                   {"script", "/a.js"},
+                                   {"can_copy", true},
+                                   {"copy_targets", {{{"name", s}, {"copy", "/copy"}}}},
+                                   {"into", "/rules"},
+                                   {"table", templates::render("firewall/rules", rules_page(s))},
+                                   {"default_form", templates::render("firewall/default_form",
+                                                                      {{"default", s}, {"links", links()}})},
+                                   {"rule_form", templates::render("firewall/rule_form", rule_form(s))}});
        }},
   };
   return all;

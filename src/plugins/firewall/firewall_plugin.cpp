@@ -383,10 +383,9 @@ nlohmann::json FirewallPlugin::event_links(const std::string& kind, const nlohma
 nlohmann::json FirewallPlugin::stats() const {
   const fw::Totals totals = this->totals();
   std::lock_guard lock(mu_);
-  const auto rule_counters =
-      datapath_ ? datapath_->rule_counters() : fw::Datapath::pinned_rule_counters(pin_dir());
   nlohmann::json rules = nlohmann::json::object();
-  for (const auto& [id, counter] : rule_counters) rules[std::to_string(id)] = counter_json(counter);
+  for (const auto& [id, counter] : locked_rule_counter_map())
+    rules[std::to_string(id)] = counter_json(counter);
   return nlohmann::json{
       {"packets", {{"pass", totals.pass.packets}, {"drop", totals.drop.packets}}},
       {"bytes", {{"pass", totals.pass.bytes}, {"drop", totals.drop.bytes}}},
@@ -508,6 +507,31 @@ nlohmann::json FirewallPlugin::rule_counters(uint32_t id) const {
     if (auto it = pinned.find(id); it != pinned.end()) counter = it->second;
   }
   return counter ? counter_json(*counter) : nlohmann::json();
+}
+
+std::map<uint32_t, fw::Counter> FirewallPlugin::locked_rule_counter_map() const {
+  return datapath_ ? datapath_->rule_counters() : fw::Datapath::pinned_rule_counters(pin_dir());
+}
+
+std::map<uint32_t, fw::Counter> FirewallPlugin::rule_counter_map() const {
+  std::lock_guard lock(mu_);
+  return locked_rule_counter_map();
+}
+
+nlohmann::json FirewallPlugin::rule_counters(const std::vector<uint32_t>& ids) const {
+  // Past this many, one batched read of all costs less than a lookup each.
+  constexpr size_t kLookupsAtMost = 256;
+  nlohmann::json out = nlohmann::json::object();
+  std::lock_guard lock(mu_);
+  if (datapath_ && ids.size() <= kLookupsAtMost) {
+    for (uint32_t id : ids)
+      if (auto counter = datapath_->rule_counter(id)) out[std::to_string(id)] = counter_json(*counter);
+    return out;
+  }
+  const auto all = locked_rule_counter_map();
+  for (uint32_t id : ids)
+    if (auto it = all.find(id); it != all.end()) out[std::to_string(id)] = counter_json(it->second);
+  return out;
 }
 
 fw::Decision FirewallPlugin::explain(const fw::PacketKey& packet, const std::string& iface) {

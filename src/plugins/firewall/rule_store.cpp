@@ -180,4 +180,12 @@ RuleStore::Change<Ruleset> RuleStore::replace_all(Ruleset ruleset) {
   });
 }
 
+RuleStore::Change<Action> RuleStore::set_default(Action action) {
+  return change([&](PluginStore::Tx& tx) {
+    tx.set_setting(kDefaultSetting, action_name(action));
+    const Change<Action> c{std::exchange(ruleset_.default_action, action), action};
+    return Edited<Change<Action>>{c, [this, before = c.before] { ruleset_.default_action = before; }};
+  });
+}
+
 }  // namespace adam::fw

@@ -49,6 +49,8 @@ class RuleStore {
   // it, which must be one of the current rules' and appear once (else 400
   // "rules[i].id"); the others get new ids, in order.
   Change<Ruleset> replace_all(Ruleset ruleset);
+  // Sets the default policy (what no rule matches gets); the rules stay.
+  Change<Action> set_default(Action action);
 
  private:
   // Runs edit(tx) in a transaction; edit also edits ruleset_ and returns
