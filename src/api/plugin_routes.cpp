@@ -55,12 +55,13 @@ std::vector<Route> plugin_routes(ApiContext& ctx) {
                  for (const auto& s : ctx.plugins.list()) list.push_back(plugin_with_events(ctx, s));
                  return Reply{200, {{"plugins", list}, {"links", {{"self", "/api/v1/plugins"}}}}};
                },
-               html::plugins});
+               // A viewer may read these: no write controls (pages add them for admins).
+               [](const json& list) { return html::plugins(list, false); }});
   r.push_back({"GET", "/api/v1/plugins/([^/]+)", "/api/v1/plugins/{name}", Access::viewer,
                [&ctx](const Request& req) {
                  return Reply{200, plugin_with_events(ctx, ctx.plugins.status(req.params[0]))};
                },
-               html::plugin_row});
+               [](const json& plugin) { return html::plugin_row(plugin, false); }});
   r.push_back({"POST", "/api/v1/plugins/([^/]+)/start", "/api/v1/plugins/{name}/start", Access::admin,
                [&ctx](const Request& req) {
                  const std::string& name = req.params[0];
@@ -74,14 +75,14 @@ std::vector<Route> plugin_routes(ApiContext& ctx) {
                  const PluginStatus after = ctx.plugins.start(name, config);
                  return Reply{200, plugin_with_events(ctx, after), plugin_audit(before), plugin_audit(after)};
                },
-               html::plugin_row});
+               [](const json& plugin) { return html::plugin_row(plugin, true); }});  // admin only
   r.push_back({"POST", "/api/v1/plugins/([^/]+)/stop", "/api/v1/plugins/{name}/stop", Access::admin,
                [&ctx](const Request& req) {
                  const PluginStatus before = ctx.plugins.status(req.params[0]);
                  const PluginStatus after = ctx.plugins.stop(req.params[0]);
                  return Reply{200, plugin_with_events(ctx, after), plugin_audit(before), plugin_audit(after)};
                },
-               html::plugin_row});
+               [](const json& plugin) { return html::plugin_row(plugin, true); }});  // admin only
   return r;
 }
 
