@@ -30,6 +30,15 @@ std::optional<std::string> scalar_text(const json& j) {
   return text;
 }
 
+// "2026-12-01T11:16:20.841728547Z" as a table shows it: "2026-12-01
+// 11:16:20" and, with `millis`, ".841" (the <time> element keeps it whole).
+std::string readable_time(const std::string& rfc3339, bool millis) {
+  if (rfc3339.size() < 19) return rfc3339;
+  std::string text = rfc3339.substr(0, 10) + " " + rfc3339.substr(11, 8);
+  if (millis && rfc3339.size() > 20 && rfc3339[19] == '.') text += rfc3339.substr(19, 4);
+  return text;
+}
+
 }  // namespace
 
 json key_values(const json& j) {
@@ -162,7 +171,11 @@ json start_form_fields(const json& plugin) {
 }
 
 json plugin_data(const json& p, bool admin) {
-  json data = p;
+  // Every field but the stats, which a firewall fills with every rule's
+  // counters: only their key/value list goes to the template.
+  json data = json::object();
+  for (const auto& [name, value] : p.items())
+    if (name != "stats") data[name] = value;
   const std::string state = p.value("state", "");
   data["admin"] = admin;
   data["running"] = state == "running";
@@ -180,8 +193,7 @@ std::string plugin_row(const json& p, bool admin) {
 }
 
 std::string plugins(const json& list, bool admin) {
-  json data = list;
-  data["plugins"] = json::array();
+  json data = {{"plugins", json::array()}};
   for (const auto& p : list["plugins"]) data["plugins"].push_back(plugin_data(p, admin));
   return templates::render("plugins", data);
 }
@@ -189,9 +201,10 @@ std::string plugins(const json& list, bool admin) {
 std::string tokens(const json& list) {
   json data = list;
   for (auto& t : data["tokens"]) {
-    t["created"] = format_rfc3339(t["created_at"].get<TimeNs>());
-    t["last_used"] =
-        t["last_used_at"].is_number() ? json(format_rfc3339(t["last_used_at"].get<TimeNs>())) : json();
+    t["created"] = readable_time(format_rfc3339(t["created_at"].get<TimeNs>()), false);
+    t["last_used"] = t["last_used_at"].is_number()
+                         ? json(readable_time(format_rfc3339(t["last_used_at"].get<TimeNs>()), false))
+                         : json();
   }
   return templates::render("tokens", data);
 }
@@ -204,8 +217,11 @@ namespace {
 // (besides self) as [{name, href}], and an events.lost marker's count and
 // reason in `lost`.
 json event_row_data(const json& e) {
-  json row = e;
+  json row = json::object();
+  for (const auto& [name, value] : e.items())  // not the data: an audit event's may be a whole ruleset
+    if (name != "data") row[name] = value;
   row["data"] = key_values(e["data"]);
+  row["shown_time"] = readable_time(e.value("time", ""), true);
   json links = json::array();
   const json event_links = e.value("links", json::object());
   for (const auto& [name, href] : event_links.items())
@@ -221,8 +237,8 @@ json event_row_data(const json& e) {
 }  // namespace
 
 std::string events(const json& page) {
-  json data = page;
-  for (auto& e : data["events"]) e = event_row_data(e);
+  json data = {{"events", json::array()}, {"links", page["links"]}};
+  for (const auto& e : page["events"]) data["events"].push_back(event_row_data(e));
   return templates::render("events", data);
 }
 

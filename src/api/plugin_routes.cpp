@@ -18,7 +18,9 @@ json plugin_audit(const PluginStatus& s) {
           {"config", s.config}};
 }
 
-json plugin_json(const PluginStatus& s) {
+// Takes `s` by value: a running firewall's stats hold every rule's
+// counters, moved rather than copied.
+json plugin_json(PluginStatus s) {
   const std::string self = "/api/v1/plugins/" + s.name;
   json links = {{"self", self}};
   if (s.state != PluginState::unsupported) {
@@ -32,16 +34,18 @@ json plugin_json(const PluginStatus& s) {
           {"config", s.config},
           {"reason", s.reason},
           {"summary", s.summary},
-          {"config_schema", s.config_schema},
-          {"stats", s.stats},
+          {"config_schema", std::move(s.config_schema)},
+          {"stats", std::move(s.stats)},
+          {"counters", std::move(s.counters)},
           {"links", links}};
 }
 
 // A plugin with its event counters.
-json plugin_with_events(ApiContext& ctx, const PluginStatus& s) {
-  json j = plugin_json(s);
+json plugin_with_events(ApiContext& ctx, PluginStatus s) {
+  const std::string name = s.name;
+  json j = plugin_json(std::move(s));
   auto counters = ctx.events.counters();
-  j["events"] = event_counters_json(counters[s.name]);
+  j["events"] = event_counters_json(counters[name]);
   return j;
 }
 
@@ -52,7 +56,7 @@ std::vector<Route> plugin_routes(ApiContext& ctx) {
   r.push_back({"GET", "/api/v1/plugins", "/api/v1/plugins", Access::viewer,
                [&ctx](const Request&) {
                  json list = json::array();
-                 for (const auto& s : ctx.plugins.list()) list.push_back(plugin_with_events(ctx, s));
+                 for (auto& s : ctx.plugins.list()) list.push_back(plugin_with_events(ctx, std::move(s)));
                  return Reply{200, {{"plugins", list}, {"links", {{"self", "/api/v1/plugins"}}}}};
                },
                // A viewer may read these: no write controls (pages add them for admins).

@@ -312,6 +312,19 @@ http::Outcome Router::run(const Entry& entry, Request req, const std::string& to
         if (!machines_.api) throw not_found("this adamd has no machine registry");
         req.api = machines_.api(req.machine, req);
       }
+      // A page's reads are one snapshot, each GET made once: the layout's
+      // navigation reuses the plugin list the page read (a firewall with
+      // 10,000 rules makes that list cost tens of ms).
+      req.api = [api = std::move(req.api), read = std::make_shared<std::map<std::string, json>>()](
+                    const std::string& method, const std::string& target, const json& b) {
+        if (method != "GET") {
+          read->clear();
+          return api(method, target, b);
+        }
+        auto it = read->find(target);
+        if (it == read->end()) it = read->emplace(target, api(method, target, b)).first;
+        return it->second;
+      };
     }
     Reply reply = route.handler(req);
     audit(route, req, reply);
@@ -364,9 +377,9 @@ json Router::call(const Request& caller, const std::string& method, const std::s
   req.body = body;
   req.caller = caller.caller;
   req.caller_role = caller.caller_role;
-  const Reply reply = route.handler(req);
+  Reply reply = route.handler(req);
   audit(route, req, reply);
-  return reply.body;
+  return std::move(reply.body);
 }
 
 std::string Router::fragment(const std::string& method, const std::string& path, const json& body) const {
