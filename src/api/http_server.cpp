@@ -389,20 +389,23 @@ awaitable<void> Server::Impl::serve_stream(S& stream, Outcome& outcome) {
     asio::steady_timer wake;          // the wait between polls
     asio::steady_timer watcher_done;  // cancelled when the watcher returns
   };
-  auto watch = std::make_shared<Watch>(co_await asio::this_coro::executor);
-  asio::co_spawn(
-      co_await asio::this_coro::executor,
-      [watch, &stream]() -> awaitable<void> {
-        std::array<char, 512> ignored;
-        error_code ec;
-        while (!ec)
-          co_await stream.async_read_some(asio::buffer(ignored), asio::redirect_error(use_awaitable, ec));
-        watch->client_gone = true;
-        watch->finished = true;
-        watch->wake.cancel();
-        watch->watcher_done.cancel();
-      },
-      asio::detached);
+  // No co_await in the statements that make or copy `watch`: g++ 12
+  // mishandles temporaries (here a lambda holding a shared_ptr) in a
+  // full-expression with co_await, destroying them twice (a stream whose
+  // client left freed the Watch while this coroutine still used it).
+  const auto executor = co_await asio::this_coro::executor;
+  auto watch = std::make_shared<Watch>(executor);
+  auto watcher = [watch, &stream]() -> awaitable<void> {
+    std::array<char, 512> ignored;
+    error_code ec;
+    while (!ec)
+      co_await stream.async_read_some(asio::buffer(ignored), asio::redirect_error(use_awaitable, ec));
+    watch->client_gone = true;
+    watch->finished = true;
+    watch->wake.cancel();
+    watch->watcher_done.cancel();
+  };
+  asio::co_spawn(executor, std::move(watcher), asio::detached);
 
   auto chunk = [](const std::string& data) { return fmt::format("{:x}\r\n{}\r\n", data.size(), data); };
   auto last_write = std::chrono::steady_clock::now();
