@@ -177,9 +177,10 @@ json plugin_data(const json& p, bool admin) {
   for (const auto& [name, value] : p.items())
     if (name != "stats") data[name] = value;
   const std::string state = p.value("state", "");
-  data["admin"] = admin;
-  data["running"] = state == "running";
-  data["startable"] = state != "running" && state != "unsupported";
+  // A control where the plugin links its action and the page's caller may use it.
+  const json links = p.value("links", json::object());
+  data["stoppable"] = admin && state == "running" && links.contains("stop");
+  data["startable"] = admin && state != "running" && state != "unsupported" && links.contains("start");
   data["stats"] = key_values(p["stats"]);
   data["counters"] = p.contains("counters") ? key_values(p["counters"]) : json::array();
   data["fields"] = start_form_fields(p);

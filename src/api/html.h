@@ -17,8 +17,9 @@ std::string node(const nlohmann::json& node);
 // The dashboard page: the live rates chart (node links.rates), the node,
 // the plugins with their start/stop forms.
 std::string dashboard(const nlohmann::json& node, const nlohmann::json& plugin_list, bool admin);
-// A plugin's row: state, summary, counters, stats; with `admin` its write
-// controls too (the start form from its config_schema, the stop button).
+// A plugin's row: state, summary, counters, stats; with `admin` (the
+// page's caller may write) its write controls too, those it has a link for
+// (links.start: the form from its config_schema; links.stop: the button).
 std::string plugin_row(const nlohmann::json& plugin, bool admin);
 std::string plugins(const nlohmann::json& list, bool admin);
 // The token table with its create form (links.create) and a revoke button

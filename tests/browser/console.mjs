@@ -25,11 +25,11 @@ await run(async (b) => {
   // Login: a bad token is refused on the form, the admin token opens the dashboard.
   await page.goto(url);
   await page.waitForSelector('input[name="token"]');
-  await shot(page, 'login.png');
   b.expectStatus(401);
   await page.fill('input[name="token"]', 'not-a-token');
   await page.click('button:has-text("sign in")');
   await page.waitForSelector('.login-form [role="alert"]:has-text("not valid")');
+  await shot(page, 'login.png');
   await signIn(page, url, adminToken);
   if (new URL(page.url()).pathname !== '/') fail(`signed in, the console opened ${page.url()}`);
 

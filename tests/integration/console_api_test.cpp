@@ -312,6 +312,23 @@ TEST_F(ConsoleApiTest, TheServersOwnRefusalsAreHtmlForHtmx) {
   EXPECT_NE(login.find("Content-Type: text/html"), std::string::npos) << login;
 }
 
+TEST_F(ConsoleApiTest, AViewerGetsNoStartOrStopLinksNorControls) {
+  const auto made = d().post("/api/v1/tokens", R"({"name":"watcher","role":"viewer"})");
+  ASSERT_EQ(made.status, 201) << made.body;
+  const std::string viewer = made.json()["token"];
+  const json plugin = d().get("/api/v1/plugins/firewall", viewer).json();
+  EXPECT_EQ(plugin["links"], json({{"self", "/api/v1/plugins/firewall"}})) << plugin;
+  EXPECT_TRUE(d().get("/api/v1/plugins/firewall").json()["links"].contains("start")) << "an admin's has it";
+  const auto fragment = d().request("GET", "/api/v1/plugins", "", viewer, {{"HX-Request", "true"}});
+  EXPECT_EQ(fragment.body.find("hx-post"), std::string::npos) << fragment.body;
+  const auto dashboard = d().get("/", viewer);
+  ASSERT_EQ(dashboard.status, 200);
+  EXPECT_NE(dashboard.body.find("id=\"plugin-firewall\""), std::string::npos);
+  EXPECT_EQ(dashboard.body.find("hx-post"), std::string::npos) << dashboard.body;
+  EXPECT_EQ(dashboard.body.find("href=\"/tokens\""), std::string::npos)
+      << "no admin page in a viewer's navigation";
+}
+
 TEST_F(ConsoleApiTest, TheEventsPageKeepsItsFilterInItsLinks) {
   create_token("for-the-page");
   wait_for_events("kind=api.change", 1);
