@@ -19,8 +19,10 @@ $(BUILD_DIR)/CMakeCache.txt: | deps
 build: deps $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# scripts/demo-lab.sh starts adamd, then the firewall on the lab with a
+# logging drop rule and traffic for it, so the dashboard's charts move.
 run: build
-	$(BUILD_DIR)/adamd $(RUN_ARGS)
+	scripts/demo-lab.sh $(BUILD_DIR)/adamd $(RUN_ARGS)
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600

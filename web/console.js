@@ -8,7 +8,7 @@
 // appears. The chart keeps the last `data-chart-window` points (default
 // 120) and closes its stream once htmx swaps it out of the page. Each
 // update's cost is kept in window.adamChartTimings (ms), which the browser
-// test reads.
+// test reads. And form errors are shown next to the field they name.
 (() => {
   'use strict';
   window.adamChartTimings = [];
@@ -70,6 +70,56 @@
     });
     source.addEventListener('open', () => { el.dataset.chartState = 'open'; });
   }
+
+  // Form errors next to their field: an error fragment (error.mustache)
+  // with data-field names the input; it is shown beside the input of that
+  // name, or the element with that data-field, in the form that sent the
+  // request, instead of in #errors; the form's next success clears it.
+  // The input a field names: "interfaces[0]" is an item of the input
+  // "interfaces" (a list field's one text input).
+  function fieldTarget(form, field) {
+    for (const name of [field, field.replace(/\[\d+\]$/, '')]) {
+      const input = Array.from(form.elements).find((e) => e.name === name) ||
+                    form.querySelector(`[data-field="${CSS.escape(name)}"]`);
+      if (input) return input;
+    }
+    return null;
+  }
+  function clearFieldErrors(form) {
+    form.querySelectorAll('.field-error.shown').forEach((e) => {
+      e.textContent = '';
+      e.classList.remove('shown');
+    });
+    form.querySelectorAll('[aria-invalid="true"]').forEach((e) => e.removeAttribute('aria-invalid'));
+  }
+  document.addEventListener('htmx:beforeSwap', (e) => {
+    const form = e.detail.requestConfig && e.detail.requestConfig.elt && e.detail.requestConfig.elt.closest('form');
+    if (!form) return;
+    if (!e.detail.isError) {
+      clearFieldErrors(form);
+      return;
+    }
+    const fragment = document.createElement('template');
+    fragment.innerHTML = e.detail.serverResponse || '';
+    const error = fragment.content.querySelector('[data-field]');
+    if (!error) return;
+    const input = fieldTarget(form, error.dataset.field);
+    if (!input) return;
+    clearFieldErrors(form);
+    const name = input.name || input.dataset.field;
+    let slot = form.querySelector(`.field-error[data-error-for="${CSS.escape(name)}"]`);
+    if (!slot) {
+      slot = document.createElement('span');
+      slot.className = 'field-error';
+      slot.dataset.errorFor = name;
+      input.insertAdjacentElement('afterend', slot);
+    }
+    slot.textContent = error.textContent.trim();
+    slot.classList.add('shown');
+    slot.setAttribute('role', 'alert');
+    if (input.setAttribute) input.setAttribute('aria-invalid', 'true');
+    e.detail.shouldSwap = false;
+  });
 
   function startAll(root) {
     root.querySelectorAll('[data-chart-stream]').forEach(start);

@@ -1,7 +1,11 @@
+#include <algorithm>
+
 #include "api/html.h"
 #include "api/resources.h"
+#include "core/errors.h"
 #include "core/event_hub.h"
 #include "core/event_query.h"
+#include "core/plugin_manager.h"
 
 namespace adam {
 
@@ -20,11 +24,86 @@ json event_json(const Event& e) {
           {"data", data.is_discarded() ? json(e.data) : data}};
 }
 
+// An event as the API shows it: with `links` to what produced it (the
+// plugin's event_links(), e.g. the firewall rule of a firewall.drop).
+json linked_event_json(ApiContext& ctx, const Event& e) {
+  json j = event_json(e);
+  j["links"] = ctx.plugins.event_links(e.plugin, e.kind, j["data"]);
+  return j;
+}
+
+// Takes the `format` parameter out of `params`: one of `allowed`, the
+// first of them when it is absent and not `required`; 400 naming it else.
+std::string take_format(QueryParams& params, const std::vector<std::string>& allowed, bool required) {
+  const auto [first, last] = params.equal_range("format");
+  std::string text;
+  for (const auto& name : allowed) text += (text.empty() ? "" : " or ") + name;
+  if (first == last && !required) return allowed.front();
+  if (first == last || std::next(first) != last ||
+      std::find(allowed.begin(), allowed.end(), first->second) == allowed.end())
+    throw bad_request("format",
+                      "format must be given " + std::string(required ? "" : "at most ") + "once, as " + text);
+  std::string format = first->second;
+  params.erase("format");
+  return format;
+}
+
+// One CSV field (RFC 4180): quoted, quotes doubled, when it holds a comma,
+// a quote or a line break.
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
+}
+
+std::string csv_line(const Event& e) {
+  return std::to_string(e.id) + "," + csv_field(format_rfc3339(e.ts)) + "," + csv_field(e.plugin) + "," +
+         csv_field(e.kind) + "," + csv_field(e.machine) + "," + csv_field(e.data) + "\r\n";
+}
+
+// Events per poll of an export: what one chunk of the body holds.
+constexpr int kExportPage = 1000;
+
+// GET /api/v1/events/export: the range as a download, newest first, a page
+// of the store's cursor at a time written as one chunk of the body: memory
+// stays at one page however many events the range holds.
+Stream export_stream(ApiContext& ctx, const Request& req) {
+  QueryParams params = req.query;
+  const std::string format = take_format(params, {"jsonl", "csv"}, true);
+  for (const char* paged : {"limit", "cursor"})
+    if (params.count(paged))
+      throw bad_request(paged, std::string(paged) + " does not apply: the export holds the whole range");
+  const EventQuery q = parse_event_query(params, now_ns());
+  struct State {
+    std::optional<EventCursor> after;
+    bool header_sent = false;
+  };
+  auto state = std::make_shared<State>();
+  const bool csv = format == "csv";
+  Stream stream{std::chrono::milliseconds(0), [&ctx, q, csv, state](const EventSink& send) {
+                  std::string chunk;
+                  if (csv && !state->header_sent) chunk = "id,time,plugin,kind,machine,data\r\n";
+                  state->header_sent = true;
+                  const EventPage page = ctx.events.store().query(q.filter, state->after, kExportPage);
+                  for (const auto& e : page.events)
+                    chunk += csv ? csv_line(e)
+                                 : event_json(e).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+                  if (!chunk.empty()) send("", chunk);
+                  state->after = page.next;
+                  return page.next.has_value();
+                }};
+  stream.content_type = csv ? "text/csv; charset=utf-8" : "application/x-ndjson";
+  stream.headers = {{"Content-Disposition",
+                     std::string("attachment; filename=\"adam-events.") + (csv ? "csv" : "jsonl") + "\""}};
+  return stream;
+}
+
 Reply events_page(ApiContext& ctx, const Request& req) {
   const EventQuery q = parse_event_query(req.query, now_ns());
   const EventPage page = ctx.events.store().query(q.filter, q.cursor, q.limit);
   json events = json::array();
-  for (const auto& e : page.events) events.push_back(event_json(e));
+  for (const auto& e : page.events) events.push_back(linked_event_json(ctx, e));
   QueryParams params = req.query;
   params.erase("cursor");
   const std::string self = "/api/v1/events" + (req.query.empty() ? "" : "?" + to_query_string(req.query));
@@ -42,7 +121,8 @@ Reply events_page(ApiContext& ctx, const Request& req) {
                  {{"self", self},
                   {"next", next_link},
                   {"histogram", "/api/v1/events/histogram"},
-                  {"stream", "/api/v1/events/stream"}}}}};
+                  {"stream", "/api/v1/events/stream"},
+                  {"export", "/api/v1/events/export"}}}}};
 }
 
 Reply histogram(ApiContext& ctx, const Request& req) {
@@ -70,28 +150,36 @@ Reply histogram(ApiContext& ctx, const Request& req) {
 // Stored events of last=/since= first (oldest first, up to limit), then
 // live ones. The subscription is taken before the stored events are read,
 // so none falls between the two.
+// format=html sends each event as its table row (html::event_row), what
+// the console's live mode prepends (htmx-ext-sse swaps an event's data).
 Stream event_stream(ApiContext& ctx, const Request& req) {
-  const EventQuery q = parse_stream_query(req.query, now_ns());
+  QueryParams params = req.query;
+  const bool as_html = take_format(params, {"json", "html"}, false) == "html";
+  const EventQuery q = parse_stream_query(params, now_ns());
+  auto render = [&ctx, as_html](const Event& e) {
+    const json j = linked_event_json(ctx, e);
+    return as_html ? html::event_row(j) : j.dump();
+  };
   struct State {
     std::shared_ptr<EventSubscription> subscription;
     bool stored_sent = false;
     int64_t sent_up_to = 0;
   };
   auto state = std::make_shared<State>(State{ctx.events.subscribe(q.filter)});
-  return Stream{std::chrono::milliseconds(200), [&ctx, q, state](const EventSink& send) {
+  return Stream{std::chrono::milliseconds(200), [&ctx, q, state, render](const EventSink& send) {
                   if (!state->stored_sent) {
                     state->stored_sent = true;
                     if (q.has_range) {
                       const EventPage stored = ctx.events.store().query(q.filter, std::nullopt, q.limit);
                       for (auto it = stored.events.rbegin(); it != stored.events.rend(); ++it) {
-                        send("event", event_json(*it).dump());
+                        send("event", render(*it));
                         state->sent_up_to = std::max(state->sent_up_to, it->id);
                       }
                     }
                   }
                   // A zero wait: what is pending, without blocking the worker.
                   for (const auto& e : state->subscription->wait(std::chrono::milliseconds(0)))
-                    if (e.id > state->sent_up_to) send("event", event_json(e).dump());
+                    if (e.id > state->sent_up_to) send("event", render(e));
                   if (!state->subscription->dropped()) return true;
                   send("dropped", R"({"reason":"the client fell too far behind"})");
                   return false;
@@ -118,6 +206,9 @@ std::vector<Route> event_routes(ApiContext& ctx) {
   Route stream{"GET", "/api/v1/events/stream", "/api/v1/events/stream", Access::viewer};
   stream.stream = [&ctx](const Request& req) { return event_stream(ctx, req); };
   r.push_back(std::move(stream));
+  Route exported{"GET", "/api/v1/events/export", "/api/v1/events/export", Access::viewer};
+  exported.stream = [&ctx](const Request& req) { return export_stream(ctx, req); };
+  r.push_back(std::move(exported));
   return r;
 }
 

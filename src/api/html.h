@@ -11,15 +11,31 @@ namespace adam::html {
 // Any JSON resource without a fragment of its own, readable.
 std::string json_block(const nlohmann::json& j);
 
+// GET /api/v1/node: facts, kernel features (what each allows), lost events
+// per plugin and reason; refreshes itself.
 std::string node(const nlohmann::json& node);
-std::string plugin_row(const nlohmann::json& plugin);
-std::string plugins(const nlohmann::json& list);
+// The dashboard page: the live rates chart (node links.rates), the node,
+// the plugins with their start/stop forms.
+std::string dashboard(const nlohmann::json& node, const nlohmann::json& plugin_list, bool admin);
+// A plugin's row: state, summary, counters, stats; with `admin` (the
+// page's caller may write) its write controls too, those it has a link for
+// (links.start: the form from its config_schema; links.stop: the button).
+std::string plugin_row(const nlohmann::json& plugin, bool admin);
+std::string plugins(const nlohmann::json& list, bool admin);
 // The token table with its create form (links.create) and a revoke button
 // per token (its links.self).
 std::string tokens(const nlohmann::json& list);
 std::string token_created(const nlohmann::json& created);
 // GET /api/v1/events: a table, newest first, with a button for the next page.
+// An event's links (its plugin's event_links()) are buttons loading what
+// produced it into #event-detail; events.lost rows show count and reason.
 std::string events(const nlohmann::json& page);
+// One event's row (the live stream's format=html).
+std::string event_row(const nlohmann::json& event);
+// The events page (console.cpp shapes `view`): filter form (page, presets,
+// since, until, plugins, kinds, live), export links, histogram_html,
+// events_html, the live stream's URL.
+std::string events_page(const nlohmann::json& view);
 // GET /api/v1/events/histogram: the totals per bucket as inline SVG bars.
 std::string histogram(const nlohmann::json& histogram);
 std::string error(int status, const std::string& message, const std::string& field);

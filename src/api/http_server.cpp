@@ -138,8 +138,10 @@ struct Server::Impl {
         use_awaitable);
   }
 
-  std::string error_text(int status, const std::string& code, const std::string& message, bool close) {
-    const Response r = app.error(status, code, message);
+  // `hx`: the request's head was read and asked for HTML (HX-Request).
+  std::string error_text(int status, const std::string& code, const std::string& message, bool close,
+                         bool hx = false) {
+    const Response r = app.error(status, code, message, hx);
     std::string text = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n", status,
                                    std::string(bhttp::obsolete_reason(static_cast<bhttp::status>(status))),
                                    r.content_type, r.body.size());
@@ -157,17 +159,29 @@ struct Server::Impl {
     co_return !ec;
   }
 
+  // `head_only`: the answer to a HEAD request, the header of what GET
+  // answers (its Content-Length too) without the body.
   template <class S>
-  awaitable<bool> write_response(S& stream, const Response& r, bool keep_alive) {
-    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), 11};
-    if (!r.content_type.empty()) res.set(bhttp::field::content_type, r.content_type);
-    for (const auto& [name, value] : r.headers) res.insert(name, value);
-    res.body() = r.body;
-    res.keep_alive(keep_alive);
-    res.prepare_payload();
+  awaitable<bool> write_response(S& stream, const Response& r, bool keep_alive, bool head_only) {
+    auto head = [&](auto& res) {
+      if (!r.content_type.empty()) res.set(bhttp::field::content_type, r.content_type);
+      for (const auto& [name, value] : r.headers) res.insert(name, value);
+      res.keep_alive(keep_alive);
+    };
     error_code ec;
     beast::get_lowest_layer(stream).expires_after(limits.write_deadline);
-    co_await bhttp::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+    if (head_only) {
+      bhttp::response<bhttp::empty_body> res{static_cast<bhttp::status>(r.status), 11};
+      head(res);
+      res.content_length(r.body.size());
+      co_await bhttp::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+    } else {
+      bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), 11};
+      head(res);
+      res.body() = r.body;
+      res.prepare_payload();
+      co_await bhttp::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+    }
     beast::get_lowest_layer(stream).expires_never();
     co_return !ec;
   }
@@ -203,7 +217,7 @@ struct Server::Impl {
   awaitable<void> accept_loop();
   awaitable<void> refuse(tcp::socket socket, std::string text);
   std::string read_failure(const error_code& ec, bool timed_out, const std::string& part,
-                           std::chrono::milliseconds deadline, size_t body_limit);
+                           std::chrono::milliseconds deadline, size_t body_limit, bool hx);
   // Refused connections still being answered (each holds an fd for a while).
   static constexpr int kMaxRefusing = 64;
   int refusing = 0;
@@ -213,17 +227,17 @@ struct Server::Impl {
 // be read: 408 past its deadline, 431/413 over a limit, 400 when malformed;
 // empty when the client simply went away.
 std::string Server::Impl::read_failure(const error_code& ec, bool timed_out, const std::string& part,
-                                       std::chrono::milliseconds deadline, size_t body_limit) {
+                                       std::chrono::milliseconds deadline, size_t body_limit, bool hx) {
   if (timed_out)
     return error_text(408, "request_timeout",
-                      fmt::format("the {} did not arrive within {} ms", part, deadline.count()), true);
+                      fmt::format("the {} did not arrive within {} ms", part, deadline.count()), true, hx);
   if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow)
     return error_text(431, "headers_too_large",
-                      fmt::format("the request header is over {} bytes", limits.max_header_bytes), true);
+                      fmt::format("the request header is over {} bytes", limits.max_header_bytes), true, hx);
   if (ec == bhttp::error::body_limit)
-    return error_text(413, "body_too_large", fmt::format("the body is over {} bytes", body_limit), true);
+    return error_text(413, "body_too_large", fmt::format("the body is over {} bytes", body_limit), true, hx);
   if (malformed(ec))
-    return error_text(400, "bad_request", "malformed HTTP " + part + ": " + ec.message(), true);
+    return error_text(400, "bad_request", "malformed HTTP " + part + ": " + ec.message(), true, hx);
   return {};
 }
 
@@ -251,10 +265,13 @@ awaitable<void> Server::Impl::serve(S& stream) {
     if (ec) {
       // A client that went away before sending anything gets no answer.
       const bool started = head_parser.got_some() || buffer.size() > 0;
-      const std::string answer = deadline.expired() && !started
-                                     ? ""
-                                     : read_failure(ec, deadline.expired(), "request header",
-                                                    limits.header_deadline, limits.max_body_bytes);
+      const std::string answer =
+          deadline.expired() && !started
+              ? ""
+              : read_failure(ec, deadline.expired(), "request header", limits.header_deadline,
+                             limits.max_body_bytes,
+                             // a declared body over the limit is refused once every field is in
+                             ec == bhttp::error::body_limit && head_parser.get()["HX-Request"] == "true");
       if (!answer.empty() && co_await write_all(stream, answer)) co_await close(stream, true);
       co_return;
     }
@@ -270,6 +287,7 @@ awaitable<void> Server::Impl::serve(S& stream) {
     const auto length = head_parser.content_length();
     head.has_body = head_parser.chunked() || (length && *length > 0);
     const bool keep_alive = req.keep_alive();
+    const bool hx = head.headers["hx-request"] == "true";
 
     Admission admission;
     try {
@@ -277,11 +295,12 @@ awaitable<void> Server::Impl::serve(S& stream) {
       admission = co_await on_worker(admit);
     } catch (const std::exception& e) {
       spdlog::error("{} {}: {}", head.method, head.target, e.what());
-      admission.answer = app.error(500, "internal", e.what());
+      admission.answer = app.error(500, "internal", e.what(), hx);
     }
     if (admission.answer) {
       // The body, if any, stays unread: the connection cannot go on.
-      if (co_await write_response(stream, *admission.answer, keep_alive && !head.has_body && !stopping)) {
+      if (co_await write_response(stream, *admission.answer, keep_alive && !head.has_body && !stopping,
+                                  head.method == "HEAD")) {
         if (keep_alive && !head.has_body) continue;
         co_await close(stream, head.has_body);
       }
@@ -296,15 +315,15 @@ awaitable<void> Server::Impl::serve(S& stream) {
       if (length && *length > body_limit) {  // the header parser checked only the server's limit
         if (co_await write_all(stream,
                                error_text(413, "body_too_large",
-                                          fmt::format("the body is over {} bytes", body_limit), true)))
+                                          fmt::format("the body is over {} bytes", body_limit), true, hx)))
           co_await close(stream, true);
         co_return;
       }
       const size_t reserve = length ? static_cast<size_t>(*length) : body_limit;
       if (body_bytes_reserved + reserve > 8 * limits.max_body_bytes) {
         if (co_await write_all(
-                stream,
-                error_text(503, "unavailable", "too many request bodies in flight; try again later", true)))
+                stream, error_text(503, "unavailable", "too many request bodies in flight; try again later",
+                                   true, hx)))
           co_await close(stream, true);
         co_return;
       }
@@ -319,7 +338,7 @@ awaitable<void> Server::Impl::serve(S& stream) {
       body_bytes_reserved -= reserve;
       if (ec) {
         const std::string answer =
-            read_failure(ec, deadline.expired(), "body", limits.body_deadline, body_limit);
+            read_failure(ec, deadline.expired(), "body", limits.body_deadline, body_limit, hx);
         if (!answer.empty() && co_await write_all(stream, answer)) co_await close(stream, true);
         co_return;
       }
@@ -334,13 +353,14 @@ awaitable<void> Server::Impl::serve(S& stream) {
       outcome = co_await on_worker(proceed);
     } catch (const std::exception& e) {
       spdlog::error("{} {}: {}", head.method, head.target, e.what());
-      outcome.response = app.error(500, "internal", e.what());
+      outcome.response = app.error(500, "internal", e.what(), hx);
     }
     if (outcome.stream) {
       co_await serve_stream(stream, outcome);
       co_return;
     }
-    if (!co_await write_response(stream, outcome.response, keep_alive && !stopping)) co_return;
+    if (!co_await write_response(stream, outcome.response, keep_alive && !stopping, head.method == "HEAD"))
+      co_return;
     if (!keep_alive || stopping) {
       co_await close(stream, false);
       co_return;
@@ -354,9 +374,11 @@ awaitable<void> Server::Impl::serve(S& stream) {
 template <class S>
 awaitable<void> Server::Impl::serve_stream(S& stream, Outcome& outcome) {
   Stream& events = *outcome.stream;
-  std::string head =
-      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-      "Transfer-Encoding: chunked\r\nConnection: close\r\n";
+  const bool download = !events.content_type.empty();
+  std::string head = fmt::format(
+      "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nCache-Control: no-cache\r\n"
+      "Transfer-Encoding: chunked\r\nConnection: close\r\n",
+      download ? events.content_type : "text/event-stream");
   for (const auto& [name, value] : outcome.response.headers) head += name + ": " + value + "\r\n";
   if (!co_await write_all(stream, head + "\r\n")) co_return;
 
@@ -367,30 +389,33 @@ awaitable<void> Server::Impl::serve_stream(S& stream, Outcome& outcome) {
     asio::steady_timer wake;          // the wait between polls
     asio::steady_timer watcher_done;  // cancelled when the watcher returns
   };
-  auto watch = std::make_shared<Watch>(co_await asio::this_coro::executor);
-  asio::co_spawn(
-      co_await asio::this_coro::executor,
-      [watch, &stream]() -> awaitable<void> {
-        std::array<char, 512> ignored;
-        error_code ec;
-        while (!ec)
-          co_await stream.async_read_some(asio::buffer(ignored), asio::redirect_error(use_awaitable, ec));
-        watch->client_gone = true;
-        watch->finished = true;
-        watch->wake.cancel();
-        watch->watcher_done.cancel();
-      },
-      asio::detached);
+  // No co_await in the statements that make or copy `watch`: g++ 12
+  // mishandles temporaries (here a lambda holding a shared_ptr) in a
+  // full-expression with co_await, destroying them twice (a stream whose
+  // client left freed the Watch while this coroutine still used it).
+  const auto executor = co_await asio::this_coro::executor;
+  auto watch = std::make_shared<Watch>(executor);
+  auto watcher = [watch, &stream]() -> awaitable<void> {
+    std::array<char, 512> ignored;
+    error_code ec;
+    while (!ec)
+      co_await stream.async_read_some(asio::buffer(ignored), asio::redirect_error(use_awaitable, ec));
+    watch->client_gone = true;
+    watch->finished = true;
+    watch->wake.cancel();
+    watch->watcher_done.cancel();
+  };
+  asio::co_spawn(executor, std::move(watcher), asio::detached);
 
   auto chunk = [](const std::string& data) { return fmt::format("{:x}\r\n{}\r\n", data.size(), data); };
   auto last_write = std::chrono::steady_clock::now();
   while (!watch->client_gone && !stopping) {
     std::pair<std::string, bool> polled;
     try {
-      auto poll = [&events] {
+      auto poll = [&events, download] {
         std::string frames;
-        const bool more = events.poll([&frames](const std::string& event, const std::string& data) {
-          frames += sse_frame(event, data);
+        const bool more = events.poll([&frames, download](const std::string& event, const std::string& data) {
+          frames += download ? data : sse_frame(event, data);
         });
         return std::pair(std::move(frames), more);
       };
@@ -404,7 +429,8 @@ awaitable<void> Server::Impl::serve_stream(S& stream, Outcome& outcome) {
     }
     auto& [frames, more] = polled;
     const auto now = std::chrono::steady_clock::now();
-    if (frames.empty() && now - last_write >= limits.stream_keepalive) frames = sse_frame("", "keepalive");
+    if (frames.empty() && !download && now - last_write >= limits.stream_keepalive)
+      frames = sse_frame("", "keepalive");
     if (!frames.empty()) {
       if (watch->client_gone || !co_await write_all(stream, chunk(frames))) break;
       last_write = now;

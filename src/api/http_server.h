@@ -65,8 +65,10 @@ struct Admission {
 
 struct Application {
   std::function<Admission(const Head&)> admit;
-  // The server's own refusals (400 malformed, 408, 413, 429, 431).
-  std::function<Response(int status, const std::string& code, const std::string& message)> error;
+  // The server's own refusals (400 malformed, 408, 413, 429, 431). `hx`:
+  // the request's head was read and it has HX-Request: true (the console
+  // shows an HTML fragment).
+  std::function<Response(int status, const std::string& code, const std::string& message, bool hx)> error;
 };
 
 struct TlsFiles {

@@ -1,9 +1,13 @@
 #include <sys/utsname.h>
 
+#include <map>
+#include <memory>
+
 #include "api/html.h"
 #include "api/resources.h"
 #include "core/event_hub.h"
 #include "core/kernel.h"
+#include "core/plugin_manager.h"
 #include "core/xdp_chain.h"
 
 namespace adam {
@@ -57,17 +61,67 @@ json node_json(ApiContext& ctx) {
            {{"self", "/api/v1/node"},
             {"plugins", "/api/v1/plugins"},
             {"tokens", "/api/v1/tokens"},
-            {"events", "/api/v1/events"}}}};
+            {"events", "/api/v1/events"},
+            {"rates", "/api/v1/node/rates"}}}};
+}
+
+// The monotonic totals the dashboard shows per second: the node's stored
+// and lost events, and every running plugin's counters().
+std::map<std::string, double> rate_totals(ApiContext& ctx) {
+  std::map<std::string, double> totals;
+  double stored = 0, lost = 0;
+  for (const auto& [plugin, c] : ctx.events.counters()) {
+    stored += static_cast<double>(c.stored);
+    for (const auto& [reason, n] : c.lost) lost += static_cast<double>(n);
+  }
+  totals["events/s"] = stored;
+  totals["lost events/s"] = lost;
+  for (const auto& [plugin, counters] : ctx.plugins.counters())
+    for (const auto& [name, value] : counters.items())
+      if (value.is_number()) totals[plugin + ": " + name + "/s"] = value.get<double>();
+  return totals;
+}
+
+// GET /api/v1/node/rates: once a second, {ts, series: {label: per second}},
+// each rate the growth of its total since the previous poll. A total that
+// shrank (its plugin restarted) counts from zero again; a plugin that
+// stopped drops out of the series.
+Stream rates_stream(ApiContext& ctx) {
+  struct Previous {
+    std::chrono::steady_clock::time_point at;
+    std::map<std::string, double> totals;
+  };
+  auto previous = std::make_shared<Previous>(Previous{std::chrono::steady_clock::now(), rate_totals(ctx)});
+  return Stream{std::chrono::seconds(1), [&ctx, previous](const EventSink& send) {
+                  const auto now = std::chrono::steady_clock::now();
+                  const double seconds = std::chrono::duration<double>(now - previous->at).count();
+                  if (seconds < 0.5) return true;  // the poll right after opening: no interval yet
+                  std::map<std::string, double> totals = rate_totals(ctx);
+                  json series = json::object();
+                  for (const auto& [label, total] : totals) {
+                    auto it = previous->totals.find(label);
+                    const double before = it == previous->totals.end() || it->second > total ? 0 : it->second;
+                    series[label] = (total - before) / seconds;
+                  }
+                  *previous = Previous{now, std::move(totals)};
+                  send("rates", json{{"ts", now_ns()}, {"series", series}}.dump());
+                  return true;
+                }};
 }
 
 }  // namespace
 
 std::vector<Route> node_routes(ApiContext& ctx) {
-  return {{"GET", "/api/v1/node", "/api/v1/node", Access::viewer,
-           [&ctx](const Request&) {
-             return Reply{200, node_json(ctx)};
-           },
-           html::node}};
+  std::vector<Route> r;
+  r.push_back({"GET", "/api/v1/node", "/api/v1/node", Access::viewer,
+               [&ctx](const Request&) {
+                 return Reply{200, node_json(ctx)};
+               },
+               html::node});
+  Route rates{"GET", "/api/v1/node/rates", "/api/v1/node/rates", Access::viewer};
+  rates.stream = [&ctx](const Request&) { return rates_stream(ctx); };
+  r.push_back(std::move(rates));
+  return r;
 }
 
 }  // namespace adam

@@ -18,10 +18,13 @@ json plugin_audit(const PluginStatus& s) {
           {"config", s.config}};
 }
 
-json plugin_json(const PluginStatus& s) {
+// Takes `s` by value: a running firewall's stats hold every rule's
+// counters, moved rather than copied. The start and stop links are there
+// for a caller who may use them (an admin): what the HTML shows as controls.
+json plugin_json(PluginStatus s, bool admin) {
   const std::string self = "/api/v1/plugins/" + s.name;
   json links = {{"self", self}};
-  if (s.state != PluginState::unsupported) {
+  if (s.state != PluginState::unsupported && admin) {
     links["start"] = self + "/start";
     links["stop"] = self + "/stop";
   }
@@ -32,16 +35,18 @@ json plugin_json(const PluginStatus& s) {
           {"config", s.config},
           {"reason", s.reason},
           {"summary", s.summary},
-          {"config_schema", s.config_schema},
-          {"stats", s.stats},
+          {"config_schema", std::move(s.config_schema)},
+          {"stats", std::move(s.stats)},
+          {"counters", std::move(s.counters)},
           {"links", links}};
 }
 
 // A plugin with its event counters.
-json plugin_with_events(ApiContext& ctx, const PluginStatus& s) {
-  json j = plugin_json(s);
+json plugin_with_events(ApiContext& ctx, PluginStatus s, const Request& req) {
+  const std::string name = s.name;
+  json j = plugin_json(std::move(s), req.caller_role == "admin");
   auto counters = ctx.events.counters();
-  j["events"] = event_counters_json(counters[s.name]);
+  j["events"] = event_counters_json(counters[name]);
   return j;
 }
 
@@ -50,38 +55,41 @@ json plugin_with_events(ApiContext& ctx, const PluginStatus& s) {
 std::vector<Route> plugin_routes(ApiContext& ctx) {
   std::vector<Route> r;
   r.push_back({"GET", "/api/v1/plugins", "/api/v1/plugins", Access::viewer,
-               [&ctx](const Request&) {
+               [&ctx](const Request& req) {
                  json list = json::array();
-                 for (const auto& s : ctx.plugins.list()) list.push_back(plugin_with_events(ctx, s));
+                 for (auto& s : ctx.plugins.list())
+                   list.push_back(plugin_with_events(ctx, std::move(s), req));
                  return Reply{200, {{"plugins", list}, {"links", {{"self", "/api/v1/plugins"}}}}};
                },
-               html::plugins});
+               // The controls follow the links (an admin's); pages also pass their caller's role.
+               [](const json& list) { return html::plugins(list, true); }});
   r.push_back({"GET", "/api/v1/plugins/([^/]+)", "/api/v1/plugins/{name}", Access::viewer,
                [&ctx](const Request& req) {
-                 return Reply{200, plugin_with_events(ctx, ctx.plugins.status(req.params[0]))};
+                 return Reply{200, plugin_with_events(ctx, ctx.plugins.status(req.params[0]), req)};
                },
-               html::plugin_row});
-  r.push_back({"POST", "/api/v1/plugins/([^/]+)/start", "/api/v1/plugins/{name}/start", Access::admin,
-               [&ctx](const Request& req) {
-                 const std::string& name = req.params[0];
-                 const PluginStatus before = ctx.plugins.status(name);  // 404 before looking at the body
-                 // A form's text values take the types the plugin's schema declares.
-                 const json config = !req.form.empty()    ? config_from_text(before.config_schema, req.form)
-                                     : req.body.is_null() ? json::object()
-                                                          : req.body;
-                 if (!config.is_object())
-                   throw bad_request("body", "the plugin config must be a JSON object");
-                 const PluginStatus after = ctx.plugins.start(name, config);
-                 return Reply{200, plugin_with_events(ctx, after), plugin_audit(before), plugin_audit(after)};
-               },
-               html::plugin_row});
-  r.push_back({"POST", "/api/v1/plugins/([^/]+)/stop", "/api/v1/plugins/{name}/stop", Access::admin,
-               [&ctx](const Request& req) {
-                 const PluginStatus before = ctx.plugins.status(req.params[0]);
-                 const PluginStatus after = ctx.plugins.stop(req.params[0]);
-                 return Reply{200, plugin_with_events(ctx, after), plugin_audit(before), plugin_audit(after)};
-               },
-               html::plugin_row});
+               [](const json& plugin) { return html::plugin_row(plugin, true); }});
+  r.push_back(
+      {"POST", "/api/v1/plugins/([^/]+)/start", "/api/v1/plugins/{name}/start", Access::admin,
+       [&ctx](const Request& req) {
+         const std::string& name = req.params[0];
+         const PluginStatus before = ctx.plugins.status(name);  // 404 before looking at the body
+         // A form's text values take the types the plugin's schema declares.
+         const json config = !req.form.empty()    ? config_from_text(before.config_schema, req.form)
+                             : req.body.is_null() ? json::object()
+                                                  : req.body;
+         if (!config.is_object()) throw bad_request("body", "the plugin config must be a JSON object");
+         const PluginStatus after = ctx.plugins.start(name, config);
+         return Reply{200, plugin_with_events(ctx, after, req), plugin_audit(before), plugin_audit(after)};
+       },
+       [](const json& plugin) { return html::plugin_row(plugin, true); }});
+  r.push_back(
+      {"POST", "/api/v1/plugins/([^/]+)/stop", "/api/v1/plugins/{name}/stop", Access::admin,
+       [&ctx](const Request& req) {
+         const PluginStatus before = ctx.plugins.status(req.params[0]);
+         const PluginStatus after = ctx.plugins.stop(req.params[0]);
+         return Reply{200, plugin_with_events(ctx, after, req), plugin_audit(before), plugin_audit(after)};
+       },
+       [](const json& plugin) { return html::plugin_row(plugin, true); }});
   return r;
 }
 

@@ -187,8 +187,8 @@ const Router::Entry* Router::match(const std::string& method, const std::string&
 
 http::Application Router::application() {
   return {[this](const http::Head& head) { return admit(head); },
-          [](int status, const std::string& code, const std::string& message) {
-            return error_response(status, code, message, "", false);
+          [](int status, const std::string& code, const std::string& message, bool hx) {
+            return error_response(status, code, message, "", hx);
           }};
 }
 
@@ -213,15 +213,17 @@ std::shared_ptr<void> Router::take_stream_slot(const std::string& token_name) {
 http::Admission Router::admit(const http::Head& head) {
   const auto t0 = std::chrono::steady_clock::now();
   Request req;
-  req.method = head.method;
+  // HEAD is GET without the body (the HTTP server leaves it out).
+  const bool head_only = head.method == "HEAD";
+  req.method = head_only ? "GET" : head.method;
   req.headers = head.headers;
   req.hx = req.header("hx-request") == "true";
   const size_t question = head.target.find('?');
   req.path = percent_decode(std::string_view(head.target).substr(0, question), false);
   // Route labels in metrics are bounded: a method no route has counts as OTHER.
   const bool known_method =
-      head.method == "GET" || head.method == "POST" || head.method == "PUT" || head.method == "DELETE";
-  const std::string method_label = known_method ? head.method : "OTHER";
+      req.method == "GET" || req.method == "POST" || req.method == "PUT" || req.method == "DELETE";
+  const std::string method_label = known_method ? req.method : "OTHER";
   auto refuse = [&](int status, const std::string& route_name, const ApiError& e) {
     metrics_.observe(method_label, route_name, status,
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -232,7 +234,7 @@ http::Admission Router::admit(const http::Head& head) {
     return refuse(414, "unmatched",
                   ApiError(414, "uri_too_long", "the path is over " + std::to_string(kMaxPath) + " bytes"));
   std::smatch m;
-  const Entry* found = match(head.method, req.path, m);
+  const Entry* found = match(req.method, req.path, m);
   if (!found) return refuse(404, "unmatched", not_found("no route " + head.method + " " + req.path));
   for (size_t i = found->on_machine ? 2 : 1; i < m.size(); ++i) req.params.push_back(m[i]);
   if (found->on_machine) {
@@ -262,8 +264,9 @@ http::Admission Router::admit(const http::Head& head) {
   // Open routes (the login form) take small bodies only: no token was needed to send one.
   const size_t max_body = found->route.access == Access::open ? kMaxOpenBody : 0;
   return {std::nullopt,
-          [this, found, req = std::move(req), token_name, t0](std::string body) mutable {
+          [this, found, req = std::move(req), token_name, t0, head_only](std::string body) mutable {
             http::Outcome out = run(*found, std::move(req), token_name, std::move(body));
+            if (head_only) out.stream.reset();  // its head only: the response says what it would be
             metrics_.observe(found->route.method, found->route.name, out.response.status,
                              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
             return out;
@@ -296,7 +299,9 @@ http::Outcome Router::run(const Entry& entry, Request req, const std::string& to
       Stream stream = route.stream(req);
       auto slot = take_stream_slot(token_name);
       stream.poll = [poll = std::move(stream.poll), slot](const EventSink& sink) { return poll(sink); };
-      return {http::Response{200, "text/event-stream", "", {}}, std::move(stream)};
+      http::Response head{200, stream.content_type.empty() ? "text/event-stream" : stream.content_type, "",
+                          stream.headers};
+      return {std::move(head), std::move(stream)};
     }
     if (route.page != Page::none) {
       if (req.machine.empty()) {
@@ -307,6 +312,19 @@ http::Outcome Router::run(const Entry& entry, Request req, const std::string& to
         if (!machines_.api) throw not_found("this adamd has no machine registry");
         req.api = machines_.api(req.machine, req);
       }
+      // A page's reads are one snapshot, each GET made once: the layout's
+      // navigation reuses the plugin list the page read (a firewall with
+      // 10,000 rules makes that list cost tens of ms).
+      req.api = [api = std::move(req.api), read = std::make_shared<std::map<std::string, json>>()](
+                    const std::string& method, const std::string& target, const json& b) {
+        if (method != "GET") {
+          read->clear();
+          return api(method, target, b);
+        }
+        auto it = read->find(target);
+        if (it == read->end()) it = read->emplace(target, api(method, target, b)).first;
+        return it->second;
+      };
     }
     Reply reply = route.handler(req);
     audit(route, req, reply);
@@ -359,9 +377,9 @@ json Router::call(const Request& caller, const std::string& method, const std::s
   req.body = body;
   req.caller = caller.caller;
   req.caller_role = caller.caller_role;
-  const Reply reply = route.handler(req);
+  Reply reply = route.handler(req);
   audit(route, req, reply);
-  return reply.body;
+  return std::move(reply.body);
 }
 
 std::string Router::fragment(const std::string& method, const std::string& path, const json& body) const {

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "adam/events.h"
 #include "core/bpf_handle.h"
@@ -355,7 +356,11 @@ void EventHub::write_loop() {
       std::unique_lock lock(queue_mu_);
       const auto retention_due =
           std::chrono::system_clock::time_point(std::chrono::nanoseconds(next_retention_));
-      queue_cv_.wait_until(lock, retention_due, [&] { return writer_stop_ || !queue_.empty(); });
+      // Idle, it still looks at the loss counters once a second (the
+      // kernel counts losses without waking anyone) to mark them in time.
+      queue_cv_.wait_until(
+          lock, std::min(retention_due, std::chrono::system_clock::now() + std::chrono::seconds(1)),
+          [&] { return writer_stop_ || !queue_.empty(); });
       if (!queue_.empty() && !writer_stop_) {
         // Let the batch grow for one window unless it is big already or
         // someone waits for it.
@@ -369,6 +374,7 @@ void EventHub::write_loop() {
     }
     for (const auto& [plugin, n] : overflow) count_loss(*plugin, LossReason::queue, n);
     overflow.clear();
+    append_loss_markers(batch);
     if (!batch.empty()) write_batch(batch);
     {
       std::lock_guard lock(queue_mu_);
@@ -410,6 +416,21 @@ void EventHub::write_batch(std::vector<Queued>& batch) {
     const KindName name = store_.kind_name(rows[i].kind);
     const Event e{ids[i], rows[i].ts, name.plugin, name.kind, store_.machine(), std::move(rows[i].data)};
     for (const auto& sub : subscribers) sub->offer(e);
+  }
+}
+
+void EventHub::append_loss_markers(std::vector<Queued>& batch) {
+  const TimeNs now = now_ns();
+  for (const auto& [plugin, c] : counters()) {
+    for (const auto& [reason, n] : c.lost) {
+      int64_t& marked = losses_marked_[plugin][reason];
+      if (n <= marked) continue;
+      const std::string data = fmt::format(R"({{"plugin":{},"reason":"{}","count":{}}})",
+                                           nlohmann::json(plugin).dump(), to_string(reason), n - marked);
+      batch.push_back(
+          Queued{NewEvent{now, store_.kind_id("adamd", "events.lost"), data}, intern_plugin("adamd")});
+      marked = n;
+    }
   }
 }
 

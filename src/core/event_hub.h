@@ -147,6 +147,10 @@ class EventHub {
   void count_loss(const std::string& plugin, LossReason reason, int64_t n = 1);
   void write_loop();
   void write_batch(std::vector<Queued>& batch);
+  // Appends an `events.lost` event (plugin adamd, data {plugin, reason,
+  // count}) for every plugin and reason whose lost count grew since the
+  // last one, so a time range shows where it lost events.
+  void append_loss_markers(std::vector<Queued>& batch);
   void apply_retention();
 
   EventStore& store_;
@@ -182,6 +186,8 @@ class EventHub {
   std::map<std::string, std::unique_ptr<std::string>> plugin_names_;
   // The kernel's lost counters of removed ring buffers, by plugin and reason.
   std::map<std::string, std::map<LossReason, int64_t>> kernel_lost_retired_;
+  // What the loss markers reported so far (the writer's alone).
+  std::map<std::string, std::map<LossReason, int64_t>> losses_marked_;
 
   std::mutex subscribers_mu_;
   std::vector<std::weak_ptr<EventSubscription>> subscribers_;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <set>
 
@@ -103,11 +104,11 @@ HistogramQuery parse_histogram_query(const QueryParams& params, TimeNs now) {
   HistogramQuery h;
   h.filter = range.filter;
   if (const std::string* bucket = single(params, "bucket")) h.bucket = *bucket;
-  static const std::map<std::string, TimeNs> kBuckets = {
-      {"1m", 60'000'000'000}, {"5m", 300'000'000'000}, {"1h", 3'600'000'000'000}, {"1d", 86'400'000'000'000}};
-  auto it = kBuckets.find(h.bucket);
-  if (it == kBuckets.end()) throw bad_request("bucket", "bucket must be 1m, 5m, 1h or 1d");
-  h.bucket_ns = it->second;
+  auto it = std::find_if(std::begin(kHistogramBuckets), std::end(kHistogramBuckets),
+                         [&](const HistogramBucket& b) { return b.name == h.bucket; });
+  if (it == std::end(kHistogramBuckets))
+    throw bad_request("bucket", "bucket must be 1m, 5m, 10m, 15m, 30m, 1h, 2h, 6h, 12h or 1d");
+  h.bucket_ns = it->ns;
   if (const std::string* group = single(params, "group")) {
     if (*group == "kind")
       h.group = HistogramGroup::kind;

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "store/event_store.h"
 
@@ -22,6 +23,18 @@ struct EventQuery {
   std::optional<EventCursor> cursor;
   bool has_range = false;  // last, since or until was given
 };
+
+// The histogram's bucket sizes (bucket=), smallest first: a page picks the
+// smallest that splits its range into at most ~120 bars.
+struct HistogramBucket {
+  std::string_view name;
+  TimeNs ns;
+};
+inline constexpr HistogramBucket kHistogramBuckets[] = {
+    {"1m", 60'000'000'000},    {"5m", 300'000'000'000},    {"10m", 600'000'000'000},
+    {"15m", 900'000'000'000},  {"30m", 1'800'000'000'000}, {"1h", 3'600'000'000'000},
+    {"2h", 7'200'000'000'000}, {"6h", 21'600'000'000'000}, {"12h", 43'200'000'000'000},
+    {"1d", 86'400'000'000'000}};
 
 struct HistogramQuery {
   EventFilter filter;

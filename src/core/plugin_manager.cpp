@@ -166,6 +166,20 @@ std::vector<Route> PluginManager::routes() {
   return out;
 }
 
+std::map<std::string, nlohmann::json> PluginManager::counters() {
+  std::lock_guard lock(mu_);
+  std::map<std::string, nlohmann::json> out;
+  for (auto& e : entries_) {
+    if (e.state != PluginState::running) continue;
+    try {
+      out[e.plugin->name()] = e.plugin->counters();
+    } catch (const std::exception& ex) {
+      spdlog::warn("plugin {}: reading counters failed: {}", e.plugin->name(), ex.what());
+    }
+  }
+  return out;
+}
+
 nlohmann::json PluginManager::event_links(const std::string& plugin, const std::string& kind,
                                           const nlohmann::json& data) {
   std::lock_guard lock(mu_);

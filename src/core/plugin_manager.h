@@ -3,6 +3,7 @@
 // operator asked for (the desired state) so a restarted adamd restores it.
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -56,6 +57,9 @@ class PluginManager {
   // Every plugin's own API routes (collected once, at server start), each
   // with its plugin's name in Route::plugin.
   std::vector<Route> routes();
+  // Plugin::counters() of every running plugin, by name, without the
+  // costlier status (stats): what a once-a-second rate stream reads.
+  std::map<std::string, nlohmann::json> counters();
   // Plugin::event_links() of the plugin that published an event; {} for a
   // plugin adamd does not have (events of the core, of another machine).
   nlohmann::json event_links(const std::string& plugin, const std::string& kind, const nlohmann::json& data);

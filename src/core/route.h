@@ -90,6 +90,11 @@ using EventSink = std::function<void(const std::string& event, const std::string
 struct Stream {
   std::chrono::milliseconds interval{250};
   std::function<bool(const EventSink&)> poll;
+  // Set: not Server-Sent Events but a download of this type (a chunked
+  // body, e.g. an export too large to hold): the sink's `data` is written
+  // as it is, its `event` ignored, and no keepalives are sent.
+  std::string content_type;
+  std::vector<std::pair<std::string, std::string>> headers;  // e.g. Content-Disposition
 };
 
 struct Route {

@@ -1,109 +1,168 @@
-// The console in a real browser (Debian's Chromium driven by playwright-core):
-// sign in with the admin token, create a token through the form, revoke it,
-// start a plugin through the form generated from its config_schema, stop
-// it; no
-// console errors, no failed requests. Run by tests/integration/console_browser_test.cpp:
+// The console's core pages in Chromium against a real adamd: login (a bad
+// token first), the dashboard (node, kernel features, plugins, the live
+// rates chart), the firewall started through its generated form (a bad
+// interface first: the error shows next to the field) and stopped, the
+// events page (kind filter, absolute range, state in the URL, export,
+// live), tokens (a viewer token sees no write controls; revoked, its row
+// goes). No console errors, failed requests or unexpected HTTP errors.
+// Run by tests/integration/console_browser_test.cpp:
 //   node console.mjs <adamd url> <admin token> <interface> <screenshot dir>
-import { chromium } from 'playwright-core';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { run, openBrowser, signIn, api } from './lib.mjs';
 
 const [url, adminToken, iface, screenshotDir] = process.argv.slice(2);
-const problems = [];
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'adam-chromium-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1280, height: 900 },
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync'],
-});
+const shot = (page, name) => page.screenshot({ path: path.join(screenshotDir, name), fullPage: true });
+const fail = (message) => { throw new Error(message); };
 
-async function apiTokens() {
-  const r = await fetch(`${url}/api/v1/tokens`, { headers: { Authorization: `Bearer ${adminToken}` } });
-  if (r.status !== 200) throw new Error(`GET /api/v1/tokens: ${r.status}`);
-  return (await r.json()).tokens;
+async function chartPoints(page) {
+  return Number(await page.getAttribute('#rates-chart', 'data-chart-points') ?? 0);
 }
 
-try {
-  const page = context.pages()[0] ?? await context.newPage();
-  page.setDefaultTimeout(15000);
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('requestfailed', (r) => problems.push(`request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`));
-  page.on('response', async (r) => {
-    if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.request().method()} ${r.url()}: ${await r.text()}`);
-  });
-  page.on('dialog', (d) => d.accept());  // hx-confirm
+await run(async (b) => {
+  const { page } = b;
 
+  // Login: a bad token is refused on the form, the admin token opens the dashboard.
   await page.goto(url);
-  await page.fill('input[name="token"]', adminToken);
+  await page.waitForSelector('input[name="token"]');
+  b.expectStatus(401);
+  await page.fill('input[name="token"]', 'not-a-token');
   await page.click('button:has-text("sign in")');
-  await page.waitForSelector('#token-list');
+  await page.waitForSelector('.login-form [role="alert"]:has-text("not valid")');
+  await shot(page, 'login.png');
+  await signIn(page, url, adminToken);
+  if (new URL(page.url()).pathname !== '/') fail(`signed in, the console opened ${page.url()}`);
+
+  // Dashboard: node facts, kernel features, lost events, plugins, the live chart.
+  await page.waitForSelector('#node h2');
+  if ((await page.locator('#features tbody tr').count()) < 5) fail('the kernel features table has few rows');
+  await page.waitForSelector('#feature-xdp td:has-text("packet filtering")');
+  await page.waitForSelector('#lost-events');
   await page.waitForSelector('#plugin-firewall');
-  await page.waitForSelector('#node');
+  await page.waitForFunction(() => Number(document.querySelector('#rates-chart')?.dataset.chartPoints) >= 2);
+  const before = await chartPoints(page);
+  await page.waitForFunction((n) => Number(document.querySelector('#rates-chart').dataset.chartPoints) > n, before);
+  await page.waitForSelector('#rates-chart .u-legend :text("events/s")');
 
-  // Create a token through the form: its secret is shown, the list gains its row.
-  const name = 'browser-made';
-  await page.fill('#token-create input[name="name"]', name);
-  await page.selectOption('#token-create select[name="role"]', 'viewer');
-  await page.click('#token-create button');
-  await page.waitForSelector(`#token-created :text("${name}")`);
-  const row = page.locator('#token-list tbody tr', { hasText: name });
-  await row.waitFor();
-  const created = (await apiTokens()).find((t) => t.name === name);
-  if (!created) throw new Error(`token ${name} is not in GET /api/v1/tokens after the form`);
-
-  // Revoke it: the row goes, and so does the token.
-  await row.locator('button:has-text("revoke")').click();
-  await row.waitFor({ state: 'detached' });
-  if ((await apiTokens()).some((t) => t.name === name))
-    throw new Error(`token ${name} is still in GET /api/v1/tokens after revoking it`);
-
-  // Start the firewall through its generated form.
+  // Start the firewall through its form: a bad interface first, its error next to the field.
   const form = page.locator('#plugin-firewall form');
-  await form.locator('input[name="interfaces"]').fill(iface);
   await form.locator('select[name="hook"]').selectOption('tc');
+  await form.locator('input[name="interfaces"]').fill('no-such-if0');
+  b.expectStatus(400);
+  await form.locator('button:has-text("start")').click();
+  const fieldError = form.locator('.field-error[data-error-for="interfaces"]');
+  await fieldError.waitFor();
+  if (!(await fieldError.innerText()).includes('no-such-if0')) fail(`field error: ${await fieldError.innerText()}`);
+  if ((await form.locator('input[name="interfaces"]').getAttribute('aria-invalid')) !== 'true')
+    fail('the bad field is not marked invalid');
+  if ((await page.locator('#errors').innerText()).trim() !== '') fail('the field error also went to #errors');
+  await form.locator('input[name="interfaces"]').fill(iface);
   await form.locator('button:has-text("start")').click();
   await page.waitForSelector('#plugin-firewall .state-running');
   const summary = await page.locator('#plugin-firewall .summary').innerText();
-  if (summary.trim() !== `${iface}@tc`) throw new Error(`running firewall's summary is '${summary}'`);
-  await page.screenshot({ path: path.join(screenshotDir, 'console-running.png'), fullPage: true });
-
-  // The firewall's own console page, reached from the navigation the core
-  // builds from the plugins' routes; a rule named like a script shows as text.
-  const hostile = '<script>alert(1)</script>';
-  const added = await fetch(`${url}/api/v1/firewall/rules`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ name: hostile, action: 'drop', priority: 10,
-                           match: { src: ['203.0.113.0/24'], proto: ['tcp'], dst_port: [8080] } }),
-  });
-  if (added.status !== 201) throw new Error(`POST /api/v1/firewall/rules: ${added.status}`);
-  await page.click('header nav a:has-text("Firewall")');
-  await page.waitForSelector('#fw-rules');
-  const ruleName = await page.locator('#fw-rules tbody tr td:nth-child(4)').first().innerText();
-  if (ruleName !== hostile) throw new Error(`the rule's name shows as '${ruleName}'`);
-  if (new URL(page.url()).pathname !== '/ui/firewall') throw new Error(`the Firewall link led to ${page.url()}`);
-  await page.screenshot({ path: path.join(screenshotDir, 'firewall.png'), fullPage: true });
-  await page.click('header nav a:has-text("Overview")');
-  await page.waitForSelector('#plugin-firewall .state-running');
-
-  // Stop it: the form is back, holding the config it ran with.
+  if (summary.trim() !== `${iface}@tc`) fail(`running firewall's summary is '${summary}'`);
+  await page.waitForSelector('#plugin-firewall .counters dt:has-text("passed packets")');
+  // The chart gains the firewall's series once it runs.
+  await page.waitForSelector('#rates-chart .u-legend :text("firewall: passed packets/s")', { timeout: 20000 });
+  await page.waitForTimeout(3000);  // a few points of traffic for the picture
+  await shot(page, 'dashboard.png');
+  const timings = await page.evaluate(() => window.adamChartTimings);
+  console.log(`rates chart updates: ${timings.length}, max ${Math.max(...timings).toFixed(2)} ms`);
   await page.click('#plugin-firewall button:has-text("stop")');
   await page.waitForSelector('#plugin-firewall .state-stopped');
-  await page.reload();  // the events table now lists the changes above
-  await page.waitForSelector('#plugin-firewall form');
-  const interfaces = await page.inputValue('#plugin-firewall input[name="interfaces"]');
-  if (interfaces !== iface) throw new Error(`the start form's interfaces are '${interfaces}', not the last config's`);
-  await page.waitForSelector('.events td:has-text("api.change")');
-  await page.screenshot({ path: path.join(screenshotDir, 'console.png'), fullPage: true });
-} catch (e) {
-  problems.push(String(e.stack ?? e));
-} finally {
-  await context.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
-}
-for (const p of problems) console.error(p);
-process.exit(problems.length ? 1 : 0);
+
+  // Events: filter by kind; the URL holds it and a reload keeps it.
+  await page.click('#machine-nav a:has-text("Events")');
+  await page.waitForSelector('#event-filter');
+  await page.locator('#event-filter input[name="kind"][value="api.change"]').check();
+  await page.waitForURL(/kind=api.change/);
+  await page.waitForSelector('#event-rows tr');
+  const kinds = await page.locator('#event-rows tr .kind').allInnerTexts();
+  if (!kinds.length || kinds.some((k) => k !== 'api.change')) fail(`kind filter shows ${kinds}`);
+  await page.reload();
+  if (!(await page.locator('#event-filter input[name="kind"][value="api.change"]').isChecked()))
+    fail('the kind filter is lost on reload');
+  const buckets = Number(await page.getAttribute('#event-histogram', 'data-buckets'));
+  if (buckets < 60 || buckets > 121) fail(`the 24 h histogram has ${buckets} bars`);
+
+  // An absolute range (UTC, minutes): from an hour ago to an hour ahead holds them; a day in 2020 nothing.
+  // Each field submits the form on change; the next waits for the page that answered.
+  async function setRange(sinceValue, untilValue) {
+    for (const [name, value] of [['since', sinceValue], ['until', untilValue]]) {
+      await page.fill(`#event-filter input[name="${name}"]`, value);
+      await page.waitForSelector(`#event-filter input[name="${name}"][value="${value}"]`);
+    }
+    const query = new URL(page.url()).searchParams;
+    if (query.get('since') !== sinceValue || query.get('until') !== untilValue || query.get('last'))
+      fail(`the URL does not hold the range: ${page.url()}`);
+  }
+  const minute = (d) => d.toISOString().slice(0, 16);
+  const range = [minute(new Date(Date.now() - 3600e3)), minute(new Date(Date.now() + 3600e3))];
+  await setRange(...range);
+  await page.waitForSelector('#event-rows tr');
+  await page.reload();
+  if (await page.inputValue('#event-filter input[name="since"]') !== range[0]) fail('the range is lost on reload');
+  await setRange('2020-01-01T00:00', '2020-01-02T00:00');
+  await page.waitForSelector('#event-table :text("No events in this range.")');
+  // A preset clears the range.
+  await page.selectOption('#event-filter select[name="last"]', '24h');
+  await page.waitForURL(/last=24h/);
+  await page.waitForSelector('#event-filter input[name="since"][value=""]');
+  await setRange(...range);
+  await page.waitForSelector('#event-rows tr');
+
+  // Export the range: JSON lines through a download, CSV fetched from its link.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-jsonl')]);
+  const jsonl = fs.readFileSync(await download.path(), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  if (!jsonl.length || jsonl.some((e) => e.kind !== 'api.change')) fail(`JSONL export: ${JSON.stringify(jsonl)}`);
+  const csvHref = await page.getAttribute('#export-csv', 'href');
+  const csv = await page.evaluate(async (href) => (await fetch(href)).text(), csvHref);
+  const csvLines = csv.trim().split('\r\n');
+  if (csvLines[0] !== 'id,time,plugin,kind,machine,data') fail(`CSV header: ${csvLines[0]}`);
+  if (!csvLines.slice(1).some((l) => l.startsWith(`${jsonl[0].id},`))) fail('the CSV lacks the JSONL events');
+
+  // Live: an event caused now (a token created) shows up without a reload.
+  await page.locator('#event-filter input[name="live"]').check();
+  await page.waitForSelector('#event-live');
+  await page.waitForTimeout(500);  // the stream is connected
+  const created = await api(url, adminToken, 'POST', '/api/v1/tokens', { name: 'live-viewer', role: 'viewer' });
+  if (created.status !== 201) fail(`POST /api/v1/tokens: ${created.status}`);
+  await page.waitForSelector('#event-rows tr:has-text("live-viewer")');
+  await shot(page, 'events.png');
+
+  // Tokens: the viewer token made above signs in elsewhere and sees no write controls.
+  await page.click('#machine-nav a:has-text("Tokens")');
+  await page.waitForSelector('#token-list tr:has-text("live-viewer")');
+  const viewer = await openBrowser();
+  try {
+    await signIn(viewer.page, url, created.json.token);
+    await viewer.page.waitForSelector('#plugin-firewall');
+    for (const selector of ['#plugin-firewall form', 'button:has-text("stop")', 'button:has-text("start")', '[hx-post]', '[hx-delete]'])
+      if (await viewer.page.locator(selector).count()) fail(`a viewer sees ${selector} on the dashboard`);
+    if (await viewer.page.locator('#machine-nav a:has-text("Tokens")').count()) fail('a viewer sees the Tokens page');
+    await viewer.page.click('#machine-nav a:has-text("Events")');
+    await viewer.page.waitForSelector('#event-filter');
+    if (await viewer.page.locator('[hx-post], [hx-delete], [hx-put]').count()) fail('a viewer sees write controls on Events');
+  } finally {
+    b.problems.push(...viewer.problems.map((p) => `viewer: ${p}`));
+    await viewer.close();
+  }
+
+  // A token made through the form, then both revoked: their rows go.
+  await page.fill('#token-create input[name="name"]', 'browser-made');
+  await page.click('#token-create button');
+  await page.waitForSelector('#token-created :text("browser-made")');
+  await page.waitForSelector('#token-list tr:has-text("browser-made")');
+  await shot(page, 'tokens.png');
+  for (const name of ['live-viewer', 'browser-made']) {
+    const row = page.locator('#token-list tbody tr', { hasText: name });
+    await row.locator('button:has-text("revoke")').click();
+    await row.waitFor({ state: 'detached' });
+  }
+  const left = (await api(url, adminToken, 'GET', '/api/v1/tokens')).json.tokens.map((t) => t.name);
+  if (left.includes('live-viewer') || left.includes('browser-made')) fail(`tokens left after revoking: ${left}`);
+
+  // Sign out: back to the login form.
+  await page.click('button:has-text("sign out")');
+  await page.waitForSelector('input[name="token"]');
+});

@@ -21,9 +21,22 @@ export async function openBrowser() {
   // Statuses a step expects (e.g. a form's 400 shown next to its field):
   // `expectStatus(400)` before the step, and that one response is no problem.
   const expected = [];
+  // What Chromium and htmx log for an expected response: excused once each.
+  const expectedLogs = [];
+  function excusedLog(text) {
+    const status = Number((/status of (\d{3})|Response Status Error Code (\d{3})/.exec(text) ?? [])
+      .slice(1).find(Boolean));
+    const kind = text.includes('Response Status Error Code') ? 'htmx' : 'chromium';
+    const i = expectedLogs.findIndex((e) => e.status === status && e.kind === kind);
+    if (i < 0) return false;
+    expectedLogs.splice(i, 1);
+    return true;
+  }
   function watch(page) {
     page.setDefaultTimeout(15000);
-    page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !excusedLog(m.text())) problems.push(`console error: ${m.text()}`);
+    });
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
     page.on('requestfailed', (r) => {
       // A stream the page closed (a swap, a navigation) is no failure.
@@ -45,7 +58,10 @@ export async function openBrowser() {
   const page = watch(context.pages()[0] ?? await context.newPage());
   return {
     context, page, problems,
-    expectStatus: (status) => expected.push(status),
+    expectStatus: (status) => {
+      expected.push(status);
+      expectedLogs.push({ status, kind: 'chromium' }, { status, kind: 'htmx' });
+    },
     async newPage() { return watch(await context.newPage()); },
     async close() {
       await context.close();

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "store/database.h"
@@ -52,7 +53,17 @@ TEST_F(EventHubTest, AFullQueueDropsAndCountsInsteadOfWaiting) {
   auto c = hub.counters()["fw"];
   EXPECT_GT(c.lost[LossReason::queue], 0);
   EXPECT_EQ(c.stored + c.lost[LossReason::queue], 20'000);
-  EXPECT_EQ(store_->row_count(), c.stored);
+  // The loss is marked where it happened: events.lost of adamd, not fw's own.
+  int64_t marked = 0;
+  for (const auto& e : store_->query({.kinds = {"events.lost"}}, std::nullopt, 1000).events) {
+    EXPECT_EQ(e.plugin, "adamd");
+    const auto data = nlohmann::json::parse(e.data);
+    EXPECT_EQ(data["plugin"], "fw");
+    EXPECT_EQ(data["reason"], "queue");
+    marked += data["count"].get<int64_t>();
+  }
+  EXPECT_EQ(marked, c.lost[LossReason::queue]);
+  EXPECT_EQ(store_->row_count(), c.stored + hub.counters()["adamd"].stored);
 }
 
 TEST_F(EventHubTest, RetentionRunsInTheWriterByAgeAndCount) {

@@ -58,7 +58,21 @@ json plugin(const std::string& s) {
 }
 
 json event(const std::string& s) {
-  return {{"time", s}, {"plugin", s}, {"kind", s}, {"machine", s}, {"data", {{s, s}, {"n", {{s, s}}}}}};
+  return {{"id", 4},
+          {"time", s},
+          {"plugin", s},
+          {"kind", s},
+          {"machine", s},
+          {"data", {{s, s}, {"n", {{s, s}}}}},
+          {"links", {{s, "/api/v1/firewall/rules/7"}, {"self", "/self"}}}};
+}
+
+// An events.lost marker: its count and reason stand out.
+json lost_event(const std::string& s) {
+  json e = event(s);
+  e["kind"] = "events.lost";
+  e["data"] = {{"count", 12}, {"reason", s}};
+  return e;
 }
 
 json rule(const std::string& s) {
@@ -119,24 +133,49 @@ const std::map<std::string, std::function<std::string(const std::string&)>>& fix
                                {"machine_error", s}},
                               "");
   };
-  static const auto row = [](const std::string& s) { return html::plugin_row(plugin(s)); };
+  static const auto row = [](const std::string& s) { return html::plugin_row(plugin(s), true); };
+  static const auto node = [](const std::string& s) {
+    return json{{"hostname", s},
+                {"kernel", {{"release", s}, {"machine", s}}},
+                {"version", s},
+                {"uptime_s", 5},
+                {"features",
+                 {{s, {{"available", true}, {"detail", s}}}, {"xdp", {{"available", false}, {"detail", s}}}}},
+                {"events",
+                 {{"rows", 3}, {"lost", {{s, 1}}}, {"plugins", {{s, {{"stored", 2}, {"lost", {{s, 1}}}}}}}}},
+                {"links", {{"self", "/node"}, {"rates", "/node/rates"}}}};
+  };
+  static const auto events_page = [](const std::string& s) {
+    const json choices =
+        json::array({{{"name", s}, {"value", s}, {"label", s}, {"checked", true}, {"selected", true}}});
+    return html::events_page({{"page", "/events"},
+                              {"presets", choices},
+                              {"since", s},
+                              {"until", s},
+                              {"plugins", choices},
+                              {"kinds", choices},
+                              {"live", true},
+                              {"stream", "/stream?format=html"},
+                              {"export_jsonl", "/export?format=jsonl"},
+                              {"export_csv", "/export?format=csv"},
+                              {"total", 3},
+                              {"range_text", s},
+                              {"histogram_html", "<figure></figure>"},
+                              {"events_html", "<section></section>"}});
+  };
   static const std::map<std::string, std::function<std::string(const std::string&)>> all = {
       {"console", console},
       {"page_top", console},
       {"page_bottom", console},
       {"login", [](const std::string& s) { return html::login_page(s, links()); }},
-      {"node",
+      {"node", [](const std::string& s) { return html::node(node(s)); }},
+      {"dashboard",
        [](const std::string& s) {
-         return html::node({{"hostname", s},
-                            {"kernel", {{"release", s}}},
-                            {"version", s},
-                            {"uptime_s", 5},
-                            {"features", {{s, {{"available", true}, {"detail", s}}}}},
-                            {"links", links()}});
+         return html::dashboard(node(s), {{"plugins", {plugin(s)}}, {"links", links()}}, true);
        }},
       {"plugins",
        [](const std::string& s) {
-         return html::plugins({{"plugins", {plugin(s)}}, {"links", links()}});
+         return html::plugins({{"plugins", {plugin(s)}}, {"links", links()}}, true);
        }},
       {"plugin_row", row},
       {"plugin_start_form", row},
@@ -153,8 +192,10 @@ const std::map<std::string, std::function<std::string(const std::string&)>>& fix
        }},
       {"events",
        [](const std::string& s) {
-         return html::events({{"events", {event(s), event(s)}}, {"links", links()}});
+         return html::events({{"events", {event(s), lost_event(s)}}, {"links", links()}});
        }},
+      {"event_row", [](const std::string& s) { return html::event_row(event(s)); }},
+      {"events_page", events_page},
       {"histogram",
        [](const std::string& s) {
          return html::histogram({{"bucket", s},
@@ -282,7 +323,7 @@ TEST(TemplatesTest, StartFormFollowsTheConfigSchema) {
                   {"config_schema", schema.to_json()},
                   {"stats", json::object()},
                   {"links", {{"self", "/p"}, {"start", "/p/start"}, {"stop", "/p/stop"}}}};
-  const std::string row = html::plugin_row(p);
+  const std::string row = html::plugin_row(p, true);
   const auto has = [&](const std::string& text) { return row.find(text) != std::string::npos; };
   EXPECT_TRUE(has("hx-post=\"/p/start\"")) << row;
   EXPECT_TRUE(has("name=\"interfaces\" value=\"eth0, eth1\"")) << row;
@@ -303,6 +344,49 @@ TEST(TemplatesTest, StartFormFollowsTheConfigSchema) {
                                                           {"verbose", "true"}});
   EXPECT_EQ(config, json({{"interfaces", {"eth0", "eth1"}}, {"hook", "tc"}, {"verbose", true}}));
   EXPECT_FALSE(has("<button hx-post=\"/p/stop\"")) << row;
+}
+
+TEST(TemplatesTest, AViewerGetsNoWriteControls) {
+  json running = plugin("fw");
+  running["state"] = "running";
+  for (const json& p : {plugin("fw"), running}) {
+    const std::string viewer = html::plugins({{"plugins", {p}}, {"links", links()}}, false);
+    EXPECT_EQ(viewer.find("hx-post"), std::string::npos) << viewer;
+    EXPECT_EQ(viewer.find("<form"), std::string::npos) << viewer;
+    EXPECT_NE(html::plugins({{"plugins", {p}}, {"links", links()}}, true).find("hx-post"), std::string::npos);
+  }
+}
+
+TEST(TemplatesTest, AnEventRowLinksToWhatProducedItAndLossesStandOut) {
+  const std::string row = html::event_row(event("e"));
+  EXPECT_NE(row.find("hx-get=\"/api/v1/firewall/rules/7\" hx-target=\"#event-detail\""), std::string::npos)
+      << row;
+  EXPECT_EQ(row.find("\"/self\""), std::string::npos) << "self is no producer: " << row;
+  EXPECT_EQ(row.find("event-lost"), std::string::npos) << row;
+  const std::string lost = html::event_row(lost_event("kernel"));
+  EXPECT_NE(lost.find("class=\"event event-lost\""), std::string::npos) << lost;
+  EXPECT_NE(lost.find("12 lost"), std::string::npos) << lost;
+  EXPECT_NE(lost.find("<span class=\"lost-reason\">kernel</span>"), std::string::npos) << lost;
+}
+
+TEST(TemplatesTest, TheNodeShowsFeaturesAndLostEventsPerPluginAndReason) {
+  const std::string html =
+      html::node({{"hostname", "h"},
+                  {"uptime_s", 93784},
+                  {"features",
+                   {{"xdp", {{"available", true}, {"detail", "loaded"}}},
+                    {"bpf_lsm", {{"available", false}, {"detail", "no lsm"}}}}},
+                  {"events",
+                   {{"lost", {{"kernel", 3}, {"queue", 0}}},
+                    {"plugins", {{"firewall", {{"stored", 5}, {"lost", {{"kernel", 3}, {"queue", 0}}}}}}}}},
+                  {"links", {{"self", "/api/v1/node"}}}});
+  EXPECT_NE(html.find("1 d 2 h"), std::string::npos) << html;
+  EXPECT_NE(html.find("<tr id=\"feature-bpf_lsm\" class=\"unavailable\">"), std::string::npos) << html;
+  EXPECT_NE(html.find("enforcement at LSM hooks"), std::string::npos) << html;
+  EXPECT_NE(html.find("<th>kernel</th><th>queue</th>"), std::string::npos) << html;
+  EXPECT_NE(html.find("<td>firewall</td><td>5</td><td class=\"bad\">3</td><td class=\"\">0</td>"),
+            std::string::npos)
+      << html;
 }
 
 TEST(TemplatesTest, StatsAreAKeyValueListNotJson) {
