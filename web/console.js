@@ -72,52 +72,56 @@
   }
 
   // Form errors next to their field: an error fragment (error.mustache)
-  // with data-field names the input; it is shown beside the input of that
-  // name, or the element with that data-field, in the form that sent the
-  // request, instead of in #errors; the form's next success clears it.
-  // The input a field names: "interfaces[0]" is an item of the input
-  // "interfaces" (a list field's one text input).
-  function fieldTarget(form, field) {
-    for (const name of [field, field.replace(/\[\d+\]$/, '')]) {
-      const input = Array.from(form.elements).find((e) => e.name === name) ||
-                    form.querySelector(`[data-field="${CSS.escape(name)}"]`);
-      if (input) return input;
+  // with data-field names it ("interfaces[0]", "match.dst_port[1]"). It goes,
+  // in the form that sent the request and instead of into #errors, into the
+  // form's own slot for that field (a .field-error with that data-field, as
+  // a rule condition declares), else beside the input of that name; for
+  // either, the nearest enclosing field counts ("match.dst_port[1]" →
+  // "match.dst_port" → "match"). The form's next request clears it.
+  function enclosingFields(field) {
+    const names = [];
+    for (let name = field; name; name = name.replace(/(\[\d+\]|\.[^.[]*)$/, '')) {
+      names.push(name);
+      if (!/(\[\d+\]|\.[^.[]*)$/.test(name)) break;
+    }
+    return names;
+  }
+  function fieldSlot(form, field) {
+    for (const name of enclosingFields(field)) {
+      const declared = form.querySelector(`.field-error[data-field="${CSS.escape(name)}"]`);
+      if (declared) return { slot: declared, input: null };
+      const input = Array.from(form.elements).find((e) => e.name === name);
+      if (!input) continue;
+      let slot = form.querySelector(`.field-error[data-error-for="${CSS.escape(name)}"]`);
+      if (!slot) {
+        slot = document.createElement('span');
+        slot.className = 'field-error';
+        slot.dataset.errorFor = name;
+        input.insertAdjacentElement('afterend', slot);
+      }
+      return { slot, input };
     }
     return null;
   }
   function clearFieldErrors(form) {
-    form.querySelectorAll('.field-error.shown').forEach((e) => {
-      e.textContent = '';
-      e.classList.remove('shown');
-    });
+    form.querySelectorAll('.field-error').forEach((e) => { e.replaceChildren(); });
     form.querySelectorAll('[aria-invalid="true"]').forEach((e) => e.removeAttribute('aria-invalid'));
   }
+  document.addEventListener('htmx:beforeRequest', (e) => {
+    const form = e.detail.elt.closest && e.detail.elt.closest('form');
+    if (form) clearFieldErrors(form);
+  });
   document.addEventListener('htmx:beforeSwap', (e) => {
     const form = e.detail.requestConfig && e.detail.requestConfig.elt && e.detail.requestConfig.elt.closest('form');
-    if (!form) return;
-    if (!e.detail.isError) {
-      clearFieldErrors(form);
-      return;
-    }
+    if (!form || !e.detail.isError) return;
     const fragment = document.createElement('template');
     fragment.innerHTML = e.detail.serverResponse || '';
-    const error = fragment.content.querySelector('[data-field]');
-    if (!error) return;
-    const input = fieldTarget(form, error.dataset.field);
-    if (!input) return;
-    clearFieldErrors(form);
-    const name = input.name || input.dataset.field;
-    let slot = form.querySelector(`.field-error[data-error-for="${CSS.escape(name)}"]`);
-    if (!slot) {
-      slot = document.createElement('span');
-      slot.className = 'field-error';
-      slot.dataset.errorFor = name;
-      input.insertAdjacentElement('afterend', slot);
-    }
-    slot.textContent = error.textContent.trim();
-    slot.classList.add('shown');
-    slot.setAttribute('role', 'alert');
-    if (input.setAttribute) input.setAttribute('aria-invalid', 'true');
+    const error = fragment.content.querySelector('.error[data-field]');
+    const found = error && fieldSlot(form, error.dataset.field);
+    if (!found) return;
+    found.slot.replaceChildren(error);  // the server's fragment: its text is escaped
+    found.slot.setAttribute('role', 'alert');
+    if (found.input) found.input.setAttribute('aria-invalid', 'true');
     e.detail.shouldSwap = false;
   });
 

@@ -1,37 +1,11 @@
 // The firewall console page's behaviour (templates/page.mustache), served
-// as /ui/assets/firewall.js: field errors next to their field, the rule
-// form's condition rows, copying the checked rules to a machine, importing
-// a ruleset file. No framework: htmx events and fetch.
+// as /ui/assets/firewall.js: the rule form's condition rows, copying the
+// checked rules to a machine, importing a ruleset file. No framework: htmx
+// events and fetch. (Field errors go next to their field by web/console.js.)
 (() => {
   'use strict';
   if (window.adamFirewallPage) return;  // the listeners are the document's: once
   window.adamFirewallPage = true;
-
-  // A 400 names its field (the router's error fragment, data-field); it
-  // goes into the .field-error of that field in the form that sent it,
-  // "match.dst_port[1]" into the dst_port condition's, else the nearest
-  // enclosing field's ("match.dst_port", "match"). Not in the form: #errors.
-  function fieldSlot(form, field) {
-    for (let name = field; name; name = name.replace(/(\[\d+\]|\.[^.[]*)$/, '')) {
-      const slot = form.querySelector(`.field-error[data-field="${CSS.escape(name)}"]`);
-      if (slot) return slot;
-    }
-    return null;
-  }
-  document.addEventListener('htmx:beforeRequest', (e) => {
-    const form = e.detail.elt.closest?.('form[data-field-errors]');
-    if (form) form.querySelectorAll('.field-error').forEach((s) => { s.textContent = ''; });
-  });
-  document.addEventListener('htmx:beforeSwap', (e) => {
-    const form = e.detail.elt.closest?.('form[data-field-errors]');
-    if (!form || e.detail.xhr.status < 400) return;
-    const error = new DOMParser().parseFromString(e.detail.xhr.responseText, 'text/html').querySelector('.error');
-    const slot = error && fieldSlot(form, error.dataset.field || 'body');
-    if (!slot) return;
-    e.detail.target = slot;
-    e.detail.swapOverride = 'innerHTML';
-    e.detail.isError = false;  // shown where it belongs
-  });
 
   // The rule form's conditions: add a row from the form's <template>,
   // remove one, and keep each row's error slot named after its field.
