@@ -19,10 +19,10 @@ int64_t now_ns() {
 double number(const json& j) { return j.is_number() ? j.get<double>() : 0; }
 
 // Total of the node's lost events, over every reason.
-double lost_events(const json& node) {
-  double total = 0;
+int64_t lost_events(const json& node) {
+  int64_t total = 0;
   const json lost = node.value("events", json::object()).value("lost", json::object());
-  for (const auto& [reason, n] : lost.items()) total += number(n);
+  for (const auto& [reason, n] : lost.items()) total += static_cast<int64_t>(number(n));
   return total;
 }
 
@@ -48,7 +48,7 @@ json FleetPoller::status(const std::string& id) const {
   std::lock_guard lock(mu_);
   auto it = seen_.find(id);
   if (it == seen_.end() || it->second.status.is_null())
-    return {{"reachable", nullptr}, {"error", "not polled yet"}, {"last_seen", nullptr}};
+    return {{"reachable", nullptr}, {"error", nullptr}, {"last_seen", nullptr}};
   return it->second.status;
 }
 

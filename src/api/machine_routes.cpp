@@ -442,13 +442,11 @@ class Registry {
       rows.push_back(
           {{"id", id},
            {"name", name},
-           {"url", url},
+           {"url", text_or_null(url)},
            {"reachable", s["reachable"] == true},
-           {"state", s["reachable"].is_null() ? "not polled yet"
-                     : s["reachable"] == true ? "reachable"
-                                              : "unreachable"},
+           {"state", state_of(s)},
            {"error", s.value("error", json())},
-           {"hostname", s.value("hostname", "")},
+           {"hostname", text_or_null(s.value("hostname", json()))},
            {"version", s.value("version", "")},
            {"kernel", s.value("kernel", "")},
            {"plugins", s.value("plugins", json::array())},
@@ -468,17 +466,31 @@ class Registry {
     json data = list;
     for (auto& m : data["machines"]) {
       const json& s = m["status"];
-      m["state"] = s["reachable"].is_null() ? "not polled yet"
-                   : s["reachable"] == true ? "reachable"
-                                            : "unreachable";
+      m["state"] = state_of(s);
       m["error"] = s.value("error", json());
-      m["version"] = s.value("version", "");
+      m["version"] = text_or_null(s.value("version", json()));
+      m["ca"] = text_or_null(m["ca"]);
+      // 32 bytes on two lines: the table stays readable.
+      const std::string fingerprint = m["fingerprint"];
+      m["fingerprint"] = fingerprint.empty() ? json()
+                                             : json{{"head", fingerprint.substr(0, fingerprint.size() / 2)},
+                                                    {"tail", fingerprint.substr(fingerprint.size() / 2)}};
     }
     data["admin"] = admin;
     return templates::render("machines", data);
   }
 
  private:
+  // For a template's section: an empty text is none.
+  static json text_or_null(const json& v) {
+    return v.is_string() && !v.get<std::string>().empty() ? v : json();
+  }
+
+  static std::string state_of(const json& status) {
+    const json& reachable = status["reachable"];
+    return reachable.is_null() ? "not polled yet" : reachable == true ? "reachable" : "unreachable";
+  }
+
   static std::string fmt_rate(const json& value) {
     if (!value.is_number()) return "";
     char text[32];

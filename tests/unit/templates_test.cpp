@@ -151,9 +151,16 @@ const std::map<std::string, std::function<std::string(const std::string&)>>& fix
        }},
       {"machines",
        [](const std::string& s) {
-         const json machine = {{"id", 7},          {"name", s},       {"url", s},   {"plain_http", true},
-                               {"fingerprint", s}, {"ca", s},         {"state", s}, {"version", s},
-                               {"error", s},       {"links", links()}};
+         const json machine = {{"id", 7},
+                               {"name", s},
+                               {"url", s},
+                               {"plain_http", true},
+                               {"fingerprint", {{"head", s}, {"tail", s}}},
+                               {"ca", s},
+                               {"state", s},
+                               {"version", s},
+                               {"error", s},
+                               {"links", links()}};
          return templates::render("machines", {{"machines", {machine}}, {"admin", true}, {"links", links()}});
        }},
       {"machines_added",
