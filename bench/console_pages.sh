@@ -63,20 +63,7 @@ ttfb() {
   ip netns exec "$NS" curl -skf -o /dev/null -w '%{time_starttransfer}\n' \
     -H "Authorization: Bearer $(token "$1")" "$(url "$1")$2"
 }
-python3 - "$RULES" "$STATE" <<'PY'
-import json, random, sys
-n, state = int(sys.argv[1]), sys.argv[2]
-rnd = random.Random(7)
-def prefix():
-    length = rnd.choice([0, 8, 16, 16, 24, 24, 24, 28, 32, 32])
-    addr = rnd.getrandbits(32) & (0 if length == 0 else (0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF)
-    return f"{addr >> 24}.{(addr >> 16) & 255}.{(addr >> 8) & 255}.{addr & 255}/{length}"
-def rule(i):
-    m = {"src": [prefix()], "dst": [prefix()], "proto": [rnd.choice(["tcp", "udp"])]}
-    if (p := rnd.choice([[], [80], [443], ["1024-65535"]])): m["dst_port"] = p
-    return {"name": f"r{i}", "priority": i, "action": rnd.choice(["pass", "drop"]), "match": m}
-json.dump({"default": "pass", "rules": [rule(i) for i in range(n)]}, open(f"{state}/ruleset.json", "w"))
-PY
+"$(dirname "$0")/random_ruleset.py" "$RULES" "$STATE/ruleset.json"
 echo '{"interfaces":["veth-x"]}' > "$STATE/start-a.json"
 echo '{"interfaces":["veth-y"]}' > "$STATE/start-b.json"
 call a POST /api/v1/plugins/firewall/start "$STATE/start-a.json" >/dev/null

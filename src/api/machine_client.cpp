@@ -336,7 +336,8 @@ struct EventStream::Impl {
     while (!parser.is_done()) {
       parser.get().body().data = chunk;
       parser.get().body().size = sizeof chunk;
-      co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      // Some of the body, as soon as it is there (a record may be small).
+      co_await bhttp::async_read_some(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
       if (ec == bhttp::error::need_buffer) ec = {};
       const size_t got = sizeof chunk - parser.get().body().size;
       if (status != 200) {

@@ -183,7 +183,7 @@ class Registry {
   Reply proxy(const Request& req) {
     const Machine m = machine(req.params[0]);
     const std::string& path = req.params[1];
-    const std::string target = req.query.empty() ? path : path + "?" + urlencoded(req.query);
+    const std::string target = remote_target(req);
     // A form goes on as the same form (a plugin's start form is typed by
     // the remote's schema), anything else as JSON.
     const bool form = !req.form.empty();
@@ -202,8 +202,7 @@ class Registry {
 
   Stream proxy_stream(const Request& req) {
     const Machine m = machine(req.params[0]);
-    const std::string& path = req.params[1];
-    const std::string target = req.query.empty() ? path : path + "?" + urlencoded(req.query);
+    const std::string target = remote_target(req);
     struct Queue {
       std::mutex mu;
       std::deque<std::pair<std::string, std::string>> records;
@@ -470,17 +469,25 @@ class Registry {
       m["error"] = s.value("error", json());
       m["version"] = text_or_null(s.value("version", json()));
       m["ca"] = text_or_null(m["ca"]);
-      // 32 bytes on two lines: the table stays readable.
+      // 32 bytes ("AB:" each) on two lines of 16: the table stays readable.
       const std::string fingerprint = m["fingerprint"];
+      const bool canonical = fingerprint.size() == 95;
       m["fingerprint"] = fingerprint.empty() ? json()
-                                             : json{{"head", fingerprint.substr(0, fingerprint.size() / 2)},
-                                                    {"tail", fingerprint.substr(fingerprint.size() / 2)}};
+                         : canonical
+                             ? json{{"head", fingerprint.substr(0, 47)}, {"tail", fingerprint.substr(48)}}
+                             : json{{"head", fingerprint}, {"tail", ""}};
     }
     data["admin"] = admin;
     return templates::render("machines", data);
   }
 
  private:
+  // The path and query a proxy route forwards: /api/... after its prefix.
+  static std::string remote_target(const Request& req) {
+    const std::string& path = req.params[1];
+    return req.query.empty() ? path : path + "?" + urlencoded(req.query);
+  }
+
   // For a template's section: an empty text is none.
   static json text_or_null(const json& v) {
     return v.is_string() && !v.get<std::string>().empty() ? v : json();

@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <httplib.h>
+
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -224,6 +227,33 @@ TEST_F(MachinesTest, TheProxyReadsAndWritesOnTheMachineAndAuditsOnBoth) {
   EXPECT_NE(html.body.find(proxy + kRules), std::string::npos) << "its controls point at the proxy";
 }
 
+TEST_F(MachinesTest, StreamsOfTheMachineAreRelayed) {
+  const std::string proxy = register_b();
+  std::string received;
+  std::atomic<bool> seen{false};
+  // EventSource's request, to A, for B's live events.
+  std::thread reader([&] {
+    ScopedNetns in_a(a_->netns());
+    httplib::Client cli(a_->url());
+    cli.set_read_timeout(10);
+    cli.Get(proxy + "/api/v1/events/stream?kind=api.change",
+            {{"Authorization", "Bearer " + a_->admin_token()}, {"Accept", "text/event-stream"}},
+            [&](const char* data, size_t n) {
+              received.append(data, n);
+              seen = received.find("streamed-token") != std::string::npos;
+              return !seen;
+            });
+  });
+  // A change on B while the stream is open: B's audit event comes through A.
+  for (int i = 0; i < 20 && !seen; ++i) {
+    if (i == 2) ASSERT_EQ(b_->post("/api/v1/tokens", R"({"name": "streamed-token"})").status, 201);
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  reader.join();
+  EXPECT_TRUE(seen) << received;
+  EXPECT_NE(received.find("event: event"), std::string::npos) << received;
+}
+
 TEST_F(MachinesTest, RulesAreCopiedFromAToB) {
   register_b();
   std::vector<std::string> urls;
@@ -303,7 +333,9 @@ TEST_F(MachinesTest, TheFleetPageShowsEveryMachineFromThePoller) {
   EXPECT_NE(fleet.body.find("/m/" + std::to_string(id_) + "/"), std::string::npos) << "a select link";
   const auto machines = a_->get("/machines");
   EXPECT_EQ(machines.status, 200);
-  EXPECT_NE(machines.body.find(b_fingerprint()), std::string::npos) << machines.body;
+  const std::string fingerprint = b_fingerprint();  // shown in two halves
+  EXPECT_NE(machines.body.find(fingerprint.substr(0, 47)), std::string::npos) << machines.body;
+  EXPECT_NE(machines.body.find(fingerprint.substr(48)), std::string::npos) << machines.body;
   EXPECT_EQ(machines.body.find(b_->admin_token()), std::string::npos);
   // Select answers where the machine's console is.
   auto selected = a_->request("POST", "/api/v1/machines/" + std::to_string(id_) + "/select", "", "",
