@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <charconv>
 #include <deque>
-#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <set>
