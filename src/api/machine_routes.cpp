@@ -9,6 +9,7 @@
 #include <charconv>
 #include <deque>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -396,11 +397,21 @@ class Registry {
               const Machine m = machine(id);
               const bool admin = caller.caller_role == "admin";
               const std::string who = caller.caller;
-              return [this, m, admin, who](const std::string& method, const std::string& target,
-                                           const json& body) {
+              // One page's view of the machine: a resource read twice while
+              // rendering it (the page's data, then the layout's plugin
+              // list) crosses the network once. A write forgets what was read.
+              auto read = std::make_shared<std::map<std::string, json>>();
+              return [this, m, admin, who, read](const std::string& method, const std::string& target,
+                                                 const json& body) {
                 if (!admin && method != "GET")
                   throw ApiError(403, "forbidden", "token '" + who + "' is a viewer token; this needs admin");
-                return call_json(m, method, target, body);
+                if (method != "GET") {
+                  read->clear();
+                  return call_json(m, method, target, body);
+                }
+                auto it = read->find(target);
+                if (it == read->end()) it = read->emplace(target, call_json(m, method, target, body)).first;
+                return it->second;
               };
             },
             [this] {
