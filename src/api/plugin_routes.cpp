@@ -34,6 +34,7 @@ json plugin_json(const PluginStatus& s) {
           {"summary", s.summary},
           {"config_schema", s.config_schema},
           {"stats", s.stats},
+          {"counters", s.counters},
           {"links", links}};
 }
 

@@ -321,6 +321,8 @@ TEST_F(MachinesTest, AChangedCertificateAndAStoppedMachineAreSaidAsSuch) {
 
 TEST_F(MachinesTest, TheFleetPageShowsEveryMachineFromThePoller) {
   register_b();
+  // B's running firewall: its counters() become rates in the fleet's status.
+  ASSERT_EQ(b_->post("/api/v1/plugins/firewall/start", R"({"interfaces": ["veth-b"]})").status, 200);
   const std::string row = "id=\"fleet-" + std::to_string(id_) + "\" data-state=\"reachable\"";
   HttpResponse fleet;
   for (int i = 0; i < 50; ++i) {
@@ -331,6 +333,16 @@ TEST_F(MachinesTest, TheFleetPageShowsEveryMachineFromThePoller) {
   EXPECT_NE(fleet.body.find(row), std::string::npos) << fleet.body;
   EXPECT_NE(fleet.body.find("id=\"fleet-local\" data-state=\"reachable\""), std::string::npos) << fleet.body;
   EXPECT_NE(fleet.body.find("/m/" + std::to_string(id_) + "/"), std::string::npos) << "a select link";
+  json status;
+  for (int i = 0; i < 50; ++i) {
+    status = a_->get("/api/v1/machines/" + std::to_string(id_)).json()["status"];
+    if (status["rates"].contains("firewall: dropped packets/s")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(status["rates"].contains("firewall: passed packets/s")) << status;
+  EXPECT_TRUE(status["rates"].contains("firewall: dropped packets/s")) << status;
+  EXPECT_EQ(status["plugins"][0]["name"], "firewall") << status;
+  EXPECT_TRUE(status["events_per_s"].is_number()) << status;
   const auto machines = a_->get("/machines");
   EXPECT_EQ(machines.status, 200);
   const std::string fingerprint = b_fingerprint();  // shown in two halves
