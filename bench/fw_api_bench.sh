@@ -57,24 +57,7 @@ timed() {
 }
 echo '{"interfaces":["veth-x"]}' > "$STATE/start.json"
 timed POST /api/v1/plugins/firewall/start "$STATE/start.json" >/dev/null
-python3 - "$RULES" "$STATE" <<'PY'
-import json, random, sys
-n, state = int(sys.argv[1]), sys.argv[2]
-rnd = random.Random(7)
-def prefix():
-    length = rnd.choice([0, 8, 16, 16, 24, 24, 24, 28, 32, 32])
-    addr = rnd.getrandbits(32) & (0 if length == 0 else (0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF)
-    return f"{addr >> 24}.{(addr >> 16) & 255}.{(addr >> 8) & 255}.{addr & 255}/{length}"
-def ports():
-    return rnd.choice([[], [80], [443], [53], ["1024-65535"], [rnd.randrange(1, 65535)]])
-def rule(i):
-    m = {"src": [prefix()], "dst": [prefix()], "proto": [rnd.choice(["tcp", "udp"])]}
-    if (p := ports()): m["dst_port"] = p
-    return {"name": f"r{i}", "priority": i, "action": rnd.choice(["pass", "drop"]), "match": m}
-json.dump({"default": "pass", "rules": [rule(i) for i in range(n)]}, open(f"{state}/ruleset.json", "w"))
-for i in range(50):
-    json.dump(rule(n + i), open(f"{state}/add{i}.json", "w"))
-PY
+"$(dirname "$0")/random_ruleset.py" "$RULES" "$STATE/ruleset.json" 50 "$STATE/add"
 replace_s=$(timed PUT /api/v1/firewall/ruleset "$STATE/ruleset.json")
 adds=()
 for ((i = 0; i < ADDS; i++)); do

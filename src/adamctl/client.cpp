@@ -25,6 +25,22 @@ Api::Api(const Options& options) : options_(options), client_(options.url) {
 }
 
 json Api::call(const std::string& method, const std::string& path, const json& body) {
+  return send(method, target(path), body);
+}
+
+std::string Api::target(const std::string& path) {
+  if (options_.machine.empty()) return path;
+  if (proxy_.empty()) {
+    for (const auto& m : send("GET", "/api/v1/machines", nullptr).value("machines", json::array()))
+      if (m.value("name", "") == options_.machine) proxy_ = m["links"]["proxy"].get<std::string>();
+    if (proxy_.empty())
+      throw std::runtime_error("no machine named '" + options_.machine + "' in the registry of " +
+                               options_.url);
+  }
+  return proxy_ + path;
+}
+
+json Api::send(const std::string& method, const std::string& path, const json& body) {
   httplib::Headers headers;
   if (!options_.token.empty()) headers.emplace("Authorization", "Bearer " + options_.token);
   const std::string payload = body.is_null() ? "" : body.dump();

@@ -12,6 +12,7 @@ struct Options {
   std::string url;
   std::string token;
   std::string output = "human";
+  std::string machine;  // a registered machine's name: every call goes through adamd's proxy
   bool json_output() const { return output == "json"; }
 };
 
@@ -27,10 +28,17 @@ class Api {
   // HTTP error, or when adamd cannot be reached.
   nlohmann::json call(const std::string& method, const std::string& path,
                       const nlohmann::json& body = nullptr);
+  // Where an API path is called: itself, or with --machine that machine's
+  // proxy on adamd (/api/v1/machines/{id}/proxy/api/...), looked up by name
+  // in adamd's registry once.
+  std::string target(const std::string& path);
 
  private:
+  nlohmann::json send(const std::string& method, const std::string& path, const nlohmann::json& body);
+
   const Options& options_;
   httplib::Client client_;
+  std::string proxy_;  // the machine's proxy prefix, once resolved
 };
 
 // A JSON value as text: strings without their quotes.

@@ -54,7 +54,7 @@ std::string EventsCommand::query_string() const {
 
 void EventsCommand::run(Api& api, const Options& options) {
   if (follow_) {
-    follow(options);
+    follow(api, options);
     return;
   }
   const json page = api.call("GET", "/api/v1/events" + query_string());
@@ -71,7 +71,7 @@ void EventsCommand::run(Api& api, const Options& options) {
 
 // The SSE stream: stored events of --last/--since first, then live ones,
 // until interrupted or adamd drops a client that fell behind.
-void EventsCommand::follow(const Options& options) {
+void EventsCommand::follow(Api& api, const Options& options) {
   if (!until_.empty()) throw std::runtime_error("--until cannot be followed: leave it out with -f");
   httplib::Client client(options.url);
   client.set_connection_timeout(5);
@@ -102,7 +102,7 @@ void EventsCommand::follow(const Options& options) {
     }
   };
   auto result = client.Get(
-      "/api/v1/events/stream" + query_string(), headers,
+      api.target("/api/v1/events/stream") + query_string(), headers,
       [&](const httplib::Response& r) {
         status = r.status;
         return true;

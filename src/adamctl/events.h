@@ -15,7 +15,7 @@ class EventsCommand : public CommandGroup {
 
  private:
   std::string query_string() const;
-  void follow(const Options& options);
+  void follow(Api& api, const Options& options);
 
   CLI::App* events_;
   std::string last_, since_, until_, plugin_;

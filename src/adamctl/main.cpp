@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   if (env_token) opts.token = env_token;
   app.add_option("--url", opts.url, "adamd's URL (env ADAM_URL)")->capture_default_str();
   app.add_option("--token", opts.token, "API token (env ADAM_TOKEN; default: the local admin token)");
+  app.add_option("--machine", opts.machine, "act on this registered machine (by name) through adamd's proxy");
   app.add_option("-o,--output", opts.output, "human or json")->check(CLI::IsMember({"human", "json"}));
   const adamctl::Commands commands(app, adamctl::command_table());
 

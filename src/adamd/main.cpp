@@ -15,6 +15,7 @@
 #include <optional>
 #include <thread>
 
+#include "api/self_signed.h"
 #include "api/server.h"
 #include "api/templates.h"
 #include "core/bpf_handle.h"
@@ -29,6 +30,7 @@
 #include "store/database.h"
 #include "store/desired_state.h"
 #include "store/event_store.h"
+#include "store/machines.h"
 #include "store/tokens.h"
 
 namespace {
@@ -62,7 +64,7 @@ void raise_fd_limit() {
     spdlog::warn("cannot raise RLIMIT_NOFILE: {}", std::strerror(errno));
 }
 
-int run(const adam::DaemonConfig& config) {
+int run(adam::DaemonConfig config) {
   const adam::ListenAddress listen = adam::parse_listen(config.listen);
   adam::templates::load();  // a broken console template stops adamd here, not on a page
   adam::EventHubOptions event_options;
@@ -81,6 +83,17 @@ int run(const adam::DaemonConfig& config) {
   std::filesystem::create_directories(config.state_dir);
   ::chmod(config.state_dir.c_str(), 0700);
   adam::UniqueFd lock = lock_state_dir(config.state_dir);
+  if (config.tls_self_signed) {
+    if (!config.tls_cert.empty() || !config.tls_key.empty())
+      throw std::runtime_error("--tls-self-signed and --tls-cert/--tls-key exclude each other: give one");
+    const adam::TlsPair pair = adam::ensure_self_signed(config.state_dir);
+    config.tls_cert = pair.cert;
+    config.tls_key = pair.key;
+  }
+  // Other adamds pin this fingerprint (their machine registry).
+  const std::string tls_fingerprint =
+      config.tls_cert.empty() ? "" : adam::certificate_fingerprint(config.tls_cert);
+  if (!tls_fingerprint.empty()) spdlog::info("TLS certificate SHA-256 fingerprint: {}", tls_fingerprint);
 
   for (const auto& [path, what] : adam::ensure_kernel_filesystems()) spdlog::info("{} on {}", what, path);
   const adam::KernelFeatures features = adam::probe_kernel_features();
@@ -89,6 +102,7 @@ int run(const adam::DaemonConfig& config) {
 
   adam::Database db(config.state_dir + "/adam.db");
   adam::TokenStore tokens(db);
+  adam::MachineStore machines(db);
   const std::string token_path = config.state_dir + "/admin.token";
   tokens.ensure_admin_token(token_path);
   adam::DesiredStateStore desired(db);
@@ -105,8 +119,8 @@ int run(const adam::DaemonConfig& config) {
   plugins.restore();
   xdp.prune_unowned();
 
-  adam::ApiServer server(
-      adam::ApiContext{plugins, tokens, xdp, features, events, config, std::chrono::system_clock::now()});
+  adam::ApiServer server(adam::ApiContext{plugins, tokens, xdp, features, events, config,
+                                          std::chrono::system_clock::now(), machines, tls_fingerprint});
   const int port = server.bind(listen);
   const std::string shown_host = listen.host == "::" || listen.host == "0.0.0.0" ? "localhost" : listen.host;
   const bool v6 = shown_host.find(':') != std::string::npos;
@@ -168,6 +182,9 @@ int main(int argc, char** argv) {
   auto* tls_cert =
       app.add_option("--tls-cert", config.tls_cert, "PEM certificate chain: serve HTTPS (with --tls-key)");
   auto* tls_key = app.add_option("--tls-key", config.tls_key, "PEM private key of --tls-cert");
+  auto* tls_self_signed =
+      app.add_flag("--tls-self-signed", config.tls_self_signed,
+                   "serve HTTPS with a self-signed certificate generated on first start (<state-dir>/tls/)");
   app.add_flag_callback("--version", [] {
     std::printf("adamd %s\n", ADAM_VERSION);
     std::exit(0);
@@ -195,6 +212,7 @@ int main(int argc, char** argv) {
       pick(max_events, config.max_events, from_file.max_events);
       pick(tls_cert, config.tls_cert, from_file.tls_cert);
       pick(tls_key, config.tls_key, from_file.tls_key);
+      pick(tls_self_signed, config.tls_self_signed, from_file.tls_self_signed);
     }
     adam::init_logging(config.log_level);
     config.state_dir = std::filesystem::absolute(config.state_dir).lexically_normal().string();

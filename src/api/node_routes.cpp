@@ -57,6 +57,7 @@ json node_json(ApiContext& ctx) {
           {"pin_dir", ctx.config.pin_dir},
           {"xdp_interfaces", ifaces},
           {"events", events_json(ctx)},
+          {"tls", ctx.tls_fingerprint.empty() ? json() : json{{"fingerprint", ctx.tls_fingerprint}}},
           {"links",
            {{"self", "/api/v1/node"},
             {"plugins", "/api/v1/plugins"},

@@ -11,6 +11,7 @@
 namespace adam {
 
 class Auth;
+class FleetPoller;
 class HttpMetrics;
 class Router;
 struct EventCounters;
@@ -20,6 +21,10 @@ std::vector<Route> plugin_routes(ApiContext& ctx);  // plugin_routes.cpp: /api/v
 std::vector<Route> token_routes(ApiContext& ctx);   // token_routes.cpp: /api/v1/tokens...
 std::vector<Route> event_routes(ApiContext& ctx);   // event_routes.cpp: /api/v1/events...
 std::vector<Route> metrics_routes(ApiContext& ctx, const HttpMetrics& http);  // metrics_routes.cpp
+// machine_routes.cpp: the machine registry (/api/v1/machines...), its proxy
+// and copy, the Fleet and Machines pages; gives `router` its
+// MachineDirectory and `fleet` the machines to poll (this adamd included).
+std::vector<Route> machine_routes(ApiContext& ctx, Router& router, FleetPoller& fleet);
 // console.cpp: the console's core pages (dashboard, tokens), the login form
 // and the assets; the layout and navigation come from the router.
 std::vector<Route> console_routes(Auth& auth);

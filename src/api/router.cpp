@@ -304,6 +304,11 @@ http::Outcome Router::run(const Entry& entry, Request req, const std::string& to
       return {std::move(head), std::move(stream)};
     }
     if (route.page != Page::none) {
+      req.machines = json::array({{{"id", "local"},
+                                   {"name", "this machine"},
+                                   {"links", {{"dashboard", "/"}, {"copy", "/api/v1/machines/local/copy"}}}}});
+      if (machines_.list)
+        for (auto& m : machines_.list()) req.machines.push_back(std::move(m));
       if (req.machine.empty()) {
         req.api = [this, caller = req](const std::string& method, const std::string& target, const json& b) {
           return call(caller, method, target, b);

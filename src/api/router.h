@@ -42,7 +42,8 @@ struct MachineDirectory {
   // request: its role bounds what may be called). Throws ApiError 404 when
   // no machine has that id.
   std::function<ApiCall(const std::string& id, const Request& caller)> api;
-  // The console's machine selector: [{id, name}] of the registered machines.
+  // The registered machines as GET /api/v1/machines lists them, without
+  // their status: the console's machine selector, Request::machines.
   std::function<nlohmann::json()> list;
 };
 

@@ -3,6 +3,7 @@
 #include "api/server.h"
 
 #include "api/auth.h"
+#include "api/fleet.h"
 #include "api/http_server.h"
 #include "api/resources.h"
 #include "api/router.h"
@@ -22,6 +23,7 @@ struct ApiServer::Impl {
   HttpMetrics metrics;
   Auth auth;
   Router router;
+  FleetPoller fleet;    // polls through the router and the machine store: goes before them
   http::Server server;  // last: it stops before what its handlers use goes
 };
 
@@ -40,6 +42,7 @@ ApiServer::ApiServer(ApiContext ctx) : impl_(std::make_unique<Impl>(std::move(ct
   i.router.add(plugin_routes(i.ctx));
   i.router.add(token_routes(i.ctx));
   i.router.add(event_routes(i.ctx));
+  i.router.add(machine_routes(i.ctx, i.router, i.fleet));
   i.router.add(i.ctx.plugins.routes());
 }
 
@@ -56,8 +59,14 @@ int ApiServer::bind(const ListenAddress& address) {
   return impl_->server.listen(address.host, address.port, tls);
 }
 
-void ApiServer::serve() { impl_->server.run(); }
+void ApiServer::serve() {
+  impl_->fleet.start();  // once every route is in: it calls them
+  impl_->server.run();
+}
 
-void ApiServer::stop() { impl_->server.stop(); }
+void ApiServer::stop() {
+  impl_->fleet.stop();
+  impl_->server.stop();
+}
 
 }  // namespace adam

@@ -11,6 +11,7 @@
 namespace adam {
 
 class EventHub;
+class MachineStore;
 class PluginManager;
 class TokenStore;
 class XdpChain;
@@ -24,6 +25,8 @@ struct ApiContext {
   EventHub& events;
   DaemonConfig config;
   std::chrono::system_clock::time_point started_at;
+  MachineStore& machines;       // the console's machine registry
+  std::string tls_fingerprint;  // of the certificate served (HTTPS), else empty
 };
 
 class ApiServer {

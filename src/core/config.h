@@ -16,11 +16,12 @@ struct DaemonConfig {
   int64_t max_events = 50'000'000;  // and the oldest beyond this many (0: no limit)
   std::string tls_cert;             // PEM certificate chain: serve HTTPS (with tls_key)
   std::string tls_key;              // PEM private key
+  bool tls_self_signed = false;     // no tls_cert: generate <state_dir>/tls/{cert,key}.pem once, serve HTTPS
 };
 
 // Reads a TOML file whose keys are the flag names with '_' or '-'
 // (listen, state_dir, pin_dir, log_level, metrics_auth, demo, retention,
-// max_events, tls_cert, tls_key) into `config`.
+// max_events, tls_cert, tls_key, tls_self_signed) into `config`.
 // Throws std::invalid_argument naming the file, key and problem.
 void load_config_file(const std::string& path, DaemonConfig& config);
 

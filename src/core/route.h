@@ -59,6 +59,11 @@ struct Request {
   std::string machine;  // its registry id; empty for this adamd
   std::string base;     // the prefix of its page URLs: "" or "/m/{id}"
   ApiCall api;
+  // The console's machines, for pages that act across them (copy to
+  // another machine): this adamd first ({"id": "local", "name", "links":
+  // {"dashboard", "copy"}}), then the registry's entries as GET
+  // /api/v1/machines lists them, without their status.
+  nlohmann::json machines;
 
   std::string header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);

@@ -106,6 +106,19 @@ const std::vector<Migration>& schema_migrations() {
         DROP TABLE events;
         ALTER TABLE events_by_kind_ts RENAME TO events;
       )sql"},
+      {5, "the console's machine registry", R"sql(
+        -- AUTOINCREMENT: a machine's id is in console URLs (/m/{id}/); a
+        -- removed machine's id never comes to mean another one.
+        CREATE TABLE machines (
+          id          INTEGER PRIMARY KEY AUTOINCREMENT,
+          name        TEXT NOT NULL UNIQUE,
+          url         TEXT NOT NULL,
+          token       TEXT NOT NULL,          -- the remote API token (never returned by a route)
+          fingerprint TEXT NOT NULL,          -- SHA-256 of its leaf certificate, or ''
+          ca          TEXT NOT NULL,          -- PEM CA file, or ''
+          created_at  INTEGER NOT NULL
+        );
+      )sql"},
   };
   return migrations;
 }

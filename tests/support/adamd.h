@@ -22,10 +22,12 @@ struct HttpResponse {
 class Adamd {
  public:
   struct Options {
-    std::string netns;              // run adamd (and requests) inside this namespace
-    std::vector<std::string> args;  // extra flags
-    bool wait_healthy = true;       // wait for /healthz before returning
-    std::string binary;             // the adamd to run; empty: build/adamd
+    std::string netns;                      // run adamd (and requests) inside this namespace
+    std::vector<std::string> args;          // extra flags
+    bool wait_healthy = true;               // wait for /healthz before returning
+    std::string binary;                     // the adamd to run; empty: build/adamd
+    std::string listen_host = "127.0.0.1";  // 0.0.0.0: also reachable over the test's veths
+    bool https = false;                     // it serves HTTPS (args has --tls-self-signed or --tls-cert)
   };
   explicit Adamd(Options options);
   Adamd() : Adamd(Options{}) {}
@@ -41,7 +43,7 @@ class Adamd {
   int wait_exit(int timeout_ms);    // for a process that should exit on its own; -1 on timeout
 
   int port() const { return port_; }
-  std::string url() const;
+  std::string url() const;  // http:// or https://127.0.0.1:<port>
   const std::string& state_dir() const { return state_dir_; }
   const std::string& pin_dir() const { return pins_.path(); }
   const std::string& netns() const { return options_.netns; }

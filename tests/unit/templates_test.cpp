@@ -207,6 +207,44 @@ const std::map<std::string, std::function<std::string(const std::string&)>>& fix
        [](const std::string& s) {
          return html::json_block({{s, s}});
        }},
+      {"fleet",
+       [](const std::string& s) {
+         const json row = {{"id", s},
+                           {"name", s},
+                           {"url", s},
+                           {"reachable", false},
+                           {"state", s},
+                           {"error", s},
+                           {"hostname", s},
+                           {"version", s},
+                           {"kernel", s},
+                           {"plugins", {{{"name", s}, {"summary", s}}}},
+                           {"rates", {{{"name", s}, {"value", s}}}},
+                           {"events_per_s", s},
+                           {"lost_events", s},
+                           {"last_seen", s},
+                           {"links", links()}};
+         return templates::render("fleet", {{"machines", {row}}, {"links", links()}});
+       }},
+      {"machines",
+       [](const std::string& s) {
+         const json machine = {{"id", 7},
+                               {"name", s},
+                               {"url", s},
+                               {"plain_http", true},
+                               {"fingerprint", {{"head", s}, {"tail", s}}},
+                               {"ca", s},
+                               {"state", s},
+                               {"version", s},
+                               {"error", s},
+                               {"links", links()}};
+         return templates::render("machines", {{"machines", {machine}}, {"admin", true}, {"links", links()}});
+       }},
+      {"machines_added",
+       [](const std::string& s) {
+         return templates::render("machines_added",
+                                  {{"id", 7}, {"name", s}, {"fingerprint", s}, {"plain_http", true}});
+       }},
       {"firewall/rule_row",
        [](const std::string& s) { return templates::render("firewall/rule_row", rule(s)); }},
       {"firewall/rules",
