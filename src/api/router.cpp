@@ -304,9 +304,10 @@ http::Outcome Router::run(const Entry& entry, Request req, const std::string& to
       return {std::move(head), std::move(stream)};
     }
     if (route.page != Page::none) {
-      req.machines = json::array({{{"id", "local"},
-                                   {"name", "this machine"},
-                                   {"links", {{"dashboard", "/"}, {"copy", "/api/v1/machines/local/copy"}}}}});
+      req.machines =
+          json::array({{{"id", "local"},
+                        {"name", "this machine"},
+                        {"links", {{"dashboard", "/"}, {"copy", "/api/v1/machines/local/copy"}}}}});
       if (machines_.list)
         for (auto& m : machines_.list()) req.machines.push_back(std::move(m));
       if (req.machine.empty()) {
@@ -335,8 +336,10 @@ http::Outcome Router::run(const Entry& entry, Request req, const std::string& to
     audit(route, req, reply);
     return {render(entry, req, reply), std::nullopt};
   } catch (const ApiError& e) {
-    // A page shows its error inside the console, never as a blank page.
+    // A page shows its error inside the console, never as a blank page; the
+    // layout does not ask the machine again (its error would show twice).
     if (route.page != Page::none && !req.hx) {
+      req.api = nullptr;
       http::Response res{e.status(),
                          "text/html; charset=utf-8",
                          layout(req, html::error(e.status(), e.what(), e.field())),

@@ -143,6 +143,10 @@ await run(async (b) => {
     await viewer.page.click('#machine-nav a:has-text("Events")');
     await viewer.page.waitForSelector('#event-filter');
     if (await viewer.page.locator('[hx-post], [hx-delete], [hx-put]').count()) fail('a viewer sees write controls on Events');
+    await viewer.page.click('#machine-nav a:has-text("Firewall")');
+    await viewer.page.waitForSelector('#fw-rules');
+    for (const selector of ['[hx-post]:not(#fw-explain)', '[hx-delete]', '[hx-put]', '#fw-rule-form', '#fw-copy', '#fw-import', '.fw-select'])
+      if (await viewer.page.locator(selector).count()) fail(`a viewer sees ${selector} on the Firewall page`);
   } finally {
     b.problems.push(...viewer.problems.map((p) => `viewer: ${p}`));
     await viewer.close();

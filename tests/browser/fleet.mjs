@@ -1,9 +1,10 @@
 // The fleet in Chromium: console A registers machine B (HTTPS, its pinned
 // fingerprint) on the Machines page, sees it on the Fleet page, selects it,
-// opens B's Firewall page through A and adds a rule there through A's
-// proxy; after B changed its certificate ("changed" phase) the page says
-// so. Run by tests/integration/fleet_browser_test.cpp, which checks on B's
-// own API where the rule landed:
+// opens B's Firewall page through A, adds two rules there with the page's
+// form (through A's proxy) and copies one of them to A with the page's
+// copy form; after B changed its certificate ("changed" phase) the page
+// says so. Run by tests/integration/fleet_browser_test.cpp, which checks on
+// both machines' own APIs where the rules landed:
 //   node fleet.mjs <A url> <A admin token> <B url> <B token> <B fingerprint> <screenshot dir> add|changed
 import { run, signIn, api } from './lib.mjs';
 
@@ -62,16 +63,19 @@ await run(async ({ page, expectStatus, problems }) => {
   await page.waitForURL(`${url}/m/${b.id}/firewall`);
   await page.waitForSelector('#fw-rules');
 
-  // A rule added from B's page through A's proxy (as the page's htmx would).
-  const status = await page.evaluate(async (proxy) => {
-    const r = await fetch(`${proxy}/api/v1/firewall/rules`, {
-      method: 'POST',
-      headers: { 'HX-Request': 'true', 'Content-Type': 'application/json' },
-      body: JSON.stringify({ name: 'added in the browser', action: 'drop', match: { src: ['203.0.113.0/24'] } }),
-    });
-    return r.status;
-  }, b.links.proxy);
-  if (status !== 201) throw new Error(`adding the rule through the proxy answered ${status}`);
-  await page.reload();
-  await page.waitForSelector('#fw-rules tr:has-text("added in the browser")');
+  // Two rules added through the form of B's page, through A's proxy.
+  const form = page.locator('#fw-rule-form');
+  for (const [name, src] of [['added in the browser', '203.0.113.0/24'], ['copy me', '198.51.100.77/32']]) {
+    await form.locator('input[name="name"]').fill(name);
+    await form.locator('select[name="action"]').selectOption('drop');
+    await form.locator('.fw-condition').nth(0).locator('select[name="field"]').selectOption('src');
+    await form.locator('.fw-condition').nth(0).locator('input[name="values"]').fill(src);
+    await form.locator('button[type="submit"]').click();
+    await page.waitForSelector(`#fw-rules tr:has-text("${name}")`);
+  }
+  // One of them copied from B's page to this machine (A), checked by the caller.
+  await page.locator('#fw-rules tr:has-text("copy me") .fw-select').check();
+  await page.locator('#fw-copy select[name="target"]').selectOption({ label: 'this machine' });
+  await page.locator('#fw-copy button').click();
+  await page.waitForSelector('#fw-copy-result:has-text("copied 1 rule")');
 });

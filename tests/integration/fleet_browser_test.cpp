@@ -36,9 +36,14 @@ TEST(FleetBrowserTest, AddSelectAndActOnASecondMachineInChromium) {
 
   ASSERT_EQ(browse("add"), 0) << a.log();
   const auto on_b = b.get("/api/v1/firewall/rules").json()["rules"];
-  ASSERT_EQ(on_b.size(), 1u);
+  ASSERT_EQ(on_b.size(), 2u) << on_b.dump();
   EXPECT_EQ(on_b[0]["name"], "added in the browser");
-  EXPECT_TRUE(a.get("/api/v1/firewall/rules").json()["rules"].empty()) << "landed on B, not on A";
+  EXPECT_EQ(on_b[1]["name"], "copy me");
+  // Only the copied rule is on A: the form's rules landed on B.
+  const auto on_a = a.get("/api/v1/firewall/rules").json()["rules"];
+  ASSERT_EQ(on_a.size(), 1u) << on_a.dump();
+  EXPECT_EQ(on_a[0]["name"], "copy me");
+  EXPECT_EQ(on_a[0]["match"]["src"], nlohmann::json({"198.51.100.77/32"}));
   EXPECT_TRUE(std::filesystem::exists(screenshots + "/machines.png"));
   EXPECT_TRUE(std::filesystem::exists(screenshots + "/fleet.png"));
 

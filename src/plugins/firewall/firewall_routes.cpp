@@ -331,33 +331,37 @@ std::string explain_html(const json& decision) { return templates::render("firew
 
 // The console page: the flow chart, the default policy, the rules table
 // (one page of it), the add form, explain, import and export.
-// Where the page can copy its checked rules: on this adamd's page, the
-// machines of its registry (GET /api/v1/machines: [{name, links.copy}]);
-// none on a registered machine's page, without a registry (404) or for a
-// caller who may not list it (403).
+// Where the page can copy its checked rules: every machine of the console
+// (Request::machines: this adamd and the registry) but the one it shows.
 json copy_targets(const Request& req) {
   json targets = json::array();
-  if (!req.machine.empty()) return targets;
-  try {
-    for (const auto& m : req.api("GET", "/api/v1/machines", nullptr).value("machines", json::array()))
-      if (m.contains("links") && m["links"].contains("copy"))
-        targets.push_back({{"name", m.value("name", "")}, {"copy", m["links"]["copy"]}});
-  } catch (const ApiError& e) {
-    if (e.status() != 404 && e.status() != 403) throw;  // no registry, or not this caller's to see
+  const std::string shown = req.machine.empty() ? "local" : req.machine;  // the page's own machine
+  for (const auto& m : req.machines) {
+    const json& id = m["id"];
+    if ((id.is_string() ? id.get<std::string>() : id.dump()) == shown || !m.contains("links") ||
+        !m["links"].contains("copy"))
+      continue;
+    targets.push_back({{"name", m.value("name", "")}, {"copy", m["links"]["copy"]}});
   }
   return targets;
 }
 
 // `targets` (copy_targets): where the checked rules can be copied.
-std::string page_html(const json& list, const json& targets) {
+// `viewer`: the page's caller may only read; the page then has no write
+// control (rows rendered inside it see the flag through the template's
+// context; a row rendered alone answers a write, which only an admin makes).
+std::string page_html(const json& list, const json& targets, bool viewer) {
+  json table = list;
+  table["viewer"] = viewer;
   return templates::render(
       "firewall/page",
       {{"links", list["links"]},
+       {"viewer", viewer},
        {"copy_targets", targets},
        {"can_copy", !targets.empty()},
        {"into", kRules},  // the rules collection on the target machine, not through a proxy
        {"script", "/ui/assets/firewall.js"},  // this console's (src/plugins/firewall/web/)
-       {"table", rules_html(list)},
+       {"table", rules_html(table)},
        {"default_form",
         default_form_html({{"default", list["default"]}, {"links", {{"self", list["links"]["default"]}}}})},
        {"rule_form", rule_form_html({{"links", list["links"]}})}});
@@ -597,7 +601,7 @@ std::vector<Route> FirewallPlugin::routes() {
                  throw;
                }
                Reply reply;
-               reply.content = page_html(list, copy_targets(req));
+               reply.content = page_html(list, copy_targets(req), req.caller_role != "admin");
                reply.content_type = "text/html; charset=utf-8";
                return reply;
              }};
