@@ -80,7 +80,7 @@ void FleetPoller::poll(const Source& source) {
   std::string error;
   try {
     node = source.get("/api/v1/node");
-    plugins = source.get("/api/v1/plugins");
+    plugins = source.get("/api/v1/plugins?stats=0");
   } catch (const std::exception& e) {
     error = e.what();
   }

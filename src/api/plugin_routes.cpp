@@ -56,9 +56,20 @@ std::vector<Route> plugin_routes(ApiContext& ctx) {
   std::vector<Route> r;
   r.push_back({"GET", "/api/v1/plugins", "/api/v1/plugins", Access::viewer,
                [&ctx](const Request& req) {
+                 // ?stats=0: names, states and counters without the stats (a
+                 // running firewall's hold every rule's counters): what the
+                 // console's navigation reads on every page.
+                 const auto stats = req.query.find("stats");
+                 if (stats != req.query.end() && stats->second != "0" && stats->second != "1")
+                   throw bad_request("stats",
+                                     "is 0 (leave the plugins' stats out) or 1, not '" + stats->second + "'");
+                 const bool with_stats = stats == req.query.end() || stats->second == "1";
                  json list = json::array();
-                 for (auto& s : ctx.plugins.list())
-                   list.push_back(plugin_with_events(ctx, std::move(s), req));
+                 for (auto& s : ctx.plugins.list(with_stats)) {
+                   json p = plugin_with_events(ctx, std::move(s), req);
+                   if (!with_stats) p.erase("stats");
+                   list.push_back(std::move(p));
+                 }
                  return Reply{200, {{"plugins", list}, {"links", {{"self", "/api/v1/plugins"}}}}};
                },
                // The controls follow the links (an admin's); pages also pass their caller's role.

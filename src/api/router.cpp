@@ -402,7 +402,7 @@ std::string Router::layout(const Request& req, const std::string& main) const {
   std::string machine_error;
   if (req.api) {
     try {
-      for (const auto& p : req.api("GET", "/api/v1/plugins", nullptr).value("plugins", json::array()))
+      for (const auto& p : req.api("GET", "/api/v1/plugins?stats=0", nullptr).value("plugins", json::array()))
         if (p.value("state", "") != "unsupported") plugins.push_back(p.value("name", ""));
     } catch (const ApiError& e) {
       machine_error = e.what();

@@ -43,7 +43,7 @@ PluginManager::Entry& PluginManager::find(const std::string& name) {
   throw not_found(fmt::format("no plugin named '{}'", name));
 }
 
-PluginStatus PluginManager::status_of(Entry& e) {
+PluginStatus PluginManager::status_of(Entry& e, bool with_stats) {
   PluginStatus s;
   s.name = e.plugin->name();
   s.description = e.plugin->description();
@@ -55,7 +55,7 @@ PluginStatus PluginManager::status_of(Entry& e) {
   if (e.state == PluginState::running) {
     try {
       s.summary = e.plugin->summary();
-      s.stats = e.plugin->stats();
+      if (with_stats) s.stats = e.plugin->stats();
       s.counters = e.plugin->counters();
     } catch (const std::exception& ex) {
       spdlog::warn("plugin {}: reading stats failed: {}", s.name, ex.what());
@@ -194,10 +194,10 @@ nlohmann::json PluginManager::event_links(const std::string& plugin, const std::
   return nlohmann::json::object();
 }
 
-std::vector<PluginStatus> PluginManager::list() {
+std::vector<PluginStatus> PluginManager::list(bool with_stats) {
   std::lock_guard lock(mu_);
   std::vector<PluginStatus> out;
-  for (auto& e : entries_) out.push_back(status_of(e));
+  for (auto& e : entries_) out.push_back(status_of(e, with_stats));
   return out;
 }
 

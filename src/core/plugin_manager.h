@@ -50,7 +50,9 @@ class PluginManager {
   PluginStatus stop(const std::string& name);
 
   PluginStatus status(const std::string& name);
-  std::vector<PluginStatus> list();
+  // `with_stats` false: without Plugin::stats(), which may be costly (every
+  // rule's counter): what a listing of names and states needs.
+  std::vector<PluginStatus> list(bool with_stats = true);
   // Each plugin's state, and the running plugins' own series
   // (Plugin::metrics): what /metrics shows of them, without their stats().
   void metrics(MetricsWriter& w);
@@ -73,7 +75,7 @@ class PluginManager {
     bool desired_running = false;
   };
   Entry& find(const std::string& name);
-  PluginStatus status_of(Entry& e);
+  PluginStatus status_of(Entry& e, bool with_stats = true);
   void start_entry(Entry& e, const nlohmann::json& config);
 
   std::mutex mu_;

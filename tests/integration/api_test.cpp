@@ -62,6 +62,13 @@ TEST_F(ApiTest, PluginsListFirewallWithActionLinks) {
   EXPECT_EQ(fw["links"]["start"], "/api/v1/plugins/firewall/start");
   auto one = d().get("/api/v1/plugins/firewall").json();
   EXPECT_EQ(one["name"], "firewall");
+  EXPECT_TRUE(fw.contains("stats"));
+  // The navigation's listing: states and counters without the stats.
+  auto brief = d().get("/api/v1/plugins?stats=0").json()["plugins"][0];
+  EXPECT_EQ(brief["state"], "stopped");
+  EXPECT_TRUE(brief.contains("counters"));
+  EXPECT_FALSE(brief.contains("stats")) << brief.dump();
+  expect_error(d().get("/api/v1/plugins?stats=no"), 400, "bad_request", "stats");
 }
 
 TEST_F(ApiTest, BadRequestsNameTheProblemAndChangeNothing) {
