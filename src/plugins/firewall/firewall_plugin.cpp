@@ -380,18 +380,22 @@ nlohmann::json FirewallPlugin::event_links(const std::string& kind, const nlohma
   return {{"rule", "/api/v1/firewall/rules/" + std::to_string(rule->get<uint64_t>())}};
 }
 
-nlohmann::json FirewallPlugin::stats() const {
-  const fw::Totals totals = this->totals();
+nlohmann::json FirewallPlugin::all_rule_counters() const {
   std::lock_guard lock(mu_);
   nlohmann::json rules = nlohmann::json::object();
   for (const auto& [id, counter] : locked_rule_counter_map())
     rules[std::to_string(id)] = counter_json(counter);
+  return rules;
+}
+
+nlohmann::json FirewallPlugin::stats() const {
+  const fw::Totals totals = this->totals();
+  std::lock_guard lock(mu_);
   return nlohmann::json{
       {"packets", {{"pass", totals.pass.packets}, {"drop", totals.drop.packets}}},
       {"bytes", {{"pass", totals.pass.bytes}, {"drop", totals.drop.bytes}}},
       {"interfaces", interfaces_},
       {"hooks", hooks_json()},
-      {"rules", rules},
       // Rules the kernel matches from its added-rules table until the
       // ruleset is recompiled (kCompactAfter after the last change).
       {"added_rules", datapath_ ? datapath_->added_rules() : 0},

@@ -72,10 +72,11 @@ class FirewallPlugin : public Plugin {
   // hook gets the new one before it leaves the old.
   void reconfigure(const nlohmann::json& config) override;
   // {"packets": {"pass": N, "drop": N}, "bytes": {"pass": N, "drop": N},
-  //  "interfaces": [...], "rules": {"<id>": {"packets": N, "bytes": N}},
+  //  "interfaces": [...],
   //  "hooks": [{"interface": "eth0", "hook": "xdp", "xdp_mode": "native"},
   //            {"interface": "veth0", "hook": "tc"}],
   //  "added_rules": N}
+  // Never a per-rule counter: every plugin listing shows stats.
   nlohmann::json stats() const override;
   // Where each interface is hooked: "veth0@tc eth0@xdp/native".
   std::string summary() const override;
@@ -85,8 +86,11 @@ class FirewallPlugin : public Plugin {
   nlohmann::json counters() const override;
   // A firewall.drop or firewall.pass event links to the rule that decided it.
   nlohmann::json event_links(const std::string& kind, const nlohmann::json& data) const override;
-  // One rule's counters {"packets": N, "bytes": N} (as in stats()), null
-  // when the kernel has none for it.
+  // Every rule's counters, {"<id>": {"packets": N, "bytes": N}} (what
+  // GET /api/v1/firewall/stats adds to stats()): one read per rule.
+  nlohmann::json all_rule_counters() const;
+  // One rule's counters {"packets": N, "bytes": N}, null when the kernel
+  // has none for it.
   nlohmann::json rule_counters(uint32_t id) const;
   // The counters of rules `ids`: {"<id>": {"packets", "bytes"}}, rules the
   // kernel has none for left out. A few ids cost a lookup each, many one

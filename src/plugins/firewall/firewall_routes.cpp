@@ -527,6 +527,7 @@ std::vector<Route> FirewallPlugin::routes() {
   r.push_back(
       {"GET", "/api/v1/firewall/stats", "/api/v1/firewall/stats", Access::viewer, [this](const Request&) {
          json j = stats();
+         j["rules"] = all_rule_counters();
          j["links"] = {{"self", "/api/v1/firewall/stats"}, {"flow", kFlow}};
          return Reply{200, j};
        }});
