@@ -79,11 +79,12 @@ void rewrite_links(json& j, const std::string& prefix, bool in_links = false) {
   }
 }
 
-std::string percent_encode(const std::string& text) {
+// `keep_slashes`: a path's, whose '/' separate its segments.
+std::string percent_encode(const std::string& text, bool keep_slashes = false) {
   static const char* digits = "0123456789ABCDEF";
   std::string out;
   for (const unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slashes && c == '/')) {
       out.push_back(static_cast<char>(c));
     } else {
       out.push_back('%');
@@ -492,9 +493,12 @@ class Registry {
   }
 
  private:
-  // The path and query a proxy route forwards: /api/... after its prefix.
+  // The path and query a proxy route forwards: /api/... after its prefix,
+  // encoded again (the router decoded it): a decoded CR LF or space in the
+  // request line would let a caller write headers, or a second request
+  // carrying the stored token, of their own.
   static std::string remote_target(const Request& req) {
-    const std::string& path = req.params[1];
+    const std::string path = percent_encode(req.params[1], true);
     return req.query.empty() ? path : path + "?" + urlencoded(req.query);
   }
 

@@ -216,6 +216,16 @@ TEST_F(MachinesTest, TheProxyReadsAndWritesOnTheMachineAndAuditsOnBoth) {
   expect_api_error(a_->post(proxy + kRules, drop_rule("viewer's", "198.51.100.0/24").dump(), viewer), 403,
                    "");
   EXPECT_EQ(b_->get(kRules).json()["rules"].size(), 1u);
+  // The path reaches B as the path A was given, encoded again: an encoded
+  // '?' stays in the path (no route has it) instead of becoming a query,
+  // and a decoded CR LF never reaches B's request line.
+  EXPECT_EQ(a_->get(proxy + "/api/v1/node%3Fx=1", viewer).status, 404);
+  const std::string smuggled = "/api/none%20HTTP/1.1%0d%0aHost:%20b%0d%0a%0d%0aDELETE%20" +
+                               std::string(kRules) + "/" + std::to_string(rule) +
+                               "%20HTTP/1.1%0d%0aX-Ignored:";
+  EXPECT_EQ(a_->get(proxy + smuggled, viewer).status, 404);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(b_->get(kRules).json()["rules"].size(), 1u) << "no second request reached B";
   // The machine's own errors come through, named after it.
   auto missing = a_->get(proxy + kRules + "/999");
   expect_api_error(missing, 404, "");
