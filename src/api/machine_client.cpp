@@ -206,6 +206,7 @@ awaitable<Response> exchange(S& stream, Trust& trust, const std::string& method,
   Response out;
   out.status = static_cast<int>(parser.get().result_int());
   out.content_type = std::string(parser.get()[bhttp::field::content_type]);
+  out.content_disposition = std::string(parser.get()[bhttp::field::content_disposition]);
   out.body = std::move(parser.get().body());
   out.fingerprint = trust.presented;
   co_return out;

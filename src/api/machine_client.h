@@ -62,6 +62,7 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 struct Response {
   int status = 0;
   std::string content_type;
+  std::string content_disposition;  // a download's file name
   std::string body;
   std::string fingerprint;  // of the leaf certificate presented (https), else empty
 };

@@ -157,6 +157,8 @@ class Registry {
   struct Answer {
     int status = 0;
     json body;
+    // A download (JSON lines, CSV): passed on as it came, not parsed.
+    std::string download, content_type, content_disposition;
   };
 
   // One API call on machine `m` with its stored token. Failures to reach it
@@ -172,6 +174,8 @@ class Registry {
     } catch (const machine::ClientError& e) {
       throw proxy_error(m, e);
     }
+    if (r.status < 300 && !r.content_disposition.empty())
+      return {r.status, nullptr, std::move(r.body), r.content_type, r.content_disposition};
     return answer(m, r.status, r.body);
   }
 
@@ -193,7 +197,11 @@ class Registry {
         call(m, req.method, target, body, form ? "application/x-www-form-urlencoded" : "application/json");
     Reply reply{a.status, a.body};
     reply.audit_after = {{"machine", m.name}, {"body", without_tokens(req.body)}};
-    if (req.hx && a.status != 204) {
+    if (!a.content_disposition.empty()) {  // an export: the file as the machine made it
+      reply.content = a.download;
+      reply.content_type = a.content_type;
+      reply.headers = {{"Content-Disposition", a.content_disposition}};
+    } else if (req.hx && a.status != 204) {
       // The remote answers JSON; this console renders it with its own templates.
       reply.content = router_.fragment(req.method, path, a.body);
       reply.content_type = "text/html; charset=utf-8";

@@ -205,6 +205,13 @@ TEST_F(MachinesTest, TheProxyReadsAndWritesOnTheMachineAndAuditsOnBoth) {
   EXPECT_NE(audit_a.find("from the console"), std::string::npos) << audit_a;
   const auto audit_b = body_with(*b_, "/api/v1/events?kind=api.change", "from the console");
   EXPECT_NE(audit_b.find("from the console"), std::string::npos) << audit_b;
+  // An export of B's events comes through as the file B made.
+  const auto csv = a_->get(proxy + "/api/v1/events/export?format=csv&kind=api.change&last=1h");
+  ASSERT_EQ(csv.status, 200) << csv.body;
+  EXPECT_EQ(csv.header("Content-Type").rfind("text/csv", 0), 0u) << csv.header("Content-Type");
+  EXPECT_NE(csv.header("Content-Disposition").find("attachment"), std::string::npos);
+  EXPECT_EQ(csv.body.rfind("id,time,plugin,kind,machine,data\r\n", 0), 0u) << csv.body;
+  EXPECT_NE(csv.body.find("from the console"), std::string::npos) << csv.body;
   // A query goes along: B's audit trail read through the proxy.
   const auto audit_b_proxied = a_->get(proxy + "/api/v1/events?kind=api.change&limit=5");
   ASSERT_EQ(audit_b_proxied.status, 200) << audit_b_proxied.body;
