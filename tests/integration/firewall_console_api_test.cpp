@@ -279,7 +279,22 @@ TEST_F(FirewallConsoleApiTest, ClassBenchImportReplacesTheRulesAndNamesABadLine)
     ASSERT_EQ(real.status, 200) << real.body.substr(0, 300);
     EXPECT_EQ(listing("?limit=1")["total"], 741);
     EXPECT_EQ(adamd_->get(kRuleset).json()["default"], "drop") << "the default stays";
+    // Exported as ClassBench, it imports back to the same matches.
+    const HttpResponse exported = adamd_->get(kRuleset + "?format=classbench");
+    ASSERT_EQ(exported.status, 200) << exported.body.substr(0, 300);
+    EXPECT_NE(exported.header("Content-Disposition").find("firewall-ruleset.rules"), std::string::npos);
+    const json before = adamd_->get(kRuleset).json()["rules"];
+    ASSERT_EQ(put(kRuleset + "?format=classbench", {{"classbench", exported.body}}).status, 200);
+    const json after = adamd_->get(kRuleset).json()["rules"];
+    ASSERT_EQ(after.size(), before.size());
+    for (size_t i = 0; i < after.size(); ++i) EXPECT_EQ(after[i]["match"], before[i]["match"]) << i;
   }
+  // A rule ClassBench cannot say: 422 naming it.
+  ASSERT_EQ(put(kRuleset,
+                {{"rules", {{{"name", "v6"}, {"action", "drop"}, {"match", {{"src", {"2001:db8::/32"}}}}}}}})
+                .status,
+            200);
+  expect_error(adamd_->get(kRuleset + "?format=classbench"), 422, "rules[0]");
 }
 
 TEST_F(FirewallConsoleApiTest, TheRulesetDownloadsAsAFileThatImportsBack) {

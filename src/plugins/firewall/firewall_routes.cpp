@@ -181,6 +181,7 @@ json rules_resource(const fw::Ruleset& ruleset, Listing listing, const CountersO
                 {"create", kRules},
                 {"ruleset", kRuleset},
                 {"export", kRuleset + "?download=1"},
+                {"export_classbench", kRuleset + "?format=classbench"},
                 {"import_classbench", kRuleset + "?format=classbench"},
                 {"default", kDefault},
                 {"explain", "/api/v1/firewall/explain"},
@@ -456,13 +457,25 @@ std::vector<Route> FirewallPlugin::routes() {
                },
                counters_html});
 
-  r.push_back({"GET", kRuleset, kRuleset, Access::viewer, [rules](const Request& req) {
-                 Reply reply{200, ruleset_resource(rules->ruleset())};
-                 if (query_value(req, "download") == "1")
-                   reply.headers.emplace_back("Content-Disposition",
-                                              "attachment; filename=\"firewall-ruleset.json\"");
-                 return reply;
-               }});
+  // ?format=classbench: the rules as a ClassBench filter file (text), a
+  // download.
+  r.push_back(
+      {"GET", kRuleset, kRuleset, Access::viewer, [rules](const Request& req) {
+         const std::string format = query_value(req, "format").value_or("json");
+         if (format == "classbench") {
+           Reply reply;
+           reply.content = fw::format_classbench(rules->ruleset());
+           reply.content_type = "text/plain; charset=utf-8";
+           reply.headers = {{"Content-Disposition", "attachment; filename=\"firewall-ruleset.rules\""}};
+           return reply;
+         }
+         if (format != "json") throw bad_request("format", "is json or classbench, not '" + format + "'");
+         Reply reply{200, ruleset_resource(rules->ruleset())};
+         if (query_value(req, "download") == "1")
+           reply.headers.emplace_back("Content-Disposition",
+                                      "attachment; filename=\"firewall-ruleset.json\"");
+         return reply;
+       }});
   // ?format=classbench: {"classbench": "<a filter file>", "default"?} replaces
   // every rule with the file's (rule_json.h, parse_classbench); the default
   // policy stays unless given.

@@ -513,4 +513,51 @@ std::vector<Rule> parse_classbench(std::string_view text) {
   return rules;
 }
 
+std::string format_classbench(const Ruleset& ruleset) {
+  std::string out;
+  // Evaluation order (rule.h's evaluation_order(), which adamctl's build of
+  // this file does not link).
+  std::vector<const Rule*> order;
+  for (const Rule& r : ruleset.rules)
+    if (r.enabled) order.push_back(&r);
+  std::sort(order.begin(), order.end(), [](const Rule* a, const Rule* b) {
+    return a->priority != b->priority ? a->priority < b->priority : a->id < b->id;
+  });
+  for (size_t i = 0; i < order.size(); ++i) {
+    const Rule& rule = *order[i];
+    const Match& m = rule.match;
+    auto refuse = [&](const std::string& why) {
+      const std::string where = item_of("rules", i);
+      throw ApiError(422, "not_classbench", where + " (id " + std::to_string(rule.id) + "): " + why, where);
+    };
+    if (rule.action != Action::drop)
+      refuse("a pass rule: ClassBench filters have no action (each imports as a drop)");
+    if (!m.iface.empty()) refuse("has iface: ClassBench filters have no interface");
+    auto prefix = [&](const std::vector<Prefix>& values, const char* field) {
+      if (values.empty()) return std::string("0.0.0.0/0");
+      if (values.size() > 1 || values[0].family != 4)
+        refuse(std::string(field) + ": ClassBench has one IPv4 prefix per field");
+      const auto& a = values[0].addr;
+      return std::to_string(a[0]) + "." + std::to_string(a[1]) + "." + std::to_string(a[2]) + "." +
+             std::to_string(a[3]) + "/" + std::to_string(values[0].len);
+    };
+    auto ports = [&](const std::vector<PortRange>& values, const char* field) {
+      if (values.size() > 1) refuse(std::string(field) + ": ClassBench has one port range per field");
+      const PortRange r = values.empty() ? PortRange{} : values[0];
+      return std::to_string(r.lo) + " : " + std::to_string(r.hi);
+    };
+    // Any protocol is 0x00/0x00; so are tcp and udp together with ports, as
+    // the import reads a filter with ports and any protocol.
+    const bool tcp_and_udp = m.proto == std::vector<uint8_t>{kProtoTcp, kProtoUdp} ||
+                             m.proto == std::vector<uint8_t>{kProtoUdp, kProtoTcp};
+    const bool any_proto = m.proto.empty() || (tcp_and_udp && (!m.src_port.empty() || !m.dst_port.empty()));
+    if (!any_proto && m.proto.size() > 1) refuse("proto: ClassBench has one protocol per filter");
+    char proto[16];
+    std::snprintf(proto, sizeof proto, any_proto ? "0x00/0x00" : "0x%02X/0xFF", any_proto ? 0 : m.proto[0]);
+    out += "@" + prefix(m.src, "src") + "\t" + prefix(m.dst, "dst") + "\t" + ports(m.src_port, "src_port") +
+           "\t" + ports(m.dst_port, "dst_port") + "\t" + proto + "\t0x0000/0x0000\n";
+  }
+  return out;
+}
+
 }  // namespace adam::fw

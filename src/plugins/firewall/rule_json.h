@@ -74,5 +74,11 @@ PacketQuery packet_query_from_json(const nlohmann::json& j);
 // and any protocol gets proto [tcp, udp] (ports exist only there); flags are
 // ignored. A bad line is a 400 naming it ("line 12"), too many a 422.
 std::vector<Rule> parse_classbench(std::string_view text);
+// The inverse: the enabled rules in evaluation order as ClassBench filters,
+// what parse_classbench() reads back to the same matches. ClassBench has
+// no action, one IPv4 prefix and one port range per field and no
+// interface: a pass rule, an IPv6 prefix, several values in a field or an
+// iface is a 422 naming the rule (`rules[i]`, i in evaluation order).
+std::string format_classbench(const Ruleset& ruleset);
 
 }  // namespace adam::fw
