@@ -48,14 +48,6 @@ std::string form_value(const Request& req, const std::string& key) {
   return {};
 }
 
-Reply html_reply(int status, std::string page) {
-  Reply r;
-  r.status = status;
-  r.content = std::move(page);
-  r.content_type = "text/html; charset=utf-8";
-  return r;
-}
-
 }  // namespace
 
 std::optional<Token> Auth::session(const Request& req) {
@@ -110,13 +102,13 @@ std::vector<Route> Auth::routes() {
   r.push_back({"POST", "/ui/login", "/ui/login", Access::open, [this](const Request& req) {
                  auto t = tokens_.authenticate(form_value(req, "token"));
                  if (!t)
-                   return html_reply(401, html::login_page("That token is not valid.", console_links()));
+                   return html_reply(html::login_page("That token is not valid.", console_links()), 401);
                  const std::string sid = random_hex(32);
                  {
                    std::lock_guard lock(mu_);
                    sessions_[sid] = {t->id, std::chrono::steady_clock::now() + kSessionLifetime};
                  }
-                 Reply reply = html_reply(303, "");
+                 Reply reply = html_reply("", 303);
                  reply.headers = {
                      {"Set-Cookie", std::string(kSessionCookie) + "=" + sid +
                                         "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
@@ -129,7 +121,7 @@ std::vector<Route> Auth::routes() {
                    std::lock_guard lock(mu_);
                    sessions_.erase(cookie_value(req, kSessionCookie));
                  }
-                 Reply reply = html_reply(303, "");
+                 Reply reply = html_reply("", 303);
                  reply.headers = {{"Set-Cookie", std::string(kSessionCookie) +
                                                      "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"},
                                   {"Location", "/ui/login"}};

@@ -28,13 +28,6 @@ std::string content_type_of(std::string_view name) {
   return "application/octet-stream";
 }
 
-Reply page_reply(std::string html) {
-  Reply reply;
-  reply.content = std::move(html);
-  reply.content_type = "text/html; charset=utf-8";
-  return reply;
-}
-
 // The one value of query parameter `name`, or "" (the page's own form sends each once).
 std::string query_value(const Request& req, const std::string& name) {
   auto it = req.query.find(name);
@@ -146,7 +139,7 @@ Reply events_page(const Request& req) {
   jsonl.emplace("format", "jsonl");
   csv.emplace("format", "csv");
   const std::string export_link = links.value("export", "");
-  return page_reply(html::events_page({
+  return html_reply(html::events_page({
       {"page", req.base + "/events"},
       {"presets", presets},
       {"since", filter.since},
@@ -188,7 +181,7 @@ std::vector<Route> console_routes(Auth& auth) {
   std::vector<Route> r;
   // The dashboard of the active machine.
   Route dashboard{"GET", "/", "/", Access::viewer, [](const Request& req) {
-                    return page_reply(html::dashboard(req.api("GET", "/api/v1/node", nullptr),
+                    return html_reply(html::dashboard(req.api("GET", "/api/v1/node", nullptr),
                                                       req.api("GET", "/api/v1/plugins", nullptr),
                                                       req.caller_role == "admin"));
                   }};
@@ -202,20 +195,16 @@ std::vector<Route> console_routes(Auth& auth) {
   r.push_back(std::move(events));
   // The machine's tokens, with the create form and a revoke button per token.
   Route tokens{"GET", "/tokens", "/tokens", Access::admin, [](const Request& req) {
-                 return page_reply(html::tokens(req.api("GET", "/api/v1/tokens", nullptr)));
+                 return html_reply(html::tokens(req.api("GET", "/api/v1/tokens", nullptr)));
                }};
   tokens.page = Page::machine;
   tokens.nav = "Tokens";
   r.push_back(std::move(tokens));
   // The login form; signed in already, the dashboard.
   r.push_back({"GET", "/ui/login", "/ui/login", Access::open, [&auth](const Request& req) {
-                 Reply reply;
-                 if (auth.session(req)) {
-                   reply.status = 303;
-                   reply.headers = {{"Location", "/"}};
-                 }
-                 reply.content = auth.session(req) ? "" : html::login_page("", console_links());
-                 reply.content_type = "text/html; charset=utf-8";
+                 if (!auth.session(req)) return html_reply(html::login_page("", console_links()));
+                 Reply reply = html_reply("", 303);
+                 reply.headers = {{"Location", "/"}};
                  return reply;
                }});
   r.push_back(

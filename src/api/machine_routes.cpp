@@ -571,13 +571,6 @@ class Registry {
   FleetPoller& fleet_;
 };
 
-Reply html_page(std::string content) {
-  Reply reply;
-  reply.content = std::move(content);
-  reply.content_type = "text/html; charset=utf-8";
-  return reply;
-}
-
 }  // namespace
 
 std::vector<Route> machine_routes(ApiContext& ctx, Router& router, FleetPoller& fleet) {
@@ -620,7 +613,7 @@ std::vector<Route> machine_routes(ApiContext& ctx, Router& router, FleetPoller& 
   }
 
   Route fleet_page{"GET", "/fleet", "/fleet", Access::viewer, [registry](const Request&) {
-                     return html_page(templates::render(
+                     return html_reply(templates::render(
                          "fleet", {{"machines", registry->fleet_rows()}, {"links", {{"self", "/fleet"}}}}));
                    }};
   fleet_page.page = Page::console;
@@ -628,7 +621,7 @@ std::vector<Route> machine_routes(ApiContext& ctx, Router& router, FleetPoller& 
   r.push_back(std::move(fleet_page));
   Route machines_page{
       "GET", "/machines", "/machines", Access::viewer, [registry](const Request& req) {
-        return html_page(registry->machines_html(registry->list(), req.caller_role == "admin"));
+        return html_reply(registry->machines_html(registry->list(), req.caller_role == "admin"));
       }};
   machines_page.page = Page::console;
   machines_page.nav = "Machines";

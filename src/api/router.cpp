@@ -419,7 +419,7 @@ std::string Router::layout(const Request& req, const std::string& main) const {
       const std::string href = req.base + r.pattern;
       machine_nav.push_back({{"title", r.nav},
                              {"href", href},
-                             {"active", href == req.path || req.base + "/" == href && req.path == req.base}});
+                             {"active", href == req.path || (href == req.base + "/" && req.path == req.base)}});
     }
   }
   // The machine selector: this adamd, then the registered machines.

@@ -84,6 +84,15 @@ struct Reply {
   std::vector<std::pair<std::string, std::string>> headers;  // Set-Cookie, Location, ...
 };
 
+// A reply of HTML (a console page's fragment, the login form).
+inline Reply html_reply(std::string html, int status = 200) {
+  Reply reply;
+  reply.status = status;
+  reply.content = std::move(html);
+  reply.content_type = "text/html; charset=utf-8";
+  return reply;
+}
+
 // Sends one Server-Sent Event; an empty event name sends a comment line.
 using EventSink = std::function<void(const std::string& event, const std::string& data)>;
 

@@ -91,10 +91,7 @@ class MetronomePlugin : public Plugin {
          }});
     // Its page reads the active machine's API, as every console page does.
     Route page{"GET", "/metronome", "/metronome", Access::viewer, [](const Request& req) {
-                 Reply reply;
-                 reply.content = html::json_block(req.api("GET", "/api/v1/metronome/beat", nullptr));
-                 reply.content_type = "text/html; charset=utf-8";
-                 return reply;
+                 return html_reply(html::json_block(req.api("GET", "/api/v1/metronome/beat", nullptr)));
                }};
     page.page = Page::machine;
     page.nav = "Metronome";

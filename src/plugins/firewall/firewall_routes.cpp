@@ -614,10 +614,7 @@ std::vector<Route> FirewallPlugin::routes() {
                  if (e.field() == "containing") throw ApiError(e.status(), e.code(), e.what(), "rule");
                  throw;
                }
-               Reply reply;
-               reply.content = page_html(list, copy_targets(req), req.caller_role != "admin");
-               reply.content_type = "text/html; charset=utf-8";
-               return reply;
+               return html_reply(page_html(list, copy_targets(req), req.caller_role != "admin"));
              }};
   page.page = Page::machine;
   page.nav = "Firewall";
