@@ -46,6 +46,14 @@ json node_json(ApiContext& ctx) {
   for (const auto& i : ctx.xdp.interfaces())
     ifaces.push_back(
         {{"ifname", i.ifname}, {"ifindex", i.ifindex}, {"mode", to_string(i.mode)}, {"owners", i.owners}});
+  // Each plugin's state and its one-line summary (where it is attached, which
+  // hooks it chose): what runs on this node, at a glance.
+  json plugins = json::object();
+  for (const auto& p : ctx.plugins.list(/*with_stats=*/false)) {
+    json entry = {{"state", to_string(p.state)}, {"summary", p.summary}};
+    if (!p.reason.empty()) entry["reason"] = p.reason;
+    plugins[p.name] = std::move(entry);
+  }
   const auto now = std::chrono::system_clock::now();
   return {{"hostname", host_name()},
           {"kernel", {{"release", u.release}, {"version", u.version}, {"machine", u.machine}}},
@@ -53,6 +61,7 @@ json node_json(ApiContext& ctx) {
           {"started_at", to_ns(ctx.started_at)},
           {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(now - ctx.started_at).count()},
           {"features", features},
+          {"plugins", plugins},
           {"state_dir", ctx.config.state_dir},
           {"pin_dir", ctx.config.pin_dir},
           {"xdp_interfaces", ifaces},
