@@ -115,6 +115,23 @@ TEST_F(ProcessTableTest, ExitMarksTheProcessAndKeepsIt) {
   EXPECT_FALSE(table_.find(shell_)->exit_code);
 }
 
+TEST_F(ProcessTableTest, AnExitOfAProcessNeverHeldKeepsAStaleReadOfItOut) {
+  // The process exits while the /proc scan runs; the scan's read of it from
+  // before the exit arrives after the exit event.
+  const std::string gone = id_of(800, 7000, 0x7ee1);
+  auto exit = process_data(800, gone, shell_, "gone", 70 * kSecond);
+  exit["exit_code"] = 1;
+  table_.apply("process.exit", exit, 71 * kSecond);
+  table_.apply("process.seen", process_data(800, gone, shell_, "gone", 70 * kSecond), 70 * kSecond);
+  ASSERT_TRUE(table_.find(gone));
+  EXPECT_EQ(table_.find(gone)->exited, 71 * kSecond);
+  EXPECT_EQ(exec_ids(table_.list()), (std::vector<std::string>{init_, shell_}));
+  EXPECT_EQ(exec_ids(table_.children(shell_)), std::vector<std::string>{gone});
+  // Nor does such an exit end what its pid runs now.
+  table_.apply("process.exit", process_data(100, id_of(100, 1, 0x1), init_, "old-sh", 0), 72 * kSecond);
+  EXPECT_FALSE(table_.find(shell_)->exited);
+}
+
 TEST_F(ProcessTableTest, AKernelEventOfAnExecIdWinsOverAProcRead) {
   const std::string sleep = id_of(500, 4000, 0x7cc4);
   auto exec = process_data(500, sleep, shell_, "sleep", 50 * kSecond);

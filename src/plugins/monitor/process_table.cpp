@@ -29,10 +29,17 @@ void ProcessTable::apply(std::string_view kind, const nlohmann::json& data, Time
     evict_to(capacity_);
     return;
   }
-  // An exit of a process the table does not hold (evicted, or older than
-  // the table) has nothing to mark: its exit event stays in the store.
   auto it = by_exec_id_.find(p.exec_id);
-  if (it == by_exec_id_.end() || it->second.process.exited) return;
+  if (it == by_exec_id_.end()) {
+    // A process the table never held (evicted, or gone before the /proc
+    // read that would have found it): held as exited, so that a read of it
+    // arriving later does not bring it back, but not as its pid's current
+    // process: its exit says nothing of what runs there now.
+    add(std::move(p), ts, false);
+    evict_to(capacity_);
+    return;
+  }
+  if (it->second.process.exited) return;
   Process& held = it->second.process;
   held.exit_code = p.exit_code;
   held.signal = p.signal;
@@ -64,6 +71,10 @@ void ProcessTable::insert(Process p, TimeNs ts) {
   } else if (previous) {
     retire(*previous, ts);
   }
+  add(std::move(p), since, make_current);
+}
+
+void ProcessTable::add(Process p, TimeNs since, bool make_current) {
   const std::string exec_id = p.exec_id;
   if (!p.parent_exec_id.empty()) children_[p.parent_exec_id].insert(exec_id);
   (p.exited ? exited_ : live_).emplace(p.exited ? *p.exited : p.started, exec_id);

@@ -54,6 +54,8 @@ class ProcessTable {
   using Order = std::set<std::pair<TimeNs, std::string>>;  // (time, exec id)
   // The rest: mu_ held.
   void insert(Process p, TimeNs ts);
+  // Into the indexes; the pid's current process with `make_current`.
+  void add(Process p, TimeNs since, bool make_current);
   void mark_exited(Process& p, TimeNs at);
   // The pid's current process left the live set (an exec of its own, or a
   // reused pid): kept as exited while it has children, else erased.
