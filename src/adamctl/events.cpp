@@ -9,20 +9,15 @@ using nlohmann::json;
 
 namespace adamctl {
 
-namespace {
-
-// One line per event: time, plugin, kind, machine, data.
 void print_event(const json& e) {
   std::printf("%-30s %-10s %-16s %-12s %s\n", text(e["time"]).c_str(), text(e["plugin"]).c_str(),
               text(e["kind"]).c_str(), text(e["machine"]).c_str(), e["data"].dump().c_str());
   std::fflush(stdout);
 }
 
-void print_header() {
+void print_event_header() {
   std::printf("%-30s %-10s %-16s %-12s %s\n", "TIME", "PLUGIN", "KIND", "MACHINE", "DATA");
 }
-
-}  // namespace
 
 EventsCommand::EventsCommand(CLI::App& app) {
   events_ = app.add_subcommand("events", "query stored events (newest N, shown oldest first) or follow them");
@@ -62,7 +57,7 @@ void EventsCommand::run(Api& api, const Options& options) {
     std::cout << page.dump(2) << "\n";
     return;
   }
-  print_header();
+  print_event_header();
   const json& events = page["events"];
   for (auto it = events.rbegin(); it != events.rend(); ++it) print_event(*it);  // oldest first, like a log
   if (page["next_cursor"].is_string())
@@ -78,7 +73,7 @@ void EventsCommand::follow(Api& api, const Options& options) {
   client.set_read_timeout(60);  // adamd sends a keepalive every 15 s
   httplib::Headers headers;
   if (!options.token.empty()) headers.emplace("Authorization", "Bearer " + options.token);
-  if (!options.json_output()) print_header();
+  if (!options.json_output()) print_event_header();
   int status = 0;
   std::string buffer, error_body, dropped;
   auto on_frame = [&](const std::string& frame) {

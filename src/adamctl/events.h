@@ -7,6 +7,10 @@
 
 namespace adamctl {
 
+// One line per event (TIME PLUGIN KIND MACHINE DATA) and the header above them.
+void print_event_header();
+void print_event(const nlohmann::json& e);
+
 class EventsCommand : public CommandGroup {
  public:
   explicit EventsCommand(CLI::App& app);  // adds `events` to app

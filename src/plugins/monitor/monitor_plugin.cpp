@@ -298,11 +298,13 @@ void MonitorPlugin::publish_snapshot(const std::string& reason) {
   const TimeNs round_start = now_ns();
   const auto processes = mon::scan_processes(clock_, config_.value("args_max", kDefaultArgsMax));
   kernel_->seed(processes);
+  // Every read is stamped with the round's start, before /proc was read:
+  // an exec or exit that raced the read is then newer than it, and the
+  // table (live, and as ?at= replays it) keeps the newer.
   for (const mon::ScannedProcess& s : processes) {
     const json data = seen_data(s.process);
-    const TimeNs ts = now_ns();
-    table_->apply("process.seen", data, ts);
-    if (ctx_.events) ctx_.events->publish("monitor", "process.seen", mon::event_text(data), ts);
+    table_->apply("process.seen", data, round_start);
+    if (ctx_.events) ctx_.events->publish("monitor", "process.seen", mon::event_text(data), round_start);
   }
   if (ctx_.events)
     ctx_.events->publish(
