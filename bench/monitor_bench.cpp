@@ -249,22 +249,30 @@ class Adamd {
     if (!r) return "no answer";
     const json body = json::parse(r->body, nullptr, false);
     if (r->status != 200) return body.contains("error") ? body["error"].dump() : r->body;
-    return body.value("state", "?") +
-           (body.contains("reason") && !body["reason"].is_null() ? ": " + body["reason"].dump() : "");
+    const std::string reason = body.contains("reason") && body["reason"].is_string() ? body["reason"] : "";
+    return body.value("state", "?") + (reason.empty() ? "" : ": " + reason);
   }
 
-  // Waits until the monitor's stored events stop growing (the storm's events
-  // are all through the pipeline); returns how many it stored since `before`.
-  double settle(double before) {
-    double last = -1, now = before;
-    for (int still = 0; still < 3; std::this_thread::sleep_for(std::chrono::milliseconds(100))) {
+  double monitor_stored() { return metric_sum(metrics(), "adamd_events_stored_total", "plugin=\"monitor\""); }
+
+  // Waits until what happened so far is stored: the exit of a marker
+  // process run now is, and the ring buffer and the writer's queue hand
+  // events on in order. Returns the monitor's events stored since the
+  // count was `stored_before`.
+  double settle(double stored_before) {
+    const double since = wall_now_s() - 1;
+    const pid_t marker = spawn({"/bin/true"});
+    wait_for(marker);
+    const std::string query =
+        "/api/v1/events?plugin=monitor&kind=process.exit&limit=1&data.pid=" + std::to_string(marker) +
+        "&since=" + std::to_string(since);
+    const auto deadline = Clock::now() + std::chrono::seconds(60);
+    while (get(query)["events"].empty()) {
       check_interrupted();
-      const std::string text = metrics();
-      now = metric_sum(text, "adamd_events_stored_total", "plugin=\"monitor\"");
-      still = (now == last && metric_sum(text, "adamd_events_queue_depth") == 0) ? still + 1 : 0;
-      last = now;
+      if (Clock::now() > deadline) throw std::runtime_error("the marker's exit was not stored within 60 s");
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    return now - before;
+    return monitor_stored() - stored_before;
   }
 
   // How many of `pids` have a stored process.exec event between the two instants.

@@ -4,7 +4,6 @@
 #include <cctype>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <string>
 #include <utility>
 
@@ -13,6 +12,7 @@
 #include "core/errors.h"
 #include "core/event_query.h"
 #include "core/time_range.h"
+#include "plugins/monitor/history.h"
 
 namespace adam::mon {
 
@@ -193,8 +193,9 @@ Reply process_page(const Request& req, const std::string& exec_id) {
   for (const auto& a : detail.value("ancestors", json::array())) ancestors.push_back(process_row(a));
   for (const auto& c : detail.value("children", json::array())) children.push_back(process_row(c));
   QueryParams events_query = {{"data.exec_id", p.value("exec_id", exec_id)}};
+  // From where the API looks for its events (history.h), in the page's datetime-local form.
   if (p.value("started", json()).is_number_integer())
-    events_query.emplace("since", format_rfc3339(p["started"].get<TimeNs>()).substr(0, 19));
+    events_query.emplace("since", format_rfc3339(events_since(p["started"].get<TimeNs>())).substr(0, 19));
   return html_reply(templates::render(
       "monitor/process", {{"process", process_row(p)},
                           {"fields", fields},
