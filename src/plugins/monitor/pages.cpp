@@ -39,8 +39,12 @@ std::string args_text(const json& p) {
   return text;
 }
 
+// "2026-12-01 14:37:16" (UTC) of a time in ns; "" for none.
 std::string time_text(const json& ns) {
-  return ns.is_number_integer() ? format_rfc3339(ns.get<TimeNs>()) : std::string();
+  if (!ns.is_number_integer()) return "";
+  std::string text = format_rfc3339(ns.get<TimeNs>()).substr(0, 19);
+  text[10] = ' ';
+  return text;
 }
 
 // `text` percent-encoded as one segment of a path (the query encoding
