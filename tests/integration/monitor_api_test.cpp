@@ -126,7 +126,8 @@ class MonitorApiTest : public AdamdTest {
     return when([&]() -> std::optional<json> {
       auto r = d().get("/api/v1/monitor/processes");
       if (r.status != 200) return std::nullopt;
-      for (const auto& p : r.json()["processes"])
+      const json table = r.json();  // held: the loop reads into it
+      for (const auto& p : table["processes"])
         if (p["pid"] == pid && p["comm"] == comm) return p;
       return std::nullopt;
     });
@@ -253,7 +254,9 @@ TEST_F(MonitorApiTest, ThePastHasWhatRanThenAndNotWhatStartedLater) {
   for (const auto& e : events) {
     EXPECT_EQ(e["data"]["exec_id"], exec_id) << e.dump();
     kinds.insert(e["kind"].get<std::string>());
-    if (e["kind"] == "process.exit") EXPECT_EQ(e["data"]["signal"], SIGKILL) << e.dump();
+    if (e["kind"] == "process.exit") {
+      EXPECT_EQ(e["data"]["signal"], SIGKILL) << e.dump();
+    }
   }
   EXPECT_TRUE(kinds.count("process.exec")) << events.dump();
   // The monitor's events link to their process and its exec id's events.
