@@ -316,6 +316,18 @@ TEST_F(MonitorApiTest, AdamctlPsTreeAndProcShowTheProcess) {
   ASSERT_NE(ancestors, std::string::npos) << proc;
   EXPECT_GT(proc.find(middle["exec_id"].get<std::string>()), ancestors);
 
+  // adamctl events --data: that exec id's events only.
+  const std::string events = adamctl("events --data exec_id=" + exec_id);
+  EXPECT_NE(events.find("exit=0"), std::string::npos) << events;
+  std::istringstream event_lines(events);
+  int event_rows = 0;
+  while (std::getline(event_lines, line)) {
+    if (line.find("monitor") == std::string::npos) continue;
+    ++event_rows;
+    EXPECT_NE(line.find("\"exec_id\":\"" + exec_id + "\""), std::string::npos) << line;
+  }
+  EXPECT_GE(event_rows, 1) << events;
+
   const std::string bad = adamctl("proc nonsense");
   EXPECT_EQ(bad.find("exit=0"), std::string::npos) << bad;
   EXPECT_NE(bad.find("exec_id"), std::string::npos) << bad;
