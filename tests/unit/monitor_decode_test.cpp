@@ -93,7 +93,8 @@ struct ExecRecord {
 };
 
 TEST(MonitorDecode, ExecRecordBecomesItsEventFieldByField) {
-  const std::string args("sh\0-c\0echo 'a b'  \xc3\xbc\0", 19);
+  static constexpr char kArgs[] = "sh\0-c\0echo 'a b'  \xc3\xbc";  // the literal's own NUL ends the last
+  const std::string args(kArgs, sizeof kArgs);
   ExecRecord r("/bin/sh", args);
   MonitorEvent out;
   ASSERT_TRUE(r.decode(out));
@@ -127,9 +128,9 @@ TEST(MonitorDecode, ExecWithoutArgsHasAnEmptyArray) {
 }
 
 TEST(MonitorDecode, InvalidUtf8BecomesReplacementCharacters) {
-  const std::string args("cat\0\xff\xfe name\0", 11);
+  const std::string args("cat\0\xff\xfe name\0", 12);
   ExecRecord r("/bin/cat", args);
-  std::memcpy(r.e->proc.comm, "c\xfft", 3);
+  std::memcpy(r.e->proc.comm, "c\xfft", 4);
   MonitorEvent out;
   ASSERT_TRUE(r.decode(out));
   const json back = json::parse(event_text(out.data));  // valid JSON text, always

@@ -237,7 +237,11 @@ void MonitorPlugin::validate(const json& config) const {
           field, "'" + field + "' must be shorter than " + std::to_string(ADAM_MON_PATH_MAX) + " bytes");
   });
   each("uids", [](const json& uid, const std::string& field) {
-    if (!uid.is_number_unsigned() || uid.get<uint64_t>() > std::numeric_limits<uint32_t>::max())
+    const bool in_range = uid.is_number_unsigned()
+                              ? uid.get<uint64_t>() <= std::numeric_limits<uint32_t>::max()
+                              : uid.is_number_integer() && uid.get<int64_t>() >= 0 &&
+                                    uid.get<int64_t>() <= std::numeric_limits<uint32_t>::max();
+    if (!in_range)
       throw bad_request(field, "'" + field + "' must be a uid from 0 to 4294967295, got " + uid.dump());
   });
   each("comms", [](const json& comm, const std::string& field) {
