@@ -12,6 +12,7 @@
 #include "core/event_json.h"
 #include "plugins/monitor/history.h"
 #include "plugins/monitor/monitor_plugin.h"
+#include "plugins/monitor/pages.h"
 #include "plugins/monitor/process_table.h"
 
 namespace adam::mon {
@@ -171,6 +172,7 @@ std::vector<Route> MonitorPlugin::routes() {
        [this, store](const Request& req) {
          return Reply{200, mon::process_detail(*table_, store, clock_, mon::exec_id_param(req.params.at(0)))};
        }});
+  for (auto& page : mon::processes_pages()) r.push_back(std::move(page));
   return r;
 }
 
