@@ -268,9 +268,19 @@ static __always_inline int on_fork(struct task_struct *parent, struct task_struc
 
 	if (BPF_CORE_READ(child, pid) != tgid)
 		return 0; /* a new thread, not a new process */
+	/* The parent as mon_procs knows it: what adamd seeded it as (/proc
+	 * hides start_stack of some processes: their tag is 0 there), so its
+	 * children name the parent the table holds. */
+	__u32 parent_tgid = BPF_CORE_READ(parent, tgid);
+	struct adam_proc_entry *known = bpf_map_lookup_elem(&mon_procs, &parent_tgid);
+
+	if (known)
+		entry.parent = known->self;
+	else
+		proc_id_of(parent, &entry.parent);
 	/* The child runs a copy of the parent's image: same tag. */
 	proc_id_of(child, &entry.self);
-	proc_id_of(parent, &entry.parent);
+	entry.self.tag = entry.parent.tag;
 	bpf_map_update_elem(&mon_procs, &tgid, &entry, BPF_ANY);
 
 	if (!recorded(ADAM_MON_FORK))
