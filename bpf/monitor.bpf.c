@@ -98,6 +98,11 @@ struct {
 	__type(value, struct pending_connect);
 } mon_pending_connect SEC(".maps");
 
+/* Entries of mon_pending_open, over all threads: almost always 0, and then
+ * an open's exit looks nothing up. (An entry the LRU pushed out leaves it
+ * high: exits then look up, as they would without it.) */
+__u64 mon_opens_pending = 0;
+
 /* Per-CPU buffers for what the 512-byte stack cannot hold. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -464,12 +469,15 @@ static __always_inline int remember_open(const char *filename, __u32 flags)
 
 	scratch->flags = flags;
 	scratch->trunc = n >= (long)sizeof(scratch->key.path) ? ADAM_MON_PATH_TRUNCATED : 0;
-	bpf_map_update_elem(&mon_pending_open, &tid, scratch, BPF_ANY);
+	if (bpf_map_update_elem(&mon_pending_open, &tid, scratch, BPF_ANY) == 0)
+		__sync_fetch_and_add(&mon_opens_pending, 1);
 	return 0;
 }
 
 static __always_inline int emit_open(long ret)
 {
+	if (!*(volatile __u64 *)&mon_opens_pending)
+		return 0;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct pending_open *pending = bpf_map_lookup_elem(&mon_pending_open, &tid);
 
@@ -490,7 +498,8 @@ static __always_inline int emit_open(long ret)
 		__builtin_memcpy(e->path, pending->key.path, sizeof(e->path));
 		bpf_ringbuf_submit(e, 0);
 	}
-	bpf_map_delete_elem(&mon_pending_open, &tid);
+	if (bpf_map_delete_elem(&mon_pending_open, &tid) == 0)
+		__sync_fetch_and_sub(&mon_opens_pending, 1);
 	return 0;
 }
 
