@@ -26,6 +26,9 @@ EventsCommand::EventsCommand(CLI::App& app) {
   events_->add_option("--until", until_, "up to this time (RFC 3339 or epoch seconds)");
   events_->add_option("--kind", kinds_, "only this kind (repeatable), e.g. firewall.drop");
   events_->add_option("--plugin", plugin_, "only this plugin's events");
+  events_->add_option("--data", data_,
+                      "only events whose data field KEY is VALUE: KEY=VALUE (repeatable, all must hold), "
+                      "e.g. exec_id=... for one process's");
   events_->add_option("--limit", limit_, "at most this many (1-10000; default 100)");
   events_->add_flag("-f,--follow", follow_, "after the stored ones, print new events as they come");
 }
@@ -34,15 +37,22 @@ bool EventsCommand::selected() const { return events_->parsed(); }
 
 std::string EventsCommand::query_string() const {
   std::string q;
-  auto add = [&](const char* name, const std::string& value) {
+  auto add = [&](const std::string& name, const std::string& value) {
     if (value.empty()) return;
-    q += (q.empty() ? "?" : "&") + std::string(name) + "=" + httplib::detail::encode_query_param(value);
+    q += (q.empty() ? "?" : "&") + httplib::detail::encode_query_param(name) + "=" +
+         httplib::detail::encode_query_param(value);
   };
   add("last", last_);
   add("since", since_);
   add("until", until_);
   add("plugin", plugin_);
   for (const auto& k : kinds_) add("kind", k);
+  for (const auto& pair : data_) {
+    const size_t eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw std::runtime_error("--data takes KEY=VALUE, got '" + pair + "'");
+    add("data." + pair.substr(0, eq), pair.substr(eq + 1));
+  }
   if (limit_) add("limit", std::to_string(limit_));
   return q;
 }

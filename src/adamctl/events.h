@@ -24,7 +24,8 @@ class EventsCommand : public CommandGroup {
   CLI::App* events_;
   std::string last_, since_, until_, plugin_;
   std::vector<std::string> kinds_;
-  int limit_ = 0;  // 0: the API's default
+  std::vector<std::string> data_;  // KEY=VALUE
+  int limit_ = 0;                  // 0: the API's default
   bool follow_ = false;
 };
 

@@ -126,7 +126,8 @@ class MonitorApiTest : public AdamdTest {
     return when([&]() -> std::optional<json> {
       auto r = d().get("/api/v1/monitor/processes");
       if (r.status != 200) return std::nullopt;
-      for (const auto& p : r.json()["processes"])
+      const json table = r.json();  // held: the loop reads into it
+      for (const auto& p : table["processes"])
         if (p["pid"] == pid && p["comm"] == comm) return p;
       return std::nullopt;
     });
@@ -253,7 +254,9 @@ TEST_F(MonitorApiTest, ThePastHasWhatRanThenAndNotWhatStartedLater) {
   for (const auto& e : events) {
     EXPECT_EQ(e["data"]["exec_id"], exec_id) << e.dump();
     kinds.insert(e["kind"].get<std::string>());
-    if (e["kind"] == "process.exit") EXPECT_EQ(e["data"]["signal"], SIGKILL) << e.dump();
+    if (e["kind"] == "process.exit") {
+      EXPECT_EQ(e["data"]["signal"], SIGKILL) << e.dump();
+    }
   }
   EXPECT_TRUE(kinds.count("process.exec")) << events.dump();
   // The monitor's events link to their process and its exec id's events.
@@ -312,6 +315,18 @@ TEST_F(MonitorApiTest, AdamctlPsTreeAndProcShowTheProcess) {
   const size_t ancestors = proc.find("ancestors");
   ASSERT_NE(ancestors, std::string::npos) << proc;
   EXPECT_GT(proc.find(middle["exec_id"].get<std::string>()), ancestors);
+
+  // adamctl events --data: that exec id's events only.
+  const std::string events = adamctl("events --data exec_id=" + exec_id);
+  EXPECT_NE(events.find("exit=0"), std::string::npos) << events;
+  std::istringstream event_lines(events);
+  int event_rows = 0;
+  while (std::getline(event_lines, line)) {
+    if (line.find("monitor") == std::string::npos) continue;
+    ++event_rows;
+    EXPECT_NE(line.find("\"exec_id\":\"" + exec_id + "\""), std::string::npos) << line;
+  }
+  EXPECT_GE(event_rows, 1) << events;
 
   const std::string bad = adamctl("proc nonsense");
   EXPECT_EQ(bad.find("exit=0"), std::string::npos) << bad;

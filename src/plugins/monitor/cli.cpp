@@ -4,7 +4,6 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -139,13 +138,7 @@ void MonitorCommands::run(adamctl::Api& api, const adamctl::Options& options) {
   if (ps_->parsed()) {
     std::string path = kProcesses;
     if (!at_.empty()) {
-      path += "?at=";
-      for (unsigned char c : at_) {  // percent-encoded: an RFC 3339 offset's '+' is a space in a query
-        char escaped[4];
-        std::snprintf(escaped, sizeof escaped, "%%%02X", c);
-        path += std::isalnum(c) || c == '-' || c == '.' || c == '_' ? std::string(1, static_cast<char>(c))
-                                                                    : escaped;
-      }
+      path += "?at=" + httplib::detail::encode_query_param(at_);
     } else if (exited_) {
       path += "?exited=1";
     }

@@ -12,6 +12,7 @@
 #include "core/event_json.h"
 #include "plugins/monitor/history.h"
 #include "plugins/monitor/monitor_plugin.h"
+#include "plugins/monitor/pages.h"
 #include "plugins/monitor/process_table.h"
 
 namespace adam::mon {
@@ -116,13 +117,14 @@ nlohmann::json process_detail(const ProcessTable& table, EventStore* store, cons
     if (!p && store) p = stored_process(*store, clock, id);
     return p;
   };
-  const bool live = table.find(exec_id).has_value();
-  const auto process = find(exec_id);
-  if (!process) throw not_found(fmt::format("no process has exec id {}", exec_id));
+  auto process = table.find(exec_id);
   // The table's children (exited ones it still holds too) for a process it
   // holds; the store's for one it does not.
-  std::vector<Process> children =
-      live || !store ? table.children(exec_id) : stored_children(*store, clock, exec_id);
+  const bool held = process.has_value();
+  if (!held && store) process = stored_process(*store, clock, exec_id);
+  if (!process) throw not_found(fmt::format("no process has exec id {}", exec_id));
+  const std::vector<Process> children =
+      held || !store ? table.children(exec_id) : stored_children(*store, clock, exec_id);
   nlohmann::json events = nlohmann::json::array();
   if (store)
     for (const Event& e : stored_events_of(*store, clock, exec_id, kProcessEventsMax))
@@ -170,6 +172,7 @@ std::vector<Route> MonitorPlugin::routes() {
        [this, store](const Request& req) {
          return Reply{200, mon::process_detail(*table_, store, clock_, mon::exec_id_param(req.params.at(0)))};
        }});
+  for (auto& page : mon::processes_pages()) r.push_back(std::move(page));
   return r;
 }
 
