@@ -98,6 +98,11 @@ struct {
 	__type(value, struct pending_connect);
 } mon_pending_connect SEC(".maps");
 
+/* Entries of mon_pending_open, over all threads: almost always 0, and then
+ * an open's exit looks nothing up. (An entry the LRU pushed out leaves it
+ * high: exits then look up, as they would without it.) */
+__u64 mon_opens_pending = 0;
+
 /* Per-CPU buffers for what the 512-byte stack cannot hold. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -268,9 +273,19 @@ static __always_inline int on_fork(struct task_struct *parent, struct task_struc
 
 	if (BPF_CORE_READ(child, pid) != tgid)
 		return 0; /* a new thread, not a new process */
+	/* The parent as mon_procs knows it: what adamd seeded it as (/proc
+	 * hides start_stack of some processes: their tag is 0 there), so its
+	 * children name the parent the table holds. */
+	__u32 parent_tgid = BPF_CORE_READ(parent, tgid);
+	struct adam_proc_entry *known = bpf_map_lookup_elem(&mon_procs, &parent_tgid);
+
+	if (known)
+		entry.parent = known->self;
+	else
+		proc_id_of(parent, &entry.parent);
 	/* The child runs a copy of the parent's image: same tag. */
 	proc_id_of(child, &entry.self);
-	proc_id_of(parent, &entry.parent);
+	entry.self.tag = entry.parent.tag;
 	bpf_map_update_elem(&mon_procs, &tgid, &entry, BPF_ANY);
 
 	if (!recorded(ADAM_MON_FORK))
@@ -454,12 +469,15 @@ static __always_inline int remember_open(const char *filename, __u32 flags)
 
 	scratch->flags = flags;
 	scratch->trunc = n >= (long)sizeof(scratch->key.path) ? ADAM_MON_PATH_TRUNCATED : 0;
-	bpf_map_update_elem(&mon_pending_open, &tid, scratch, BPF_ANY);
+	if (bpf_map_update_elem(&mon_pending_open, &tid, scratch, BPF_ANY) == 0)
+		__sync_fetch_and_add(&mon_opens_pending, 1);
 	return 0;
 }
 
 static __always_inline int emit_open(long ret)
 {
+	if (!*(volatile __u64 *)&mon_opens_pending)
+		return 0;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct pending_open *pending = bpf_map_lookup_elem(&mon_pending_open, &tid);
 
@@ -480,7 +498,8 @@ static __always_inline int emit_open(long ret)
 		__builtin_memcpy(e->path, pending->key.path, sizeof(e->path));
 		bpf_ringbuf_submit(e, 0);
 	}
-	bpf_map_delete_elem(&mon_pending_open, &tid);
+	if (bpf_map_delete_elem(&mon_pending_open, &tid) == 0)
+		__sync_fetch_and_sub(&mon_opens_pending, 1);
 	return 0;
 }
 

@@ -29,6 +29,7 @@
 #include "core/plugin.h"
 #include "core/xdp_chain.h"
 #include "plugins/monitor/monitor_plugin.h"
+#include "plugins/monitor/proc_scan.h"
 #include "plugins/monitor/process.h"
 #include "support/event_store_fixture.h"
 #include "support/netns.h"
@@ -165,6 +166,13 @@ class MonitorEventsTest : public EventStoreTest {
   std::vector<json> of_pid(const std::string& kind, pid_t pid, size_t want = 1) {
     return events(
         kind, [pid](const json& d) { return d["pid"] == pid; }, want);
+  }
+  // Every process.exit of `pid`: once the first is there, after a moment
+  // for any more.
+  std::vector<json> every_exit(pid_t pid) {
+    of_pid("process.exit", pid);
+    settle();
+    return of_pid("process.exit", pid, 0);
   }
   // Waits a moment for events that must not come.
   void settle() {
@@ -309,9 +317,7 @@ TEST_F(MonitorEventsTest, AMultiThreadedProcessExitsOnceFromItsLastThread) {
                          "ts = [threading.Thread(target=time.sleep, args=(0.05,)) for _ in range(8)]\n"
                          "[t.start() for t in ts]\n[t.join() for t in ts]\n"
                          "time.sleep(0.1)\nos._exit(5)"});
-  const auto exits = of_pid("process.exit", pid);
-  settle();
-  const auto all_exits = of_pid("process.exit", pid);
+  const auto all_exits = every_exit(pid);
   ASSERT_EQ(all_exits.size(), 1u) << "one exit for the process, not one per thread";
   EXPECT_EQ(all_exits[0]["exit_code"], 5);
   EXPECT_EQ(all_exits[0]["tid"], pid);
@@ -329,9 +335,7 @@ TEST_F(MonitorEventsTest, ALeaderThatLeavesFirstStillExitsOnce) {
                          "def last(): time.sleep(0.2); os._exit(6)\n"
                          "threading.Thread(target=last).start()\n"
                          "ctypes.CDLL(None).pthread_exit(None)"});
-  const auto exits = of_pid("process.exit", pid);
-  settle();
-  const auto all_exits = of_pid("process.exit", pid);
+  const auto all_exits = every_exit(pid);
   ASSERT_EQ(all_exits.size(), 1u);
   EXPECT_EQ(all_exits[0]["exit_code"], 6);
   EXPECT_NE(all_exits[0]["tid"], pid);
@@ -574,6 +578,51 @@ TEST_F(MonitorEventsTest, BadConfigIsRefusedNamingTheField) {
   EXPECT_EQ(monitor_->stats()["running"], false);
   EXPECT_NO_THROW(
       monitor_->validate({{"cgroups", {"/"}}, {"snapshot_interval", "24h"}, {"ring_buffer_kb", 4}}));
+}
+
+}  // namespace
+}  // namespace adam::test
+
+namespace adam::test {
+namespace {
+
+// Where the kernel's map knows a process (the same start), the /proc scan
+// takes its identity and parent, and the process's children in /proc link
+// to that identity: /proc hides the image tag of some processes (pid 1
+// here), which the programs read from the task.
+TEST(MonitorProcScan, TheKernelsViewOfAProcessWinsOverProcs) {
+  Child child({"/bin/sleep", "30"});
+  std::this_thread::sleep_for(100ms);
+  const mon::BootClock clock = mon::BootClock::read();
+  const uint32_t self = static_cast<uint32_t>(::getpid());
+  const auto plain = mon::scan_processes(clock, 512);
+  auto find = [](const std::vector<mon::ScannedProcess>& all, uint32_t pid) {
+    for (const auto& s : all)
+      if (s.process.pid == pid) return s;
+    return mon::ScannedProcess{};
+  };
+  const mon::ScannedProcess me = find(plain, self);
+  ASSERT_EQ(me.process.exec_id, own_exec_id());
+  adam_proc_entry kernel = me.entry;
+  kernel.self.tag = 0xabc000;
+  kernel.parent = {.tgid = 1, .pad = 0, .start_ns = 0, .tag = 0x1000};
+  const auto reconciled =
+      mon::scan_processes(clock, 512, [&](uint32_t tgid) -> std::optional<adam_proc_entry> {
+        if (tgid == self) return kernel;
+        if (tgid == static_cast<uint32_t>(child.pid())) {  // another start: not this process
+          adam_proc_entry other = kernel;
+          other.self.start_ns += 10'000'000'000;
+          return other;
+        }
+        return std::nullopt;
+      });
+  const mon::ScannedProcess me_now = find(reconciled, self), child_now = find(reconciled, child.pid());
+  EXPECT_EQ(me_now.process.exec_id, clock.exec_id(self, kernel.self.start_ns, 0xabc000));
+  EXPECT_EQ(me_now.process.parent_exec_id, clock.exec_id(1, 0, 0x1000));
+  EXPECT_EQ(me_now.entry.self.tag, 0xabc000u);
+  EXPECT_EQ(child_now.process.exec_id, find(plain, child.pid()).process.exec_id);
+  EXPECT_EQ(child_now.process.parent_exec_id, me_now.process.exec_id);
+  EXPECT_EQ(child_now.entry.parent.tag, 0xabc000u);
 }
 
 }  // namespace

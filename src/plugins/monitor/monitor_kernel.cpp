@@ -164,6 +164,13 @@ size_t Kernel::seed(const std::vector<ScannedProcess>& processes) {
   return added;
 }
 
+std::optional<adam_proc_entry> Kernel::known(uint32_t tgid) const {
+  adam_proc_entry entry{};
+  if (bpf_map_lookup_elem(bpf_map__fd(objects_->skel->maps.mon_procs), &tgid, &entry) != 0)
+    return std::nullopt;
+  return entry;
+}
+
 uint64_t Kernel::kernel_lost() const {
   std::vector<uint64_t> per_cpu(possible_cpus());
   const uint32_t slot = ADAM_EVENT_LOST_RESERVE;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,9 @@ class Kernel {
   // no fresher entry (BPF_NOEXIST): call after attaching, with a scan read
   // after it. Returns how many were added.
   size_t seed(const std::vector<ScannedProcess>& processes);
+
+  // mon_procs' entry of `tgid`, if it has one.
+  std::optional<adam_proc_entry> known(uint32_t tgid) const;
 
   // "tp_btf" or "raw_tp": the hook set of exec, fork and exit.
   const std::string& hooks() const { return hooks_; }

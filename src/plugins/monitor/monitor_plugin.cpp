@@ -296,7 +296,10 @@ void MonitorPlugin::start(const json& config) {
 
 void MonitorPlugin::publish_snapshot(const std::string& reason) {
   const TimeNs round_start = now_ns();
-  const auto processes = mon::scan_processes(clock_, config_.value("args_max", kDefaultArgsMax));
+  // What the programs know of a process (they saw it fork or exec since
+  // they were attached) is fresher than /proc, and /proc hides some tags.
+  const auto processes = mon::scan_processes(clock_, config_.value("args_max", kDefaultArgsMax),
+                                             [this](uint32_t tgid) { return kernel_->known(tgid); });
   kernel_->seed(processes);
   // Every read is stamped with the round's start, before /proc was read:
   // an exec or exit that raced the read is then newer than it, and the

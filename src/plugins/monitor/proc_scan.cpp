@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 
 namespace adam::mon {
@@ -99,9 +100,10 @@ uint64_t cgroup_id(const std::string& mount, const std::string& path) {
   return st.st_ino;
 }
 
-std::vector<ScannedProcess> scan_processes(const BootClock& clock, size_t args_max,
+std::vector<ScannedProcess> scan_processes(const BootClock& clock, size_t args_max, const KernelView& kernel,
                                            const std::string& proc_root) {
   std::map<uint32_t, ScannedProcess> found;
+  std::set<uint32_t> from_kernel;  // pids whose identity and parent are the kernel's
   const std::string mount = cgroup2_mount();
   std::map<std::string, uint64_t> cgroup_ids;  // one stat per cgroup
   DIR* dir = ::opendir(proc_root.c_str());
@@ -145,11 +147,20 @@ std::vector<ScannedProcess> scan_processes(const BootClock& clock, size_t args_m
                     .pad = 0,
                     .start_ns = stat->start_ticks * (1'000'000'000 / clock.ticks_per_second),
                     .tag = stat->start_stack};
+    if (auto known = kernel ? kernel(pid) : std::nullopt;
+        known && clock.ticks_of(known->self.start_ns) == stat->start_ticks) {
+      s.entry = *known;
+      p.exec_id = clock.exec_id(pid, known->self.start_ns, known->self.tag);
+      if (known->parent.tgid != 0)
+        p.parent_exec_id = clock.exec_id(known->parent.tgid, known->parent.start_ns, known->parent.tag);
+      from_kernel.insert(pid);
+    }
     found.emplace(pid, std::move(s));
   }
   ::closedir(dir);
 
   for (auto& [pid, s] : found) {
+    if (from_kernel.count(pid)) continue;
     if (auto parent = found.find(s.process.ppid); parent != found.end()) {
       s.process.parent_exec_id = parent->second.process.exec_id;
       s.entry.parent = parent->second.entry.self;
