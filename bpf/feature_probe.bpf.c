@@ -21,3 +21,12 @@ int BPF_PROG(probe_fentry) { return 0; }
 // Classic tracepoint attached through perf_event_open (needs tracefs for the id).
 SEC("tracepoint/sched/sched_process_exec")
 int probe_tp(void *ctx) { return 0; }
+
+// BTF-typed raw tracepoint (tp_btf): typed arguments, attached through a
+// BPF link; the process monitor's first choice for the sched tracepoints.
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(probe_tp_btf, struct task_struct *p) { return 0; }
+
+// Raw tracepoint: untyped arguments; the monitor's fallback.
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(probe_raw_tp, struct task_struct *p) { return 0; }

@@ -64,6 +64,24 @@ static __always_inline void *adam_event_reserve(void *ringbuf, void *lost, __u32
 	h->size = size;
 	return h;
 }
+
+/* Sends a record of `size` bytes that the program built elsewhere (a per-CPU
+ * scratch buffer: a record too big for the stack, or of a size known only at
+ * run time, which bpf_ringbuf_reserve cannot take): fills its header, copies
+ * it into the ring buffer, or counts the loss. 0 when sent. */
+static __always_inline long adam_event_output(void *ringbuf, void *lost, struct adam_event_header *h,
+					      __u32 size, __u32 kind)
+{
+	long err;
+
+	h->ts_boot_ns = bpf_ktime_get_boot_ns();
+	h->kind = kind;
+	h->size = size;
+	err = bpf_ringbuf_output(ringbuf, h, size, 0);
+	if (err)
+		adam_event_count_lost(lost, ADAM_EVENT_LOST_RESERVE);
+	return err;
+}
 #endif
 
 #endif

@@ -5,6 +5,7 @@
 #include "adamctl/core_commands.h"
 #include "adamctl/events.h"
 #include "plugins/firewall/cli.h"
+#include "plugins/monitor/cli.h"
 
 namespace adamctl {
 
@@ -16,6 +17,7 @@ const std::vector<CommandEntry>& command_table() {
       {"events", make_group<EventsCommand>},
       {"tokens", make_group<TokenCommands>},
       {"firewall", make_group<adam::fw::FirewallCommands>},
+      {"monitor", make_group<adam::mon::MonitorCommands>},
   };
   return table;
 }

@@ -9,20 +9,15 @@ using nlohmann::json;
 
 namespace adamctl {
 
-namespace {
-
-// One line per event: time, plugin, kind, machine, data.
 void print_event(const json& e) {
   std::printf("%-30s %-10s %-16s %-12s %s\n", text(e["time"]).c_str(), text(e["plugin"]).c_str(),
               text(e["kind"]).c_str(), text(e["machine"]).c_str(), e["data"].dump().c_str());
   std::fflush(stdout);
 }
 
-void print_header() {
+void print_event_header() {
   std::printf("%-30s %-10s %-16s %-12s %s\n", "TIME", "PLUGIN", "KIND", "MACHINE", "DATA");
 }
-
-}  // namespace
 
 EventsCommand::EventsCommand(CLI::App& app) {
   events_ = app.add_subcommand("events", "query stored events (newest N, shown oldest first) or follow them");
@@ -31,6 +26,9 @@ EventsCommand::EventsCommand(CLI::App& app) {
   events_->add_option("--until", until_, "up to this time (RFC 3339 or epoch seconds)");
   events_->add_option("--kind", kinds_, "only this kind (repeatable), e.g. firewall.drop");
   events_->add_option("--plugin", plugin_, "only this plugin's events");
+  events_->add_option("--data", data_,
+                      "only events whose data field KEY is VALUE: KEY=VALUE (repeatable, all must hold), "
+                      "e.g. exec_id=... for one process's");
   events_->add_option("--limit", limit_, "at most this many (1-10000; default 100)");
   events_->add_flag("-f,--follow", follow_, "after the stored ones, print new events as they come");
 }
@@ -39,15 +37,22 @@ bool EventsCommand::selected() const { return events_->parsed(); }
 
 std::string EventsCommand::query_string() const {
   std::string q;
-  auto add = [&](const char* name, const std::string& value) {
+  auto add = [&](const std::string& name, const std::string& value) {
     if (value.empty()) return;
-    q += (q.empty() ? "?" : "&") + std::string(name) + "=" + httplib::detail::encode_query_param(value);
+    q += (q.empty() ? "?" : "&") + httplib::detail::encode_query_param(name) + "=" +
+         httplib::detail::encode_query_param(value);
   };
   add("last", last_);
   add("since", since_);
   add("until", until_);
   add("plugin", plugin_);
   for (const auto& k : kinds_) add("kind", k);
+  for (const auto& pair : data_) {
+    const size_t eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw std::runtime_error("--data takes KEY=VALUE, got '" + pair + "'");
+    add("data." + pair.substr(0, eq), pair.substr(eq + 1));
+  }
   if (limit_) add("limit", std::to_string(limit_));
   return q;
 }
@@ -62,7 +67,7 @@ void EventsCommand::run(Api& api, const Options& options) {
     std::cout << page.dump(2) << "\n";
     return;
   }
-  print_header();
+  print_event_header();
   const json& events = page["events"];
   for (auto it = events.rbegin(); it != events.rend(); ++it) print_event(*it);  // oldest first, like a log
   if (page["next_cursor"].is_string())
@@ -78,7 +83,7 @@ void EventsCommand::follow(Api& api, const Options& options) {
   client.set_read_timeout(60);  // adamd sends a keepalive every 15 s
   httplib::Headers headers;
   if (!options.token.empty()) headers.emplace("Authorization", "Bearer " + options.token);
-  if (!options.json_output()) print_header();
+  if (!options.json_output()) print_event_header();
   int status = 0;
   std::string buffer, error_body, dropped;
   auto on_frame = [&](const std::string& frame) {

@@ -7,6 +7,10 @@
 
 namespace adamctl {
 
+// One line per event (TIME PLUGIN KIND MACHINE DATA) and the header above them.
+void print_event_header();
+void print_event(const nlohmann::json& e);
+
 class EventsCommand : public CommandGroup {
  public:
   explicit EventsCommand(CLI::App& app);  // adds `events` to app
@@ -20,7 +24,8 @@ class EventsCommand : public CommandGroup {
   CLI::App* events_;
   std::string last_, since_, until_, plugin_;
   std::vector<std::string> kinds_;
-  int limit_ = 0;  // 0: the API's default
+  std::vector<std::string> data_;  // KEY=VALUE
+  int limit_ = 0;                  // 0: the API's default
   bool follow_ = false;
 };
 

@@ -34,18 +34,12 @@ std::string query_value(const Request& req, const std::string& name) {
   return it == req.query.end() ? "" : it->second;
 }
 
-// A datetime-local input's value ("2026-12-01T10:30" or with seconds), which
-// the page states is UTC, as RFC 3339 for the API.
-std::string utc_instant(const std::string& local) {
-  if (local.empty() || local.back() == 'Z') return local;
-  return local + (local.size() == 16 ? ":00Z" : "Z");
-}
-
 // The events page's filter, from its own URL: a preset (last=) or an
 // absolute since/until, the plugin, the kinds; what the API queries take.
 struct EventsFilter {
   std::string last, since, until, plugin;
   std::vector<std::string> kinds;
+  QueryParams data;  // data.KEY=VALUE: on a field of the events' data (a link's, e.g. one process's events)
   bool live = false;
 
   explicit EventsFilter(const Request& req)
@@ -56,6 +50,8 @@ struct EventsFilter {
         live(!query_value(req, "live").empty()) {
     for (auto [it, end] = req.query.equal_range("kind"); it != end; ++it)
       if (!it->second.empty()) kinds.push_back(it->second);
+    for (const auto& [name, value] : req.query)
+      if (name.rfind("data.", 0) == 0) data.emplace(name, value);
     if (!since.empty() || !until.empty())
       last.clear();  // the absolute range wins: the form clears it when a preset is picked
     else if (last.empty())
@@ -65,11 +61,12 @@ struct EventsFilter {
   QueryParams api_params(bool with_kinds = true) const {
     QueryParams p;
     if (!last.empty()) p.emplace("last", last);
-    if (!since.empty()) p.emplace("since", utc_instant(since));
-    if (!until.empty()) p.emplace("until", utc_instant(until));
+    if (!since.empty()) p.emplace("since", utc_datetime_local(since));
+    if (!until.empty()) p.emplace("until", utc_datetime_local(until));
     if (!plugin.empty()) p.emplace("plugin", plugin);
     if (with_kinds)
       for (const auto& k : kinds) p.emplace("kind", k);
+    p.insert(data.begin(), data.end());
     return p;
   }
   // The range in ns, to choose the histogram's bucket. Throws ApiError 400
@@ -135,6 +132,9 @@ Reply events_page(const Request& req) {
   live_params.emplace("format", "html");
   if (!filter.plugin.empty()) live_params.emplace("plugin", filter.plugin);
   for (const auto& k : filter.kinds) live_params.emplace("kind", k);
+  live_params.insert(filter.data.begin(), filter.data.end());
+  json data_filters = json::array();
+  for (const auto& [name, value] : filter.data) data_filters.push_back({{"name", name}, {"value", value}});
   QueryParams jsonl = filter.api_params(), csv = filter.api_params();
   jsonl.emplace("format", "jsonl");
   csv.emplace("format", "csv");
@@ -146,6 +146,8 @@ Reply events_page(const Request& req) {
       {"until", filter.until},
       {"plugins", plugin_choices},
       {"kinds", kind_choices},
+      {"has_data_filters", !data_filters.empty()},
+      {"data_filters", data_filters},
       {"live", filter.live},
       {"stream", with_query(links.value("stream", ""), live_params)},
       {"export_jsonl", with_query(export_link, jsonl)},
@@ -192,6 +194,7 @@ std::vector<Route> console_routes(Auth& auth) {
   Route events{"GET", "/events", "/events", Access::viewer, events_page};
   events.page = Page::machine;
   events.nav = "Events";
+  events.shows = "/api/v1/events";  // a link to a query of events opens this page on it
   r.push_back(std::move(events));
   // The machine's tokens, with the create form and a revoke button per token.
   Route tokens{"GET", "/tokens", "/tokens", Access::admin, [](const Request& req) {

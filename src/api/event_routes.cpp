@@ -4,6 +4,7 @@
 #include "api/resources.h"
 #include "core/errors.h"
 #include "core/event_hub.h"
+#include "core/event_json.h"
 #include "core/event_query.h"
 #include "core/plugin_manager.h"
 
@@ -12,17 +13,6 @@ namespace adam {
 using nlohmann::json;
 
 namespace {
-
-json event_json(const Event& e) {
-  json data = json::parse(e.data, nullptr, false);
-  return {{"id", e.id},
-          {"ts", e.ts},
-          {"time", format_rfc3339(e.ts)},
-          {"plugin", e.plugin},
-          {"kind", e.kind},
-          {"machine", e.machine},
-          {"data", data.is_discarded() ? json(e.data) : data}};
-}
 
 // An event as the API shows it: with `links` to what produced it (the
 // plugin's event_links(), e.g. the firewall rule of a firewall.drop).

@@ -4,8 +4,11 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <regex>
 
+#include "api/router.h"
 #include "api/templates.h"
+#include "core/event_query.h"
 #include "core/time_range.h"
 
 namespace adam::html {
@@ -225,8 +228,11 @@ json event_row_data(const json& e) {
   row["shown_time"] = readable_time(e.value("time", ""), true);
   json links = json::array();
   const json event_links = e.value("links", json::object());
-  for (const auto& [name, href] : event_links.items())
-    if (name != "self" && href.is_string()) links.push_back({{"name", name}, {"href", href}});
+  for (const auto& [name, href] : event_links.items()) {
+    if (name == "self" || !href.is_string()) continue;
+    const std::string page = resource_page(href);
+    links.push_back({{"name", name}, {"href", href}, {"page", page.empty() ? json() : json(page)}});
+  }
   row["links"] = links;
   const json& data = e["data"];
   row["lost"] = e.value("kind", "") == "events.lost" && data.is_object()
@@ -280,6 +286,57 @@ std::string histogram(const json& h) {
 std::string error(int status, const std::string& message, const std::string& field) {
   return templates::render(
       "error", {{"status", status}, {"message", message}, {"field", field.empty() ? json() : json(field)}});
+}
+
+namespace {
+
+struct ResourcePage {
+  std::string page;  // relative: "processes"
+  std::regex shows;
+  std::vector<std::string> params;
+};
+
+std::vector<ResourcePage>& resource_pages() {
+  static std::vector<ResourcePage> pages;
+  return pages;
+}
+
+}  // namespace
+
+void add_resource_page(const std::string& page, const std::string& shows,
+                       const std::vector<std::string>& params) {
+  const std::string relative = page.substr(page.rfind('/') + 1);
+  for (const auto& p : resource_pages())
+    if (p.page == relative && p.params == params) return;  // another router of this process declared it
+  resource_pages().push_back({relative, std::regex(shows), params});
+}
+
+std::string resource_page(const std::string& api_link) {
+  std::string link = api_link;
+  // A registered machine's link: /api/v1/machines/{id}/proxy/api/...
+  static const std::regex proxied("/api/v1/machines/[^/]+/proxy(/api/.*)");
+  std::smatch m;
+  if (std::regex_match(link, m, proxied)) link = m[1].str();
+  const size_t query_at = link.find('?');
+  const std::string path = link.substr(0, query_at);
+  for (const auto& p : resource_pages()) {
+    if (!std::regex_match(path, m, p.shows)) continue;
+    QueryParams query;
+    try {
+      if (query_at != std::string::npos)
+        for (auto& [key, value] : parse_urlencoded(link.substr(query_at + 1))) query.emplace(key, value);
+      for (size_t i = 0; i < p.params.size() && i + 1 < m.size(); ++i) {
+        std::string segment = m[i + 1].str();  // percent-decoded as a form value: its '+' is a plus
+        for (size_t at = 0; (at = segment.find('+', at)) != std::string::npos; at += 3)
+          segment.replace(at, 1, "%2B");
+        query.emplace(p.params[i], parse_urlencoded("v=" + segment).at(0).second);
+      }
+    } catch (const std::exception&) {
+      return "";  // not a link this console made sense of: the plain API link stays
+    }
+    return p.page + (query.empty() ? "" : "?" + to_query_string(query));
+  }
+  return "";
 }
 
 std::string login_page(const std::string& message, const json& links) {

@@ -5,6 +5,7 @@
 // holds all the markup; URLs come from the resource's `links`.
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <vector>
 
 namespace adam::html {
 
@@ -27,8 +28,9 @@ std::string plugins(const nlohmann::json& list, bool admin);
 std::string tokens(const nlohmann::json& list);
 std::string token_created(const nlohmann::json& created);
 // GET /api/v1/events: a table, newest first, with a button for the next page.
-// An event's links (its plugin's event_links()) are buttons loading what
-// produced it into #event-detail; events.lost rows show count and reason.
+// An event's links (its plugin's event_links()) open the console page that
+// shows the linked resource (resource_page()), else are buttons loading it
+// into #event-detail; events.lost rows show count and reason.
 std::string events(const nlohmann::json& page);
 // One event's row (the live stream's format=html).
 std::string event_row(const nlohmann::json& event);
@@ -46,6 +48,16 @@ std::string error(int status, const std::string& message, const std::string& fie
 // is left out (the JSON API has it). A value that is no object is one entry
 // without a name.
 nlohmann::json key_values(const nlohmann::json& j);
+
+// The console pages that show API resources (Route::shows), declared by
+// the router as it adds its routes, before it serves: `page` is the page's
+// path ("/processes"). resource_page() gives the page of an API link (one
+// through a machine's proxy too), relative to the machine's pages so it
+// stays on them ("processes?exec_id=X" from /m/3/events is
+// /m/3/processes?exec_id=X), or "" when no page shows it.
+void add_resource_page(const std::string& page, const std::string& shows,
+                       const std::vector<std::string>& params);
+std::string resource_page(const std::string& api_link);
 
 // Whole pages of the console. `links`: the console's routes (stylesheet,
 // script, login, logout) and the API's entry points (node, plugins, tokens,

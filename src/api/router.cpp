@@ -167,6 +167,7 @@ http::Response error_response(int status, const std::string& code, const std::st
 
 void Router::add(std::vector<Route> routes) {
   for (auto& r : routes) {
+    if (!r.shows.empty()) html::add_resource_page(r.name, r.shows, r.shows_params);
     if (r.page == Page::machine) {
       // The same page of a registered machine: /m/{id}/firewall, /m/{id}/ for "/".
       Route twin = r;

@@ -64,7 +64,9 @@ bool listed(const std::vector<std::string>& list, const std::string& value) {
 // --- subscriptions ---
 
 void EventSubscription::offer(const Event& e) {
-  if (!listed(filter_.plugins, e.plugin) || !listed(filter_.kinds, e.kind) || dropped_) return;
+  if (!listed(filter_.plugins, e.plugin) || !listed(filter_.kinds, e.kind) || dropped_ ||
+      !data_matches(filter_, e.data))
+    return;
   {
     std::lock_guard lock(mu_);
     if (pending_.size() >= capacity_)

@@ -93,7 +93,7 @@ class EventSubscription {
   friend class EventHub;
   void offer(const Event& e);
 
-  EventFilter filter_;  // plugins and kinds (by name: kinds may appear later)
+  EventFilter filter_;  // plugins and kinds (by name: kinds may appear later), data equalities
   size_t capacity_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <set>
 
@@ -19,13 +20,37 @@ const std::string* single(const QueryParams& params, const std::string& name) {
   return &first->second;
 }
 
+constexpr std::string_view kDataPrefix = "data.";
+
+bool is_data_param(const std::string& name) { return name.starts_with(kDataPrefix); }
+
+// Every parameter is known or a data equality (data.KEY).
 void reject_unknown(const QueryParams& params, const std::set<std::string>& known) {
   for (const auto& [name, value] : params) {
-    if (known.count(name)) continue;
+    if (known.count(name) || is_data_param(name)) continue;
     std::string list;
     for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-    throw bad_request(name, fmt::format("unknown parameter '{}' (known: {})", name, list));
+    throw bad_request(name, fmt::format("unknown parameter '{}' (known: {}, data.KEY)", name, list));
   }
+}
+
+// data.KEY=VALUE: at most kMaxDataEqualities, each key once.
+std::vector<DataEquality> data_equalities(const QueryParams& params) {
+  std::vector<DataEquality> out;
+  for (const auto& [name, value] : params) {
+    if (!is_data_param(name)) continue;
+    const std::string key = name.substr(kDataPrefix.size());
+    if (key.empty() || key.size() > 64 ||
+        !std::all_of(key.begin(), key.end(), [](unsigned char c) { return std::isalnum(c) || c == '_'; }))
+      throw bad_request(name, "a data field's name is 1 to 64 letters, digits or _ (data.KEY=VALUE)");
+    if (value.empty()) throw bad_request(name, fmt::format("'{}' must not be empty", name));
+    if (std::any_of(out.begin(), out.end(), [&](const DataEquality& eq) { return eq.key == key; }))
+      throw bad_request(name, fmt::format("'{}' may be given only once", name));
+    if (out.size() == kMaxDataEqualities)
+      throw bad_request(name, fmt::format("at most {} data.KEY parameters", kMaxDataEqualities));
+    out.push_back({key, value});
+  }
+  return out;
 }
 
 std::vector<std::string> all(const QueryParams& params, const std::string& name) {
@@ -66,6 +91,7 @@ void parse_filter(const QueryParams& params, TimeNs now, EventQuery& q) {
   q.has_range = last || since || until;
   q.filter.plugins = all(params, "plugin");
   q.filter.kinds = all(params, "kind");
+  q.filter.data = data_equalities(params);
 }
 
 void parse_limit(const QueryParams& params, EventQuery& q) {

@@ -16,6 +16,7 @@ using QueryParams = std::multimap<std::string, std::string>;
 constexpr int kDefaultEventLimit = 100;
 constexpr int kMaxEventLimit = 10'000;
 constexpr size_t kMaxHistogramBuckets = 10'000;
+constexpr size_t kMaxDataEqualities = 4;  // data.KEY=VALUE parameters of one query
 
 struct EventQuery {
   EventFilter filter;
@@ -43,7 +44,8 @@ struct HistogramQuery {
   HistogramGroup group = HistogramGroup::kind;
 };
 
-// last=, since=, until=, plugin=, kind= (repeatable), limit=, cursor=.
+// last=, since=, until=, plugin=, kind= (repeatable), limit=, cursor=;
+// data.KEY=VALUE (each KEY once, at most kMaxDataEqualities; every query below too).
 // `now` is injected so tests can pin it.
 EventQuery parse_event_query(const QueryParams& params, TimeNs now);
 // last=/since=/until= (default last=24h), plugin=, kind=, bucket=1m|5m|1h|1d, group=kind|plugin.

@@ -145,6 +145,15 @@ KernelFeature probe_tracepoint() {
   return fail(err);
 }
 
+// A raw tracepoint program of kind `kind` (tp_btf or raw_tp) on sched_process_exec.
+KernelFeature probe_raw_tracepoint(const char* prog_name, const std::string& kind,
+                                   const std::string& prog_type) {
+  const std::string what = kind + "/sched_process_exec";
+  std::string err = load_and_attach(prog_name, what, prog_type);
+  if (err.empty()) return ok("loaded and attached a " + what + " program");
+  return fail(err);
+}
+
 KernelFeature probe_fentry() {
   const std::string what = "fentry/do_unlinkat";
   std::string err = load_and_attach("probe_fentry", what, "BPF_PROG_TYPE_TRACING");
@@ -219,6 +228,8 @@ KernelFeatures probe_kernel_features() {
   f["tracepoint"] = probe_tracepoint();
   f["bpf_lsm"] = probe_bpf_lsm();
   f["fentry"] = probe_fentry();
+  f["tp_btf"] = probe_raw_tracepoint("probe_tp_btf", "tp_btf", "BPF_PROG_TYPE_TRACING");
+  f["raw_tp"] = probe_raw_tracepoint("probe_raw_tp", "raw_tp", "BPF_PROG_TYPE_RAW_TRACEPOINT");
   for (const auto& [name, feature] : f) {
     spdlog::debug("kernel feature {}: {} ({})", name, feature.available ? "available" : "unavailable",
                   feature.detail);

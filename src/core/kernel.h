@@ -12,7 +12,8 @@ struct KernelFeature {
 };
 
 struct KernelFeatures {
-  // Keys: "btf", "xdp", "tc", "tracepoint", "ringbuf", "bpf_lsm", "fentry".
+  // Keys: "btf", "xdp", "tc", "tcx", "tracepoint", "ringbuf", "bpf_lsm", "fentry",
+  // "tp_btf" (BTF-typed raw tracepoints), "raw_tp" (raw tracepoints).
   std::map<std::string, KernelFeature> features;
 
   bool has(const std::string& name) const {

@@ -130,6 +130,15 @@ struct Route {
   // session a page redirects to the login form.
   Page page = Page::none;
   std::string nav;
+  // A console page that shows an API resource: in the console, a link to
+  // an API path matching `shows` (a regex of the whole path; an event's
+  // links) becomes a link to this page, the API link's query kept and the
+  // regex's captures added as the query parameters named by
+  // `shows_params`, in order. The events page shows /api/v1/events; a
+  // plugin's page may show its resources (/api/v1/x/items/([0-9]+) with
+  // {"item"}: a link to /api/v1/x/items/7 opens /x?item=7).
+  std::string shows;
+  std::vector<std::string> shows_params;
   // The plugin whose route this is (PluginManager::routes() sets it); empty
   // for the core's. A plugin's page is in a machine's navigation only when
   // that machine has the plugin.

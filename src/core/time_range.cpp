@@ -189,4 +189,9 @@ std::string format_rfc3339(TimeNs t) {
   return out + "Z";
 }
 
+std::string utc_datetime_local(const std::string& local) {
+  if (local.empty() || local.back() == 'Z') return local;
+  return local + (local.size() == 16 ? ":00Z" : "Z");
+}
+
 }  // namespace adam

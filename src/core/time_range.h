@@ -32,5 +32,9 @@ TimeNs span_start(const Span& span, TimeNs now);
 TimeNs parse_instant(std::string_view text);
 // "2026-05-31T12:00:00.000000001Z" (fraction only when not zero).
 std::string format_rfc3339(TimeNs t);
+// A datetime-local input's value ("2026-12-01T10:30", with seconds or not),
+// which the console's forms state is UTC, as RFC 3339 for the API; "" and
+// text already ending in Z as they are.
+std::string utc_datetime_local(const std::string& local);
 
 }  // namespace adam

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <tuple>
 
@@ -55,7 +56,61 @@ std::string join_ids(const std::vector<KindId>& ids) {
   return out;
 }
 
+// " AND CAST(json_extract(data, ?n) AS TEXT) = ?n+1" for each data
+// equality of `filter`, numbered from `first_param` (bind_data binds them).
+std::string data_sql(const EventFilter& filter, int first_param) {
+  std::string sql;
+  for (size_t i = 0; i < filter.data.size(); ++i) {
+    const int n = first_param + 2 * static_cast<int>(i);
+    sql += fmt::format(" AND CAST(json_extract(data, ?{}) AS TEXT) = ?{}", n, n + 1);
+  }
+  return sql;
+}
+
+void bind_data(sqlite3_stmt* s, const EventFilter& filter, int first_param) {
+  for (size_t i = 0; i < filter.data.size(); ++i) {
+    const int n = first_param + 2 * static_cast<int>(i);
+    const std::string path = "$.\"" + filter.data[i].key + "\"";  // quoted: the key is one member's name
+    sqlite3_bind_text(s, n, path.data(), static_cast<int>(path.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, n + 1, filter.data[i].value.data(), static_cast<int>(filter.data[i].value.size()),
+                      SQLITE_TRANSIENT);
+  }
+}
+
+// A JSON value as CAST(json_extract(...) AS TEXT) gives it; nullopt for
+// null (SQL NULL equals nothing).
+std::optional<std::string> sql_text(const nlohmann::json& v) {
+  switch (v.type()) {
+    case nlohmann::json::value_t::null:
+      return std::nullopt;
+    case nlohmann::json::value_t::string:
+      return v.get<std::string>();
+    case nlohmann::json::value_t::boolean:
+      return v.get<bool>() ? "1" : "0";
+    case nlohmann::json::value_t::number_float: {
+      // SQLite writes a real with 15 significant digits and always a point.
+      std::string text = fmt::format("{:.15g}", v.get<double>());
+      if (text.find_first_of(".ein") == std::string::npos) text += ".0";
+      if (const size_t e = text.find('e'); e != std::string::npos && text.find('.') == std::string::npos)
+        text.insert(e, ".0");
+      return text;
+    }
+    default:
+      return v.dump();  // integers; arrays and objects as JSON text
+  }
+}
+
 }  // namespace
+
+bool data_matches(const EventFilter& filter, std::string_view data) {
+  if (filter.data.empty()) return true;
+  const nlohmann::json j = nlohmann::json::parse(data, nullptr, false);
+  if (!j.is_object()) return false;
+  return std::all_of(filter.data.begin(), filter.data.end(), [&](const DataEquality& eq) {
+    auto it = j.find(eq.key);
+    return it != j.end() && sql_text(*it) == eq.value;
+  });
+}
 
 // A prepared statement on the raw C API (the hot paths skip SQLiteCpp's
 // per-call checks and copies).
@@ -442,7 +497,9 @@ EventPage EventStore::query(const EventFilter& filter, const std::optional<Event
   // entries), merged below.
   Statement q(db.handle(),
               "SELECT id, ts, kind_id, machine_id, data FROM events "
-              "WHERE kind_id = ?4 AND ts >= ?1 AND (ts, id) < (?2, ?3) ORDER BY ts DESC, id DESC LIMIT ?5");
+              "WHERE kind_id = ?4 AND ts >= ?1 AND (ts, id) < (?2, ?3)" +
+                  data_sql(filter, 6) + " ORDER BY ts DESC, id DESC LIMIT ?5");
+  bind_data(q.stmt, filter, 6);  // kept across the resets below
   std::vector<Event> merged;
   for (KindId kind : matching_kinds(filter)) {
     q.bind(1, filter.since);
@@ -479,26 +536,33 @@ Histogram EventStore::histogram(const EventFilter& filter, TimeNs bucket_ns, His
             [group == HistogramGroup::kind ? name.kind : name.plugin] += n;
   };
   auto db = reader();
-  // Whole minutes from the per-minute counts (buckets are whole minutes
-  // aligned to the epoch); the partial minutes at either end from the events.
-  const int64_t first_minute = (filter.since + kMinuteNs - 1) / kMinuteNs;
-  const int64_t end_minute = std::max(first_minute, until / kMinuteNs);
-  Statement minutes(db.handle(),
-                    "SELECT minute, kind_id, count FROM event_minutes "
-                    "WHERE minute >= ?1 AND minute < ?2 AND kind_id IN " +
-                        kind_list);
-  minutes.bind(1, first_minute);
-  minutes.bind(2, end_minute);
-  while (minutes.step())
-    add(sqlite3_column_int64(minutes.stmt, 0) * kMinuteNs,
-        static_cast<KindId>(sqlite3_column_int64(minutes.stmt, 1)), sqlite3_column_int64(minutes.stmt, 2));
-  Statement edge(db.handle(),
-                 "SELECT ts / ?3 * ?3, kind_id, count(*) FROM events "
-                 "WHERE kind_id IN " +
-                     kind_list + " AND ts >= ?1 AND ts < ?2 GROUP BY 1, 2");
-  const std::pair<TimeNs, TimeNs> edges[] = {{filter.since, std::min(until, first_minute * kMinuteNs)},
-                                             {std::max(filter.since, end_minute * kMinuteNs), until}};
-  for (const auto& [from, to] : edges) {
+  // The ranges counted from the events themselves: with data equalities all
+  // of it (the per-minute counts know no data), else only the partial
+  // minutes at either end, the whole minutes (buckets are whole minutes
+  // aligned to the epoch) coming from the per-minute counts.
+  std::vector<std::pair<TimeNs, TimeNs>> from_events;
+  if (filter.data.empty()) {
+    const int64_t first_minute = (filter.since + kMinuteNs - 1) / kMinuteNs;
+    const int64_t end_minute = std::max(first_minute, until / kMinuteNs);
+    Statement minutes(db.handle(),
+                      "SELECT minute, kind_id, count FROM event_minutes "
+                      "WHERE minute >= ?1 AND minute < ?2 AND kind_id IN " +
+                          kind_list);
+    minutes.bind(1, first_minute);
+    minutes.bind(2, end_minute);
+    while (minutes.step())
+      add(sqlite3_column_int64(minutes.stmt, 0) * kMinuteNs,
+          static_cast<KindId>(sqlite3_column_int64(minutes.stmt, 1)), sqlite3_column_int64(minutes.stmt, 2));
+    from_events = {{filter.since, std::min(until, first_minute * kMinuteNs)},
+                   {std::max(filter.since, end_minute * kMinuteNs), until}};
+  } else {
+    from_events = {{filter.since, until}};
+  }
+  Statement edge(db.handle(), "SELECT ts / ?3 * ?3, kind_id, count(*) FROM events WHERE kind_id IN " +
+                                  kind_list + " AND ts >= ?1 AND ts < ?2" + data_sql(filter, 4) +
+                                  " GROUP BY 1, 2");
+  bind_data(edge.stmt, filter, 4);
+  for (const auto& [from, to] : from_events) {
     if (from >= to) continue;
     edge.bind(1, from);
     edge.bind(2, to);

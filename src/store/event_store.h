@@ -48,12 +48,27 @@ struct NewEvent {
   std::string data;  // JSON object text
 };
 
+// A data field's equality (data.KEY=VALUE in the events API): the field at
+// the top level of the event's data, as text (a string as it is, a number
+// in decimal, true/false as 1/0: SQLite's CAST(json_extract(...) AS TEXT)),
+// equals `value`. `key` is [A-Za-z0-9_]{1,64} (the API checks it).
+struct DataEquality {
+  std::string key;
+  std::string value;
+  bool operator==(const DataEquality&) const = default;
+};
+
 struct EventFilter {
   TimeNs since = 0;                                   // inclusive
   TimeNs until = std::numeric_limits<TimeNs>::max();  // exclusive
   std::vector<std::string> plugins;                   // any of them; empty: all
   std::vector<std::string> kinds;                     // any of them; empty: all
+  std::vector<DataEquality> data;                     // every one of them
 };
+
+// Whether an event's data (JSON object text) holds every data equality of
+// `filter`, as the store's queries compare them (for the live stream).
+bool data_matches(const EventFilter& filter, std::string_view data);
 
 // Where a page ended: the next page starts just below this position in the
 // order (ts, id) descending. Stable while new events arrive.

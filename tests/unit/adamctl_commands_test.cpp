@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 
 #include "adamctl/command_table.h"
 #include "adamctl/core_commands.h"
@@ -13,6 +14,7 @@
 #include "core/config_schema.h"
 #include "core/errors.h"
 #include "plugins/firewall/cli.h"
+#include "plugins/monitor/cli.h"
 
 namespace adamctl {
 namespace {
@@ -66,7 +68,7 @@ TEST(AdamctlCommandTable, TheTableHasTheCoreGroupsAndTheFirewalls) {
   CLI::App app;
   const Commands commands(app, command_table());
   const std::string help = app.help();
-  for (const char* command : {"node", "plugins", "plugin", "events", "tokens", "token", "fw"})
+  for (const char* command : {"node", "plugins", "plugin", "events", "tokens", "token", "fw", "ps", "proc"})
     EXPECT_NE(help.find(std::string("\n  ") + command + " "), std::string::npos) << command << "\n" << help;
 
   parse(app, {"fw", "rules"});
@@ -83,6 +85,91 @@ TEST(AdamctlCommandTable, PluginStartTakesRepeatedSetsAndTheNameAfterThem) {
                 ->get_option("--set")
                 ->as<std::vector<std::string>>(),
             (std::vector<std::string>{"a=1", "b=2"}));
+}
+
+TEST(AdamctlMonitor, PsAndProcAreTheMonitorsAndAtExcludesExited) {
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"ps", "--tree", "--at", "2026-05-31T12:00:00+02:00"},
+        {"ps", "--exited"},
+        {"proc", "0badcafe-1-2-3"}}) {
+    CLI::App app;
+    const Commands commands(app, command_table());
+    parse(app, args);
+    EXPECT_NE(dynamic_cast<adam::mon::MonitorCommands*>(&commands.chosen()), nullptr) << args[0];
+  }
+  CLI::App app;
+  const Commands commands(app, command_table());
+  EXPECT_THROW(parse(app, {"ps", "--at", "1780000000", "--exited"}), CLI::ParseError);
+  CLI::App again;
+  const Commands proc(again, command_table());
+  EXPECT_THROW(parse(again, {"proc"}), CLI::ParseError) << "proc needs an exec id";
+}
+
+json process(int pid, const std::string& exec_id, const std::string& parent, const std::string& comm) {
+  return {{"pid", pid},
+          {"ppid", 1},
+          {"uid", 0},
+          {"comm", comm},
+          {"exec_id", exec_id},
+          {"parent_exec_id", parent},
+          {"started", 1'780'000'000'000'000'000 + pid},
+          {"args", {comm, "-c", "x y"}},
+          {"args_truncated", pid == 30},
+          {"exited", nullptr}};
+}
+
+// The lines of `text` whose first column is a pid, as "PID COMM".
+std::vector<std::string> pid_comm_lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || !std::isdigit(static_cast<unsigned char>(line[0]))) continue;
+    const std::string pid = line.substr(0, line.find(' '));
+    // COMM is the fourth column and may be indented: from column 23 to the exec id.
+    std::string comm = line.substr(23, 20);
+    comm.erase(comm.find_last_not_of(' ') + 1);
+    out.push_back(pid + " " + comm);
+  }
+  return out;
+}
+
+TEST(AdamctlMonitor, PsListsByPidOrAsATreeUnderEachParent) {
+  const json processes = {process(1, "b-1-1-1", "", "init"),
+                          process(40, "b-40-1-1", "b-1-1-1", "cron"),
+                          process(20, "b-20-1-1", "b-10-1-1", "sh"),
+                          process(10, "b-10-1-1", "b-1-1-1", "sshd"),
+                          process(30, "b-30-1-1", "b-20-1-1", "sleep"),
+                          process(50, "b-50-1-1", "gone-1-1-1", "orphan")};
+  const std::string flat = adam::mon::process_listing(processes, false);
+  EXPECT_EQ(flat.substr(0, flat.find('\n')).find("PID     PPID    UID    COMM"), 0u) << flat;
+  EXPECT_NE(flat.find("EXEC_ID"), std::string::npos);
+  EXPECT_EQ(pid_comm_lines(flat),
+            (std::vector<std::string>{"1 init", "10 sshd", "20 sh", "30 sleep", "40 cron", "50 orphan"}));
+  EXPECT_NE(flat.find("2026-05-28T20:26:40Z"), std::string::npos) << "STARTED in UTC:\n" << flat;
+  EXPECT_NE(flat.find("sleep -c x y …"), std::string::npos) << "ARGS, truncation marked:\n" << flat;
+
+  EXPECT_EQ(pid_comm_lines(adam::mon::process_listing(processes, true)),
+            (std::vector<std::string>{"1 init", "10   \\_ sshd", "20     \\_ sh", "30       \\_ sleep",
+                                      "40   \\_ cron", "50 orphan"}));
+}
+
+TEST(AdamctlMonitor, ProcShowsTheProcessItsAncestorsAndChildren) {
+  json done = process(60, "b-60-1-1", "b-30-1-1", "true");
+  done["exited"] = 1'780'000'001'000'000'000;
+  done["exit_code"] = 7;
+  const json detail = {
+      {"process", process(30, "b-30-1-1", "b-20-1-1", "sleep")},
+      {"ancestors", {process(20, "b-20-1-1", "b-10-1-1", "sh"), process(1, "b-1-1-1", "", "init")}},
+      {"children", {done}},
+      {"events", json::array()}};
+  const std::string text = adam::mon::process_report(detail);
+  const size_t ancestors = text.find("ancestors"), children = text.find("children");
+  ASSERT_NE(ancestors, std::string::npos) << text;
+  ASSERT_NE(children, std::string::npos) << text;
+  EXPECT_LT(text.find("b-30-1-1"), ancestors);
+  EXPECT_LT(text.find("b-20-1-1"), text.find("b-1-1-1 "));
+  EXPECT_GT(text.find("b-60-1-1"), children);
+  EXPECT_NE(text.find("(exited 7)"), std::string::npos) << text;
 }
 
 json schema() {

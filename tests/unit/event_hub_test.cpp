@@ -105,6 +105,19 @@ TEST_F(EventHubTest, SubscribersGetNewMatchingEventsAfterCommit) {
   EXPECT_EQ(everything->wait(std::chrono::seconds(2)).size(), 2u);
 }
 
+TEST_F(EventHubTest, SubscribersGetOnlyTheEventsOfTheirDataEqualities) {
+  EventHub hub(*store_);
+  auto one_process = hub.subscribe({.data = {{"exec_id", "a-1-2-3"}, {"pid", "7"}}});
+  hub.publish("mon", "process.exec", R"({"exec_id":"a-1-2-3","pid":7})");
+  hub.publish("mon", "net.connect", R"({"exec_id":"a-1-2-3","pid":8})");
+  hub.publish("mon", "file.open", R"({"exec_id":"b-1-2-3","pid":7})");
+  hub.publish("mon", "process.exit", R"({"exec_id":"a-1-2-3","pid":7,"exit_code":0})");
+  hub.flush();
+  std::vector<std::string> kinds;
+  for (const Event& e : one_process->wait(std::chrono::seconds(2))) kinds.push_back(e.kind);
+  EXPECT_EQ(kinds, (std::vector<std::string>{"process.exec", "process.exit"}));
+}
+
 TEST_F(EventHubTest, AStalledSubscriberIsDroppedAndNeverHoldsTheWriter) {
   EventHub hub(*store_);
   auto stalled = hub.subscribe({}, 10);  // never reads

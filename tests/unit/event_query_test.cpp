@@ -72,6 +72,28 @@ TEST(EventQuery, BadInputNamesTheParameter) {
   expect_bad({{"kinds", "a"}}, "kinds");
 }
 
+TEST(EventQuery, DataEqualitiesOnEveryQuery) {
+  const EventQuery q = parse_event_query({{"data.exec_id", "abc-1-2-3"}, {"data.uid", "0"}}, kNow);
+  EXPECT_EQ(q.filter.data, (std::vector<DataEquality>{{"exec_id", "abc-1-2-3"}, {"uid", "0"}}));
+  EXPECT_EQ(parse_histogram_query({{"data.comm", "sh"}}, kNow).filter.data,
+            (std::vector<DataEquality>{{"comm", "sh"}}));
+  EXPECT_EQ(parse_stream_query({{"data.Dport_6", "80"}}, kNow).filter.data,
+            (std::vector<DataEquality>{{"Dport_6", "80"}}));
+  EXPECT_TRUE(parse_event_query({{"kind", "x"}}, kNow).filter.data.empty());
+}
+
+TEST(EventQuery, BadDataEqualitiesNameTheParameter) {
+  expect_bad({{"data.", "1"}}, "data.");
+  expect_bad({{"data.a-b", "1"}}, "data.a-b");
+  expect_bad({{"data.a.b", "1"}}, "data.a.b");
+  expect_bad({{"data.$", "1"}}, "data.$");
+  expect_bad({{"data." + std::string(65, 'k'), "1"}}, "data." + std::string(65, 'k'));
+  expect_bad({{"data.pid", ""}}, "data.pid");
+  expect_bad({{"data.pid", "1"}, {"data.pid", "2"}}, "data.pid");
+  expect_bad({{"data.a", "1"}, {"data.b", "1"}, {"data.c", "1"}, {"data.d", "1"}, {"data.e", "1"}}, "data.e");
+  EXPECT_EQ(parse_event_query({{"data." + std::string(64, 'k'), "1"}}, kNow).filter.data.size(), 1u);
+}
+
 TEST(EventQuery, HistogramBucketsAndGroups) {
   HistogramQuery h = parse_histogram_query({}, kNow);
   EXPECT_EQ(h.bucket, "5m");

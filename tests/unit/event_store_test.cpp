@@ -254,5 +254,75 @@ TEST_F(EventStoreTest, HistogramCountsPerAlignedBucketByKindOrPlugin) {
   EXPECT_EQ(h.counts[1].at("process.exec"), 1);
 }
 
+TEST_F(EventStoreTest, DataEqualitiesCompareTopLevelFieldsAsText) {
+  const TimeNs t0 = 1'780'000'000 * kSecond;
+  const KindId exec = store_->kind_id("mon", "process.exec");
+  const KindId connect = store_->kind_id("mon", "net.connect");
+  const std::vector<std::string> data = {
+      R"({"exec_id":"b-1-2-3","pid":7,"ok":true,"nested":{"exec_id":"a-1-2-3"}})",
+      R"({"exec_id":"a-1-2-3","pid":7,"ok":false})", R"({"exec_id":"a-1-2-3","pid":8,"ratio":1.5})",
+      R"({"exec_id":"a-1-2-3","pid":"7"})", R"({"other":1})"};
+  std::vector<NewEvent> events;
+  for (size_t i = 0; i < data.size(); ++i)
+    events.push_back({t0 + static_cast<TimeNs>(i), i % 2 ? connect : exec, data[i]});
+  store_->append(events);
+  auto ns_of = [&](const EventFilter& f) {
+    std::vector<TimeNs> out;
+    for (const Event& e : store_->query(f, std::nullopt, 100).events) out.push_back(e.ts - t0);
+    return out;
+  };
+  // Newest first, across kinds; a nested field of the same name is not it.
+  EXPECT_EQ(ns_of({.data = {{"exec_id", "a-1-2-3"}}}), (std::vector<TimeNs>{3, 2, 1}));
+  EXPECT_EQ(ns_of({.data = {{"exec_id", "a-1-2-3"}, {"pid", "7"}}}),
+            (std::vector<TimeNs>{3, 1}));  // 7 and "7"
+  EXPECT_EQ(ns_of({.kinds = {"net.connect"}, .data = {{"exec_id", "a-1-2-3"}}}), (std::vector<TimeNs>{3, 1}));
+  EXPECT_EQ(ns_of({.data = {{"ok", "1"}}}), (std::vector<TimeNs>{0}));
+  EXPECT_EQ(ns_of({.data = {{"ok", "0"}}}), (std::vector<TimeNs>{1}));
+  EXPECT_EQ(ns_of({.data = {{"ratio", "1.5"}}}), (std::vector<TimeNs>{2}));
+  EXPECT_TRUE(ns_of({.data = {{"exec_id", "a-1-2"}}}).empty());
+  EXPECT_TRUE(ns_of({.data = {{"missing", "1"}}}).empty());
+  // Pages through the filtered events keep their cursor.
+  const EventPage first = store_->query({.data = {{"exec_id", "a-1-2-3"}}}, std::nullopt, 2);
+  ASSERT_TRUE(first.next);
+  const EventPage second = store_->query({.data = {{"exec_id", "a-1-2-3"}}}, first.next, 2);
+  ASSERT_EQ(second.events.size(), 1u);
+  EXPECT_EQ(second.events[0].ts, t0 + 1);
+  EXPECT_FALSE(second.next);
+
+  // The stream's check in C++ agrees with SQLite's on every event.
+  const std::vector<std::vector<DataEquality>> filters = {
+      {{"exec_id", "a-1-2-3"}}, {{"pid", "7"}},   {{"ok", "1"}},     {{"ok", "0"}},
+      {{"ratio", "1.5"}},       {{"other", "1"}}, {{"missing", "x"}}};
+  for (const auto& f : filters) {
+    const EventFilter filter{.data = f};
+    std::vector<TimeNs> in_cpp;
+    for (size_t i = data.size(); i-- > 0;)
+      if (data_matches(filter, data[i])) in_cpp.push_back(static_cast<TimeNs>(i));
+    EXPECT_EQ(in_cpp, ns_of(filter)) << f[0].key << "=" << f[0].value;
+  }
+  EXPECT_TRUE(data_matches({}, "not json"));
+  EXPECT_FALSE(data_matches({.data = {{"a", "1"}}}, "not json"));
+}
+
+TEST_F(EventStoreTest, HistogramsCountOnlyTheEventsOfTheDataEqualities) {
+  const TimeNs t0 = 1'780'000'000 * kSecond / (5 * kMinute) * (5 * kMinute);
+  const KindId exec = store_->kind_id("mon", "process.exec");
+  std::vector<NewEvent> events;
+  // Whole minutes and partial ones: the per-minute counts cannot answer.
+  for (int i = 0; i < 12; ++i)
+    events.push_back(
+        {t0 + i * kMinute + 10 * kSecond, exec, i % 3 ? R"({"comm":"sh"})" : R"({"comm":"cat"})"});
+  store_->append(events);
+  const Histogram h = store_->histogram({.since = t0, .until = t0 + 15 * kMinute, .data = {{"comm", "cat"}}},
+                                        5 * kMinute, HistogramGroup::kind);
+  ASSERT_EQ(h.counts.size(), 3u);
+  EXPECT_EQ(h.counts[0], (std::map<std::string, int64_t>{{"process.exec", 2}}));  // minutes 0 and 3
+  EXPECT_EQ(h.counts[1], (std::map<std::string, int64_t>{{"process.exec", 2}}));  // 6 and 9
+  EXPECT_TRUE(h.counts[2].empty());
+  const Histogram all =
+      store_->histogram({.since = t0, .until = t0 + 15 * kMinute}, 5 * kMinute, HistogramGroup::kind);
+  EXPECT_EQ(all.counts[0].at("process.exec"), 5);
+}
+
 }  // namespace
 }  // namespace adam

@@ -71,7 +71,8 @@ TEST_F(KernelTest, ProbeFindsWhatThisMachineHas) {
   REQUIRE_ROOT();
   KernelFeatures f = probe_kernel_features();
   std::cout << "probe results:\n" << describe(f);
-  for (const char* name : {"btf", "xdp", "tc", "tcx", "tracepoint", "ringbuf", "bpf_lsm", "fentry"}) {
+  for (const char* name :
+       {"btf", "xdp", "tc", "tcx", "tracepoint", "ringbuf", "bpf_lsm", "fentry", "tp_btf", "raw_tp"}) {
     ASSERT_TRUE(f.features.count(name)) << name << " not probed";
     EXPECT_FALSE(f.detail(name).empty()) << name;
   }

@@ -116,6 +116,19 @@ json rules_page(const std::string& s) {
           {"q", s},       {"links", l}};
 }
 
+// A process as the Processes page's rows and chains show it (pages.cpp,
+// process_row), with the kernel's strings in comm, filename and args.
+json process_row(const std::string& s, int depth) {
+  return {{"exec_id", s},        {"pid", 42},
+          {"ppid", 1},           {"uid", 0},
+          {"comm", s},           {"filename", s},
+          {"args", s},           {"args_truncated", true},
+          {"started", s},        {"exited", s},
+          {"seeded", true},      {"href", "?exec_id=1"},
+          {"depth", depth},      {"context", depth == 0},
+          {"parent", depth == 0}};
+}
+
 // How each template is rendered with `s` in every user-supplied field: by
 // the html:: function that uses it, or directly. A partial is rendered by a
 // template that includes it.
@@ -154,6 +167,8 @@ const std::map<std::string, std::function<std::string(const std::string&)>>& fix
                               {"until", s},
                               {"plugins", choices},
                               {"kinds", choices},
+                              {"has_data_filters", true},
+                              {"data_filters", {{{"name", s}, {"value", s}}}},
                               {"live", true},
                               {"stream", "/stream?format=html"},
                               {"export_jsonl", "/export?format=jsonl"},
@@ -266,6 +281,38 @@ const std::map<std::string, std::function<std::string(const std::string&)>>& fix
       {"firewall/explain",
        [](const std::string& s) {
          return templates::render("firewall/explain", {{"verdict", s}, {"rule_id", 3}, {"rule_name", s}});
+       }},
+      {"monitor/processes",
+       [](const std::string& s) {
+         return templates::render("monitor/processes", {{"page", "/processes"},
+                                                        {"script", "/a.js"},
+                                                        {"at", s},
+                                                        {"q", s},
+                                                        {"live", false},
+                                                        {"message", nullptr},
+                                                        {"rows", {process_row(s, 0), process_row(s, 1)}},
+                                                        {"count", 2},
+                                                        {"shown", 2},
+                                                        {"at_text", s},
+                                                        {"capacity", 65536},
+                                                        {"evictions", 0},
+                                                        {"snapshot", s},
+                                                        {"replayed", 3}}) +
+                templates::render(
+                    "monitor/processes",
+                    {{"page", "/processes"}, {"script", "/a.js"}, {"message", s}, {"rows", json::array()}});
+       }},
+      {"monitor/process",
+       [](const std::string& s) {
+         return templates::render(
+             "monitor/process",
+             {{"process", process_row(s, 0)},
+              {"fields", {{{"name", s}, {"value", s}}}},
+              {"ancestors", {process_row(s, 0)}},
+              {"children", {process_row(s, 1)}},
+              {"tree", "/processes"},
+              {"events_page", "/events?data.exec_id=1"},
+              {"events_html", html::events({{"events", {event(s)}}, {"links", links()}})}});
        }},
       {"firewall/page",
        [](const std::string& s) {
@@ -405,6 +452,33 @@ TEST(TemplatesTest, AnEventRowLinksToWhatProducedItAndLossesStandOut) {
   EXPECT_NE(lost.find("class=\"event event-lost\""), std::string::npos) << lost;
   EXPECT_NE(lost.find("12 lost"), std::string::npos) << lost;
   EXPECT_NE(lost.find("<span class=\"lost-reason\">kernel</span>"), std::string::npos) << lost;
+}
+
+// A link to an API resource that a console page shows (Route::shows)
+// opens that page, relative so it stays on the machine's pages, also
+// through a machine's proxy; other links stay buttons loading the resource.
+TEST(TemplatesTest, AnEventLinkOpensThePageThatShowsItsResource) {
+  html::add_resource_page("/processes", "/api/v1/monitor/processes/([^/]+)", {"exec_id"});
+  html::add_resource_page("/events", "/api/v1/events", {});
+  EXPECT_EQ(html::resource_page("/api/v1/monitor/processes/ab-12-3-7f"), "processes?exec_id=ab-12-3-7f");
+  EXPECT_EQ(html::resource_page("/api/v1/machines/4/proxy/api/v1/monitor/processes/ab-12-3-7f"),
+            "processes?exec_id=ab-12-3-7f");
+  EXPECT_EQ(html::resource_page("/api/v1/monitor/processes/a%20b+c"), "processes?exec_id=a%20b%2Bc");
+  EXPECT_EQ(html::resource_page("/api/v1/events?data.exec_id=ab-12&kind=process.exec"),
+            "events?data.exec_id=ab-12&kind=process.exec");
+  EXPECT_EQ(html::resource_page("/api/v1/monitor/processes/ab/children"), "");
+  EXPECT_EQ(html::resource_page("/api/v1/firewall/rules/7"), "");
+  json e = event("e");
+  e["links"] = {{"process", "/api/v1/monitor/processes/ab-12"},
+                {"exec id events", "/api/v1/events?data.exec_id=ab-12"},
+                {"rule", "/api/v1/firewall/rules/7"}};
+  const std::string row = html::event_row(e);
+  EXPECT_NE(row.find("<a class=\"link\" href=\"processes?exec_id=ab-12\">process</a>"), std::string::npos)
+      << row;
+  EXPECT_NE(row.find("<a class=\"link\" href=\"events?data.exec_id=ab-12\">exec id events</a>"),
+            std::string::npos)
+      << row;
+  EXPECT_NE(row.find("hx-get=\"/api/v1/firewall/rules/7\""), std::string::npos) << row;
 }
 
 TEST(TemplatesTest, TheNodeShowsFeaturesAndLostEventsPerPluginAndReason) {

@@ -10,10 +10,13 @@
 // Nothing is pinned: the monitor enforces nothing, and a restarted adamd
 // seeds again from /proc, where exec ids are derived from (so they do not
 // change across a restart).
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/plugin.h"
@@ -54,6 +57,16 @@ class MonitorPlugin : public Plugin {
   mutable std::mutex mu_;  // kernel_ and config_ against the routes and stats
   std::unique_ptr<mon::Kernel> kernel_;
   nlohmann::json config_;
+
+  // monitor_plugin.cpp: one round of process.seen events and their
+  // process.snapshot (at start, then every snapshot_interval).
+  void publish_snapshot(const std::string& reason);  // with mu_ held, while running
+  void snapshot_loop(std::chrono::seconds interval);
+  void stop_snapshots();
+  std::mutex snapshot_mu_;
+  std::condition_variable snapshot_cv_;
+  bool snapshot_stop_ = false;
+  std::thread snapshots_;
 };
 
 }  // namespace adam

@@ -4,12 +4,20 @@
 // thread), read by the routes. Bounded: past `capacity` it evicts exited
 // processes first (oldest exit first), then the oldest live ones, and
 // counts every eviction (docs/monitor.md).
+//
+// Entries are keyed by exec id; each pid names its current one. A process
+// that exits stays (marked exited) until evicted, and an image that an exec
+// replaced stays (marked exited at the exec) while processes it forked are
+// held: a live child's ancestors remain findable.
 #include <cstdint>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "plugins/monitor/process.h"
@@ -24,6 +32,8 @@ class ProcessTable {
 
   // One event of the monitor (process.exec, process.seen, process.fork,
   // process.exit; other kinds are ignored) with its data and time.
+  // Idempotent: the same event twice leaves the table as once. Throws
+  // nlohmann::json::exception on data that lacks the process fields.
   void apply(std::string_view kind, const nlohmann::json& data, TimeNs ts);
   void clear();
 
@@ -35,6 +45,32 @@ class ProcessTable {
 
   size_t size() const;
   uint64_t evictions() const;
+
+ private:
+  struct Entry {
+    Process process;
+    TimeNs since = 0;  // the time of the event that made it its pid's current process
+  };
+  using Order = std::set<std::pair<TimeNs, std::string>>;  // (time, exec id)
+  // The rest: mu_ held.
+  void insert(Process p, TimeNs ts);
+  // Into the indexes; the pid's current process with `make_current`.
+  void add(Process p, TimeNs since, bool make_current);
+  void mark_exited(Process& p, TimeNs at);
+  // The pid's current process left the live set (an exec of its own, or a
+  // reused pid): kept as exited while it has children, else erased.
+  void retire(Entry& current, TimeNs at);
+  void erase(const std::string& exec_id);
+  void evict_to(size_t capacity);
+
+  mutable std::mutex mu_;
+  size_t capacity_;
+  uint64_t evictions_ = 0;
+  std::unordered_map<std::string, Entry> by_exec_id_;
+  std::unordered_map<uint32_t, std::string> current_;                // pid -> its current exec id
+  std::unordered_map<std::string, std::set<std::string>> children_;  // parent exec id -> children's
+  Order live_;    // (started, exec id): the oldest live is evicted last
+  Order exited_;  // (exited, exec id): the oldest exit is evicted first
 };
 
 }  // namespace adam::mon
