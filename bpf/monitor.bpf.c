@@ -401,16 +401,12 @@ static __always_inline int remember_connect(struct bpf_sock_addr *ctx, __u16 fam
 SEC("cgroup/connect4")
 int mon_connect4(struct bpf_sock_addr *ctx)
 {
-	if (!(mon_config.kinds & ADAM_MON_KIND_BIT(ADAM_MON_CONNECT)))
-		return 1;
 	return remember_connect(ctx, AF_INET);
 }
 
 SEC("cgroup/connect6")
 int mon_connect6(struct bpf_sock_addr *ctx)
 {
-	if (!(mon_config.kinds & ADAM_MON_KIND_BIT(ADAM_MON_CONNECT)))
-		return 1;
 	return remember_connect(ctx, AF_INET6);
 }
 
@@ -506,8 +502,6 @@ static __always_inline int emit_open(long ret)
 SEC("tracepoint/syscalls/sys_enter_openat")
 int mon_openat_enter(struct trace_event_raw_sys_enter *ctx)
 {
-	if (!(mon_config.kinds & ADAM_MON_KIND_BIT(ADAM_MON_OPEN)))
-		return 0;
 	return remember_open((const char *)ctx->args[1], (__u32)ctx->args[2]);
 }
 
@@ -517,8 +511,6 @@ int mon_openat2_enter(struct trace_event_raw_sys_enter *ctx)
 	struct open_how *how = (struct open_how *)ctx->args[2];
 	__u64 flags = 0;
 
-	if (!(mon_config.kinds & ADAM_MON_KIND_BIT(ADAM_MON_OPEN)))
-		return 0;
 	bpf_probe_read_user(&flags, sizeof(flags), &how->flags);
 	return remember_open((const char *)ctx->args[1], (__u32)flags);
 }
@@ -526,15 +518,11 @@ int mon_openat2_enter(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_openat")
 int mon_openat_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	if (!(mon_config.kinds & ADAM_MON_KIND_BIT(ADAM_MON_OPEN)))
-		return 0;
 	return emit_open(ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int mon_openat2_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	if (!(mon_config.kinds & ADAM_MON_KIND_BIT(ADAM_MON_OPEN)))
-		return 0;
 	return emit_open(ctx->ret);
 }

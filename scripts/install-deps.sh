@@ -36,21 +36,29 @@ if ((${#missing[@]})); then
   fi
   export DEBIAN_FRONTEND=noninteractive
   # Package scripts start their services (auditd's postinst: `invoke-rc.d auditd
-  # start || exit 1`), which fails the install where no init system runs them
-  # (a container) or the kernel refuses the daemon. Without systemd, a
-  # policy-rc.d refuses those starts for this install (exit 101, as Debian's
-  # container images do); the benchmark starts auditd itself.
-  if [[ ! -e /usr/sbin/policy-rc.d && ! -d /run/systemd/system ]]; then
+  # start || exit 1`): auditd is only the process monitor benchmark's peer,
+  # which starts its own, so no service is started for this install
+  # (policy-rc.d exit 101, as Debian's container images have it), and where
+  # systemd runs it is not enabled at boot either (below).
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
     chmod 755 /usr/sbin/policy-rc.d
   fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  if [[ " ${missing[*]} " == *" auditd "* && -d /run/systemd/system ]]; then
+    systemctl disable auditd >/dev/null 2>&1 || true
+  fi
 fi
 
 # Web assets are pinned in package-lock.json and embedded into adamd at build.
-if [[ ! -f node_modules/.package-lock.json ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+# node_modules remembers the lock file it was installed from (a checksum: a
+# fresh checkout's lock file is newer than an installed node_modules, yet the
+# same).
+lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [[ ! -f node_modules/.adam-lock-sha256 ]] || [[ $(cat node_modules/.adam-lock-sha256) != "$lock_sum" ]]; then
   echo "install-deps: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_sum" > node_modules/.adam-lock-sha256
 fi

@@ -418,9 +418,10 @@ std::string Router::layout(const Request& req, const std::string& main) const {
     } else if (r.page == Page::machine &&
                (r.plugin.empty() || std::find(plugins.begin(), plugins.end(), r.plugin) != plugins.end())) {
       const std::string href = req.base + r.pattern;
-      machine_nav.push_back({{"title", r.nav},
-                             {"href", href},
-                             {"active", href == req.path || (href == req.base + "/" && req.path == req.base)}});
+      machine_nav.push_back(
+          {{"title", r.nav},
+           {"href", href},
+           {"active", href == req.path || (href == req.base + "/" && req.path == req.base)}});
     }
   }
   // The machine selector: this adamd, then the registered machines.
