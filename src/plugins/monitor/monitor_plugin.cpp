@@ -50,20 +50,10 @@ std::chrono::seconds snapshot_interval(const json& config) {
   } catch (const std::invalid_argument& e) {
     throw bad_request(field, "'snapshot_interval': " + std::string(e.what()));
   }
-  int64_t seconds = 0;
-  switch (span.unit) {
-    case SpanUnit::minute:
-      seconds = span.count * 60;
-      break;
-    case SpanUnit::hour:
-      seconds = span.count * 3600;
-      break;
-    case SpanUnit::day:
-      seconds = span.count * 86400;
-      break;
-    default:
-      seconds = std::numeric_limits<int64_t>::max();
-  }
+  // The span's length as the events API measures it back from now (a
+  // calendar month is over 24 h either way).
+  const TimeNs now = now_ns();
+  const int64_t seconds = (now - span_start(span, now)) / 1'000'000'000;
   if (seconds < 60 || seconds > 86400)
     throw bad_request(field, "'snapshot_interval' must be from 1m to 24h, got \"" + text + "\"");
   return std::chrono::seconds(seconds);
