@@ -274,12 +274,34 @@ class LsmKernelTest : public ::testing::Test {
     return p;
   }
 
+  // An operation of this process (its comm; its parent's binary, which
+  // scope.parent names for connect and bind), or of a child it forks (exec:
+  // the caller's image, this binary, or under the signal mechanism the
+  // parent's, this binary again).
   Request request(Kind kind) const {
     Request r;
     r.kind = kind;
     r.uid = ::getuid();
     r.cgroup_ids = {cgroup_->id()};
+    std::ifstream comm("/proc/self/comm");
+    std::getline(comm, r.comm);
+    r.parent = fs::read_symlink(kind == Kind::exec ? "/proc/self/exe"
+                                                   : "/proc/" + std::to_string(::getppid()) + "/exe")
+                   .string();
     return r;
+  }
+
+  // Sometimes a uid, comm or parent scope, of values that match `r` or not.
+  template <typename Pick>
+  static void random_scope(Policy& p, const Request& r, Pick&& pick) {
+    if (pick(0, 2) == 0)
+      p.scope.uid = pick(0, 1) ? std::vector<uint32_t>{r.uid} : std::vector<uint32_t>{r.uid + 1};
+    if (pick(0, 2) == 0) p.scope.comm = {pick(0, 1) ? r.comm : std::string("nomatch")};
+    if (pick(0, 2) == 0) {
+      const std::string dir = fs::path(r.parent).parent_path().string() + "/";
+      const std::string parents[] = {r.parent, dir, "/nonexistent/", r.parent + "x"};
+      p.scope.parent = p.resolved.parent = {parents[pick(0, 3)]};
+    }
   }
 
   std::array<std::optional<Mechanism>, ADAM_LSM_KINDS> mechanisms_{};
@@ -461,7 +483,7 @@ TEST_F(LsmKernelTest, NetworkDecisionsAgreeWithTheReference) {
     return v6 ? cidr("2001:db8:113::" + std::to_string(pick(1, 12)))
               : cidr("203.0.113." + std::to_string(pick(1, 12)));
   };
-  for (int round = 0; round < 6; ++round) {
+  for (int round = 0; round < 10; ++round) {
     std::vector<Policy> policies;
     for (int i = 0; i < 12; ++i) {
       const Kind kind = pick(0, 1) ? Kind::connect : Kind::bind;
@@ -478,6 +500,7 @@ TEST_F(LsmKernelTest, NetworkDecisionsAgreeWithTheReference) {
         p.match.port.push_back({lo, static_cast<uint16_t>(lo + pick(0, 3))});
       }
       if (pick(0, 3) == 0) (pick(0, 1) ? p.match.tcp : p.match.udp) = false;
+      random_scope(p, request(kind), pick);
       policies.push_back(std::move(p));
     }
     enforcer_->apply(policies);
@@ -524,19 +547,25 @@ TEST_F(LsmKernelTest, ExecDecisionsAgreeWithTheReference) {
   enforcer_ = make_kernel_enforcer(setup());
   std::mt19937 rng(777);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  for (int round = 0; round < 4; ++round) {
+  for (int round = 0; round < 8; ++round) {
     std::vector<Policy> policies;
     for (int i = 0; i < 5; ++i) {
       Policy p = policy(round * 100 + i + 1, Kind::exec, pick(0, 2) ? Action::deny : Action::audit);
       p.priority = pick(0, 2);
       for (int n = pick(1, 2); n > 0; --n) p.resolved.path.push_back(patterns[pick(0, patterns.size() - 1)]);
       p.match.path = p.resolved.path;
+      Request like = request(Kind::exec);
+      if (mechanism(Kind::exec) == Mechanism::signal) like.comm = "true";
+      random_scope(p, like, pick);
       policies.push_back(std::move(p));
     }
     enforcer_->apply(policies);
     for (const std::string& binary : binaries) {
       Request r = request(Kind::exec);
       r.path = binary;
+      // The comm a hook sees: the caller's before the exec (bpf_lsm), the
+      // new image's after it (signal).
+      if (mechanism(Kind::exec) == Mechanism::signal) r.comm = fs::path(binary).filename().string();
       const Policy* match = first_match(policies, r);
       const int status = exec_status(binary);
       if (match && match->action == Action::deny)
