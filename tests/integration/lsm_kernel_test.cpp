@@ -137,30 +137,6 @@ class PinnedEvents {
   std::vector<LsmEvent> events_;
 };
 
-// errno of a non-blocking TCP connect, or of a UDP connect (0 when it went
-// on: EINPROGRESS, ECONNREFUSED and 0 are all "allowed").
-int connect_errno(const Cidr& addr, uint16_t port, bool udp) {
-  const int family = addr.family == 4 ? AF_INET : AF_INET6;
-  const UniqueFd fd(::socket(family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK, 0));
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  if (family == AF_INET) {
-    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(port);
-    std::memcpy(&in->sin_addr, addr.addr.data(), 4);
-    len = sizeof *in;
-  } else {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(port);
-    std::memcpy(&in6->sin6_addr, addr.addr.data(), 16);
-    len = sizeof *in6;
-  }
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) == 0) return 0;
-  return errno == EINPROGRESS || errno == ECONNREFUSED ? 0 : errno;
-}
-
 sockaddr_storage sockaddr_of(const Cidr& addr, uint16_t port, socklen_t& len) {
   sockaddr_storage ss{};
   if (addr.family == 4) {
@@ -177,6 +153,17 @@ sockaddr_storage sockaddr_of(const Cidr& addr, uint16_t port, socklen_t& len) {
     len = sizeof *in6;
   }
   return ss;
+}
+
+// errno of a non-blocking TCP connect, or of a UDP connect (0 when it went
+// on: EINPROGRESS, ECONNREFUSED and 0 are all "allowed").
+int connect_errno(const Cidr& addr, uint16_t port, bool udp) {
+  const UniqueFd fd(
+      ::socket(addr.family == 4 ? AF_INET : AF_INET6, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK, 0));
+  socklen_t len = 0;
+  const sockaddr_storage ss = sockaddr_of(addr, port, len);
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&ss), len) == 0) return 0;
+  return errno == EINPROGRESS || errno == ECONNREFUSED ? 0 : errno;
 }
 
 int bind_errno(const Cidr& addr, uint16_t port, bool udp) {
