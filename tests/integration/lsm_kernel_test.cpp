@@ -427,6 +427,7 @@ TEST_F(LsmKernelTest, PinnedDenyOutlivesTheBackEndIsAdoptedAndRemoved) {
   EXPECT_EQ(connect_errno(cidr("203.0.113.7"), 80, false), EPERM) << "adopted, before any apply";
   EXPECT_EQ(enforcer_->hits()[1].deny, 1u) << "counted since this back end started";
   EXPECT_EQ(enforcer_->stats()["policies"]["connect"], 1);
+  EXPECT_EQ(enforcer_->stats()["mechanisms"]["connect"], name_of(mechanism(Kind::connect)));
   enforcer_->apply({});
   EXPECT_EQ(connect_errno(cidr("203.0.113.7"), 80, false), 0);
   enforcer_->apply({deny});
