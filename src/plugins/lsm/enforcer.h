@@ -63,6 +63,9 @@ struct KernelSetup {
   const mon::BootClock* clock = nullptr;
   uint32_t event_rate = 1000;  // events per second at most (the rest counted lost: rate_limit)
   uint32_t ring_buffer_kb = 1024;
+  // The process exempt from every policy with its descendants: nullopt is
+  // this one (adamd); 0 none (tests of the deny path, run by a test process).
+  std::optional<uint32_t> exempt_tgid;
 };
 // Loads, adopts what an earlier adamd pinned under setup.pin_dir (so the
 // enforcement never stops across a restart) and attaches; the adopted
