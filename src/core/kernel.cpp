@@ -7,9 +7,11 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/magic.h>
 #include <spdlog/spdlog.h>
+#include <sys/fanotify.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -192,6 +194,27 @@ KernelFeature probe_bpf_lsm() {
   return fail(detail);
 }
 
+// What the lsm plugin's fanotify back end needs: a permission-class group
+// and a FAN_OPEN_EXEC_PERM mark (the newest of its two masks, Linux 5.0).
+KernelFeature probe_fanotify() {
+  int group = ::fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+  if (group < 0) return fail("fanotify_init(FAN_CLASS_CONTENT) failed: " + errno_text(errno));
+  char path[] = "/tmp/adam-fanotify-probe-XXXXXX";
+  int file = ::mkstemp(path);
+  if (file < 0) {
+    int err = errno;
+    ::close(group);
+    return fail("creating the probe's temp file failed: " + errno_text(err));
+  }
+  int marked = ::fanotify_mark(group, FAN_MARK_ADD, FAN_OPEN_EXEC_PERM, file, nullptr);
+  int err = errno;
+  ::close(file);
+  ::unlink(path);
+  ::close(group);  // its mark goes with it
+  if (marked != 0) return fail("a FAN_OPEN_EXEC_PERM mark on a temp file failed: " + errno_text(err));
+  return ok("fanotify_init(FAN_CLASS_CONTENT) and a FAN_OPEN_EXEC_PERM mark on a temp file");
+}
+
 std::mutex probe_mutex;
 
 bool fs_is(const char* path, long magic) {
@@ -230,6 +253,7 @@ KernelFeatures probe_kernel_features() {
   f["fentry"] = probe_fentry();
   f["tp_btf"] = probe_raw_tracepoint("probe_tp_btf", "tp_btf", "BPF_PROG_TYPE_TRACING");
   f["raw_tp"] = probe_raw_tracepoint("probe_raw_tp", "raw_tp", "BPF_PROG_TYPE_RAW_TRACEPOINT");
+  f["fanotify"] = probe_fanotify();
   for (const auto& [name, feature] : f) {
     spdlog::debug("kernel feature {}: {} ({})", name, feature.available ? "available" : "unavailable",
                   feature.detail);
