@@ -11,9 +11,11 @@
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "support/adamd.h"
+#include "support/netns.h"
 
 namespace adam::test {
 namespace {
@@ -51,6 +53,10 @@ class LsmApiTest : public AdamdTest {
   }
   bool available(const std::string& feature) {
     return d().get("/api/v1/node").json()["features"][feature]["available"] == true;
+  }
+  std::string adamctl(const std::string& args) {
+    return capture(ADAM_BUILD_DIR "/adamctl --url " + d().url() + " --token " + d().admin_token() + " " +
+                   args + " 2>&1; echo \"exit=$?\"");
   }
   // The api.change events of this adamd so far.
   json changes() { return d().get("/api/v1/events?kind=api.change&limit=1000").json()["events"]; }
@@ -291,6 +297,46 @@ TEST_F(LsmApiTest, PromoteCountsTheAuditEventsInTheWindowThenDenies) {
 
   EXPECT_EQ(run(binary), 200 + EPERM) << "the promoted policy denies the exec";
   expect_api_error(d().post(url_of(policy) + "/promote"), 409, "conflict");
+}
+
+TEST_F(LsmApiTest, AdamctlListsAddsSwitchesPromotesAndRemovesPolicies) {
+  std::string out = adamctl(
+      "lsm add --name 'docs net' --kind connect --action audit --dst 203.0.113.0/24 --port 8080 9000-9100 "
+      "--uid 1000");
+  ASSERT_NE(out.find("added policy 1 (connect, audit, mechanism "), std::string::npos) << out;
+  const json stored = d().get(kPolicies + "/1").json();
+  EXPECT_EQ(stored["match"], json({{"dst", {"203.0.113.0/24"}}, {"dst_port", {8080, "9000-9100"}}}));
+  EXPECT_EQ(stored["scope"], json({{"uid", {1000}}}));
+  out = adamctl("lsm add --name low --kind bind --action deny --dst 0.0.0.0/0 --port 1-1023");
+  ASSERT_NE(out.find("added policy 2 (bind, deny"), std::string::npos) << out;
+  EXPECT_EQ(d().get(kPolicies + "/2").json()["match"], json({{"addr", {"0.0.0.0/0"}}, {"port", {"1-1023"}}}));
+
+  out = adamctl("lsm policies");
+  EXPECT_NE(out.find("docs net"), std::string::npos) << out;
+  EXPECT_NE(out.find("dst 203.0.113.0/24; dst_port 8080, 9000-9100; uid 1000"), std::string::npos) << out;
+  EXPECT_NE(out.find("exit=0"), std::string::npos) << out;
+
+  // adamd's refusal, with its field, is what adamctl says.
+  out = adamctl("lsm add --name x --kind exec --action deny --path bin/sh");
+  EXPECT_NE(out.find("match.path[0]"), std::string::npos) << out;
+  EXPECT_EQ(out.find("exit=0"), std::string::npos) << out;
+  EXPECT_EQ(list()["policies"].size(), 2u);
+
+  EXPECT_NE(adamctl("lsm disable 2").find("policy 2 disabled"), std::string::npos);
+  EXPECT_EQ(d().get(kPolicies + "/2").json()["enabled"], false);
+  EXPECT_NE(adamctl("lsm enable 2").find("policy 2 enabled"), std::string::npos);
+  out = adamctl("lsm promote 1 --window 2h");
+  EXPECT_NE(out.find("policy 1 now denies; in the last 2h it would have denied 0"), std::string::npos) << out;
+  EXPECT_EQ(d().get(kPolicies + "/1").json()["action"], "deny");
+  EXPECT_NE(adamctl("lsm rm 2").find("removed policy 2"), std::string::npos);
+  EXPECT_EQ(d().get(kPolicies + "/2").status, 404);
+
+  const auto file =
+      std::filesystem::temp_directory_path() / ("lsm_api_test." + std::to_string(getpid()) + ".json");
+  { std::ofstream(file) << exec_policy("from a file", "/usr/bin/nc").dump(); }
+  out = adamctl("lsm add --json " + file.string());
+  std::filesystem::remove(file);
+  EXPECT_NE(out.find("added policy 3 (exec, audit"), std::string::npos) << out;
 }
 
 }  // namespace
