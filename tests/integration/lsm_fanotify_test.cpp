@@ -184,15 +184,16 @@ TEST_F(LsmFanotifyTest, FileWriteDenyLetsReadsThrough) {
   EXPECT_EQ(open_errno(root_ + "/free/true", O_WRONLY), 0) << "outside the prefix";
   EXPECT_EQ(e.hits()[3].deny, 5u);
 
-  const auto denied = events("lsm.deny");
-  ASSERT_FALSE(denied.empty());
+  const auto denied = events("lsm.deny");  // newest first
+  ASSERT_EQ(denied.size(), 5u);
   const auto& last = denied[0];  // the openat2
   EXPECT_EQ(last["kind"], "file");
   EXPECT_EQ(last["path"], config);
   EXPECT_EQ(last["access"], "write");
   EXPECT_EQ(last["flags"], O_WRONLY | O_CLOEXEC);
   EXPECT_EQ(last["pid"], ::getpid());
-  EXPECT_EQ(denied[4]["access"], "read,write");  // the O_RDWR open
+  EXPECT_EQ(denied[4]["flags"], O_WRONLY | O_CLOEXEC);
+  EXPECT_EQ(denied[3]["access"], "read,write");  // the O_RDWR open
 }
 
 TEST_F(LsmFanotifyTest, ReadDenyAndAuditThatAllowsAndCounts) {

@@ -572,9 +572,8 @@ class FanotifyEnforcer final : public Enforcer {
     respond(p, !deny);
   }
 
+  // Counted before the answer is written: whoever the answer wakes sees it counted.
   void respond(Pending& p, bool allow) {
-    fanotify_response response{p.file.get(), static_cast<__u32>(allow ? FAN_ALLOW : FAN_DENY)};
-    [[maybe_unused]] auto n = ::write(p.group->fan(), &response, sizeof response);
     const auto took = static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - p.read_at).count());
     ++answered_;
@@ -583,6 +582,8 @@ class FanotifyEnforcer final : public Enforcer {
     for (uint64_t max = answer_ns_max_.load();
          took > max && !answer_ns_max_.compare_exchange_weak(max, took);) {
     }
+    fanotify_response response{p.file.get(), static_cast<__u32>(allow ? FAN_ALLOW : FAN_DENY)};
+    [[maybe_unused]] auto n = ::write(p.group->fan(), &response, sizeof response);
   }
 
   // --- the decider thread ---
@@ -645,21 +646,26 @@ class FanotifyEnforcer final : public Enforcer {
     req.access = intent.access;
     const Policy* match = first_match(set.policies, req);
     const bool deny = match && match->action == Action::deny;
+    // Described before the answer: once answered, a denied process has
+    // often exited (a shell's child whose exec failed) and an allowed exec
+    // has replaced its image and exec id. Only matches wait for this.
+    nlohmann::json subject = events_ && match ? subject_json(status->tgid, clock_, proc_) : nlohmann::json();
     if (!claim(*p)) return;  // answered late by the reader meanwhile
-    respond(*p, !deny);
-    if (!match) return;
-    {
-      std::lock_guard lock(mu_);
-      auto& hits = hits_[match->id];
-      ++(deny ? hits.deny : hits.audit);
+    if (match) {             // counted and queued before the answer wakes the process
+      {
+        std::lock_guard lock(mu_);
+        auto& hits = hits_[match->id];
+        ++(deny ? hits.deny : hits.audit);
+      }
+      if (events_) publish(*match, *p, std::move(subject), req, intent);
     }
-    if (events_) publish(*match, *p, *status, req, intent);
+    respond(*p, !deny);
   }
 
-  void publish(const Policy& policy, const Pending& p, const ProcStatus& status, const Request& req,
+  void publish(const Policy& policy, const Pending& p, nlohmann::json data, const Request& req,
                const OpenIntent& intent) {
-    nlohmann::json data = subject_json(status.tgid, clock_, proc_);
     data["tid"] = p.tid;
+    data["comm"] = req.comm;  // the thread's, as matched (for exec: the caller's)
     data["policy_id"] = policy.id;
     data["policy"] = policy.name;
     data["kind"] = name_of(policy.kind);
