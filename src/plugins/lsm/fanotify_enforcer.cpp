@@ -287,9 +287,20 @@ struct Pending {
   UniqueFd file;                 // the event's file (closing it is the kernel's cue to free the event)
   uint32_t tid = 0;
   Kind kind = Kind::exec;
+  std::string path;  // the file's, as the event's descriptor names it
   SteadyClock::time_point read_at;
   bool answered = false;  // under the enforcer's mutex
 };
+
+// Whether a policy of `kind` (only those failing closed, if asked) names `path`.
+bool named(const PolicySet& set, Kind kind, const std::string& path, bool fail_closed_only = false) {
+  for (const auto& policy : set.policies) {
+    if (policy.kind != kind || (fail_closed_only && !policy.fail_closed)) continue;
+    for (const auto& pattern : policy.resolved.path)
+      if (path_matches(pattern, path)) return true;
+  }
+  return false;
+}
 
 // The identity of a process within this boot: its pid and start time.
 using ProcKey = std::pair<uint32_t, uint64_t>;
@@ -467,10 +478,10 @@ class FanotifyEnforcer final : public Enforcer {
         uint64_t n;
         [[maybe_unused]] auto r = ::read(wake_.get(), &n, sizeof n);
       }
-      if (fds[1].revents) read_events(group);
+      if (fds[1].revents) read_events(group, *set);
       if (fds[2].revents) read_structure(*group, set->targets);
       for (size_t i = 3; i < fds.size(); ++i)
-        if (fds[i].revents) read_events(retiring[i - 3].first);
+        if (fds[i].revents) read_events(retiring[i - 3].first, *set);
       answer_overdue(*set);
     }
   }
@@ -492,7 +503,9 @@ class FanotifyEnforcer final : public Enforcer {
     return static_cast<int>(std::max<int64_t>(left, 0));
   }
 
-  void read_events(const std::shared_ptr<Group>& group) {
+  // Queues the events some policy names for the decider; the rest (the
+  // other files of a marked directory) are allowed here, without a handoff.
+  void read_events(const std::shared_ptr<Group>& group, const PolicySet& set) {
     alignas(fanotify_event_metadata) char buf[16384];
     for (;;) {
       ssize_t len = ::read(group->fan(), buf, sizeof buf);
@@ -508,8 +521,13 @@ class FanotifyEnforcer final : public Enforcer {
         p->tid = static_cast<uint32_t>(meta->pid);
         p->kind = (meta->mask & FAN_OPEN_EXEC_PERM) ? Kind::exec : Kind::file;
         p->read_at = now;
-        read.push_back(std::move(p));
+        p->path = read_link("/proc/self/fd/" + std::to_string(meta->fd));
+        if (named(set, p->kind, p->path))
+          read.push_back(std::move(p));
+        else
+          respond(*p, true);
       }
+      if (read.empty()) continue;
       {
         std::lock_guard lock(mu_);
         queue_.insert(queue_.end(), read.begin(), read.end());
@@ -562,14 +580,8 @@ class FanotifyEnforcer final : public Enforcer {
 
   // Any policy of the event's kind whose path matches and that fails closed → deny.
   void answer_late(const PolicySet& set, Pending& p) {
-    const std::string path = read_link("/proc/self/fd/" + std::to_string(p.file.get()));
-    bool deny = false;
-    for (const auto& policy : set.policies) {
-      if (policy.kind != p.kind || !policy.fail_closed) continue;
-      for (const auto& pattern : policy.resolved.path) deny = deny || path_matches(pattern, path);
-    }
     ++late_;
-    respond(p, !deny);
+    respond(p, !named(set, p.kind, p.path, true));
   }
 
   // Counted before the answer is written: whoever the answer wakes sees it counted.
@@ -616,17 +628,13 @@ class FanotifyEnforcer final : public Enforcer {
   void decide(const PolicySet& set, const std::shared_ptr<Pending>& p) {
     Request req;
     req.kind = p->kind;
-    req.path = read_link("/proc/self/fd/" + std::to_string(p->file.get()));
+    req.path = p->path;
     if (SteadyClock::now() - p->read_at >= answer_after_) {
       if (claim(*p)) answer_late(set, *p);
       return;
     }
-    bool named = false;  // cheap first: most events of a marked directory concern other files
-    for (const auto& policy : set.policies)
-      if (policy.kind == p->kind)
-        for (const auto& pattern : policy.resolved.path) named = named || path_matches(pattern, req.path);
-    const auto status = named ? read_status(p->tid, proc_) : std::nullopt;
-    if (!status) {  // no policy names it, or the thread is gone
+    const auto status = read_status(p->tid, proc_);
+    if (!status) {  // the thread is gone
       if (claim(*p)) respond(*p, true);
       return;
     }
