@@ -7,6 +7,7 @@
 #include <linux/openat2.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include "core/kernel.h"
 #include "plugins/lsm/enforcer.h"
 #include "plugins/lsm/fanotify_enforcer.h"
+#include "plugins/monitor/proc_scan.h"
 #include "support/event_store_fixture.h"
 
 namespace adam::lsm {
@@ -232,6 +234,41 @@ TEST_F(LsmFanotifyTest, ScopeByUidAndComm) {
   ASSERT_EQ(denied.size(), 2u);
   EXPECT_EQ(denied[1]["uid"], 65534);
   EXPECT_EQ(denied[0]["comm"], "adam-scoped");
+}
+
+// scope.parent of an exec: the image calling execve (here sh's child,
+// still sh, or the test's own child); scope.cgroup: a cgroup the test makes.
+TEST_F(LsmFanotifyTest, ScopeByParentAndCgroup) {
+  const std::string cgroup2 = mon::cgroup2_mount();
+  if (cgroup2.empty()) GTEST_SKIP() << "no cgroup v2 mounted";
+  const std::string cgroup = cgroup2 + "/adam-lsm-test-" + std::to_string(::getpid());
+  ASSERT_TRUE(fs::create_directory(cgroup)) << cgroup;
+  struct Removed {
+    std::string dir;
+    ~Removed() { ::rmdir(dir.c_str()); }  // its processes have exited by then
+  } removed{cgroup};
+  struct stat st {};
+  ASSERT_EQ(::stat(cgroup.c_str(), &st), 0);
+  Policy by_parent = policy(1, Kind::exec, Action::deny, {"/bin/true"});
+  by_parent.resolved.parent = {fs::canonical("/bin/sh").string()};
+  Policy by_cgroup = policy(2, Kind::exec, Action::deny, {"/bin/other"});
+  by_cgroup.resolved.cgroup_ids = {st.st_ino};
+  Enforcer& e = start({by_parent, by_cgroup});
+  EXPECT_EQ(run(root_ + "/bin/true"), 0) << "the test's child is no sh";
+  const std::string script = root_ + "/bin/true; exit $?";
+  pid_t sh = ::fork();
+  if (sh == 0) {
+    ::execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
+    ::_exit(99);
+  }
+  int status = 0;
+  ::waitpid(sh, &status, 0);
+  EXPECT_EQ(WEXITSTATUS(status), 126) << "sh: permission denied";
+  EXPECT_EQ(run(root_ + "/bin/other"), 0) << "outside the cgroup";
+  const std::string procs = cgroup + "/cgroup.procs";
+  EXPECT_EQ(run(root_ + "/bin/other", [&] { std::ofstream(procs) << "0\n"; }), kExecEperm);
+  EXPECT_EQ(e.hits()[1].deny, 1u);
+  EXPECT_EQ(e.hits()[2].deny, 1u);
 }
 
 TEST_F(LsmFanotifyTest, ApplyReplacesTheMarksAllOrNothing) {

@@ -279,6 +279,8 @@ struct PolicySet {
   std::vector<Policy> policies;
   std::vector<Target> targets;
   std::shared_ptr<Group> group;
+  // What a decision needs to read beyond the path, uid and comm.
+  bool scoped_by_cgroup = false, scoped_by_parent = false;
 };
 
 // One permission event read from a group, until it is answered.
@@ -384,6 +386,10 @@ class FanotifyEnforcer final : public Enforcer {
     for (const auto& p : policies)
       for (const auto& path : p.resolved.path) targets.insert({path, mask_of(p.kind)});
     next->targets.assign(targets.begin(), targets.end());
+    for (const auto& p : policies) {
+      next->scoped_by_cgroup = next->scoped_by_cgroup || !p.resolved.cgroup_ids.empty();
+      next->scoped_by_parent = next->scoped_by_parent || !p.resolved.parent.empty();
+    }
     next->group = std::make_shared<Group>();
     for (const auto& t : next->targets) {
       if (!next->group->cover(t))
@@ -647,9 +653,10 @@ class FanotifyEnforcer final : public Enforcer {
     req.uid = status->uid;
     req.comm = read_text(task + "/comm").value_or("");
     if (!req.comm.empty() && req.comm.back() == '\n') req.comm.pop_back();
-    req.cgroup_ids = cgroup_ids(task);
-    req.parent = read_link(p->kind == Kind::exec ? task + "/exe"
-                                                 : proc_ + "/" + std::to_string(status->ppid) + "/exe");
+    if (set.scoped_by_cgroup) req.cgroup_ids = cgroup_ids(task);
+    if (set.scoped_by_parent)
+      req.parent = read_link(p->kind == Kind::exec ? task + "/exe"
+                                                   : proc_ + "/" + std::to_string(status->ppid) + "/exe");
     const OpenIntent intent = p->kind == Kind::file ? read_open_intent(p->tid, proc_) : OpenIntent{};
     req.access = intent.access;
     const Policy* match = first_match(set.policies, req);
