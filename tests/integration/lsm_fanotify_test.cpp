@@ -105,11 +105,18 @@ class LsmFanotifyTest : public test::EventStoreTest {
     return 0;
   }
 
-  std::vector<nlohmann::json> events(const std::string& kind) {
-    hub_->flush();
+  // The stored events of `kind`, newest first, once there are `expected`
+  // (an allowed operation's event is published after the answer).
+  std::vector<nlohmann::json> events(const std::string& kind, size_t expected = 0) {
     std::vector<nlohmann::json> out;
-    for (const auto& e : store_->query({.plugins = {"lsm"}, .kinds = {kind}}, std::nullopt, 100).events)
-      out.push_back(nlohmann::json::parse(e.data));
+    for (int wait = 0; wait < 500; ++wait) {
+      hub_->flush();
+      out.clear();
+      for (const auto& e : store_->query({.plugins = {"lsm"}, .kinds = {kind}}, std::nullopt, 100).events)
+        out.push_back(nlohmann::json::parse(e.data));
+      if (out.size() >= expected) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     return out;
   }
 
@@ -208,10 +215,11 @@ TEST_F(LsmFanotifyTest, ReadDenyAndAuditThatAllowsAndCounts) {
   EXPECT_EQ(e.hits()[1].deny, 1u);
   EXPECT_EQ(e.hits()[2].audit, 2u);
   EXPECT_EQ(e.hits()[2].deny, 0u);
-  const auto audited = events("lsm.audit");
+  const auto audited = events("lsm.audit", 2);
   ASSERT_EQ(audited.size(), 2u);
   EXPECT_EQ(audited[0]["action"], "audit");
   EXPECT_EQ(audited[0]["path"], root_ + "/bin/sub/true");
+  EXPECT_EQ(audited[0]["comm"], "lsm_fanotify_te") << "the caller's, before the exec";
 }
 
 TEST_F(LsmFanotifyTest, ScopeByUidAndComm) {

@@ -327,23 +327,27 @@ std::optional<ProcStatus> read_status(uint32_t tid, const std::string& proc_root
   return s;
 }
 
-// The parent and start time (fields 4 and 22 of /proc/PID/stat, counted
-// after the comm's closing parenthesis).
-std::optional<std::pair<uint32_t, uint64_t>> read_parent_and_start(uint32_t pid,
-                                                                   const std::string& proc_root) {
+// Fields 4, 22 and 28 of /proc/PID/stat (counted after the comm's closing
+// parenthesis): the parent, and the start time and stack that make the
+// exec id (plugins/monitor/process.h).
+struct ProcStat {
+  uint32_t ppid = 0;
+  uint64_t start_ticks = 0, start_stack = 0;
+};
+std::optional<ProcStat> read_stat(uint32_t pid, const std::string& proc_root) {
   const auto text = read_text(proc_root + "/" + std::to_string(pid) + "/stat");
   if (!text) return std::nullopt;
   const size_t close = text->rfind(')');
   if (close == std::string::npos) return std::nullopt;
   std::istringstream in(text->substr(close + 2));
-  std::string field;
-  uint32_t ppid = 0;
-  uint64_t start = 0;
-  for (int n = 3; n <= 22 && in >> field; ++n) {
-    if (n == 4) std::from_chars(field.data(), field.data() + field.size(), ppid);
-    if (n == 22) std::from_chars(field.data(), field.data() + field.size(), start);
+  ProcStat s;
+  std::string f;
+  for (int n = 3; n <= 28 && in >> f; ++n) {
+    if (n == 4) std::from_chars(f.data(), f.data() + f.size(), s.ppid);
+    if (n == 22) std::from_chars(f.data(), f.data() + f.size(), s.start_ticks);
+    if (n == 28) std::from_chars(f.data(), f.data() + f.size(), s.start_stack);
   }
-  return std::make_pair(ppid, start);
+  return s;
 }
 
 class FanotifyEnforcer final : public Enforcer {
@@ -661,20 +665,32 @@ class FanotifyEnforcer final : public Enforcer {
     req.access = intent.access;
     const Policy* match = first_match(set.policies, req);
     const bool deny = match && match->action == Action::deny;
-    // Described before the answer: once answered, a denied process has
-    // often exited (a shell's child whose exec failed) and an allowed exec
-    // has replaced its image and exec id. Only matches wait for this.
-    nlohmann::json subject = events_ && match ? subject_json(status->tgid, clock_, proc_) : nlohmann::json();
-    if (!claim(*p)) return;  // answered late by the reader meanwhile
-    if (match) {             // counted and queued before the answer wakes the process
-      {
-        std::lock_guard lock(mu_);
-        auto& hits = hits_[match->id];
-        ++(deny ? hits.deny : hits.audit);
-      }
-      if (events_) publish(*match, *p, std::move(subject), req, intent);
+    // A denied process has often exited once answered (a shell's child
+    // whose exec failed): it is described before the answer. An allowed one
+    // after it, so that the answer does not wait for its ancestors, with
+    // the exec id an audited exec had before its image was replaced.
+    nlohmann::json subject;
+    std::string caller_exec_id;
+    if (events_ && match && deny) {
+      subject = subject_json(status->tgid, clock_, proc_);
+    } else if (events_ && match && p->kind == Kind::exec) {
+      if (auto stat = read_stat(status->tgid, proc_))
+        caller_exec_id =
+            mon::format_exec_id({clock_.boot, status->tgid, stat->start_ticks, stat->start_stack});
     }
+    if (!claim(*p)) return;  // answered late by the reader meanwhile
+    if (match) {             // counted before the answer wakes the process
+      std::lock_guard lock(mu_);
+      auto& hits = hits_[match->id];
+      ++(deny ? hits.deny : hits.audit);
+    }
+    if (events_ && deny) publish(*match, *p, std::move(subject), req, intent);
     respond(*p, !deny);
+    if (events_ && match && !deny) {
+      subject = subject_json(status->tgid, clock_, proc_);
+      if (!caller_exec_id.empty()) subject["exec_id"] = caller_exec_id;
+      publish(*match, *p, std::move(subject), req, intent);
+    }
   }
 
   void publish(const Policy& policy, const Pending& p, nlohmann::json data, const Request& req,
@@ -728,15 +744,15 @@ class FanotifyEnforcer final : public Enforcer {
         result = true;
         break;
       }
-      const auto stat = read_parent_and_start(pid, proc_);
+      const auto stat = read_stat(pid, proc_);
       if (!stat) break;
-      const ProcKey key{pid, stat->second};
+      const ProcKey key{pid, stat->start_ticks};
       if (auto it = exempt_cache_.find(key); it != exempt_cache_.end()) {
         result = it->second;
         break;
       }
       chain.push_back(key);
-      pid = stat->first;
+      pid = stat->ppid;
     }
     if (exempt_cache_.size() + chain.size() > kExemptCacheMax) exempt_cache_.clear();
     for (const auto& key : chain) exempt_cache_[key] = result;
