@@ -153,16 +153,24 @@ TEST_F(LsmFanotifyTest, ExecOfADeniedBinaryFailsWithEpermAndIsRecorded) {
   EXPECT_EQ(stats["late"], 0) << stats.dump();
 }
 
+// The hole docs/lsm.md names: from mkdir of a new subdirectory until adamd
+// has marked it (its inotify read), an exec inside it is not seen. Printed:
+// how many execs ran in that window and how long it lasted.
 TEST_F(LsmFanotifyTest, APrefixCoversDirectoriesMadeAfterTheMarks) {
   Enforcer& e = start({policy(1, Kind::exec, Action::deny, {"/bin/sub/"})});
+  const std::string binary = root_ + "/bin/sub/new/deeper/true";
+  fs::copy_file("/bin/true", root_ + "/free/staged");
+  const auto made = std::chrono::steady_clock::now();
   fs::create_directories(root_ + "/bin/sub/new/deeper");
-  fs::copy_file("/bin/true", root_ + "/bin/sub/new/deeper/true");
-  // The watch of bin/sub reports new/; its marks follow within the reader's next turn.
-  int status = 0;
-  for (int i = 0; i < 100 && (status = run(root_ + "/bin/sub/new/deeper/true")) == 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  fs::rename(root_ + "/free/staged", binary);
+  int status = 0, ran = 0;
+  while ((status = run(binary)) == 0 && ran < 10000) ++ran;
+  const double window_us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - made).count();
+  std::cout << nlohmann::json{{"new_directory_window_us", window_us}, {"execs_that_ran", ran}}.dump() << "\n";
   EXPECT_EQ(status, kExecEperm);
-  EXPECT_GE(e.hits()[1].deny, 1u);
+  EXPECT_EQ(e.hits()[1].deny, 1u);
+  EXPECT_EQ(run(root_ + "/bin/sub/new/deeper/true"), kExecEperm);
 }
 
 TEST_F(LsmFanotifyTest, AnExactPathThatDoesNotExistYetIsDeniedOnceCreated) {
