@@ -257,7 +257,7 @@ TEST_F(LsmFanotifyTest, ScopeByUidAndComm) {
 TEST_F(LsmFanotifyTest, ScopeByParentAndCgroup) {
   const std::string cgroup2 = mon::cgroup2_mount();
   if (cgroup2.empty()) GTEST_SKIP() << "no cgroup v2 mounted";
-  const std::string cgroup = cgroup2 + "/adam-lsm-test-" + std::to_string(::getpid());
+  const std::string cgroup = cgroup2 + "/adamt-" + std::to_string(::getpid()) + "-lsm-fanotify";
   ASSERT_TRUE(fs::create_directory(cgroup)) << cgroup;
   struct Removed {
     std::string dir;
@@ -409,6 +409,18 @@ TEST_F(LsmFanotifyTest, TheExemptTreeIsNeverDeniedNorRecorded) {
   EXPECT_EQ(e.hits()[1].deny, 1u) << "only the orphan's";
   EXPECT_GE(e.stats()["exempt"].get<int>(), 2) << e.stats().dump();
   EXPECT_EQ(events("lsm.deny").size(), 1u);
+}
+
+// The probe adamd reports in /api/v1/node: found here (the kernel has
+// fanotify permission events), and its temp file gone.
+TEST(LsmFanotifyProbe, FindsFanotifyAndLeavesNothing) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  const KernelFeatures features = probe_kernel_features();
+  ASSERT_TRUE(features.features.count("fanotify"));
+  EXPECT_TRUE(features.has("fanotify")) << features.detail("fanotify");
+  EXPECT_NE(features.detail("fanotify").find("FAN_OPEN_EXEC_PERM"), std::string::npos);
+  for (const auto& entry : fs::directory_iterator("/tmp"))
+    EXPECT_FALSE(entry.path().filename().string().starts_with("adam-fanotify-probe-")) << entry.path();
 }
 
 TEST(LsmFanotifyAccess, OpenFlagsToAccess) {
