@@ -31,7 +31,6 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -60,12 +59,15 @@ uint8_t access_of_open_flags(uint32_t flags) {
 
 namespace {
 
+// A small /proc file (status, stat, comm, cgroup, syscall: each well under
+// 4 KiB), in one read: what the answer waits for stays a few system calls.
 std::optional<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  char buf[4096];
+  const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+  if (n < 0) return std::nullopt;
+  return std::string(buf, static_cast<size_t>(n));
 }
 
 std::string read_link(const std::string& path) {
