@@ -378,7 +378,7 @@ TEST_F(LsmApiTest, PromoteOfAConnectAuditPolicyCountsItsConnectsThenTheyFail) {
   EXPECT_EQ(d().post("/api/v1/plugins/lsm/stop").status, 200);  // its pins go, before the cgroup
 }
 
-TEST_F(LsmApiTest, AConnectDenyHoldsWhileAdamdIsDownAndAfterItsRestart) {
+TEST_F(LsmApiTest, AConnectDenyHoldsWhileAdamdIsDownAcrossItsRestartAndReconfigures) {
   if (!available("cgroup_sock_addr") || available("bpf_lsm"))
     GTEST_SKIP() << "needs connect policies enforced by the cgroup hooks here";
   TestCgroup cgroup;
@@ -401,9 +401,18 @@ TEST_F(LsmApiTest, AConnectDenyHoldsWhileAdamdIsDownAndAfterItsRestart) {
   EXPECT_EQ(d().get(url_of(policy)).json()["match"], policy["match"]);
   EXPECT_EQ(connect_errno(cgroup, pair.a(), "203.0.113.7", 80), EPERM) << "after the restart";
   EXPECT_EQ(connect_errno(cgroup, pair.a(), "127.0.0.1", 80), ECONNREFUSED) << "elsewhere: as without it";
-  // Disabled: the restarted adamd's back end applies the change.
+  // A new config while running: the deny stays; the restarted adamd's
+  // back end applies the next change.
+  ASSERT_EQ(send("POST", "/api/v1/plugins/lsm/start", {{"event_rate", 500}}).status, 200);
+  EXPECT_EQ(connect_errno(cgroup, pair.a(), "203.0.113.7", 80), EPERM) << "after a reconfigure";
   ASSERT_EQ(d().post(url_of(policy) + "/disable").status, 200);
   EXPECT_EQ(connect_errno(cgroup, pair.a(), "203.0.113.7", 80), ECONNREFUSED);
+  ASSERT_EQ(d().post(url_of(policy) + "/enable").status, 200);
+  EXPECT_EQ(connect_errno(cgroup, pair.a(), "203.0.113.7", 80), EPERM);
+  // A config without the cgroup mechanism leaves nothing of it enforcing.
+  ASSERT_EQ(send("POST", "/api/v1/plugins/lsm/start", {{"mechanisms", {"fanotify"}}}).status, 200);
+  EXPECT_EQ(connect_errno(cgroup, pair.a(), "203.0.113.7", 80), ECONNREFUSED);
+  EXPECT_EQ(d().get(url_of(policy)).json()["mechanism"], json());
   EXPECT_EQ(d().post("/api/v1/plugins/lsm/stop").status, 200);
 }
 

@@ -254,6 +254,9 @@ void LsmPlugin::start(const json& config) {
       any_fanotify = true;
     }
   }
+  // Pins no kind of this config uses (an earlier adamd's or config's) would
+  // go on enforcing policies nothing here updates.
+  if (!any_kernel) lsm::remove_kernel_pins(kernel.pin_dir);
   UndoStack undo;
   if (any_kernel) {
     kernel_ = lsm::make_kernel_enforcer(kernel);
@@ -276,6 +279,16 @@ void LsmPlugin::start(const json& config) {
     throw;
   }
   spdlog::info("lsm: running ({})", summary());
+}
+
+void LsmPlugin::reconfigure(const json& config) {
+  {
+    std::lock_guard lock(mu_);
+    fanotify_.reset();
+    kernel_.reset();  // its pins keep enforcing until the new back end adopts them: no gap
+    running_ = false;
+  }
+  start(config);
 }
 
 void LsmPlugin::stop() {

@@ -35,6 +35,9 @@ class LsmPlugin : public Plugin {
   nlohmann::json config_schema() const override;
   void validate(const nlohmann::json& config) const override;
   void start(const nlohmann::json& config) override;
+  // Without a gap for the kernel's mechanisms: the new back end adopts the
+  // old one's pins (fanotify's group is made again).
+  void reconfigure(const nlohmann::json& config) override;
   void stop() override;
   nlohmann::json stats() const override;
   std::string summary() const override;
