@@ -11,6 +11,7 @@
 #include <linux/bpf.h>
 #include <linux/magic.h>
 #include <spdlog/spdlog.h>
+#include <sys/fanotify.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -243,6 +244,27 @@ KernelFeature probe_bpf_send_signal() {
   return ok("loaded a raw_tp/sched_process_exec program that calls bpf_send_signal");
 }
 
+// What the lsm plugin's fanotify back end needs: a permission-class group
+// and a FAN_OPEN_EXEC_PERM mark (the newest of its two masks, Linux 5.0).
+KernelFeature probe_fanotify() {
+  int group = ::fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+  if (group < 0) return fail("fanotify_init(FAN_CLASS_CONTENT) failed: " + errno_text(errno));
+  char path[] = "/tmp/adam-fanotify-probe-XXXXXX";
+  int file = ::mkstemp(path);
+  if (file < 0) {
+    int err = errno;
+    ::close(group);
+    return fail("creating the probe's temp file failed: " + errno_text(err));
+  }
+  int marked = ::fanotify_mark(group, FAN_MARK_ADD, FAN_OPEN_EXEC_PERM, file, nullptr);
+  int err = errno;
+  ::close(file);
+  ::unlink(path);
+  ::close(group);  // its mark goes with it
+  if (marked != 0) return fail("a FAN_OPEN_EXEC_PERM mark on a temp file failed: " + errno_text(err));
+  return ok("fanotify_init(FAN_CLASS_CONTENT) and a FAN_OPEN_EXEC_PERM mark on a temp file");
+}
+
 std::mutex probe_mutex;
 
 bool fs_is(const char* path, long magic) {
@@ -283,6 +305,7 @@ KernelFeatures probe_kernel_features() {
   f["raw_tp"] = probe_raw_tracepoint("probe_raw_tp", "raw_tp", "BPF_PROG_TYPE_RAW_TRACEPOINT");
   f["cgroup_sock_addr"] = probe_cgroup_sock_addr();
   f["bpf_send_signal"] = probe_bpf_send_signal();
+  f["fanotify"] = probe_fanotify();
   for (const auto& [name, feature] : f) {
     spdlog::debug("kernel feature {}: {} ({})", name, feature.available ? "available" : "unavailable",
                   feature.detail);

@@ -79,9 +79,13 @@ void remove_kernel_pins(const std::string& pin_dir);
 // answered by adamd (docs/lsm.md "fanotify").
 struct FanotifySetup {
   std::array<bool, ADAM_LSM_KINDS> kinds{};  // exec and/or file
-  uint32_t answer_ms = 1000;
+  uint32_t answer_ms = 1000;                 // the fail mode answers what is not decided by then
   EventHub* events = nullptr;
-  const mon::BootClock* clock = nullptr;
+  const mon::BootClock* clock = nullptr;  // null: read at construction
+  // The root of the process tree no policy applies to (docs/lsm.md
+  // "Exemptions"): nullopt is this process (adamd); 0 exempts nothing (a
+  // test whose own children are the subjects).
+  std::optional<uint32_t> exempt_tgid;
 };
 std::unique_ptr<Enforcer> make_fanotify_enforcer(const FanotifySetup& setup);
 
