@@ -307,6 +307,21 @@ TEST_F(LsmFanotifyTest, ApplyReplacesTheMarksAllOrNothing) {
   EXPECT_EQ(run(root_ + "/bin/other"), kExecEperm);
 }
 
+TEST_F(LsmFanotifyTest, ATreeBeyondTheMarkBoundIsRefused) {
+  Enforcer& e = start({policy(1, Kind::exec, Action::deny, {"/bin/true"})});
+  for (int i = 0; i < 16384; ++i) fs::create_directory(root_ + "/free/d" + std::to_string(i));
+  try {  // free/ and its 16,384 subdirectories: one mark too many
+    e.apply({policy(2, Kind::exec, Action::deny, {"/free/"})});
+    ADD_FAILURE() << "16,385 directories marked";
+  } catch (const ApiError& err) {
+    EXPECT_EQ(err.status(), 422);
+    EXPECT_EQ(err.field(), "kind");
+    EXPECT_NE(std::string(err.what()).find("16384"), std::string::npos) << err.what();
+  }
+  EXPECT_EQ(run(root_ + "/bin/true"), kExecEperm) << "the previous set still holds";
+  EXPECT_EQ(run(root_ + "/free/true"), 0);
+}
+
 // The deadline: a policy whose scope matches nobody here, failing closed.
 // Decided in time, an open is allowed (out of scope); past answer_ms, the
 // fail mode denies it. 64 threads opening at once keep the decider behind.
