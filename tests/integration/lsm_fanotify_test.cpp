@@ -173,6 +173,22 @@ TEST_F(LsmFanotifyTest, APrefixCoversDirectoriesMadeAfterTheMarks) {
   EXPECT_EQ(run(root_ + "/bin/sub/new/deeper/true"), kExecEperm);
 }
 
+// Directories made and removed under a prefix are marked, then no longer
+// counted against the mark bound (a /tmp/ prefix's churn would use it up).
+TEST_F(LsmFanotifyTest, DirectoriesRemovedUnderAPrefixLeaveTheBound) {
+  Enforcer& e = start({policy(1, Kind::exec, Action::deny, {"/bin/sub/"})});
+  ASSERT_EQ(e.stats()["marks"], 1);
+  auto marks_become = [&](int n) {
+    for (int wait = 0; wait < 500 && e.stats()["marks"] != n; ++wait)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return e.stats()["marks"].get<int>();
+  };
+  for (int i = 0; i < 50; ++i) fs::create_directory(root_ + "/bin/sub/d" + std::to_string(i));
+  EXPECT_EQ(marks_become(51), 51);
+  for (int i = 0; i < 50; ++i) fs::remove(root_ + "/bin/sub/d" + std::to_string(i));
+  EXPECT_EQ(marks_become(1), 1);
+}
+
 TEST_F(LsmFanotifyTest, AnExactPathThatDoesNotExistYetIsDeniedOnceCreated) {
   start({policy(1, Kind::exec, Action::deny, {"/bin/later"})});
   EXPECT_EQ(run(root_ + "/bin/other"), 0);

@@ -224,7 +224,16 @@ class Group {
     auto it = watches_.find(wd);
     return it == watches_.end() ? std::string() : it->second;
   }
-  void unwatched(int wd) { watches_.erase(wd); }
+  // Its directory is gone (and the kernel dropped its mark with the
+  // inode): no longer counted against the bound, so churn under a prefix
+  // (/tmp/) does not use it up.
+  void unwatched(int wd) {
+    auto it = watches_.find(wd);
+    if (it == watches_.end()) return;
+    marked_.erase(it->second);
+    marks_ = marked_.size();
+    watches_.erase(it);
+  }
 
  private:
   bool mark(const std::string& path, uint64_t mask) {
