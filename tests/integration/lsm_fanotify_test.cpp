@@ -22,6 +22,7 @@
 #include "core/errors.h"
 #include "core/event_hub.h"
 #include "core/kernel.h"
+#include "core/metrics.h"
 #include "plugins/lsm/enforcer.h"
 #include "plugins/lsm/fanotify_enforcer.h"
 #include "plugins/monitor/proc_scan.h"
@@ -151,6 +152,12 @@ TEST_F(LsmFanotifyTest, ExecOfADeniedBinaryFailsWithEpermAndIsRecorded) {
   EXPECT_EQ(stats["marks"], 2) << stats.dump();  // the file bin/true and the directory bin/sub
   EXPECT_EQ(stats["denied"], 2) << stats.dump();
   EXPECT_EQ(stats["late"], 0) << stats.dump();
+  MetricsWriter metrics;
+  e.metrics(metrics);
+  EXPECT_NE(metrics.text().find("adam_lsm_fanotify_answered_total{answer=\"deny\"} 2\n"), std::string::npos)
+      << metrics.text();
+  EXPECT_NE(metrics.text().find("adam_lsm_fanotify_marks 2\n"), std::string::npos) << metrics.text();
+  EXPECT_NE(metrics.text().find("adam_lsm_fanotify_late_total 0\n"), std::string::npos) << metrics.text();
 }
 
 // The hole docs/lsm.md names: from mkdir of a new subdirectory until adamd

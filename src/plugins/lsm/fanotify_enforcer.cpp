@@ -433,9 +433,11 @@ class FanotifyEnforcer final : public Enforcer {
     w.family("adam_lsm_fanotify_marks", "gauge", "inodes the fanotify group marks");
     w.sample("adam_lsm_fanotify_marks", {}, static_cast<double>(set->group->marks()));
     w.family("adam_lsm_fanotify_answered_total", "counter", "permission events answered, by answer");
+    const uint64_t denied = denied_.load();  // first: answered_ counts a deny before denied_ does
+    const uint64_t answered = answered_.load();
     w.sample("adam_lsm_fanotify_answered_total", {{"answer", "allow"}},
-             static_cast<double>(answered_.load() - denied_.load()));
-    w.sample("adam_lsm_fanotify_answered_total", {{"answer", "deny"}}, static_cast<double>(denied_.load()));
+             static_cast<double>(answered - denied));
+    w.sample("adam_lsm_fanotify_answered_total", {{"answer", "deny"}}, static_cast<double>(denied));
     w.family("adam_lsm_fanotify_late_total", "counter",
              "permission events answered by the fail mode: not decided within fanotify_answer_ms");
     w.sample("adam_lsm_fanotify_late_total", {}, static_cast<double>(late_.load()));
