@@ -681,15 +681,11 @@ class FanotifyEnforcer final : public Enforcer {
     req.access = intent.access;
     const Policy* match = first_match(set.policies, req);
     const bool deny = match && match->action == Action::deny;
-    // A denied process has often exited once answered (a shell's child
-    // whose exec failed): it is described before the answer. An allowed one
-    // after it, so that the answer does not wait for its ancestors, with
-    // the exec id an audited exec had before its image was replaced.
-    nlohmann::json subject;
+    // Decided: the answer is ours from here (the deadline bounds the
+    // decision; a deny is never turned into the fail mode by the time its
+    // description takes).
     std::string caller_exec_id;
-    if (events_ && match && deny) {
-      subject = subject_json(status->tgid, clock_, proc_);
-    } else if (events_ && match && p->kind == Kind::exec) {
+    if (events_ && match && !deny && p->kind == Kind::exec) {
       if (auto stat = read_stat(status->tgid, proc_))
         caller_exec_id =
             mon::format_exec_id({clock_.boot, status->tgid, stat->start_ticks, stat->start_stack});
@@ -700,10 +696,14 @@ class FanotifyEnforcer final : public Enforcer {
       auto& hits = hits_[match->id];
       ++(deny ? hits.deny : hits.audit);
     }
-    if (events_ && deny) publish(*match, *p, std::move(subject), req, intent);
+    // A denied process has often exited once answered (a shell's child
+    // whose exec failed): it is described before the answer. An allowed one
+    // after it, so that the answer does not wait for its ancestors, with
+    // the exec id an audited exec had before its image was replaced.
+    if (events_ && deny) publish(*match, *p, subject_json(status->tgid, clock_, proc_), req, intent);
     respond(*p, !deny);
     if (events_ && match && !deny) {
-      subject = subject_json(status->tgid, clock_, proc_);
+      nlohmann::json subject = subject_json(status->tgid, clock_, proc_);
       if (!caller_exec_id.empty()) subject["exec_id"] = caller_exec_id;
       publish(*match, *p, std::move(subject), req, intent);
     }
