@@ -326,6 +326,11 @@ TEST_F(LsmFanotifyTest, ApplyReplacesTheMarksAllOrNothing) {
     EXPECT_EQ(err.status(), 422);
     EXPECT_EQ(err.field(), "kind");
   }
+  FanotifySetup exec_only;
+  exec_only.kinds[ADAM_LSM_KIND_EXEC] = true;
+  EXPECT_THROW(make_fanotify_enforcer(exec_only)->apply({policy(5, Kind::file, Action::deny, {"/etc/"})}),
+               ApiError)
+      << "a file policy given to a back end started for exec only";
   EXPECT_EQ(run(root_ + "/bin/true"), 0) << "the refused set changed nothing";
   EXPECT_EQ(run(root_ + "/bin/other"), kExecEperm);
 }

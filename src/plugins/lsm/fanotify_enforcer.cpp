@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -367,7 +368,8 @@ std::optional<ProcStat> read_stat(uint32_t pid, const std::string& proc_root) {
 class FanotifyEnforcer final : public Enforcer {
  public:
   explicit FanotifyEnforcer(const FanotifySetup& setup)
-      : answer_after_(std::chrono::milliseconds(std::max<uint32_t>(setup.answer_ms, 1))),
+      : kinds_(setup.kinds),
+        answer_after_(std::chrono::milliseconds(std::max<uint32_t>(setup.answer_ms, 1))),
         events_(setup.events),
         clock_(setup.clock ? *setup.clock : mon::BootClock::read()),
         exempt_tgid_(setup.exempt_tgid.value_or(static_cast<uint32_t>(::getpid()))),
@@ -396,8 +398,10 @@ class FanotifyEnforcer final : public Enforcer {
 
   void apply(const std::vector<Policy>& policies) override {
     for (const auto& p : policies)
-      if (p.kind != Kind::exec && p.kind != Kind::file)
-        throw ApiError(422, "unprocessable", "fanotify enforces exec and file policies only", "kind");
+      if ((p.kind != Kind::exec && p.kind != Kind::file) || !kinds_[static_cast<size_t>(p.kind)])
+        throw ApiError(422, "unprocessable",
+                       "fanotify enforces exec and file policies, here only of the kinds it was started for",
+                       "kind");
     auto next = std::make_shared<PolicySet>();
     next->policies = policies;
     std::set<Target> targets;
@@ -775,6 +779,7 @@ class FanotifyEnforcer final : public Enforcer {
     return result;
   }
 
+  const std::array<bool, ADAM_LSM_KINDS> kinds_;
   const SteadyClock::duration answer_after_;
   EventHub* const events_;
   const mon::BootClock clock_;
