@@ -22,6 +22,7 @@
 #include "core/errors.h"
 #include "core/event_hub.h"
 #include "core/kernel.h"
+#include "core/metrics.h"
 #include "plugins/lsm/enforcer.h"
 #include "plugins/lsm/fanotify_enforcer.h"
 #include "plugins/monitor/proc_scan.h"
@@ -151,6 +152,12 @@ TEST_F(LsmFanotifyTest, ExecOfADeniedBinaryFailsWithEpermAndIsRecorded) {
   EXPECT_EQ(stats["marks"], 2) << stats.dump();  // the file bin/true and the directory bin/sub
   EXPECT_EQ(stats["denied"], 2) << stats.dump();
   EXPECT_EQ(stats["late"], 0) << stats.dump();
+  MetricsWriter metrics;
+  e.metrics(metrics);
+  EXPECT_NE(metrics.text().find("adam_lsm_fanotify_answered_total{answer=\"deny\"} 2\n"), std::string::npos)
+      << metrics.text();
+  EXPECT_NE(metrics.text().find("adam_lsm_fanotify_marks 2\n"), std::string::npos) << metrics.text();
+  EXPECT_NE(metrics.text().find("adam_lsm_fanotify_late_total 0\n"), std::string::npos) << metrics.text();
 }
 
 // The hole docs/lsm.md names: from mkdir of a new subdirectory until adamd
@@ -171,6 +178,22 @@ TEST_F(LsmFanotifyTest, APrefixCoversDirectoriesMadeAfterTheMarks) {
   EXPECT_EQ(status, kExecEperm);
   EXPECT_EQ(e.hits()[1].deny, 1u);
   EXPECT_EQ(run(root_ + "/bin/sub/new/deeper/true"), kExecEperm);
+}
+
+// Directories made and removed under a prefix are marked, then no longer
+// counted against the mark bound (a /tmp/ prefix's churn would use it up).
+TEST_F(LsmFanotifyTest, DirectoriesRemovedUnderAPrefixLeaveTheBound) {
+  Enforcer& e = start({policy(1, Kind::exec, Action::deny, {"/bin/sub/"})});
+  ASSERT_EQ(e.stats()["marks"], 1);
+  auto marks_become = [&](int n) {
+    for (int wait = 0; wait < 500 && e.stats()["marks"] != n; ++wait)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return e.stats()["marks"].get<int>();
+  };
+  for (int i = 0; i < 50; ++i) fs::create_directory(root_ + "/bin/sub/d" + std::to_string(i));
+  EXPECT_EQ(marks_become(51), 51);
+  for (int i = 0; i < 50; ++i) fs::remove(root_ + "/bin/sub/d" + std::to_string(i));
+  EXPECT_EQ(marks_become(1), 1);
 }
 
 TEST_F(LsmFanotifyTest, AnExactPathThatDoesNotExistYetIsDeniedOnceCreated) {
@@ -303,8 +326,28 @@ TEST_F(LsmFanotifyTest, ApplyReplacesTheMarksAllOrNothing) {
     EXPECT_EQ(err.status(), 422);
     EXPECT_EQ(err.field(), "kind");
   }
+  FanotifySetup exec_only;
+  exec_only.kinds[ADAM_LSM_KIND_EXEC] = true;
+  EXPECT_THROW(make_fanotify_enforcer(exec_only)->apply({policy(5, Kind::file, Action::deny, {"/etc/"})}),
+               ApiError)
+      << "a file policy given to a back end started for exec only";
   EXPECT_EQ(run(root_ + "/bin/true"), 0) << "the refused set changed nothing";
   EXPECT_EQ(run(root_ + "/bin/other"), kExecEperm);
+}
+
+TEST_F(LsmFanotifyTest, ATreeBeyondTheMarkBoundIsRefused) {
+  Enforcer& e = start({policy(1, Kind::exec, Action::deny, {"/bin/true"})});
+  for (int i = 0; i < 16384; ++i) fs::create_directory(root_ + "/free/d" + std::to_string(i));
+  try {  // free/ and its 16,384 subdirectories: one mark too many
+    e.apply({policy(2, Kind::exec, Action::deny, {"/free/"})});
+    ADD_FAILURE() << "16,385 directories marked";
+  } catch (const ApiError& err) {
+    EXPECT_EQ(err.status(), 422);
+    EXPECT_EQ(err.field(), "kind");
+    EXPECT_NE(std::string(err.what()).find("16384"), std::string::npos) << err.what();
+  }
+  EXPECT_EQ(run(root_ + "/bin/true"), kExecEperm) << "the previous set still holds";
+  EXPECT_EQ(run(root_ + "/free/true"), 0);
 }
 
 // The deadline: a policy whose scope matches nobody here, failing closed.

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -224,12 +225,24 @@ class Group {
     auto it = watches_.find(wd);
     return it == watches_.end() ? std::string() : it->second;
   }
-  void unwatched(int wd) { watches_.erase(wd); }
+  // Its directory is gone (and the kernel dropped its mark with the
+  // inode): no longer counted against the bound, so churn under a prefix
+  // (/tmp/) does not use it up.
+  void unwatched(int wd) {
+    auto it = watches_.find(wd);
+    if (it == watches_.end()) return;
+    marked_.erase(it->second);
+    marks_ = marked_.size();
+    watches_.erase(it);
+  }
 
  private:
   bool mark(const std::string& path, uint64_t mask) {
     if (!marked_.count(path) && marked_.size() >= kMaxMarks) {
-      ++unmarked_;
+      // apply() refuses such a set; here a tree grew past the bound since.
+      if (unmarked_++ == 0)
+        spdlog::warn("lsm: fanotify marks {} inodes already: {} and what appears after it is not enforced",
+                     kMaxMarks, path);
       return false;
     }
     if (::fanotify_mark(fan_.get(), FAN_MARK_ADD | FAN_MARK_DONT_FOLLOW, mask, AT_FDCWD, path.c_str()) != 0) {
@@ -355,7 +368,8 @@ std::optional<ProcStat> read_stat(uint32_t pid, const std::string& proc_root) {
 class FanotifyEnforcer final : public Enforcer {
  public:
   explicit FanotifyEnforcer(const FanotifySetup& setup)
-      : answer_after_(std::chrono::milliseconds(std::max<uint32_t>(setup.answer_ms, 1))),
+      : kinds_(setup.kinds),
+        answer_after_(std::chrono::milliseconds(std::max<uint32_t>(setup.answer_ms, 1))),
         events_(setup.events),
         clock_(setup.clock ? *setup.clock : mon::BootClock::read()),
         exempt_tgid_(setup.exempt_tgid.value_or(static_cast<uint32_t>(::getpid()))),
@@ -384,8 +398,10 @@ class FanotifyEnforcer final : public Enforcer {
 
   void apply(const std::vector<Policy>& policies) override {
     for (const auto& p : policies)
-      if (p.kind != Kind::exec && p.kind != Kind::file)
-        throw ApiError(422, "unprocessable", "fanotify enforces exec and file policies only", "kind");
+      if ((p.kind != Kind::exec && p.kind != Kind::file) || !kinds_[static_cast<size_t>(p.kind)])
+        throw ApiError(422, "unprocessable",
+                       "fanotify enforces exec and file policies, here only of the kinds it was started for",
+                       "kind");
     auto next = std::make_shared<PolicySet>();
     next->policies = policies;
     std::set<Target> targets;
@@ -421,9 +437,11 @@ class FanotifyEnforcer final : public Enforcer {
     w.family("adam_lsm_fanotify_marks", "gauge", "inodes the fanotify group marks");
     w.sample("adam_lsm_fanotify_marks", {}, static_cast<double>(set->group->marks()));
     w.family("adam_lsm_fanotify_answered_total", "counter", "permission events answered, by answer");
+    const uint64_t denied = denied_.load();  // first: answered_ counts a deny before denied_ does
+    const uint64_t answered = answered_.load();
     w.sample("adam_lsm_fanotify_answered_total", {{"answer", "allow"}},
-             static_cast<double>(answered_.load() - denied_.load()));
-    w.sample("adam_lsm_fanotify_answered_total", {{"answer", "deny"}}, static_cast<double>(denied_.load()));
+             static_cast<double>(answered - denied));
+    w.sample("adam_lsm_fanotify_answered_total", {{"answer", "deny"}}, static_cast<double>(denied));
     w.family("adam_lsm_fanotify_late_total", "counter",
              "permission events answered by the fail mode: not decided within fanotify_answer_ms");
     w.sample("adam_lsm_fanotify_late_total", {}, static_cast<double>(late_.load()));
@@ -667,15 +685,11 @@ class FanotifyEnforcer final : public Enforcer {
     req.access = intent.access;
     const Policy* match = first_match(set.policies, req);
     const bool deny = match && match->action == Action::deny;
-    // A denied process has often exited once answered (a shell's child
-    // whose exec failed): it is described before the answer. An allowed one
-    // after it, so that the answer does not wait for its ancestors, with
-    // the exec id an audited exec had before its image was replaced.
-    nlohmann::json subject;
+    // Decided: the answer is ours from here (the deadline bounds the
+    // decision; a deny is never turned into the fail mode by the time its
+    // description takes).
     std::string caller_exec_id;
-    if (events_ && match && deny) {
-      subject = subject_json(status->tgid, clock_, proc_);
-    } else if (events_ && match && p->kind == Kind::exec) {
+    if (events_ && match && !deny && p->kind == Kind::exec) {
       if (auto stat = read_stat(status->tgid, proc_))
         caller_exec_id =
             mon::format_exec_id({clock_.boot, status->tgid, stat->start_ticks, stat->start_stack});
@@ -686,10 +700,14 @@ class FanotifyEnforcer final : public Enforcer {
       auto& hits = hits_[match->id];
       ++(deny ? hits.deny : hits.audit);
     }
-    if (events_ && deny) publish(*match, *p, std::move(subject), req, intent);
+    // A denied process has often exited once answered (a shell's child
+    // whose exec failed): it is described before the answer. An allowed one
+    // after it, so that the answer does not wait for its ancestors, with
+    // the exec id an audited exec had before its image was replaced.
+    if (events_ && deny) publish(*match, *p, subject_json(status->tgid, clock_, proc_), req, intent);
     respond(*p, !deny);
     if (events_ && match && !deny) {
-      subject = subject_json(status->tgid, clock_, proc_);
+      nlohmann::json subject = subject_json(status->tgid, clock_, proc_);
       if (!caller_exec_id.empty()) subject["exec_id"] = caller_exec_id;
       publish(*match, *p, std::move(subject), req, intent);
     }
@@ -761,6 +779,7 @@ class FanotifyEnforcer final : public Enforcer {
     return result;
   }
 
+  const std::array<bool, ADAM_LSM_KINDS> kinds_;
   const SteadyClock::duration answer_after_;
   EventHub* const events_;
   const mon::BootClock clock_;
