@@ -53,12 +53,18 @@ skip() {
 
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)"
 busybox=$(command -v busybox || true)
-if [[ -z $busybox ]] || ! file -L "$busybox" 2>/dev/null | grep -q 'statically linked'; then
+if [[ -z $busybox ]] || ldd "$busybox" >/dev/null 2>&1; then
   skip "no statically linked busybox (apt-get install busybox-static)"
 fi
 command -v cpio >/dev/null || skip "cpio is not installed (apt-get install cpio)"
+command -v xz >/dev/null || skip "xz is not installed (apt-get install xz-utils)"
 mkdir -p "$vm_dir"
 vm_dir=$(cd "$vm_dir" && pwd)
+scratch_dirs=()
+trap 'rm -rf "${scratch_dirs[@]}"' EXIT
+# One fetch and one initramfs build at a time per cache (runs may share one).
+exec {lock_fd}>"$vm_dir/.lock"
+flock "$lock_fd"
 
 # The kernel: linux-image-amd64 resolved to the image package it depends on
 # (linux-image-6.1.0-NN-amd64), extracted with its modules; busybox's depmod
@@ -70,14 +76,17 @@ fetch_kernel() {
   local deb=${ADAM_VM_KERNEL_DEB:-}
   local scratch
   scratch=$(mktemp -d "$vm_dir/fetch.XXXXXX")
-  trap 'rm -rf "$scratch"' RETURN
+  scratch_dirs+=("$scratch")
   if [[ -z $deb ]]; then
     local meta=linux-image-amd64 pkg out
     pkg=$(apt-cache depends "$meta" 2>/dev/null |
       awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
     [[ -n $pkg ]] || skip "cannot download $meta: apt-cache knows no image package it depends on (apt-get update?)"
     if ! out=$(cd "$scratch" && apt-get download "$pkg" 2>&1); then
-      skip "cannot download $meta ($pkg): $(grep -E '^(E|Err):' <<<"$out" | head -1)"
+      # apt's reason: the line under its first Err:, else its last line.
+      local reason
+      reason=$(grep -A1 -m1 '^Err:' <<<"$out" | sed -n '2s/^ *//p')
+      skip "cannot download $meta ($pkg): ${reason:-$(tail -1 <<<"$out")}"
     fi
     deb=$(ls "$scratch"/*.deb)
   fi
@@ -95,7 +104,7 @@ fetch_kernel() {
   local xz_at
   xz_at=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$kernel_dir/vmlinuz" | head -1 | cut -d: -f1)
   tail -c +$((xz_at + 1)) "$kernel_dir/vmlinuz" | xz -dc >"$kernel_dir/vmlinux" 2>/dev/null || true
-  file "$kernel_dir/vmlinux" | grep -q ELF || skip "no xz-compressed ELF kernel in $(basename "$deb")"
+  [[ $(head -c 4 "$kernel_dir/vmlinux") == $'\x7fELF' ]] || skip "no xz-compressed ELF kernel in $(basename "$deb")"
   mv "$scratch/root/lib/modules/$version" "$kernel_dir/modules"
   cp "$scratch"/root/boot/config-* "$kernel_dir/config"
   echo "$version" >"$kernel_dir/version"
@@ -108,6 +117,7 @@ version=$(cat "$kernel_dir/version")
 initramfs=$vm_dir/initramfs.cpio
 if [[ ! -f $initramfs || $here/init -nt $initramfs || $kernel_dir/version -nt $initramfs ]]; then
   staging=$(mktemp -d "$vm_dir/initramfs.XXXXXX")
+  scratch_dirs+=("$staging")
   mkdir -p "$staging"/{bin,proc,sys,dev,lower,rw,newroot} "$staging/lib/modules/$version"
   cp "$busybox" "$staging/bin/busybox"
   cp "$here/init" "$staging/init"
@@ -121,13 +131,13 @@ if [[ ! -f $initramfs || $here/init -nt $initramfs || $kernel_dir/version -nt $i
   done
   (cd "$staging" && find . | cpio -o -H newc --quiet >"$initramfs.tmp")
   mv "$initramfs.tmp" "$initramfs"
-  rm -rf "$staging"
 fi
+flock -u "$lock_fd"
 
 # What the guest runs: this directory and command, as one bash script the guest
 # reads through the share.
 run_dir=$(mktemp -d "$vm_dir/run.XXXXXX")
-trap 'rm -rf "$run_dir"' EXIT
+scratch_dirs+=("$run_dir")
 {
   printf 'cd %q || exit 125\n' "$PWD"
   printf 'exec'
@@ -148,10 +158,10 @@ timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 \
   -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
   -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
   -kernel "$kernel_dir/vmlinux" -initrd "$initramfs" \
-  -append "console=ttyS0 lsm=lockdown,capability,bpf panic=-1 quiet loglevel=3 audit=0 mitigations=off \
+  -append "console=ttyS0 lsm=lockdown,capability,bpf panic=-1 quiet loglevel=4 audit=0 mitigations=off \
 adam_vm.run=$run_dir/command.sh adam_vm.modules=$kernel_dir/modules" \
   </dev/null 2>&1 | tr -d '\r' | tee "$console" |
-  sed -u -n '/^ADAM-VM-READY/,$p' | grep --line-buffered -v '^ADAM-VM-EXIT '
+  sed -u -n '/^ADAM-VM-READY/,$p' | grep --line-buffered -v -e '^ADAM-VM-EXIT ' -e '\] reboot: Power down$'
 qemu_status=${PIPESTATUS[0]}
 set -e
 elapsed=$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
