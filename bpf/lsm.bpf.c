@@ -278,8 +278,13 @@ static __noinline bool path_of(const struct path *p, struct path_buf *buf, const
 			break;
 		if (len >= ADAM_LSM_PATH_MAX - 1)
 			return false;
+		/* Keeps the masks: clang drops them after the check above, and
+		 * 6.1's verifier cannot bound len through it (its read helpers'
+		 * results are not bounded there). */
+		barrier_var(len);
 		buf->path[len & PATH_MASK] = '/';
 		len++;
+		barrier_var(len);
 		long n = bpf_probe_read_kernel_str(&buf->path[len & PATH_MASK], ADAM_LSM_PATH_MAX,
 						   names[at & (PATH_DEPTH - 1)]);
 
@@ -360,7 +365,8 @@ static __always_inline bool rate_admits(void)
 	__u32 zero = 0;
 	struct adam_lsm_config *config = bpf_map_lookup_elem(&lsm_config, &zero);
 	struct adam_lsm_rate_window *w = bpf_map_lookup_elem(&lsm_rate, &zero);
-	__u64 now = bpf_ktime_get_coarse_ns();
+	/* Not bpf_ktime_get_coarse_ns(): 6.1 refuses it to BPF_PROG_TYPE_LSM. */
+	__u64 now = bpf_ktime_get_ns();
 
 	if (!config || !w)
 		return false;

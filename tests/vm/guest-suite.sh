@@ -14,8 +14,8 @@ build=$1
 echo "ADAM-VM-MEASURE ready_s $(cut -d' ' -f1 /proc/uptime)"
 
 # GoogleTest's output on stdin, passed through, with a result line at the end
-# of each test: its first failure's or skip's message as the detail, else its
-# time. $1: the prefix of the names ("": the suite and test joined).
+# of each test: its first failure's or skip's message (up to 6 lines, joined
+# by " / ") as the detail, else its time. $1: the prefix of the names ("": the suite and test joined).
 results() {
   awk -v prefix="$1" '
     function finish(verdict, name, time) {
@@ -27,8 +27,9 @@ results() {
     }
     { print; fflush() }
     /^\[ RUN      \] / { detail = ""; grab = 0; next }
-    grab && detail == "" && NF { detail = $0; next }
-    /: (Failure|Skipped)$/ && detail == "" { grab = 1; next }
+    /: (Failure|Skipped)$/ { grab = detail == "" ? 6 : 0; next }
+    grab && NF && !/^\[/ { line = $0; sub(/^ +/, "", line); detail = detail (detail == "" ? "" : " / ") line; grab--; next }
+    /^\[/ { grab = 0 }
     /^\[       OK \] .* \(/ { finish("PASS", $4, $5 " " $6); next }
     /^\[  FAILED  \] .* \(/ { finish("FAIL", $4, $5 " " $6); next }
     /^\[  SKIPPED \] .* \(/ { finish("SKIP", $4, $5 " " $6); next }
