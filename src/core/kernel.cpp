@@ -202,20 +202,28 @@ std::string cgroup2_root() {
   return {};
 }
 
+// Opens the feature probe object into `skel` and loads only `prog_name`
+// (`what` names it in the reason). Returns why not, or "".
+std::string load_only(ProbeSkel& skel, const char* prog_name, const std::string& what) {
+  skel.reset(feature_probe_bpf__open());
+  if (!skel) return "opening the feature probe BPF object failed: " + errno_text(errno ? errno : EINVAL);
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, skel->obj) {
+    bpf_program__set_autoload(prog, std::string(bpf_program__name(prog)) == prog_name);
+  }
+  if (int err = feature_probe_bpf__load(skel.get()); err)
+    return "loading " + what + " failed: " + libbpf_error(err);
+  return {};
+}
+
 // A cgroup/connect4 program attached as a link on the cgroup2 root, detached
 // at once: what the lsm plugin's cgroup mechanism needs.
 KernelFeature probe_cgroup_sock_addr() {
   const std::string root = cgroup2_root();
   if (root.empty()) return fail("cgroup v2 is not mounted (no cgroup2 in /proc/mounts)");
-  ProbeSkel skel(feature_probe_bpf__open());
-  if (!skel)
-    return fail("opening the feature probe BPF object failed: " + errno_text(errno ? errno : EINVAL));
-  bpf_program* prog = nullptr;
-  bpf_object__for_each_program(prog, skel->obj) {
-    bpf_program__set_autoload(prog, prog == skel->progs.probe_cgroup_connect4);
-  }
-  if (int err = feature_probe_bpf__load(skel.get()); err)
-    return fail("loading a cgroup/connect4 program failed: " + libbpf_error(err));
+  ProbeSkel skel;
+  if (std::string err = load_only(skel, "probe_cgroup_connect4", "a cgroup/connect4 program"); !err.empty())
+    return fail(err);
   const UniqueFd cgroup(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!cgroup) return fail("opening the cgroup v2 root " + root + " failed: " + errno_text(errno));
   errno = 0;
@@ -229,15 +237,10 @@ KernelFeature probe_cgroup_sock_addr() {
 // A raw_tp program that calls bpf_send_signal, loaded (the verifier checks
 // that the helper is allowed), never attached.
 KernelFeature probe_bpf_send_signal() {
-  ProbeSkel skel(feature_probe_bpf__open());
-  if (!skel)
-    return fail("opening the feature probe BPF object failed: " + errno_text(errno ? errno : EINVAL));
-  bpf_program* prog = nullptr;
-  bpf_object__for_each_program(prog, skel->obj) {
-    bpf_program__set_autoload(prog, prog == skel->progs.probe_send_signal);
-  }
-  if (int err = feature_probe_bpf__load(skel.get()); err)
-    return fail("loading a raw_tp program that calls bpf_send_signal failed: " + libbpf_error(err));
+  ProbeSkel skel;
+  if (std::string err = load_only(skel, "probe_send_signal", "a raw_tp program that calls bpf_send_signal");
+      !err.empty())
+    return fail(err);
   return ok("loaded a raw_tp/sched_process_exec program that calls bpf_send_signal");
 }
 

@@ -137,30 +137,6 @@ class PinnedEvents {
   std::vector<LsmEvent> events_;
 };
 
-// errno of a non-blocking TCP connect, or of a UDP connect (0 when it went
-// on: EINPROGRESS, ECONNREFUSED and 0 are all "allowed").
-int connect_errno(const Cidr& addr, uint16_t port, bool udp) {
-  const int family = addr.family == 4 ? AF_INET : AF_INET6;
-  const UniqueFd fd(::socket(family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK, 0));
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  if (family == AF_INET) {
-    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(port);
-    std::memcpy(&in->sin_addr, addr.addr.data(), 4);
-    len = sizeof *in;
-  } else {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(port);
-    std::memcpy(&in6->sin6_addr, addr.addr.data(), 16);
-    len = sizeof *in6;
-  }
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) == 0) return 0;
-  return errno == EINPROGRESS || errno == ECONNREFUSED ? 0 : errno;
-}
-
 sockaddr_storage sockaddr_of(const Cidr& addr, uint16_t port, socklen_t& len) {
   sockaddr_storage ss{};
   if (addr.family == 4) {
@@ -177,6 +153,17 @@ sockaddr_storage sockaddr_of(const Cidr& addr, uint16_t port, socklen_t& len) {
     len = sizeof *in6;
   }
   return ss;
+}
+
+// errno of a non-blocking TCP connect, or of a UDP connect (0 when it went
+// on: EINPROGRESS, ECONNREFUSED and 0 are all "allowed").
+int connect_errno(const Cidr& addr, uint16_t port, bool udp) {
+  const UniqueFd fd(
+      ::socket(addr.family == 4 ? AF_INET : AF_INET6, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK, 0));
+  socklen_t len = 0;
+  const sockaddr_storage ss = sockaddr_of(addr, port, len);
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&ss), len) == 0) return 0;
+  return errno == EINPROGRESS || errno == ECONNREFUSED ? 0 : errno;
 }
 
 int bind_errno(const Cidr& addr, uint16_t port, bool udp) {
@@ -274,12 +261,34 @@ class LsmKernelTest : public ::testing::Test {
     return p;
   }
 
+  // An operation of this process (its comm; its parent's binary, which
+  // scope.parent names for connect and bind), or of a child it forks (exec:
+  // the caller's image, this binary, or under the signal mechanism the
+  // parent's, this binary again).
   Request request(Kind kind) const {
     Request r;
     r.kind = kind;
     r.uid = ::getuid();
     r.cgroup_ids = {cgroup_->id()};
+    std::ifstream comm("/proc/self/comm");
+    std::getline(comm, r.comm);
+    r.parent = fs::read_symlink(kind == Kind::exec ? "/proc/self/exe"
+                                                   : "/proc/" + std::to_string(::getppid()) + "/exe")
+                   .string();
     return r;
+  }
+
+  // Sometimes a uid, comm or parent scope, of values that match `r` or not.
+  template <typename Pick>
+  static void random_scope(Policy& p, const Request& r, Pick&& pick) {
+    if (pick(0, 2) == 0)
+      p.scope.uid = pick(0, 1) ? std::vector<uint32_t>{r.uid} : std::vector<uint32_t>{r.uid + 1};
+    if (pick(0, 2) == 0) p.scope.comm = {pick(0, 1) ? r.comm : std::string("nomatch")};
+    if (pick(0, 2) == 0) {
+      const std::string dir = fs::path(r.parent).parent_path().string() + "/";
+      const std::string parents[] = {r.parent, dir, "/nonexistent/", r.parent + "x"};
+      p.scope.parent = p.resolved.parent = {parents[pick(0, 3)]};
+    }
   }
 
   std::array<std::optional<Mechanism>, ADAM_LSM_KINDS> mechanisms_{};
@@ -461,7 +470,8 @@ TEST_F(LsmKernelTest, NetworkDecisionsAgreeWithTheReference) {
     return v6 ? cidr("2001:db8:113::" + std::to_string(pick(1, 12)))
               : cidr("203.0.113." + std::to_string(pick(1, 12)));
   };
-  for (int round = 0; round < 6; ++round) {
+  std::map<bool, int> outcomes;  // denied or not: both must occur for the test to mean anything
+  for (int round = 0; round < 10; ++round) {
     std::vector<Policy> policies;
     for (int i = 0; i < 12; ++i) {
       const Kind kind = pick(0, 1) ? Kind::connect : Kind::bind;
@@ -478,6 +488,7 @@ TEST_F(LsmKernelTest, NetworkDecisionsAgreeWithTheReference) {
         p.match.port.push_back({lo, static_cast<uint16_t>(lo + pick(0, 3))});
       }
       if (pick(0, 3) == 0) (pick(0, 1) ? p.match.tcp : p.match.udp) = false;
+      random_scope(p, request(kind), pick);
       policies.push_back(std::move(p));
     }
     enforcer_->apply(policies);
@@ -496,6 +507,7 @@ TEST_F(LsmKernelTest, NetworkDecisionsAgreeWithTheReference) {
           << "round " << round << " op " << op << ": " << name_of(r.kind) << " " << (r.udp ? "udp" : "tcp")
           << " port " << r.port << " expected policy " << (match ? match->id : 0);
       if (match) ++expected[match->id];
+      ++outcomes[denied];
     }
     const auto after = enforcer_->hits();
     for (const Policy& p : policies) {
@@ -505,6 +517,8 @@ TEST_F(LsmKernelTest, NetworkDecisionsAgreeWithTheReference) {
           << "round " << round << " policy " << p.id;
     }
   }
+  EXPECT_GT(outcomes[true], 20);
+  EXPECT_GT(outcomes[false], 20);
 }
 
 TEST_F(LsmKernelTest, ExecDecisionsAgreeWithTheReference) {
@@ -524,21 +538,29 @@ TEST_F(LsmKernelTest, ExecDecisionsAgreeWithTheReference) {
   enforcer_ = make_kernel_enforcer(setup());
   std::mt19937 rng(777);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  for (int round = 0; round < 4; ++round) {
+  std::map<bool, int> outcomes;  // denied or not
+  for (int round = 0; round < 8; ++round) {
     std::vector<Policy> policies;
     for (int i = 0; i < 5; ++i) {
       Policy p = policy(round * 100 + i + 1, Kind::exec, pick(0, 2) ? Action::deny : Action::audit);
       p.priority = pick(0, 2);
       for (int n = pick(1, 2); n > 0; --n) p.resolved.path.push_back(patterns[pick(0, patterns.size() - 1)]);
       p.match.path = p.resolved.path;
+      Request like = request(Kind::exec);
+      if (mechanism(Kind::exec) == Mechanism::signal) like.comm = "true";
+      random_scope(p, like, pick);
       policies.push_back(std::move(p));
     }
     enforcer_->apply(policies);
     for (const std::string& binary : binaries) {
       Request r = request(Kind::exec);
       r.path = binary;
+      // The comm a hook sees: the caller's before the exec (bpf_lsm), the
+      // new image's after it (signal).
+      if (mechanism(Kind::exec) == Mechanism::signal) r.comm = fs::path(binary).filename().string();
       const Policy* match = first_match(policies, r);
       const int status = exec_status(binary);
+      ++outcomes[match && match->action == Action::deny];
       if (match && match->action == Action::deny)
         EXPECT_TRUE(mechanism(Kind::exec) == Mechanism::signal ? killed(status) : exec_refused(status))
             << binary << " round " << round << " policy " << match->id << " status " << status;
@@ -547,6 +569,70 @@ TEST_F(LsmKernelTest, ExecDecisionsAgreeWithTheReference) {
     }
   }
   fs::remove_all(dir);
+  EXPECT_GT(outcomes[true], 5);
+  EXPECT_GT(outcomes[false], 5);
+}
+
+// File opens (bpf_lsm only: the VM): a write under the prefix fails with
+// EPERM, a read of the same file passes, an audit policy records.
+TEST_F(LsmKernelTest, FileWriteDeniedUnderAPrefixReadsPass) {
+  if (!has(Kind::file)) GTEST_SKIP() << "file policies need bpf_lsm here: " << features().detail("bpf_lsm");
+  const fs::path dir =
+      fs::canonical(fs::temp_directory_path()) / ("adamt-lsm-file-" + std::to_string(::getpid()));
+  fs::create_directories(dir / "ro");
+  std::ofstream(dir / "ro/config") << "x";
+  std::ofstream(dir / "audited") << "x";
+  enforcer_ = make_kernel_enforcer(setup());
+  Policy deny = policy(1, Kind::file, Action::deny);
+  deny.match.path = deny.resolved.path = {(dir / "ro").string() + "/"};
+  deny.match.access = ADAM_LSM_ACCESS_WRITE;
+  Policy audit = policy(2, Kind::file, Action::audit);
+  audit.match.path = audit.resolved.path = {(dir / "audited").string()};
+  enforcer_->apply({deny, audit});
+  PinnedEvents events(pin_dir());
+
+  const int write_fd = ::open((dir / "ro/config").c_str(), O_WRONLY);
+  const int write_errno = errno;
+  const UniqueFd read_fd(::open((dir / "ro/config").c_str(), O_RDONLY));
+  const UniqueFd audited(::open((dir / "audited").c_str(), O_RDWR));
+  if (write_fd >= 0) ::close(write_fd);
+  fs::remove_all(dir);
+  EXPECT_EQ(write_fd, -1);
+  EXPECT_EQ(write_errno, EPERM);
+  EXPECT_TRUE(read_fd) << "a read under the prefix";
+  EXPECT_TRUE(audited) << "audit lets it happen";
+  const std::vector<LsmEvent> got = events.take();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].kind, "lsm.deny");
+  EXPECT_EQ(got[0].data["access"], "write");
+  EXPECT_EQ(got[0].data["path"], (dir / "ro/config").string());
+  EXPECT_EQ(got[0].data["mechanism"], "bpf_lsm");
+  EXPECT_EQ(got[1].kind, "lsm.audit");
+  EXPECT_EQ(got[1].data["access"], "read,write");
+}
+
+// Where the kernel refuses tp_btf, the signal mechanism's raw_tp twin kills the same.
+TEST_F(LsmKernelTest, TheRawTracepointTwinKillsTheSame) {
+  if (!has(Kind::exec) || mechanism(Kind::exec) != Mechanism::signal || !features().has("raw_tp"))
+    GTEST_SKIP() << "exec is not enforced by the signal mechanism here, or no raw_tp";
+  KernelFeatures without_tp_btf = features();
+  without_tp_btf.features["tp_btf"] = {false, "switched off by the test"};
+  KernelSetup s = setup();
+  s.features = &without_tp_btf;
+  const fs::path dir =
+      fs::canonical(fs::temp_directory_path()) / ("adamt-lsm-raw-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file("/bin/true", dir / "true", fs::copy_options::overwrite_existing);
+  enforcer_ = make_kernel_enforcer(s);
+  Policy deny = policy(1, Kind::exec, Action::deny);
+  deny.match.path = deny.resolved.path = {(dir / "true").string()};
+  enforcer_->apply({deny});
+  const int status = exec_status((dir / "true").string());
+  fs::remove_all(dir);
+  EXPECT_TRUE(killed(status)) << "wait status " << status;
+  const nlohmann::json programs = enforcer_->stats()["programs"];
+  EXPECT_NE(std::find(programs.begin(), programs.end(), "lsm_exec_kill_raw"), programs.end()) << programs;
+  EXPECT_EQ(std::find(programs.begin(), programs.end(), "lsm_exec_kill_btf"), programs.end()) << programs;
 }
 
 }  // namespace
