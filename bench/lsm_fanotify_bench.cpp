@@ -10,9 +10,13 @@
 //              after the path check alone;
 //   decided    the binary under a deny policy's prefix whose scope excludes
 //              the bench (scope.uid): every exec is an event decided in
-//              full (subject from /proc, first_match) and allowed.
+//              full (subject from /proc, first_match) and allowed;
+//   denied     the binary denied: execve fails with EPERM (its time is
+//              not comparable to the others': the exec never happens).
 // Prints one JSON line: median wall time per exec, the overhead against
-// none, and the back end's own answer times (read → answered).
+// none, the back end's own answer times (read → answered), and what
+// describing a matched event's subject (subject_json: the process and its
+// ancestors from /proc, read before the answer) costs.
 // Usage (root): build/bench/lsm_fanotify_bench [--execs 5000] [--rounds 5]
 #include <spawn.h>
 #include <sys/wait.h>
@@ -30,6 +34,7 @@
 #include <vector>
 
 #include "plugins/lsm/enforcer.h"
+#include "plugins/lsm/subject.h"
 
 extern char** environ;
 
@@ -40,13 +45,15 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 using namespace adam::lsm;
 
-double exec_storm_us(const std::string& path, int execs) {
+// Microseconds per exec of `path`; each one must run (or, `denied`, fail with EPERM).
+double exec_storm_us(const std::string& path, int execs, bool denied) {
   char* argv[] = {const_cast<char*>(path.c_str()), nullptr};
   const auto start = Clock::now();
   for (int i = 0; i < execs; ++i) {
     pid_t pid = 0;
-    if (int err = ::posix_spawn(&pid, path.c_str(), nullptr, nullptr, argv, environ); err)
-      throw std::runtime_error("posix_spawn " + path + ": " + std::strerror(err));
+    int err = ::posix_spawn(&pid, path.c_str(), nullptr, nullptr, argv, environ);
+    if (denied && err == EPERM) continue;
+    if (err || denied) throw std::runtime_error("posix_spawn " + path + ": " + std::strerror(err));
     int status = 0;
     ::waitpid(pid, &status, 0);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error(path + " did not run");
@@ -93,8 +100,9 @@ int main(int argc, char** argv) {
   const std::string root = fs::canonical(tmpl).string();
   int rc = 0;
   try {
-    for (const char* dir : {"/free", "/dir", "/scoped", "/elsewhere"}) fs::create_directories(root + dir);
-    for (const char* copy : {"/free/true", "/dir/true", "/scoped/true"})
+    for (const char* dir : {"/free", "/dir", "/scoped", "/denied", "/elsewhere"})
+      fs::create_directories(root + dir);
+    for (const char* copy : {"/free/true", "/dir/true", "/scoped/true", "/denied/true"})
       fs::copy_file("/bin/true", root + copy);
     Policy scoped = exec_policy(3, {root + "/scoped/"});
     scoped.scope.uid = {4242424};
@@ -109,6 +117,7 @@ int main(int argc, char** argv) {
         {"unmarked", std::vector{exec_policy(1, {root + "/elsewhere/"})}, root + "/free/true"},
         {"named_not", std::vector{exec_policy(2, {root + "/dir/later"})}, root + "/dir/true"},
         {"decided", std::vector{scoped}, root + "/scoped/true"},
+        {"denied", std::vector{exec_policy(4, {root + "/denied/"})}, root + "/denied/true"},
     };
     std::map<std::string, std::vector<double>> us;
     std::map<std::string, json> stats;
@@ -123,7 +132,7 @@ int main(int argc, char** argv) {
           enforcer = make_fanotify_enforcer(setup);
           enforcer->apply(*c.policies);
         }
-        us[c.name].push_back(exec_storm_us(c.binary, execs));
+        us[c.name].push_back(exec_storm_us(c.binary, execs, c.name == "denied"));
         if (enforcer) stats[c.name] = enforcer->stats();
       }
     }
@@ -131,7 +140,8 @@ int main(int argc, char** argv) {
     const double none = median(us["none"]);
     for (const auto& c : configs) {
       json entry{{"exec_us", median(us[c.name])}};
-      if (c.name != "none") entry["overhead_pct"] = (median(us[c.name]) / none - 1) * 100;
+      if (c.name != "none" && c.name != "denied")
+        entry["overhead_pct"] = (median(us[c.name]) / none - 1) * 100;
       if (stats.count(c.name)) {
         entry["answered"] = stats[c.name]["answered"];
         entry["answer_us_avg"] = stats[c.name]["answer_us_avg"];
@@ -139,6 +149,14 @@ int main(int argc, char** argv) {
       }
       out[c.name] = entry;
     }
+    const auto clock = adam::mon::BootClock::read();
+    const int describes = 1000;
+    const auto start = Clock::now();
+    size_t ancestors = 0;
+    for (int i = 0; i < describes; ++i)
+      ancestors = subject_json(static_cast<uint32_t>(::getpid()), clock)["ancestors"].size();
+    out["subject_us"] = std::chrono::duration<double, std::micro>(Clock::now() - start).count() / describes;
+    out["subject_ancestors"] = ancestors;
     std::cout << out.dump() << std::endl;
   } catch (const std::exception& e) {
     std::cerr << "lsm_fanotify_bench: " << e.what() << "\n";

@@ -5,6 +5,7 @@
 #include "adamctl/core_commands.h"
 #include "adamctl/events.h"
 #include "plugins/firewall/cli.h"
+#include "plugins/lsm/cli.h"
 #include "plugins/monitor/cli.h"
 
 namespace adamctl {
@@ -18,6 +19,7 @@ const std::vector<CommandEntry>& command_table() {
       {"tokens", make_group<TokenCommands>},
       {"firewall", make_group<adam::fw::FirewallCommands>},
       {"monitor", make_group<adam::mon::MonitorCommands>},
+      {"lsm", make_group<adam::lsm::LsmCommands>},
   };
   return table;
 }

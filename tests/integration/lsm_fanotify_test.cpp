@@ -7,6 +7,7 @@
 #include <linux/openat2.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include "core/kernel.h"
 #include "plugins/lsm/enforcer.h"
 #include "plugins/lsm/fanotify_enforcer.h"
+#include "plugins/monitor/proc_scan.h"
 #include "support/event_store_fixture.h"
 
 namespace adam::lsm {
@@ -103,11 +105,18 @@ class LsmFanotifyTest : public test::EventStoreTest {
     return 0;
   }
 
-  std::vector<nlohmann::json> events(const std::string& kind) {
-    hub_->flush();
+  // The stored events of `kind`, newest first, once there are `expected`
+  // (an allowed operation's event is published after the answer).
+  std::vector<nlohmann::json> events(const std::string& kind, size_t expected = 0) {
     std::vector<nlohmann::json> out;
-    for (const auto& e : store_->query({.plugins = {"lsm"}, .kinds = {kind}}, std::nullopt, 100).events)
-      out.push_back(nlohmann::json::parse(e.data));
+    for (int wait = 0; wait < 500; ++wait) {
+      hub_->flush();
+      out.clear();
+      for (const auto& e : store_->query({.plugins = {"lsm"}, .kinds = {kind}}, std::nullopt, 100).events)
+        out.push_back(nlohmann::json::parse(e.data));
+      if (out.size() >= expected) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     return out;
   }
 
@@ -144,16 +153,24 @@ TEST_F(LsmFanotifyTest, ExecOfADeniedBinaryFailsWithEpermAndIsRecorded) {
   EXPECT_EQ(stats["late"], 0) << stats.dump();
 }
 
+// The hole docs/lsm.md names: from mkdir of a new subdirectory until adamd
+// has marked it (its inotify read), an exec inside it is not seen. Printed:
+// how many execs ran in that window and how long it lasted.
 TEST_F(LsmFanotifyTest, APrefixCoversDirectoriesMadeAfterTheMarks) {
   Enforcer& e = start({policy(1, Kind::exec, Action::deny, {"/bin/sub/"})});
+  const std::string binary = root_ + "/bin/sub/new/deeper/true";
+  fs::copy_file("/bin/true", root_ + "/free/staged");
+  const auto made = std::chrono::steady_clock::now();
   fs::create_directories(root_ + "/bin/sub/new/deeper");
-  fs::copy_file("/bin/true", root_ + "/bin/sub/new/deeper/true");
-  // The watch of bin/sub reports new/; its marks follow within the reader's next turn.
-  int status = 0;
-  for (int i = 0; i < 100 && (status = run(root_ + "/bin/sub/new/deeper/true")) == 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  fs::rename(root_ + "/free/staged", binary);
+  int status = 0, ran = 0;
+  while ((status = run(binary)) == 0 && ran < 10000) ++ran;
+  const double window_us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - made).count();
+  std::cout << nlohmann::json{{"new_directory_window_us", window_us}, {"execs_that_ran", ran}}.dump() << "\n";
   EXPECT_EQ(status, kExecEperm);
-  EXPECT_GE(e.hits()[1].deny, 1u);
+  EXPECT_EQ(e.hits()[1].deny, 1u);
+  EXPECT_EQ(run(root_ + "/bin/sub/new/deeper/true"), kExecEperm);
 }
 
 TEST_F(LsmFanotifyTest, AnExactPathThatDoesNotExistYetIsDeniedOnceCreated) {
@@ -184,15 +201,16 @@ TEST_F(LsmFanotifyTest, FileWriteDenyLetsReadsThrough) {
   EXPECT_EQ(open_errno(root_ + "/free/true", O_WRONLY), 0) << "outside the prefix";
   EXPECT_EQ(e.hits()[3].deny, 5u);
 
-  const auto denied = events("lsm.deny");
-  ASSERT_FALSE(denied.empty());
+  const auto denied = events("lsm.deny");  // newest first
+  ASSERT_EQ(denied.size(), 5u);
   const auto& last = denied[0];  // the openat2
   EXPECT_EQ(last["kind"], "file");
   EXPECT_EQ(last["path"], config);
   EXPECT_EQ(last["access"], "write");
   EXPECT_EQ(last["flags"], O_WRONLY | O_CLOEXEC);
   EXPECT_EQ(last["pid"], ::getpid());
-  EXPECT_EQ(denied[4]["access"], "read,write");  // the O_RDWR open
+  EXPECT_EQ(denied[4]["flags"], O_WRONLY | O_CLOEXEC);
+  EXPECT_EQ(denied[3]["access"], "read,write");  // the O_RDWR open
 }
 
 TEST_F(LsmFanotifyTest, ReadDenyAndAuditThatAllowsAndCounts) {
@@ -205,10 +223,11 @@ TEST_F(LsmFanotifyTest, ReadDenyAndAuditThatAllowsAndCounts) {
   EXPECT_EQ(e.hits()[1].deny, 1u);
   EXPECT_EQ(e.hits()[2].audit, 2u);
   EXPECT_EQ(e.hits()[2].deny, 0u);
-  const auto audited = events("lsm.audit");
+  const auto audited = events("lsm.audit", 2);
   ASSERT_EQ(audited.size(), 2u);
   EXPECT_EQ(audited[0]["action"], "audit");
   EXPECT_EQ(audited[0]["path"], root_ + "/bin/sub/true");
+  EXPECT_EQ(audited[0]["comm"], "lsm_fanotify_te") << "the caller's, before the exec";
 }
 
 TEST_F(LsmFanotifyTest, ScopeByUidAndComm) {
@@ -231,6 +250,41 @@ TEST_F(LsmFanotifyTest, ScopeByUidAndComm) {
   ASSERT_EQ(denied.size(), 2u);
   EXPECT_EQ(denied[1]["uid"], 65534);
   EXPECT_EQ(denied[0]["comm"], "adam-scoped");
+}
+
+// scope.parent of an exec: the image calling execve (here sh's child,
+// still sh, or the test's own child); scope.cgroup: a cgroup the test makes.
+TEST_F(LsmFanotifyTest, ScopeByParentAndCgroup) {
+  const std::string cgroup2 = mon::cgroup2_mount();
+  if (cgroup2.empty()) GTEST_SKIP() << "no cgroup v2 mounted";
+  const std::string cgroup = cgroup2 + "/adamt-" + std::to_string(::getpid()) + "-lsm-fanotify";
+  ASSERT_TRUE(fs::create_directory(cgroup)) << cgroup;
+  struct Removed {
+    std::string dir;
+    ~Removed() { ::rmdir(dir.c_str()); }  // its processes have exited by then
+  } removed{cgroup};
+  struct stat st {};
+  ASSERT_EQ(::stat(cgroup.c_str(), &st), 0);
+  Policy by_parent = policy(1, Kind::exec, Action::deny, {"/bin/true"});
+  by_parent.resolved.parent = {fs::canonical("/bin/sh").string()};
+  Policy by_cgroup = policy(2, Kind::exec, Action::deny, {"/bin/other"});
+  by_cgroup.resolved.cgroup_ids = {st.st_ino};
+  Enforcer& e = start({by_parent, by_cgroup});
+  EXPECT_EQ(run(root_ + "/bin/true"), 0) << "the test's child is no sh";
+  const std::string script = root_ + "/bin/true; exit $?";
+  pid_t sh = ::fork();
+  if (sh == 0) {
+    ::execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
+    ::_exit(99);
+  }
+  int status = 0;
+  ::waitpid(sh, &status, 0);
+  EXPECT_EQ(WEXITSTATUS(status), 126) << "sh: permission denied";
+  EXPECT_EQ(run(root_ + "/bin/other"), 0) << "outside the cgroup";
+  const std::string procs = cgroup + "/cgroup.procs";
+  EXPECT_EQ(run(root_ + "/bin/other", [&] { std::ofstream(procs) << "0\n"; }), kExecEperm);
+  EXPECT_EQ(e.hits()[1].deny, 1u);
+  EXPECT_EQ(e.hits()[2].deny, 1u);
 }
 
 TEST_F(LsmFanotifyTest, ApplyReplacesTheMarksAllOrNothing) {
@@ -355,6 +409,18 @@ TEST_F(LsmFanotifyTest, TheExemptTreeIsNeverDeniedNorRecorded) {
   EXPECT_EQ(e.hits()[1].deny, 1u) << "only the orphan's";
   EXPECT_GE(e.stats()["exempt"].get<int>(), 2) << e.stats().dump();
   EXPECT_EQ(events("lsm.deny").size(), 1u);
+}
+
+// The probe adamd reports in /api/v1/node: found here (the kernel has
+// fanotify permission events), and its temp file gone.
+TEST(LsmFanotifyProbe, FindsFanotifyAndLeavesNothing) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  const KernelFeatures features = probe_kernel_features();
+  ASSERT_TRUE(features.features.count("fanotify"));
+  EXPECT_TRUE(features.has("fanotify")) << features.detail("fanotify");
+  EXPECT_NE(features.detail("fanotify").find("FAN_OPEN_EXEC_PERM"), std::string::npos);
+  for (const auto& entry : fs::directory_iterator("/tmp"))
+    EXPECT_FALSE(entry.path().filename().string().starts_with("adam-fanotify-probe-")) << entry.path();
 }
 
 TEST(LsmFanotifyAccess, OpenFlagsToAccess) {

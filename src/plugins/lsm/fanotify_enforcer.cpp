@@ -31,7 +31,6 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -60,12 +59,15 @@ uint8_t access_of_open_flags(uint32_t flags) {
 
 namespace {
 
+// A small /proc file (status, stat, comm, cgroup, syscall: each well under
+// 4 KiB), in one read: what the answer waits for stays a few system calls.
 std::optional<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  char buf[4096];
+  const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+  if (n < 0) return std::nullopt;
+  return std::string(buf, static_cast<size_t>(n));
 }
 
 std::string read_link(const std::string& path) {
@@ -279,6 +281,8 @@ struct PolicySet {
   std::vector<Policy> policies;
   std::vector<Target> targets;
   std::shared_ptr<Group> group;
+  // What a decision needs to read beyond the path, uid and comm.
+  bool scoped_by_cgroup = false, scoped_by_parent = false;
 };
 
 // One permission event read from a group, until it is answered.
@@ -287,9 +291,20 @@ struct Pending {
   UniqueFd file;                 // the event's file (closing it is the kernel's cue to free the event)
   uint32_t tid = 0;
   Kind kind = Kind::exec;
+  std::string path;  // the file's, as the event's descriptor names it
   SteadyClock::time_point read_at;
   bool answered = false;  // under the enforcer's mutex
 };
+
+// Whether a policy of `kind` (only those failing closed, if asked) names `path`.
+bool named(const PolicySet& set, Kind kind, const std::string& path, bool fail_closed_only = false) {
+  for (const auto& policy : set.policies) {
+    if (policy.kind != kind || (fail_closed_only && !policy.fail_closed)) continue;
+    for (const auto& pattern : policy.resolved.path)
+      if (path_matches(pattern, path)) return true;
+  }
+  return false;
+}
 
 // The identity of a process within this boot: its pid and start time.
 using ProcKey = std::pair<uint32_t, uint64_t>;
@@ -314,23 +329,27 @@ std::optional<ProcStatus> read_status(uint32_t tid, const std::string& proc_root
   return s;
 }
 
-// The parent and start time (fields 4 and 22 of /proc/PID/stat, counted
-// after the comm's closing parenthesis).
-std::optional<std::pair<uint32_t, uint64_t>> read_parent_and_start(uint32_t pid,
-                                                                   const std::string& proc_root) {
+// Fields 4, 22 and 28 of /proc/PID/stat (counted after the comm's closing
+// parenthesis): the parent, and the start time and stack that make the
+// exec id (plugins/monitor/process.h).
+struct ProcStat {
+  uint32_t ppid = 0;
+  uint64_t start_ticks = 0, start_stack = 0;
+};
+std::optional<ProcStat> read_stat(uint32_t pid, const std::string& proc_root) {
   const auto text = read_text(proc_root + "/" + std::to_string(pid) + "/stat");
   if (!text) return std::nullopt;
   const size_t close = text->rfind(')');
   if (close == std::string::npos) return std::nullopt;
   std::istringstream in(text->substr(close + 2));
-  std::string field;
-  uint32_t ppid = 0;
-  uint64_t start = 0;
-  for (int n = 3; n <= 22 && in >> field; ++n) {
-    if (n == 4) std::from_chars(field.data(), field.data() + field.size(), ppid);
-    if (n == 22) std::from_chars(field.data(), field.data() + field.size(), start);
+  ProcStat s;
+  std::string f;
+  for (int n = 3; n <= 28 && in >> f; ++n) {
+    if (n == 4) std::from_chars(f.data(), f.data() + f.size(), s.ppid);
+    if (n == 22) std::from_chars(f.data(), f.data() + f.size(), s.start_ticks);
+    if (n == 28) std::from_chars(f.data(), f.data() + f.size(), s.start_stack);
   }
-  return std::make_pair(ppid, start);
+  return s;
 }
 
 class FanotifyEnforcer final : public Enforcer {
@@ -373,6 +392,10 @@ class FanotifyEnforcer final : public Enforcer {
     for (const auto& p : policies)
       for (const auto& path : p.resolved.path) targets.insert({path, mask_of(p.kind)});
     next->targets.assign(targets.begin(), targets.end());
+    for (const auto& p : policies) {
+      next->scoped_by_cgroup = next->scoped_by_cgroup || !p.resolved.cgroup_ids.empty();
+      next->scoped_by_parent = next->scoped_by_parent || !p.resolved.parent.empty();
+    }
     next->group = std::make_shared<Group>();
     for (const auto& t : next->targets) {
       if (!next->group->cover(t))
@@ -467,10 +490,10 @@ class FanotifyEnforcer final : public Enforcer {
         uint64_t n;
         [[maybe_unused]] auto r = ::read(wake_.get(), &n, sizeof n);
       }
-      if (fds[1].revents) read_events(group);
+      if (fds[1].revents) read_events(group, *set);
       if (fds[2].revents) read_structure(*group, set->targets);
       for (size_t i = 3; i < fds.size(); ++i)
-        if (fds[i].revents) read_events(retiring[i - 3].first);
+        if (fds[i].revents) read_events(retiring[i - 3].first, *set);
       answer_overdue(*set);
     }
   }
@@ -492,7 +515,9 @@ class FanotifyEnforcer final : public Enforcer {
     return static_cast<int>(std::max<int64_t>(left, 0));
   }
 
-  void read_events(const std::shared_ptr<Group>& group) {
+  // Queues the events some policy names for the decider; the rest (the
+  // other files of a marked directory) are allowed here, without a handoff.
+  void read_events(const std::shared_ptr<Group>& group, const PolicySet& set) {
     alignas(fanotify_event_metadata) char buf[16384];
     for (;;) {
       ssize_t len = ::read(group->fan(), buf, sizeof buf);
@@ -508,8 +533,13 @@ class FanotifyEnforcer final : public Enforcer {
         p->tid = static_cast<uint32_t>(meta->pid);
         p->kind = (meta->mask & FAN_OPEN_EXEC_PERM) ? Kind::exec : Kind::file;
         p->read_at = now;
-        read.push_back(std::move(p));
+        p->path = read_link("/proc/self/fd/" + std::to_string(meta->fd));
+        if (named(set, p->kind, p->path))
+          read.push_back(std::move(p));
+        else
+          respond(*p, true);
       }
+      if (read.empty()) continue;
       {
         std::lock_guard lock(mu_);
         queue_.insert(queue_.end(), read.begin(), read.end());
@@ -562,19 +592,12 @@ class FanotifyEnforcer final : public Enforcer {
 
   // Any policy of the event's kind whose path matches and that fails closed → deny.
   void answer_late(const PolicySet& set, Pending& p) {
-    const std::string path = read_link("/proc/self/fd/" + std::to_string(p.file.get()));
-    bool deny = false;
-    for (const auto& policy : set.policies) {
-      if (policy.kind != p.kind || !policy.fail_closed) continue;
-      for (const auto& pattern : policy.resolved.path) deny = deny || path_matches(pattern, path);
-    }
     ++late_;
-    respond(p, !deny);
+    respond(p, !named(set, p.kind, p.path, true));
   }
 
+  // Counted before the answer is written: whoever the answer wakes sees it counted.
   void respond(Pending& p, bool allow) {
-    fanotify_response response{p.file.get(), static_cast<__u32>(allow ? FAN_ALLOW : FAN_DENY)};
-    [[maybe_unused]] auto n = ::write(p.group->fan(), &response, sizeof response);
     const auto took = static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - p.read_at).count());
     ++answered_;
@@ -583,6 +606,8 @@ class FanotifyEnforcer final : public Enforcer {
     for (uint64_t max = answer_ns_max_.load();
          took > max && !answer_ns_max_.compare_exchange_weak(max, took);) {
     }
+    fanotify_response response{p.file.get(), static_cast<__u32>(allow ? FAN_ALLOW : FAN_DENY)};
+    [[maybe_unused]] auto n = ::write(p.group->fan(), &response, sizeof response);
   }
 
   // --- the decider thread ---
@@ -615,17 +640,13 @@ class FanotifyEnforcer final : public Enforcer {
   void decide(const PolicySet& set, const std::shared_ptr<Pending>& p) {
     Request req;
     req.kind = p->kind;
-    req.path = read_link("/proc/self/fd/" + std::to_string(p->file.get()));
+    req.path = p->path;
     if (SteadyClock::now() - p->read_at >= answer_after_) {
       if (claim(*p)) answer_late(set, *p);
       return;
     }
-    bool named = false;  // cheap first: most events of a marked directory concern other files
-    for (const auto& policy : set.policies)
-      if (policy.kind == p->kind)
-        for (const auto& pattern : policy.resolved.path) named = named || path_matches(pattern, req.path);
-    const auto status = named ? read_status(p->tid, proc_) : std::nullopt;
-    if (!status) {  // no policy names it, or the thread is gone
+    const auto status = read_status(p->tid, proc_);
+    if (!status) {  // the thread is gone
       if (claim(*p)) respond(*p, true);
       return;
     }
@@ -638,28 +659,46 @@ class FanotifyEnforcer final : public Enforcer {
     req.uid = status->uid;
     req.comm = read_text(task + "/comm").value_or("");
     if (!req.comm.empty() && req.comm.back() == '\n') req.comm.pop_back();
-    req.cgroup_ids = cgroup_ids(task);
-    req.parent = read_link(p->kind == Kind::exec ? task + "/exe"
-                                                 : proc_ + "/" + std::to_string(status->ppid) + "/exe");
+    if (set.scoped_by_cgroup) req.cgroup_ids = cgroup_ids(task);
+    if (set.scoped_by_parent)
+      req.parent = read_link(p->kind == Kind::exec ? task + "/exe"
+                                                   : proc_ + "/" + std::to_string(status->ppid) + "/exe");
     const OpenIntent intent = p->kind == Kind::file ? read_open_intent(p->tid, proc_) : OpenIntent{};
     req.access = intent.access;
     const Policy* match = first_match(set.policies, req);
     const bool deny = match && match->action == Action::deny;
+    // A denied process has often exited once answered (a shell's child
+    // whose exec failed): it is described before the answer. An allowed one
+    // after it, so that the answer does not wait for its ancestors, with
+    // the exec id an audited exec had before its image was replaced.
+    nlohmann::json subject;
+    std::string caller_exec_id;
+    if (events_ && match && deny) {
+      subject = subject_json(status->tgid, clock_, proc_);
+    } else if (events_ && match && p->kind == Kind::exec) {
+      if (auto stat = read_stat(status->tgid, proc_))
+        caller_exec_id =
+            mon::format_exec_id({clock_.boot, status->tgid, stat->start_ticks, stat->start_stack});
+    }
     if (!claim(*p)) return;  // answered late by the reader meanwhile
-    respond(*p, !deny);
-    if (!match) return;
-    {
+    if (match) {             // counted before the answer wakes the process
       std::lock_guard lock(mu_);
       auto& hits = hits_[match->id];
       ++(deny ? hits.deny : hits.audit);
     }
-    if (events_) publish(*match, *p, *status, req, intent);
+    if (events_ && deny) publish(*match, *p, std::move(subject), req, intent);
+    respond(*p, !deny);
+    if (events_ && match && !deny) {
+      subject = subject_json(status->tgid, clock_, proc_);
+      if (!caller_exec_id.empty()) subject["exec_id"] = caller_exec_id;
+      publish(*match, *p, std::move(subject), req, intent);
+    }
   }
 
-  void publish(const Policy& policy, const Pending& p, const ProcStatus& status, const Request& req,
+  void publish(const Policy& policy, const Pending& p, nlohmann::json data, const Request& req,
                const OpenIntent& intent) {
-    nlohmann::json data = subject_json(status.tgid, clock_, proc_);
     data["tid"] = p.tid;
+    data["comm"] = req.comm;  // the thread's, as matched (for exec: the caller's)
     data["policy_id"] = policy.id;
     data["policy"] = policy.name;
     data["kind"] = name_of(policy.kind);
@@ -707,15 +746,15 @@ class FanotifyEnforcer final : public Enforcer {
         result = true;
         break;
       }
-      const auto stat = read_parent_and_start(pid, proc_);
+      const auto stat = read_stat(pid, proc_);
       if (!stat) break;
-      const ProcKey key{pid, stat->second};
+      const ProcKey key{pid, stat->start_ticks};
       if (auto it = exempt_cache_.find(key); it != exempt_cache_.end()) {
         result = it->second;
         break;
       }
       chain.push_back(key);
-      pid = stat->first;
+      pid = stat->ppid;
     }
     if (exempt_cache_.size() + chain.size() > kExemptCacheMax) exempt_cache_.clear();
     for (const auto& key : chain) exempt_cache_[key] = result;
