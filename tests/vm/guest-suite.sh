@@ -15,12 +15,13 @@ echo "ADAM-VM-MEASURE ready_s $(cut -d' ' -f1 /proc/uptime)"
 
 # GoogleTest's output on stdin, passed through, with a result line at the end
 # of each test: its first failure's or skip's message (up to 6 lines, joined
-# by " / ") as the detail, else its time. $1: the prefix of the names ("": the suite and test joined).
+# by " / ", cut at 400 bytes) as the detail, else its time. $1: the prefix of the names ("": the suite and test joined).
 results() {
   awk -v prefix="$1" '
     function finish(verdict, name, time) {
       if (prefix == "") sub(/\./, "", name)
       else name = prefix name
+      if (length(detail) > 400) detail = substr(detail, 1, 400) "..."
       print "ADAM-VM-RESULT " name " " verdict " " (detail != "" ? detail : time)
       detail = ""; grab = 0
       fflush()
