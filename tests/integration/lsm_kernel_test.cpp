@@ -341,6 +341,22 @@ TEST_F(LsmKernelTest, ConnectDeniedWithEpermAnotherAllowedAuditRecorded) {
   EXPECT_EQ(got[3].data["proto"], "udp");
 }
 
+TEST_F(LsmKernelTest, TheEventRateLimitCountsWhatItRefusesHitsCountEverything) {
+  if (!has(Kind::connect)) GTEST_SKIP() << "no connect mechanism";
+  enter_netns();
+  KernelSetup s = setup();
+  s.event_rate = 2;
+  enforcer_ = make_kernel_enforcer(s);
+  Policy deny = policy(1, Kind::connect, Action::deny);
+  deny.match.addr = {cidr("203.0.113.7")};
+  enforcer_->apply({deny});
+  PinnedEvents events(pin_dir());
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(connect_errno(cidr("203.0.113.7"), 80, false), EPERM);
+  EXPECT_EQ(events.take().size(), 2u);
+  EXPECT_EQ(enforcer_->hits().at(1).deny, 5u);
+  EXPECT_EQ(enforcer_->stats()["events_lost"]["rate_limit"], 3);
+}
+
 TEST_F(LsmKernelTest, BindDeniedOnlyForItsPorts) {
   if (!has(Kind::bind)) GTEST_SKIP() << "no bind mechanism: " << features().detail("cgroup_sock_addr");
   enter_netns();
@@ -427,6 +443,7 @@ TEST_F(LsmKernelTest, PinnedDenyOutlivesTheBackEndIsAdoptedAndRemoved) {
   EXPECT_EQ(connect_errno(cidr("203.0.113.7"), 80, false), EPERM) << "adopted, before any apply";
   EXPECT_EQ(enforcer_->hits()[1].deny, 1u) << "counted since this back end started";
   EXPECT_EQ(enforcer_->stats()["policies"]["connect"], 1);
+  EXPECT_EQ(enforcer_->stats()["mechanisms"]["connect"], name_of(mechanism(Kind::connect)));
   enforcer_->apply({});
   EXPECT_EQ(connect_errno(cidr("203.0.113.7"), 80, false), 0);
   enforcer_->apply({deny});

@@ -99,6 +99,12 @@ TEST_F(KernelTest, ProbeFindsWhatThisMachineHas) {
   if (!f.has("fentry")) {
     EXPECT_NE(f.detail("fentry").find("fentry/"), std::string::npos) << f.detail("fentry");
   }
+  // The lsm plugin's fallbacks without BPF LSM: the reason names the program tried.
+  for (const auto& [name, tried] :
+       {std::pair{"cgroup_sock_addr", "cgroup/connect4"}, std::pair{"bpf_send_signal", "bpf_send_signal"}}) {
+    ASSERT_TRUE(f.features.count(name)) << name << " not probed";
+    EXPECT_NE(f.detail(name).find(tried), std::string::npos) << name << ": " << f.detail(name);
+  }
   EXPECT_EQ(f.detail("no_such_feature"), "not probed");
   EXPECT_FALSE(f.has("no_such_feature"));
 }

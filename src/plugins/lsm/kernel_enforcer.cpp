@@ -154,9 +154,11 @@ class KernelEnforcer final : public Enforcer {
   std::unique_ptr<EventHub::Registration> events_;
   UniqueFd cgroup_root_;
   std::string cgroup_mount_;
-  std::array<size_t, ADAM_LSM_KINDS> policies_{};  // of each kind in the active generation
 
-  mutable std::mutex mu_;                  // guards the members below (the decoder reads names_)
+  mutable std::mutex mu_;  // guards the members below (the decoder reads names_, the API the rest)
+  std::array<size_t, ADAM_LSM_KINDS> policies_{};  // of each kind in the active generation
+  // Entries the last apply() wrote, by table (its share of the maps' room).
+  std::map<std::string, size_t> entries_;
   std::map<uint32_t, std::string> names_;  // policy id -> name, of what was applied
   std::map<int64_t, Hits> folded_;         // hits of generations swapped out
   std::map<uint32_t, uint64_t> baseline_;  // slot index -> hits an earlier adamd counted (adopted)
@@ -396,6 +398,8 @@ void KernelEnforcer::apply(const std::vector<Policy>& policies) {
     policies_[kind] = tables[kind].slots.size();
   }
   baseline_.clear();
+  entries_ = {
+      {"paths", paths}, {"uids", keys[0]}, {"comms", keys[1]}, {"cgroups", keys[2]}, {"addrs", addrs}};
 }
 
 std::map<int64_t, Hits> KernelEnforcer::hits() const {
@@ -426,11 +430,18 @@ uint64_t KernelEnforcer::lost(uint32_t reason) const {
 }
 
 void KernelEnforcer::metrics(MetricsWriter& w) const {
+  std::lock_guard lock(mu_);
   w.family("adam_lsm_kernel_programs", "gauge", "Programs of the lsm plugin attached in the kernel.");
   w.sample("adam_lsm_kernel_programs", {}, static_cast<double>(links_.size()));
+  w.family("adam_lsm_kernel_policies", "gauge", "Policies in the kernel's tables, by kind.");
+  for (Kind kind : kAllKinds)
+    if (setup_.mechanism[static_cast<size_t>(kind)])
+      w.sample("adam_lsm_kernel_policies", {{"kind", std::string(name_of(kind))}},
+               static_cast<double>(policies_[static_cast<size_t>(kind)]));
 }
 
 nlohmann::json KernelEnforcer::stats() const {
+  std::lock_guard lock(mu_);
   nlohmann::json programs = nlohmann::json::array();
   for (const auto& [name, link] : links_) programs.push_back(name);
   nlohmann::json mechanisms = nlohmann::json::object(), policies = nlohmann::json::object();
@@ -444,6 +455,7 @@ nlohmann::json KernelEnforcer::stats() const {
           {"mechanisms", mechanisms},
           {"policies", policies},
           {"generation", active_generation()},
+          {"table_entries", entries_},
           {"pin_dir", setup_.pin_dir},
           {"events_lost",
            {{"kernel", lost(ADAM_EVENT_LOST_RESERVE)}, {"rate_limit", lost(ADAM_EVENT_LOST_RATE_LIMIT)}}}};
