@@ -4,7 +4,12 @@
 // policies kept across an adamd restart; and promote counting the real
 // lsm.audit events of an audit policy (exec through fanotify) before it
 // denies.
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +19,7 @@
 #include <fstream>
 #include <thread>
 
+#include "plugins/monitor/proc_scan.h"
 #include "support/adamd.h"
 #include "support/netns.h"
 
@@ -297,6 +303,108 @@ TEST_F(LsmApiTest, PromoteCountsTheAuditEventsInTheWindowThenDenies) {
 
   EXPECT_EQ(run(binary), 200 + EPERM) << "the promoted policy denies the exec";
   expect_api_error(d().post(url_of(policy) + "/promote"), 409, "conflict");
+}
+
+// A cgroup v2 group of the test's (its connecting children join it, so the
+// policies scoped to it deny nothing else on this machine), removed at the end.
+struct TestCgroup {
+  std::string path;  // under the mount; empty when cgroup v2 is not mounted
+  std::string name;  // as a policy's scope names it
+  TestCgroup() {
+    const std::string mount = mon::cgroup2_mount();
+    if (mount.empty()) return;
+    name = "/adamt-" + std::to_string(getpid()) + "-lsm-api";
+    path = mount + name;
+    std::filesystem::create_directory(path);
+  }
+  ~TestCgroup() {
+    if (!path.empty()) rmdir(path.c_str());
+  }
+};
+
+// The errno of a TCP connect to addr:port from a child in `cgroup` and in
+// the network namespace `ns` (0: connected).
+int connect_errno(const TestCgroup& cgroup, const std::string& ns, const std::string& addr, uint16_t port) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    { std::ofstream(cgroup.path + "/cgroup.procs") << getpid() << "\n"; }
+    const int netns = open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+    if (netns < 0 || setns(netns, CLONE_NEWNET) != 0) _exit(250);
+    const int s = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    inet_pton(AF_INET, addr.c_str(), &to.sin_addr);
+    _exit(connect(s, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0 ? 0 : errno);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST_F(LsmApiTest, PromoteOfAConnectAuditPolicyCountsItsConnectsThenTheyFail) {
+  if (!available("cgroup_sock_addr") || available("bpf_lsm"))
+    GTEST_SKIP() << "needs connect policies enforced by the cgroup hooks here";
+  TestCgroup cgroup;
+  if (cgroup.path.empty()) GTEST_SKIP() << "cgroup v2 is not mounted";
+  NetnsPair pair;  // 203.0.113.0/24 on a's lo: connects there are refused by no one but the policy
+  ASSERT_EQ(pair.exec(pair.a(), "ip addr add 203.0.113.1/24 dev lo"), 0);
+  const HttpResponse started = send("POST", "/api/v1/plugins/lsm/start", json::object());
+  ASSERT_EQ(started.status, 200) << started.body;
+  const json policy = add({{"name", "docs net"},
+                           {"kind", "connect"},
+                           {"action", "audit"},
+                           {"scope", {{"cgroup", {cgroup.name}}}},
+                           {"match", {{"dst", {"203.0.113.0/24"}}, {"dst_port", {8080}}}}});
+  ASSERT_EQ(policy["mechanism"], "cgroup");
+  constexpr int kConnects = 4;
+  for (int i = 0; i < kConnects; ++i)
+    ASSERT_EQ(connect_errno(cgroup, pair.a(), "203.0.113.7", 8080), ECONNREFUSED) << "audit lets it through";
+  EXPECT_EQ(connect_errno(cgroup, pair.a(), "203.0.113.7", 8081), ECONNREFUSED) << "another port: no match";
+  const std::string events = policy["links"]["events"].get<std::string>() + "&kind=lsm.audit";
+  size_t recorded = 0;
+  for (int tries = 0; tries < 100 && recorded < kConnects; ++tries) {
+    recorded = d().get(events).json()["events"].size();
+    if (recorded < kConnects) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(recorded, size_t{kConnects});
+  const HttpResponse promoted = d().post(url_of(policy) + "/promote");
+  ASSERT_EQ(promoted.status, 200) << promoted.body;
+  EXPECT_EQ(promoted.json()["would_have_denied"], kConnects);
+  EXPECT_EQ(promoted.json()["window"], "24h");
+  EXPECT_EQ(connect_errno(cgroup, pair.a(), "203.0.113.7", 8080), EPERM) << "the promoted policy denies";
+  EXPECT_EQ(connect_errno(cgroup, pair.a(), "203.0.113.7", 8081), ECONNREFUSED);
+  EXPECT_GE(d().get(url_of(policy)).json()["hits"]["deny"].get<int>(), 1);
+  EXPECT_EQ(d().post("/api/v1/plugins/lsm/stop").status, 200);  // its pins go, before the cgroup
+}
+
+TEST_F(LsmApiTest, AConnectDenyHoldsWhileAdamdIsDownAndAfterItsRestart) {
+  if (!available("cgroup_sock_addr") || available("bpf_lsm"))
+    GTEST_SKIP() << "needs connect policies enforced by the cgroup hooks here";
+  TestCgroup cgroup;
+  if (cgroup.path.empty()) GTEST_SKIP() << "cgroup v2 is not mounted";
+  NetnsPair pair;
+  ASSERT_EQ(pair.exec(pair.a(), "ip addr add 203.0.113.1/24 dev lo"), 0);
+  ASSERT_EQ(send("POST", "/api/v1/plugins/lsm/start", json::object()).status, 200);
+  const json policy = add({{"name", "no docs net"},
+                           {"kind", "connect"},
+                           {"action", "deny"},
+                           {"scope", {{"cgroup", {cgroup.name}}}},
+                           {"match", {{"dst", {"203.0.113.0/24"}}}}});
+  EXPECT_EQ(connect_errno(cgroup, pair.a(), "203.0.113.7", 80), EPERM);
+  d().stop();
+  EXPECT_EQ(connect_errno(cgroup, pair.a(), "203.0.113.7", 80), EPERM) << "while adamd is down";
+  d().start();
+  // The plugin is running again (its desired state), with the same policy.
+  const json plugin = d().get("/api/v1/plugins/lsm").json();
+  EXPECT_EQ(plugin["state"], "running") << plugin.dump();
+  EXPECT_EQ(d().get(url_of(policy)).json()["match"], policy["match"]);
+  EXPECT_EQ(connect_errno(cgroup, pair.a(), "203.0.113.7", 80), EPERM) << "after the restart";
+  EXPECT_EQ(connect_errno(cgroup, pair.a(), "127.0.0.1", 80), ECONNREFUSED) << "elsewhere: as without it";
+  // Disabled: the restarted adamd's back end applies the change.
+  ASSERT_EQ(d().post(url_of(policy) + "/disable").status, 200);
+  EXPECT_EQ(connect_errno(cgroup, pair.a(), "203.0.113.7", 80), ECONNREFUSED);
+  EXPECT_EQ(d().post("/api/v1/plugins/lsm/stop").status, 200);
 }
 
 TEST_F(LsmApiTest, AdamctlListsAddsSwitchesPromotesAndRemovesPolicies) {
