@@ -13,6 +13,7 @@ APT_PACKAGES=(
   iproute2 iputils-ping util-linux procps curl python3
   xdp-tools iptables nodejs npm chromium
   auditd bpftrace
+  qemu-system-x86 busybox-static cpio xz-utils
 )
 
 missing=()
