@@ -113,6 +113,7 @@ void enter_private_mounts() {
   // marks every mount it finds in /proc/self/mounts and stops at one whose
   // path is not there.
   for (const auto& target : mounts_under("/run")) ::umount2(target.c_str(), MNT_DETACH);
+  ::mkdir("/run", 0755);  // a minimal root (the VM's) may have none
   if (::mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0)
     throw std::runtime_error(std::string("tmpfs on /run: ") + std::strerror(errno));
 }
@@ -452,7 +453,8 @@ std::string exec_probe(const std::string& path) {
     const int status = wait_for(spawn({path}));
     return status == 0 ? "ran" : status == 128 + SIGKILL ? "killed" : "exit " + std::to_string(status);
   } catch (const std::exception& e) {
-    return e.what();  // "cannot run <path>: Operation not permitted"
+    const std::string what = e.what();  // "cannot run <path>: Operation not permitted"
+    return what.substr(what.rfind(": ") + 2);
   }
 }
 
@@ -479,7 +481,7 @@ struct Sample {
 struct Runs {
   std::string skipped;                // why the variant could not run
   std::vector<Sample> exec, connect;  // one per round
-  json probes = json::array();        // per round
+  json probes = json::object();       // probe: its distinct outcomes over the rounds
 };
 
 // The median of the per-round ratios of `field` against the same round's
@@ -657,7 +659,10 @@ int main(int argc, char** argv) {
           } else if (v == fapolicyd) {
             fapolicyd_peer->stop();
           }
-          if (!probe.empty()) runs[v].probes.push_back(probe);
+          for (const auto& [name, outcome] : probe.items()) {
+            json& seen = runs[v].probes[name];
+            if (std::find(seen.begin(), seen.end(), outcome) == seen.end()) seen.push_back(outcome);
+          }
         }
       }
 
