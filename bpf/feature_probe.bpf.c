@@ -30,3 +30,21 @@ int BPF_PROG(probe_tp_btf, struct task_struct *p) { return 0; }
 // Raw tracepoint: untyped arguments; the monitor's fallback.
 SEC("raw_tp/sched_process_exec")
 int BPF_PROG(probe_raw_tp, struct task_struct *p) { return 0; }
+
+// cgroup-v2 socket address hooks (the lsm plugin's connect and bind
+// mechanism without BPF LSM): attached as a link on the cgroup2 root for a
+// moment. Allows every connect.
+SEC("cgroup/connect4")
+int probe_cgroup_connect4(struct bpf_sock_addr *ctx) { return 1; }
+
+// bpf_send_signal (the lsm plugin's last resort for exec): only loaded,
+// never attached; the flag is never set, so it would signal nothing anyway.
+volatile const int probe_signal_never = 0;
+
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(probe_send_signal, struct task_struct *p)
+{
+	if (probe_signal_never)
+		bpf_send_signal(9);
+	return 0;
+}

@@ -136,14 +136,9 @@ std::string dashboard(const json& node_json, const json& plugin_list, bool admin
       {{"node", node_json}, {"node_html", node(node_json)}, {"plugins_html", plugins(plugin_list, admin)}});
 }
 
-namespace {
-
-// One input of the start form per field of the plugin's config_schema,
-// holding the current config's value.
-json start_form_fields(const json& plugin) {
+json form_fields(const json& schema, const json& config) {
   json fields = json::array();
-  const json& config = plugin["config"];
-  for (const auto& field : plugin["config_schema"].value("fields", json::array())) {
+  for (const auto& field : schema.value("fields", json::array())) {
     const std::string name = field.at("name").get<std::string>();
     const std::string type = field.at("type").get<std::string>();
     const json current = config.is_object() && config.contains(name) ? config[name] : json();
@@ -173,6 +168,8 @@ json start_form_fields(const json& plugin) {
   return fields;
 }
 
+namespace {
+
 json plugin_data(const json& p, bool admin) {
   // Every field but the stats, which a firewall fills with every rule's
   // counters: only their key/value list goes to the template.
@@ -186,7 +183,7 @@ json plugin_data(const json& p, bool admin) {
   data["startable"] = admin && state != "running" && state != "unsupported" && links.contains("start");
   data["stats"] = key_values(p["stats"]);
   data["counters"] = p.contains("counters") ? key_values(p["counters"]) : json::array();
-  data["fields"] = start_form_fields(p);
+  data["fields"] = form_fields(p["config_schema"], p["config"]);
   return data;
 }
 

@@ -22,6 +22,12 @@ std::string dashboard(const nlohmann::json& node, const nlohmann::json& plugin_l
 // page's caller may write) its write controls too, those it has a link for
 // (links.start: the form from its config_schema; links.stop: the button).
 std::string plugin_row(const nlohmann::json& plugin, bool admin);
+// The inputs of a form generated from a schema (core/config_schema.h: a
+// plugin's config_schema, the lsm policy schema), each holding `values`'
+// value of it: [{name, help, required, is_enum, is_string, is_integer,
+// is_number, is_boolean, is_array, options, minimum, maximum, value,
+// placeholder, checked}], as web/templates/plugin_start_form renders them.
+nlohmann::json form_fields(const nlohmann::json& schema, const nlohmann::json& values);
 std::string plugins(const nlohmann::json& list, bool admin);
 // The token table with its create form (links.create) and a revoke button
 // per token (its links.self).

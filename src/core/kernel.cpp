@@ -7,9 +7,11 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/magic.h>
 #include <spdlog/spdlog.h>
+#include <sys/fanotify.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -192,6 +194,74 @@ KernelFeature probe_bpf_lsm() {
   return fail(detail);
 }
 
+// Where cgroup v2 is mounted (/proc/mounts), "" when it is not.
+std::string cgroup2_root() {
+  std::ifstream mounts("/proc/mounts");
+  for (std::string device, dir, type, rest; mounts >> device >> dir >> type && std::getline(mounts, rest);)
+    if (type == "cgroup2") return dir;
+  return {};
+}
+
+// A cgroup/connect4 program attached as a link on the cgroup2 root, detached
+// at once: what the lsm plugin's cgroup mechanism needs.
+KernelFeature probe_cgroup_sock_addr() {
+  const std::string root = cgroup2_root();
+  if (root.empty()) return fail("cgroup v2 is not mounted (no cgroup2 in /proc/mounts)");
+  ProbeSkel skel(feature_probe_bpf__open());
+  if (!skel)
+    return fail("opening the feature probe BPF object failed: " + errno_text(errno ? errno : EINVAL));
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, skel->obj) {
+    bpf_program__set_autoload(prog, prog == skel->progs.probe_cgroup_connect4);
+  }
+  if (int err = feature_probe_bpf__load(skel.get()); err)
+    return fail("loading a cgroup/connect4 program failed: " + libbpf_error(err));
+  const UniqueFd cgroup(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!cgroup) return fail("opening the cgroup v2 root " + root + " failed: " + errno_text(errno));
+  errno = 0;
+  BpfLinkPtr link(bpf_program__attach_cgroup(skel->progs.probe_cgroup_connect4, cgroup.get()));
+  if (!link)
+    return fail("attaching a cgroup/connect4 link to " + root +
+                " failed: " + errno_text(errno ? errno : EINVAL));
+  return ok("attached a cgroup/connect4 program as a link on the cgroup v2 root " + root);
+}
+
+// A raw_tp program that calls bpf_send_signal, loaded (the verifier checks
+// that the helper is allowed), never attached.
+KernelFeature probe_bpf_send_signal() {
+  ProbeSkel skel(feature_probe_bpf__open());
+  if (!skel)
+    return fail("opening the feature probe BPF object failed: " + errno_text(errno ? errno : EINVAL));
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, skel->obj) {
+    bpf_program__set_autoload(prog, prog == skel->progs.probe_send_signal);
+  }
+  if (int err = feature_probe_bpf__load(skel.get()); err)
+    return fail("loading a raw_tp program that calls bpf_send_signal failed: " + libbpf_error(err));
+  return ok("loaded a raw_tp/sched_process_exec program that calls bpf_send_signal");
+}
+
+// What the lsm plugin's fanotify back end needs: a permission-class group
+// and a FAN_OPEN_EXEC_PERM mark (the newest of its two masks, Linux 5.0).
+KernelFeature probe_fanotify() {
+  int group = ::fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+  if (group < 0) return fail("fanotify_init(FAN_CLASS_CONTENT) failed: " + errno_text(errno));
+  char path[] = "/tmp/adam-fanotify-probe-XXXXXX";
+  int file = ::mkstemp(path);
+  if (file < 0) {
+    int err = errno;
+    ::close(group);
+    return fail("creating the probe's temp file failed: " + errno_text(err));
+  }
+  int marked = ::fanotify_mark(group, FAN_MARK_ADD, FAN_OPEN_EXEC_PERM, file, nullptr);
+  int err = errno;
+  ::close(file);
+  ::unlink(path);
+  ::close(group);  // its mark goes with it
+  if (marked != 0) return fail("a FAN_OPEN_EXEC_PERM mark on a temp file failed: " + errno_text(err));
+  return ok("fanotify_init(FAN_CLASS_CONTENT) and a FAN_OPEN_EXEC_PERM mark on a temp file");
+}
+
 std::mutex probe_mutex;
 
 bool fs_is(const char* path, long magic) {
@@ -230,6 +300,9 @@ KernelFeatures probe_kernel_features() {
   f["fentry"] = probe_fentry();
   f["tp_btf"] = probe_raw_tracepoint("probe_tp_btf", "tp_btf", "BPF_PROG_TYPE_TRACING");
   f["raw_tp"] = probe_raw_tracepoint("probe_raw_tp", "raw_tp", "BPF_PROG_TYPE_RAW_TRACEPOINT");
+  f["cgroup_sock_addr"] = probe_cgroup_sock_addr();
+  f["bpf_send_signal"] = probe_bpf_send_signal();
+  f["fanotify"] = probe_fanotify();
   for (const auto& [name, feature] : f) {
     spdlog::debug("kernel feature {}: {} ({})", name, feature.available ? "available" : "unavailable",
                   feature.detail);

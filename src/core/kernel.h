@@ -13,7 +13,9 @@ struct KernelFeature {
 
 struct KernelFeatures {
   // Keys: "btf", "xdp", "tc", "tcx", "tracepoint", "ringbuf", "bpf_lsm", "fentry",
-  // "tp_btf" (BTF-typed raw tracepoints), "raw_tp" (raw tracepoints).
+  // "tp_btf" (BTF-typed raw tracepoints), "raw_tp" (raw tracepoints),
+  // "cgroup_sock_addr" (cgroup/connect4 linked on the cgroup2 root),
+  // "bpf_send_signal" (the helper in a raw_tp program).
   std::map<std::string, KernelFeature> features;
 
   bool has(const std::string& name) const {

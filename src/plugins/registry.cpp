@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "plugins/firewall/firewall_plugin.h"
+#include "plugins/lsm/lsm_plugin.h"
 #include "plugins/monitor/monitor_plugin.h"
 
 namespace adam {
@@ -16,8 +17,8 @@ std::mutex registry_mu;
 // plugin register_plugin() adds.
 std::vector<PluginFactory>& registered() {
   static std::vector<PluginFactory> factories = {
-      make_plugin<FirewallPlugin>, make_plugin<MonitorPlugin>,
-      // lsm and lb join as they are built.
+      make_plugin<FirewallPlugin>, make_plugin<MonitorPlugin>, make_plugin<LsmPlugin>,
+      // lb joins as it is built.
   };
   return factories;
 }

@@ -12,6 +12,7 @@
 
 #include "api/html.h"
 #include "core/config_schema.h"
+#include "plugins/lsm/lsm_pages.h"
 
 namespace adam {
 namespace {
@@ -114,6 +115,25 @@ json rules_page(const std::string& s) {
           {"total", 60},  {"first", 51},
           {"last", 52},   {"limit", 50},
           {"q", s},       {"links", l}};
+}
+
+// An lsm policy as the API serves it, with a user's strings wherever a
+// policy holds one.
+json lsm_policy(const std::string& s) {
+  return {{"id", 3},
+          {"name", s},
+          {"description", s},
+          {"kind", s},
+          {"action", "audit"},
+          {"enabled", true},
+          {"priority", 1},
+          {"scope", {{"comm", {s}}, {"parent", {s}}}},
+          {"match", {{"path", {s, s}}}},
+          {"mechanism", s},
+          {"mechanism_detail", s},
+          {"warnings", {s}},
+          {"hits", {{"deny", 1}, {"audit", 2}}},
+          {"links", links()}};
 }
 
 // A process as the Processes page's rows and chains show it (pages.cpp,
@@ -313,6 +333,26 @@ const std::map<std::string, std::function<std::string(const std::string&)>>& fix
               {"tree", "/processes"},
               {"events_page", "/events?data.exec_id=1"},
               {"events_html", html::events({{"events", {event(s)}}, {"links", links()}})}});
+       }},
+      {"form_fields", row},
+      {"lsm/policy_row", [](const std::string& s) { return lsm::policy_row_html(lsm_policy(s)); }},
+      {"lsm/policies",
+       [](const std::string& s) {
+         json disabled = lsm_policy(s);
+         disabled["enabled"] = false;
+         disabled["action"] = "deny";
+         return lsm::policies_html({{"policies", {lsm_policy(s), disabled}}, {"links", links()}}) +
+                lsm::promoted_html({{"policy", lsm_policy(s)}, {"would_have_denied", 4}, {"window", s}});
+       }},
+      {"lsm/page",
+       [](const std::string& s) {
+         return templates::render(
+             "lsm/page", {{"links", links()},
+                          {"mechanisms", {{{"kind", s}, {"mechanism", s}, {"detail", s}}}},
+                          {"table", lsm::policies_html({{"policies", {lsm_policy(s)}}, {"links", links()}})},
+                          {"fields", html::form_fields(plugin(s)["config_schema"], {{s, s}})},
+                          {"field_kinds", json{{"match.path", {"exec", "file"}}}.dump()},
+                          {"script", "/a.js"}});
        }},
       {"firewall/page",
        [](const std::string& s) {

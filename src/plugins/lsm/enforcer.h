@@ -63,6 +63,9 @@ struct KernelSetup {
   const mon::BootClock* clock = nullptr;
   uint32_t event_rate = 1000;  // events per second at most (the rest counted lost: rate_limit)
   uint32_t ring_buffer_kb = 1024;
+  // The process exempt from every policy with its descendants: nullopt is
+  // this one (adamd); 0 none (tests of the deny path, run by a test process).
+  std::optional<uint32_t> exempt_tgid;
 };
 // Loads, adopts what an earlier adamd pinned under setup.pin_dir (so the
 // enforcement never stops across a restart) and attaches; the adopted
@@ -76,9 +79,13 @@ void remove_kernel_pins(const std::string& pin_dir);
 // answered by adamd (docs/lsm.md "fanotify").
 struct FanotifySetup {
   std::array<bool, ADAM_LSM_KINDS> kinds{};  // exec and/or file
-  uint32_t answer_ms = 1000;
+  uint32_t answer_ms = 1000;                 // the fail mode answers what is not decided by then
   EventHub* events = nullptr;
-  const mon::BootClock* clock = nullptr;
+  const mon::BootClock* clock = nullptr;  // null: read at construction
+  // The root of the process tree no policy applies to (docs/lsm.md
+  // "Exemptions"): nullopt is this process (adamd); 0 exempts nothing (a
+  // test whose own children are the subjects).
+  std::optional<uint32_t> exempt_tgid;
 };
 std::unique_ptr<Enforcer> make_fanotify_enforcer(const FanotifySetup& setup);
 

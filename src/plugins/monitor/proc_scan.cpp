@@ -100,62 +100,94 @@ uint64_t cgroup_id(const std::string& mount, const std::string& path) {
   return st.st_ino;
 }
 
+namespace {
+
+// One process of `proc_root`, nullopt when it is gone or unreadable; its
+// parent_exec_id and entry.parent are left to the caller. cgroup_id_of
+// turns a cgroup path into its id.
+template <typename CgroupIdOf>
+std::optional<ScannedProcess> read_process(const std::string& proc_root, uint32_t pid, const BootClock& clock,
+                                           size_t args_max, CgroupIdOf&& cgroup_id_of) {
+  const std::string base = proc_root + "/" + std::to_string(pid) + "/";
+  bool args_truncated = false;
+  auto stat_text = read_file(base + "stat", 4096);
+  auto status = read_file(base + "status", 1 << 16);
+  auto comm = read_file(base + "comm", 64);
+  auto cmdline = read_file(base + "cmdline", args_max, &args_truncated);
+  auto cgroup = read_file(base + "cgroup", 4096);
+  if (!stat_text || !status || !comm || !cmdline || !cgroup) return std::nullopt;  // exited meanwhile
+  auto stat = parse_stat(*stat_text);
+  if (!stat) return std::nullopt;
+
+  ScannedProcess s;
+  Process& p = s.process;
+  p.pid = pid;
+  p.ppid = stat->ppid;
+  p.uid = status_id("\n" + *status, "Uid");
+  p.gid = status_id("\n" + *status, "Gid");
+  p.comm = comm->substr(0, comm->find('\n'));
+  p.args = split_args(*cmdline);
+  p.args_truncated = args_truncated;
+  char exe[4096];
+  const ssize_t n = ::readlink((base + "exe").c_str(), exe, sizeof exe);
+  if (n > 0) p.filename.assign(exe, static_cast<size_t>(n));
+  p.cgroup_id = cgroup_id_of(cgroup_path(*cgroup));
+  p.started = clock.wall_of_ticks(stat->start_ticks);
+  p.seeded = true;
+  p.exec_id = format_exec_id({clock.boot, pid, stat->start_ticks, stat->start_stack});
+  // The kernel's start time in ns, as precise as /proc gives it: the
+  // programs turn it back into the same ticks.
+  s.entry.self = {.tgid = pid,
+                  .pad = 0,
+                  .start_ns = stat->start_ticks * (1'000'000'000 / clock.ticks_per_second),
+                  .tag = stat->start_stack};
+  return s;
+}
+
+}  // namespace
+
+std::optional<ScannedProcess> scan_process(uint32_t pid, const BootClock& clock, size_t args_max,
+                                           const std::string& proc_root) {
+  const std::string mount = cgroup2_mount();
+  auto id_of = [&](const std::string& path) { return cgroup_id(mount, path); };
+  auto s = read_process(proc_root, pid, clock, args_max, id_of);
+  if (!s || s->process.ppid == 0) return s;
+  if (auto parent =
+          read_process(proc_root, s->process.ppid, clock, 0, [](const std::string&) { return 0; })) {
+    s->process.parent_exec_id = parent->process.exec_id;
+    s->entry.parent = parent->entry.self;
+  }
+  return s;
+}
+
 std::vector<ScannedProcess> scan_processes(const BootClock& clock, size_t args_max, const KernelView& kernel,
                                            const std::string& proc_root) {
   std::map<uint32_t, ScannedProcess> found;
   std::set<uint32_t> from_kernel;  // pids whose identity and parent are the kernel's
   const std::string mount = cgroup2_mount();
   std::map<std::string, uint64_t> cgroup_ids;  // one stat per cgroup
+  auto id_of = [&](const std::string& path) {
+    auto [cached, fresh] = cgroup_ids.try_emplace(path, 0);
+    if (fresh) cached->second = cgroup_id(mount, path);
+    return cached->second;
+  };
   DIR* dir = ::opendir(proc_root.c_str());
   if (!dir) return {};
   while (dirent* de = ::readdir(dir)) {
     uint32_t pid = 0;
     if (!parse_number(std::string_view(de->d_name), pid) || pid == 0) continue;
-    const std::string base = proc_root + "/" + de->d_name + "/";
-    bool args_truncated = false;
-    auto stat_text = read_file(base + "stat", 4096);
-    auto status = read_file(base + "status", 1 << 16);
-    auto comm = read_file(base + "comm", 64);
-    auto cmdline = read_file(base + "cmdline", args_max, &args_truncated);
-    auto cgroup = read_file(base + "cgroup", 4096);
-    if (!stat_text || !status || !comm || !cmdline || !cgroup) continue;  // exited meanwhile
-    auto stat = parse_stat(*stat_text);
-    if (!stat) continue;
-
-    ScannedProcess s;
-    Process& p = s.process;
-    p.pid = pid;
-    p.ppid = stat->ppid;
-    p.uid = status_id("\n" + *status, "Uid");
-    p.gid = status_id("\n" + *status, "Gid");
-    p.comm = comm->substr(0, comm->find('\n'));
-    p.args = split_args(*cmdline);
-    p.args_truncated = args_truncated;
-    char exe[4096];
-    const ssize_t n = ::readlink((base + "exe").c_str(), exe, sizeof exe);
-    if (n > 0) p.filename.assign(exe, static_cast<size_t>(n));
-    const std::string cg = cgroup_path(*cgroup);
-    auto [cached, fresh] = cgroup_ids.try_emplace(cg, 0);
-    if (fresh) cached->second = cgroup_id(mount, cg);
-    p.cgroup_id = cached->second;
-    p.started = clock.wall_of_ticks(stat->start_ticks);
-    p.seeded = true;
-    p.exec_id = format_exec_id({clock.boot, pid, stat->start_ticks, stat->start_stack});
-    // The kernel's start time in ns, as precise as /proc gives it: the
-    // programs turn it back into the same ticks.
-    s.entry.self = {.tgid = pid,
-                    .pad = 0,
-                    .start_ns = stat->start_ticks * (1'000'000'000 / clock.ticks_per_second),
-                    .tag = stat->start_stack};
+    auto s = read_process(proc_root, pid, clock, args_max, id_of);
+    if (!s) continue;
+    Process& p = s->process;
     if (auto known = kernel ? kernel(pid) : std::nullopt;
-        known && clock.ticks_of(known->self.start_ns) == stat->start_ticks) {
-      s.entry = *known;
+        known && clock.ticks_of(known->self.start_ns) == clock.ticks_of(s->entry.self.start_ns)) {
+      s->entry = *known;
       p.exec_id = clock.exec_id(pid, known->self.start_ns, known->self.tag);
       if (known->parent.tgid != 0)
         p.parent_exec_id = clock.exec_id(known->parent.tgid, known->parent.start_ns, known->parent.tag);
       from_kernel.insert(pid);
     }
-    found.emplace(pid, std::move(s));
+    found.emplace(pid, std::move(*s));
   }
   ::closedir(dir);
 

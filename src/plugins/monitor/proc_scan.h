@@ -31,6 +31,11 @@ std::vector<ScannedProcess> scan_processes(const BootClock& clock, size_t args_m
                                            const KernelView& kernel = {},
                                            const std::string& proc_root = "/proc");
 
+// One process of `proc_root` as scan_processes() reads it, its parent's
+// identity from the parent's own /proc entry; nullopt when it is gone.
+std::optional<ScannedProcess> scan_process(uint32_t pid, const BootClock& clock, size_t args_max,
+                                           const std::string& proc_root = "/proc");
+
 // Where cgroup v2 is mounted (from /proc/mounts), "" when it is not.
 std::string cgroup2_mount();
 // The cgroup v2 id of the cgroup at `path` (relative to the cgroup2 mount,
