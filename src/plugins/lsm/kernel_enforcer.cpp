@@ -11,11 +11,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <stdexcept>
+#include <tuple>
 
 #include "core/bpf_maps.h"
 #include "core/bpf_pins.h"
@@ -341,6 +343,11 @@ void KernelEnforcer::apply(const std::vector<Policy>& policies) {
   for (const Policy& p : policies)
     if (p.enabled && setup_.mechanism[static_cast<size_t>(p.kind)])
       by_kind[static_cast<size_t>(p.kind)].push_back(&p);
+  // Slots by (priority, id), whatever order the caller keeps.
+  for (auto& list : by_kind)
+    std::stable_sort(list.begin(), list.end(), [](const Policy* a, const Policy* b) {
+      return std::tie(a->priority, a->id) < std::tie(b->priority, b->id);
+    });
   std::vector<KindTables> tables;
   size_t paths = 0, keys[3] = {}, addrs = 0;
   for (Kind kind : kAllKinds) {
