@@ -164,7 +164,8 @@ std::array<LsmPlugin::Choice, ADAM_LSM_KINDS> LsmPlugin::choose(const json& conf
         break;
       }
     }
-    if (!c.mechanism) c.detail = std::string(lsm::name_of(kind)) + " policies need " + names + why;
+    if (!c.mechanism)
+      c.detail = std::string(lsm::name_of(kind)) + " policies need " + names + ": " + why.substr(2);
   }
   return choices;
 }
