@@ -475,8 +475,15 @@ bool runs_connect(Variant v) { return v != fapolicyd; }
 
 // One storm of one round.
 struct Sample {
-  double wall_s = NAN, cpu_s = NAN, daemon_cpu_s = NAN;
+  double wall_s = NAN, cpu_s = NAN, daemon_cpu_s = NAN;  // daemon: NAN where none enforces
 };
+
+// The two measures a storm is judged by: its wall time, and the CPU it cost
+// the machine (its own and the enforcing daemon's: fapolicyd decides every
+// open in its own process). On a machine others load, the CPU moves less.
+using Measure = double (*)(const Sample&);
+double wall_of(const Sample& s) { return s.wall_s; }
+double cpu_of(const Sample& s) { return s.cpu_s + (std::isnan(s.daemon_cpu_s) ? 0 : s.daemon_cpu_s); }
 
 struct Runs {
   std::string skipped;                // why the variant could not run
@@ -485,13 +492,11 @@ struct Runs {
   json probes = json::object();       // probe: its distinct outcomes over the rounds
 };
 
-// The median of the per-round ratios of `field` against the same round's
-// baseline, as a percentage above it.
-double paired_overhead_pct(const std::vector<Sample>& runs, const std::vector<Sample>& base,
-                           double Sample::*field) {
+// The median of the per-round ratios against the same round's baseline, as
+// a percentage above it.
+double paired_overhead_pct(const std::vector<Sample>& runs, const std::vector<Sample>& base, Measure m) {
   std::vector<double> ratios;
-  for (size_t i = 0; i < runs.size() && i < base.size(); ++i)
-    ratios.push_back(runs[i].*field / base[i].*field);
+  for (size_t i = 0; i < runs.size() && i < base.size(); ++i) ratios.push_back(m(runs[i]) / m(base[i]));
   return round_to((median(ratios) - 1) * 100, 2);
 }
 
@@ -510,19 +515,38 @@ json storm_summary(const std::vector<Sample>& runs, const std::vector<Sample>* b
               {"us_per_op", round_to(median(wall) / operations * 1e6, 2)}};
   if (!daemon.empty()) out["daemon_cpu_s"] = round_to(median(daemon), 3);
   if (base) {
-    out["overhead_pct"] = paired_overhead_pct(runs, *base, &Sample::wall_s);
-    out["cpu_overhead_pct"] = paired_overhead_pct(runs, *base, &Sample::cpu_s);
+    out["overhead_pct"] = paired_overhead_pct(runs, *base, wall_of);
+    out["cpu_overhead_pct"] = paired_overhead_pct(runs, *base, cpu_of);
   }
   return out;
 }
 
-// Microseconds a variant adds to one operation: the median of the per-round
-// differences against baseline.
-double added_us(const std::vector<Sample>& runs, const std::vector<Sample>& base, int operations) {
+// Microseconds (of wall time or CPU) a variant adds to one operation: the
+// median of the per-round differences against baseline.
+double added_us(const std::vector<Sample>& runs, const std::vector<Sample>& base, int operations, Measure m) {
   std::vector<double> diffs;
-  for (size_t i = 0; i < runs.size() && i < base.size(); ++i)
-    diffs.push_back(runs[i].wall_s - base[i].wall_s);
-  return median(diffs) / operations * 1e6;
+  for (size_t i = 0; i < runs.size() && i < base.size(); ++i) diffs.push_back(m(runs[i]) - m(base[i]));
+  return round_to(median(diffs) / operations * 1e6, 3);
+}
+
+// Issue #12's targets by one measure; `added` gets the per-connect costs.
+json judge(const Runs* runs, Measure m, int connects, json& added) {
+  const Runs& base = runs[baseline];
+  auto exec_pct = [&](Variant v) { return paired_overhead_pct(runs[v].exec, base.exec, m); };
+  auto connect_pct = [&](Variant v) { return paired_overhead_pct(runs[v].connect, base.connect, m); };
+  json t = {
+      {"exec_overhead_le_3pct", std::max(exec_pct(adam_no_policies), exec_pct(adam_policies)) <= 3},
+      {"connect_overhead_le_5pct", std::max(connect_pct(adam_no_policies), connect_pct(adam_policies)) <= 5}};
+  if (runs[fapolicyd].skipped.empty())
+    t["exec_overhead_le_fapolicyd"] = exec_pct(adam_policies) <= exec_pct(fapolicyd);
+  if (runs[iptables].skipped.empty()) {
+    const double adam_us = added_us(runs[adam_policies].connect, base.connect, connects, m);
+    const double iptables_us = added_us(runs[iptables].connect, base.connect, connects, m);
+    added = {{"adam_policies", adam_us}, {"iptables", iptables_us}};
+    // ADAM adding nothing measurable is cheaper than any multiple.
+    t["connect_3x_cheaper_than_iptables"] = adam_us <= 0 || iptables_us >= 3 * adam_us;
+  }
+  return t;
 }
 
 }  // namespace
@@ -598,14 +622,26 @@ int main(int argc, char** argv) {
       empty_adamd->post(kLsmStop);
       if (why.empty()) {
         const auto t0 = Clock::now();
+        int retries = 0;
         for (const json& policy : rules.adam_policies()) {
           check_interrupted();
-          const Adamd::Reply r = loaded_adamd->request("POST", "/api/v1/lsm/policies", policy);
+          Adamd::Reply r = loaded_adamd->request("POST", "/api/v1/lsm/policies", policy);
+          // A slow machine (the VM's TCG) gets "database is locked" at times: a
+          // store without a long enough busy timeout. Counted, not hidden.
+          for (; r.status == 500 && r.body.dump().find("database is locked") != std::string::npos &&
+                 retries < 100;
+               ++retries)
+            r = loaded_adamd->request("POST", "/api/v1/lsm/policies", policy);
           if (r.status != 201)
             throw std::runtime_error("POST /api/v1/lsm/policies " + policy.dump() + ": " +
                                      std::to_string(r.status) + " " + r.body.dump());
         }
+        const size_t stored = loaded_adamd->get("/api/v1/lsm/policies")["policies"].size();
+        if (stored != 3 * static_cast<size_t>(policies))
+          throw std::runtime_error("adamd holds " + std::to_string(stored) + " policies, not " +
+                                   std::to_string(3 * policies));
         result["adam_policies_post_s"] = round_to(seconds_since(t0), 2);
+        result["adam_policies_post_retries"] = retries;
         const auto t1 = Clock::now();
         why = start_lsm(*loaded_adamd);
         result["adam_policies_first_start_s"] = round_to(seconds_since(t1), 2);
@@ -694,26 +730,10 @@ int main(int argc, char** argv) {
 
       json targets = json::object();
       if (runs[adam_policies].skipped.empty()) {
-        auto overhead = [&](Variant v, const char* storm) {
-          return result[kNames[v]][storm]["overhead_pct"].get<double>();
-        };
-        const double exec_worst =
-            std::max(overhead(adam_no_policies, "exec"), overhead(adam_policies, "exec"));
-        const double connect_worst =
-            std::max(overhead(adam_no_policies, "connect"), overhead(adam_policies, "connect"));
-        targets["exec_overhead_le_3pct"] = exec_worst <= 3;
-        targets["connect_overhead_le_5pct"] = connect_worst <= 5;
-        if (runs[fapolicyd].skipped.empty())
-          targets["exec_overhead_le_fapolicyd"] =
-              overhead(adam_policies, "exec") <= overhead(fapolicyd, "exec");
-        if (runs[iptables].skipped.empty()) {
-          const double adam_us = added_us(runs[adam_policies].connect, base.connect, connects);
-          const double iptables_us = added_us(runs[iptables].connect, base.connect, connects);
-          result["connect_added_us"] = {{"adam_policies", round_to(adam_us, 3)},
-                                        {"iptables", round_to(iptables_us, 3)}};
-          // ADAM adding nothing measurable is cheaper than any multiple.
-          targets["connect_3x_cheaper_than_iptables"] = adam_us <= 0 || iptables_us >= 3 * adam_us;
-        }
+        const std::pair<const char*, Measure> measures[] = {{"wall", wall_of}, {"cpu", cpu_of}};
+        for (const auto& [name, m] : measures)
+          targets[name] = judge(runs, m, connects, result["connect_added_us"][name]);
+        if (!runs[iptables].skipped.empty()) result.erase("connect_added_us");
       }
       result["targets"] = targets;
       result["load_avg_1m_at_end"] = load_avg_1m();
