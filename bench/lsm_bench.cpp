@@ -35,9 +35,10 @@
 //
 // Prints one JSON line: per variant the median wall time and storm CPU (user
 // + sys of the bench and its waited children) of each storm, every run, the
-// overhead against baseline as the median of the per-round ratios (each
-// round's variant against the same round's baseline), the daemon's own CPU
-// (adamd or fapolicyd) during the storm, the probes; the targets as booleans.
+// overheads against baseline as medians of the per-round ratios (each
+// round's variant against the same round's baseline) of the wall time and
+// of the CPU (the storm's and the enforcing daemon's: adamd or fapolicyd),
+// the probes; the targets as booleans, by each of the two measures.
 // A variant that cannot run is "skipped" with the reason.
 // Usage (root): build/bench/lsm_bench [--execs 3000] [--connects 100000]
 //   [--rounds 5] [--policies 1000] [--no-peers]
@@ -53,7 +54,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -62,7 +62,6 @@
 #include <functional>
 #include <future>
 #include <iostream>
-#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
