@@ -20,12 +20,8 @@
 // stopped, the kernel's enabled flag set back.
 // Usage (root): build/bench/monitor_bench [--execs 5000] [--opens 200000] [--rounds 5]
 #include <fcntl.h>
-#include <httplib.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -46,128 +42,15 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
+#include "support/bench_support.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using namespace adam::bench;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-std::atomic<bool> interrupted{false};
-
-void check_interrupted() {
-  if (interrupted) throw std::runtime_error("interrupted");
-}
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-double wall_now_s() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-// utime + stime of every thread of `pid`, in seconds.
-double cpu_seconds(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), {});
-  std::istringstream rest(text.substr(text.rfind(')') + 2));
-  std::string field;
-  for (int i = 3; i < 14; ++i) rest >> field;  // state .. cmajflt
-  long utime = 0, stime = 0;
-  rest >> utime >> stime;
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-// The CPU (user + sys) of the bench and of its waited-for children so far:
-// a storm's own cost, in its processes (where the BPF programs run too), which
-// other work on the machine shifts less than the wall time.
-double storm_cpu_seconds() {
-  double total = 0;
-  for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
-    rusage u{};
-    ::getrusage(who, &u);
-    for (const timeval& t : {u.ru_utime, u.ru_stime})
-      total += static_cast<double>(t.tv_sec) + t.tv_usec / 1e6;
-  }
-  return total;
-}
-
-pid_t spawn(const std::vector<std::string>& argv, int stdout_fd = -1) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  if (stdout_fd >= 0) {
-    posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDERR_FILENO);
-  }
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("cannot run " + argv[0] + ": " + std::strerror(rc));
-  return pid;
-}
-
-int wait_for(pid_t pid) {
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-// A command's exit status and its output (stdout and stderr).
-struct CommandResult {
-  int status = -1;
-  std::string output;
-};
-
-CommandResult run(const std::vector<std::string>& argv) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-  CommandResult r;
-  pid_t pid = -1;
-  try {
-    pid = spawn(argv, fds[1]);
-  } catch (const std::exception& e) {
-    ::close(fds[0]);
-    ::close(fds[1]);
-    return {127, e.what()};
-  }
-  ::close(fds[1]);
-  char buf[4096];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) != 0;)
-    if (n > 0)
-      r.output.append(buf, static_cast<size_t>(n));
-    else if (errno != EINTR)
-      break;
-  ::close(fds[0]);
-  r.status = wait_for(pid);
-  return r;
-}
-
-bool executable(const std::string& name) {
-  for (const char* dir : {"/usr/sbin", "/usr/bin", "/sbin", "/bin"})
-    if (::access((std::string(dir) + "/" + name).c_str(), X_OK) == 0) return true;
-  return false;
-}
-
-// The storms. Each returns its wall time; the pids of the exec storm's
-// children are kept to find their events.
-double exec_storm(int n, std::set<int>* pids) {
-  const std::vector<std::string> argv = {"/bin/true"};
-  const auto t0 = Clock::now();
-  for (int i = 0; i < n; ++i) {
-    check_interrupted();
-    const pid_t pid = spawn(argv);
-    if (pids) pids->insert(pid);
-    if (wait_for(pid) != 0) throw std::runtime_error("/bin/true failed");
-  }
-  return seconds_since(t0);
-}
-
+// The open storm: returns its wall time.
 double open_storm(int n, const std::string& path) {
   const auto t0 = Clock::now();
   for (int i = 0; i < n; ++i) {
@@ -208,110 +91,44 @@ json metric_by_label(const std::string& text, const std::string& name, const std
   return out;
 }
 
-// build/adamd, as the tests start it: temporary state dir, own pin dir,
-// a free port on 127.0.0.1; removed with everything it made.
-class Adamd {
- public:
-  Adamd() {
-    const std::string tag = "adamt-monbench-" + std::to_string(::getpid());
-    dir_ = "/tmp/" + tag;
-    pins_ = "/sys/fs/bpf/" + tag;
-    fs::create_directories(dir_);
-    port_ = 19000 + static_cast<int>(::getpid() % 1000);
-    const int log = ::open((dir_ + ".log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    pid_ = spawn({ADAM_BUILD_DIR "/adamd", "--state-dir", dir_ + "/state", "--pin-dir", pins_, "--listen",
-                  "127.0.0.1:" + std::to_string(port_), "--log-level", "warn"},
-                 log);
-    ::close(log);
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
-    client_->set_read_timeout(60);
-    const auto deadline = Clock::now() + std::chrono::seconds(60);
-    while (!client_->Get("/healthz")) {
-      if (Clock::now() > deadline) throw std::runtime_error("adamd did not start; see " + dir_ + ".log");
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    std::ifstream token_file(dir_ + "/state/admin.token");
-    std::string token;
-    std::getline(token_file, token);
-    auth_ = {{"Authorization", "Bearer " + token}};
-  }
-  ~Adamd() {
-    ::kill(pid_, SIGTERM);
-    wait_for(pid_);
-    fs::remove_all(pins_);
-    fs::remove_all(dir_);
-    fs::remove(dir_ + ".log");
-  }
-  Adamd(const Adamd&) = delete;
-  Adamd& operator=(const Adamd&) = delete;
+double monitor_stored(Adamd& adamd) {
+  return metric_sum(adamd.metrics(), "adamd_events_stored_total", "plugin=\"monitor\"");
+}
 
-  pid_t pid() const { return pid_; }
-  const std::string& dir() const { return dir_; }
-
-  json get(const std::string& path) {
-    auto r = client_->Get(path, auth_);
-    if (!r || r->status != 200) throw std::runtime_error("GET " + path + " failed");
-    return json::parse(r->body);
+// Waits until what happened so far is stored: the exit of a marker process
+// run now is, and the ring buffer and the writer's queue hand events on in
+// order. Returns the monitor's events stored since the count was
+// `stored_before`.
+double settle(Adamd& adamd, double stored_before) {
+  const double since = wall_now_s() - 1;
+  const pid_t marker = spawn({"/bin/true"});
+  wait_for(marker);
+  const std::string query =
+      "/api/v1/events?plugin=monitor&kind=process.exit&limit=1&data.pid=" + std::to_string(marker) +
+      "&since=" + std::to_string(since);
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (adamd.get(query)["events"].empty()) {
+    check_interrupted();
+    if (Clock::now() > deadline) throw std::runtime_error("the marker's exit was not stored within 60 s");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  std::string metrics() {
-    auto r = client_->Get("/metrics", auth_);
-    if (!r || r->status != 200) throw std::runtime_error("GET /metrics failed");
-    return r->body;
-  }
-  // The plugin's state after the call, or the error's message.
-  std::string post(const std::string& path) {
-    auto r = client_->Post(path, auth_, "{}", "application/json");
-    if (!r) return "no answer";
-    const json body = json::parse(r->body, nullptr, false);
-    if (r->status != 200) return body.contains("error") ? body["error"].dump() : r->body;
-    const std::string reason = body.contains("reason") && body["reason"].is_string() ? body["reason"] : "";
-    return body.value("state", "?") + (reason.empty() ? "" : ": " + reason);
-  }
+  return monitor_stored(adamd) - stored_before;
+}
 
-  double monitor_stored() { return metric_sum(metrics(), "adamd_events_stored_total", "plugin=\"monitor\""); }
-
-  // Waits until what happened so far is stored: the exit of a marker
-  // process run now is, and the ring buffer and the writer's queue hand
-  // events on in order. Returns the monitor's events stored since the
-  // count was `stored_before`.
-  double settle(double stored_before) {
-    const double since = wall_now_s() - 1;
-    const pid_t marker = spawn({"/bin/true"});
-    wait_for(marker);
-    const std::string query =
-        "/api/v1/events?plugin=monitor&kind=process.exit&limit=1&data.pid=" + std::to_string(marker) +
-        "&since=" + std::to_string(since);
-    const auto deadline = Clock::now() + std::chrono::seconds(60);
-    while (get(query)["events"].empty()) {
-      check_interrupted();
-      if (Clock::now() > deadline) throw std::runtime_error("the marker's exit was not stored within 60 s");
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return monitor_stored() - stored_before;
+// How many of `pids` have a stored process.exec event between the two instants.
+int execs_recorded(Adamd& adamd, const std::set<int>& pids, double since_s, double until_s) {
+  int found = 0;
+  std::string path =
+      "/api/v1/events?plugin=monitor&kind=process.exec&limit=10000&since=" + std::to_string(since_s) +
+      "&until=" + std::to_string(until_s);
+  for (;;) {
+    const json page = adamd.get(path);
+    for (const auto& e : page["events"])
+      if (pids.count(e["data"].value("pid", -1))) ++found;
+    if (page["next_cursor"].is_null()) return found;
+    path = page["links"]["next"].get<std::string>();
   }
-
-  // How many of `pids` have a stored process.exec event between the two instants.
-  int execs_recorded(const std::set<int>& pids, double since_s, double until_s) {
-    int found = 0;
-    std::string path =
-        "/api/v1/events?plugin=monitor&kind=process.exec&limit=10000&since=" + std::to_string(since_s) +
-        "&until=" + std::to_string(until_s);
-    for (;;) {
-      const json page = get(path);
-      for (const auto& e : page["events"])
-        if (pids.count(e["data"].value("pid", -1))) ++found;
-      if (page["next_cursor"].is_null()) return found;
-      path = page["links"]["next"].get<std::string>();
-    }
-  }
-
- private:
-  std::string dir_, pins_;
-  int port_ = 0;
-  pid_t pid_ = -1;
-  std::unique_ptr<httplib::Client> client_;
-  httplib::Headers auth_;
-};
+}
 
 // Linux audit as the peer: the kernel's state at the start is put back at
 // the end of every round.
@@ -486,19 +303,6 @@ class Bpftrace {
   std::atomic<long> lines_{0};
 };
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-// `v` with `digits` decimals (divided, not multiplied back, so the JSON
-// shows 0.5781 rather than 0.5781000000000001).
-double round_to(double v, int digits) {
-  const double scale = std::pow(10.0, digits);
-  return std::round(v * scale) / scale;
-}
-
 // One configuration's runs, summarised for the JSON.
 struct Runs {
   std::string skipped;  // why it could not run
@@ -558,10 +362,7 @@ int main(int argc, char** argv) {
     std::cerr << "monitor_bench: needs root\n";
     return 1;
   }
-  struct sigaction on_signal {};
-  on_signal.sa_handler = [](int) { interrupted = true; };
-  ::sigaction(SIGINT, &on_signal, nullptr);
-  ::sigaction(SIGTERM, &on_signal, nullptr);
+  stop_on_signals();
 
   enum Config { none, monitor, audit, bpftrace };
   const char* names[] = {"none", "monitor", "auditd", "bpftrace"};
@@ -571,7 +372,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<Audit> audit_peer;
   Bpftrace bpftrace_peer;
   try {
-    adamd = std::make_unique<Adamd>();
+    adamd = std::make_unique<Adamd>("monbench");
     audit_peer = std::make_unique<Audit>(adamd->dir());
     const std::string open_target = adamd->dir() + "/open-target";  // under no watched prefix
     std::ofstream(open_target) << "x";
@@ -597,7 +398,7 @@ int main(int argc, char** argv) {
         if (c == monitor) {
           const std::string state = adamd->post("/api/v1/plugins/monitor/start");
           if (state != "running") throw std::runtime_error("monitor did not start: " + state);
-          adamd->settle(0);  // the seeding from /proc is stored before the storm
+          settle(*adamd, 0);  // the seeding from /proc is stored before the storm
         } else if (c == audit) {
           audit_peer->start();
         } else if (c == bpftrace) {
@@ -607,8 +408,7 @@ int main(int argc, char** argv) {
                            : c == bpftrace ? bpftrace_peer.daemon_pid()
                                            : -1;
         const double peer_cpu0 = peer > 0 ? cpu_seconds(peer) : 0;
-        const double stored0 =
-            metric_sum(adamd->metrics(), "adamd_events_stored_total", "plugin=\"monitor\"");
+        const double stored0 = monitor_stored(*adamd);
         double cpu0 = cpu_seconds(adamd->pid());
         const double wall0 = wall_now_s();
         std::set<int> pids;
@@ -617,23 +417,22 @@ int main(int argc, char** argv) {
         r.exec_cpu_s.push_back(storm_cpu_seconds() - storm_cpu0);
         const double wall1 = wall_now_s();
         if (c == monitor) {
-          record["events_stored"] = adamd->settle(stored0);
+          record["events_stored"] = settle(*adamd, stored0);
           r.adamd_exec_cpu_s.push_back(cpu_seconds(adamd->pid()) - cpu0);
-          record["execs_recorded"] = adamd->execs_recorded(pids, wall0 - 1, wall1 + 1);
+          record["execs_recorded"] = execs_recorded(*adamd, pids, wall0 - 1, wall1 + 1);
         }
         if (peer > 0) {
           std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the peer's output drained
           r.peer_cpu_s.push_back(cpu_seconds(peer) - peer_cpu0);
         }
         if (c == none || c == monitor) {
-          const double stored1 =
-              metric_sum(adamd->metrics(), "adamd_events_stored_total", "plugin=\"monitor\"");
+          const double stored1 = monitor_stored(*adamd);
           cpu0 = cpu_seconds(adamd->pid());
           storm_cpu0 = storm_cpu_seconds();
           r.open_s.push_back(open_storm(opens, open_target));
           r.open_cpu_s.push_back(storm_cpu_seconds() - storm_cpu0);
           if (c == monitor) {
-            record["open_storm_events_stored"] = adamd->settle(stored1);
+            record["open_storm_events_stored"] = settle(*adamd, stored1);
             r.adamd_open_cpu_s.push_back(cpu_seconds(adamd->pid()) - cpu0);
           }
         }
@@ -673,10 +472,7 @@ int main(int argc, char** argv) {
       targets["every_exec_recorded"] = all_recorded;
     }
     result["targets"] = targets;
-    std::ifstream loadavg("/proc/loadavg");
-    std::string load1;
-    loadavg >> load1;
-    result["load_avg_1m_at_end"] = std::stod(load1);
+    result["load_avg_1m_at_end"] = load_avg_1m();
     std::cout << result.dump() << "\n";
   } catch (const std::exception& e) {
     std::cerr << "monitor_bench: " << e.what() << "\n";

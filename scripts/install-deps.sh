@@ -12,7 +12,7 @@ APT_PACKAGES=(
   libkainjow-mustache-dev libgtest-dev googletest
   iproute2 iputils-ping util-linux procps curl python3
   xdp-tools iptables nodejs npm chromium
-  auditd bpftrace
+  auditd bpftrace fapolicyd
   qemu-system-x86 busybox-static cpio xz-utils
 )
 
@@ -37,8 +37,8 @@ if ((${#missing[@]})); then
   fi
   export DEBIAN_FRONTEND=noninteractive
   # Package scripts start their services (auditd's postinst: `invoke-rc.d auditd
-  # start || exit 1`): auditd is only the process monitor benchmark's peer,
-  # which starts its own, so no service is started for this install
+  # start || exit 1`): auditd and fapolicyd are only peers of the monitor and
+  # lsm benchmarks, which start their own, so no service is started for this install
   # (policy-rc.d exit 101, as Debian's container images have it), and where
   # systemd runs it is not enabled at boot either (below).
   if [[ ! -e /usr/sbin/policy-rc.d ]]; then
@@ -50,6 +50,13 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
   if [[ " ${missing[*]} " == *" auditd "* && -d /run/systemd/system ]]; then
     systemctl disable auditd >/dev/null 2>&1 || true
+  fi
+  # fapolicyd's postinst enables its unit whether systemd runs or not
+  # (deb-systemd-helper); booted with Debian's rules ("deny_audit
+  # perm=execute all : all" for anything untrusted) it would stop the
+  # machine's programs, so it is disabled the same way.
+  if [[ " ${missing[*]} " == *" fapolicyd "* ]]; then
+    deb-systemd-helper disable fapolicyd.service >/dev/null 2>&1 || true
   fi
 fi
 
