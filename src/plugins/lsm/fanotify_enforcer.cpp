@@ -730,11 +730,6 @@ class FanotifyEnforcer final : public Enforcer {
     events_->publish("lsm", policy.action == Action::deny ? "lsm.deny" : "lsm.audit", data.dump());
   }
 
-  static std::string access_name(uint8_t access) {
-    if (access == (ADAM_LSM_ACCESS_READ | ADAM_LSM_ACCESS_WRITE)) return "read,write";
-    return access & ADAM_LSM_ACCESS_WRITE ? "write" : "read";
-  }
-
   // The thread's cgroup v2 and its ancestors, as ids.
   std::vector<uint64_t> cgroup_ids(const std::string& task) const {
     std::vector<uint64_t> ids;

@@ -30,11 +30,6 @@ std::string_view event_kind(uint32_t code) {
   return {};
 }
 
-std::string access_text(uint8_t access) {
-  if (access == (ADAM_LSM_ACCESS_READ | ADAM_LSM_ACCESS_WRITE)) return "read,write";
-  return access & ADAM_LSM_ACCESS_WRITE ? "write" : "read";
-}
-
 }  // namespace
 
 bool decode_record(const mon::BootClock& clock, const adam_event_header& header,
@@ -57,7 +52,7 @@ bool decode_record(const mon::BootClock& clock, const adam_event_header& header,
   out.data["mechanism"] = name_of(static_cast<Mechanism>(e.mechanism));
   if (kind == Kind::exec || kind == Kind::file) out.data["path"] = std::string(e.path, e.path_len);
   if (kind == Kind::file) {
-    out.data["access"] = access_text(e.access);
+    out.data["access"] = access_name(e.access);
     out.data["flags"] = e.flags;
   }
   if (kind == Kind::connect || kind == Kind::bind) {

@@ -179,11 +179,6 @@ Policy LsmPlugin::checked(Policy policy) const {
   lsm::resolve(policy, mon::cgroup2_mount());
   const Choice c = mechanisms()[static_cast<size_t>(policy.kind)];
   if (!c.mechanism) throw ApiError(422, "unenforceable", c.detail, "kind");
-  if (*c.mechanism == Mechanism::cgroup && !policy.scope.parent.empty())
-    throw ApiError(422, "unenforceable",
-                   "the cgroup hooks that enforce " + std::string(lsm::name_of(policy.kind)) +
-                       " policies here cannot see the parent",
-                   "scope.parent");
   return policy;
 }
 

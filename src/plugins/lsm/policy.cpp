@@ -333,6 +333,11 @@ std::string_view name_of(Kind kind) { return kKindNames[static_cast<size_t>(kind
 std::string_view name_of(Action action) { return action == Action::deny ? "deny" : "audit"; }
 std::string_view name_of(Mechanism mechanism) { return kMechanismNames[static_cast<size_t>(mechanism)]; }
 
+std::string_view access_name(uint8_t access) {
+  if (access == (ADAM_LSM_ACCESS_READ | ADAM_LSM_ACCESS_WRITE)) return "read,write";
+  return access & ADAM_LSM_ACCESS_WRITE ? "write" : "read";
+}
+
 std::optional<Kind> kind_named(std::string_view name) {
   for (size_t i = 0; i < std::size(kKindNames); ++i)
     if (kKindNames[i] == name) return static_cast<Kind>(i);

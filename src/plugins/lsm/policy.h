@@ -35,6 +35,8 @@ inline constexpr std::array<Kind, ADAM_LSM_KINDS> kAllKinds{Kind::exec, Kind::fi
 std::string_view name_of(Kind kind);            // "exec", ...
 std::string_view name_of(Action action);        // "audit", "deny"
 std::string_view name_of(Mechanism mechanism);  // "bpf_lsm", "cgroup", "fanotify", "signal"
+// An open's ADAM_LSM_ACCESS_* bits as events show them: "read", "write", "read,write".
+std::string_view access_name(uint8_t access);
 std::optional<Kind> kind_named(std::string_view name);
 std::optional<Mechanism> mechanism_named(std::string_view name);
 
