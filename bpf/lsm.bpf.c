@@ -41,7 +41,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define O_APPEND 02000
 #define FMODE_CREATED 0x100000
 
-#define PATH_DEPTH 32 /* components of a path walked at most */
+#define PATH_DEPTH ADAM_LSM_PATH_DEPTH /* components kept of a path: its root-most ones */
+#define PATH_WALK_STEPS 4096           /* steps up a path (components and mounts): PATH_MAX allows 2048 components */
 #define PATH_MASK (ADAM_LSM_PATH_MAX - 1)
 
 ADAM_EVENT_MAPS(lsm_events, lsm_lost, 1 << 20);
@@ -145,6 +146,7 @@ struct path_buf {
 	__u8 table;
 	char path[2 * ADAM_LSM_PATH_MAX - 1]; /* room for a whole component past the limit */
 	__u32 len;                            /* bytes of path, no NUL */
+	bool truncated;                       /* path is only the start of a longer or deeper path */
 };
 
 /* Per-CPU: what the 512-byte stack cannot hold. The event doubles as the
@@ -236,7 +238,7 @@ static __always_inline int first_slot(const struct adam_lsm_bitmap *acc)
 struct path_walk {
 	struct dentry *dentry;
 	struct mount *mnt;
-	const unsigned char **names; /* the components, last first */
+	const unsigned char **names; /* a ring of the last PATH_DEPTH components met: the root-most */
 	int depth;
 	bool complete; /* reached the root of the mount tree */
 };
@@ -261,8 +263,6 @@ static long path_walk_step(__u64 i, struct path_walk *w)
 		w->mnt = up;
 		return 0;
 	}
-	if (w->depth >= PATH_DEPTH)
-		return 1; /* too deep: incomplete */
 	w->names[w->depth & (PATH_DEPTH - 1)] = BPF_CORE_READ(dentry, d_name.name);
 	w->depth++;
 	w->dentry = parent;
@@ -275,6 +275,7 @@ struct path_write {
 	int depth;
 	__u32 len;
 	bool failed;
+	bool truncated;
 };
 
 /* Appends "/" and component `i` (counting from the root). */
@@ -286,7 +287,7 @@ static long path_write_step(__u64 i, struct path_write *w)
 	if (at < 0)
 		return 1;
 	if (len >= ADAM_LSM_PATH_MAX - 1) {
-		w->failed = true;
+		w->truncated = true;
 		return 1;
 	}
 	/* Masked where the verifier sees it: the compiler would drop a mask it
@@ -308,8 +309,11 @@ static long path_write_step(__u64 i, struct path_write *w)
 
 /* The absolute path of `p` (its dentries up to the mount's root, across the
  * mounts up to the root of the mount tree) into buf->path, NUL-ended, its
- * length in buf->len. False when it is deeper than PATH_DEPTH components or
- * longer than ADAM_LSM_PATH_MAX - 1 bytes: no policy path can match it. */
+ * length in buf->len. A path deeper than PATH_DEPTH components or longer
+ * than ADAM_LSM_PATH_MAX - 1 bytes is kept as its root-most components and
+ * bytes, buf->truncated: only prefixes can match it, as they match the whole
+ * path (a policy path is at most that long and deep), so nesting a file
+ * deeper never takes it out of a prefix. False when the path cannot be read. */
 static __always_inline bool path_of(const struct path *p, struct path_buf *buf, const unsigned char **names)
 {
 	struct vfsmount *vfsmnt = BPF_CORE_READ(p, mnt);
@@ -321,14 +325,20 @@ static __always_inline bool path_of(const struct path *p, struct path_buf *buf, 
 
 	if (!walk.dentry || !vfsmnt)
 		return false;
-	bpf_loop(2 * PATH_DEPTH, path_walk_step, &walk, 0);
+	bpf_loop(PATH_WALK_STEPS, path_walk_step, &walk, 0);
 	if (!walk.complete)
 		return false;
 	struct path_write write = { .buf = buf, .names = names, .depth = walk.depth };
 
 	bpf_loop(PATH_DEPTH, path_write_step, &write, 0);
-	if (write.failed || write.len >= ADAM_LSM_PATH_MAX)
+	if (write.failed)
 		return false;
+	buf->truncated = write.truncated || walk.depth > PATH_DEPTH;
+	if (write.len > ADAM_LSM_PATH_MAX - 1) {
+		write.len = ADAM_LSM_PATH_MAX - 1;
+		buf->path[ADAM_LSM_PATH_MAX - 1] = 0;
+		buf->truncated = true;
+	}
 	if (write.len == 0) {
 		buf->path[0] = '/';
 		buf->path[1] = 0;
@@ -354,7 +364,8 @@ static __always_inline bool binary_of(struct task_struct *task, struct path_buf 
  * the path (with its NUL, so an exact entry matches only itself). */
 static __always_inline bool and_path(struct adam_lsm_bitmap *acc, struct path_buf *buf, __u8 table)
 {
-	__u32 bytes = buf->len + 1;
+	/* A truncated path goes without its NUL: no exact entry matches it. */
+	__u32 bytes = buf->truncated ? buf->len : buf->len + 1;
 
 	if (bytes > ADAM_LSM_KEY_PATH_MAX)
 		bytes = ADAM_LSM_KEY_PATH_MAX;

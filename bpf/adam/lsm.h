@@ -20,6 +20,7 @@
 
 #define ADAM_LSM_MAX_POLICIES 1024 /* per kind: the bit vectors' width */
 #define ADAM_LSM_PATH_MAX 256      /* bytes of a path, NUL included: a longer policy path is refused */
+#define ADAM_LSM_PATH_DEPTH 32     /* components of a path the kernel reads from the root: a deeper policy path is refused */
 #define ADAM_LSM_MAX_SCOPE 64      /* entries of one scope or match list */
 #define ADAM_LSM_CGROUP_DEPTH 16   /* ancestor levels scope.cgroup looks at */
 

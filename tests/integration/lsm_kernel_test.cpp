@@ -404,6 +404,45 @@ TEST_F(LsmKernelTest, DeniedExecKilledOrRefusedOtherExecRuns) {
   EXPECT_EQ(enforcer_->hits().at(5).deny, 1u);
 }
 
+// The hooks read a path's root-most 32 components and 255 bytes: a binary
+// nested deeper or with a longer path is still under its prefix, and the
+// kernel never gives up on it (a deny bypassed by nesting would be a hole).
+TEST_F(LsmKernelTest, ADeeperOrLongerPathStaysUnderItsPrefix) {
+  if (!has(Kind::exec)) GTEST_SKIP() << "no exec mechanism: " << features().detail("bpf_send_signal");
+  const fs::path dir =
+      fs::canonical(fs::temp_directory_path()) / ("adamt-lsm-deep-" + std::to_string(::getpid()));
+  fs::path deep = dir / "denied";
+  for (int i = 0; i < 40; ++i) deep /= "d";  // 45 components in all
+  fs::path is_long = dir / "denied";
+  while (is_long.string().size() < 300) is_long /= std::string(60, 'x');
+  fs::create_directories(deep);
+  fs::create_directories(is_long);
+  fs::copy_file("/bin/true", deep / "true");
+  fs::copy_file("/bin/true", is_long / "true");
+  enforcer_ = make_kernel_enforcer(setup());
+  Policy deny = policy(6, Kind::exec, Action::deny);
+  deny.match.path = deny.resolved.path = {(dir / "denied").string() + "/"};
+  Policy exact = policy(7, Kind::exec, Action::deny);  // an exact path never matches a longer one
+  exact.match.path = exact.resolved.path = {(dir / "denied").string()};
+  exact.priority = -1;
+  enforcer_->apply({deny, exact});
+  PinnedEvents events(pin_dir());
+
+  const int deep_status = exec_status((deep / "true").string());
+  const int long_status = exec_status((is_long / "true").string());
+  fs::remove_all(dir);
+  for (int status : {deep_status, long_status}) {
+    if (mechanism(Kind::exec) == Mechanism::signal)
+      EXPECT_TRUE(killed(status)) << "wait status " << status;
+    else
+      EXPECT_TRUE(exec_refused(status)) << "wait status " << status;
+  }
+  const std::vector<LsmEvent> got = events.take();
+  ASSERT_EQ(got.size(), 2u);
+  for (const LsmEvent& e : got) EXPECT_EQ(e.data["policy_id"], 6);
+  EXPECT_EQ(enforcer_->hits().at(6).deny, 2u);
+}
+
 TEST_F(LsmKernelTest, AdamdAndItsChildrenAreExempt) {
   if (!has(Kind::connect) || !has(Kind::exec)) GTEST_SKIP() << "needs connect and exec mechanisms";
   enter_netns();

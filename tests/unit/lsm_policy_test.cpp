@@ -37,6 +37,11 @@ TEST(LsmPolicyJson, BadBodiesNameTheirField) {
     return body;
   };
   const std::string long_path = "/" + std::string(ADAM_LSM_PATH_MAX, 'a');
+  std::string deep_path;  // one component more than the kernel reads
+  for (int i = 0; i <= ADAM_LSM_PATH_DEPTH; ++i) deep_path += "/d";
+  std::string deep_prefix;  // its '/' is the component too many
+  for (int i = 0; i < ADAM_LSM_PATH_DEPTH; ++i) deep_prefix += "/d";
+  deep_prefix += "/";
   const BadBody bad[] = {
       {"not an object", json::array(), "body"},
       {"no kind", {{"name", "x"}, {"action", "deny"}}, "kind"},
@@ -53,6 +58,8 @@ TEST(LsmPolicyJson, BadBodiesNameTheirField) {
       {"relative path", with({{"match", {{"path", {"/usr/bin/nc", "bin/sh"}}}}}), "match.path[1]"},
       {"path with ..", with({{"match", {{"path", {"/usr/../bin/sh"}}}}}), "match.path[0]"},
       {"path too long", with({{"match", {{"path", {long_path}}}}}), "match.path[0]"},
+      {"path too deep", with({{"match", {{"path", {"/usr/bin/nc", deep_path}}}}}), "match.path[1]"},
+      {"prefix too deep", with({{"match", {{"path", {deep_prefix}}}}}), "match.path[0]"},
       {"no paths", with({{"match", {{"path", json::array()}}}}), "match.path"},
       {"exec without match", {{"name", "x"}, {"kind", "exec"}, {"action", "deny"}}, "match.path"},
       {"a connect field on exec", with({{"match", {{"dst", {"203.0.113.0/24"}}}}}), "match.dst"},

@@ -116,7 +116,7 @@ auto list_of(const json& v, const std::string& field, size_t min, size_t max, Pa
   return out;
 }
 
-// An absolute, normalized path shorter than the kernel's key: exact, or a
+// An absolute, normalized path shorter and shallower than the kernel reads: exact, or a
 // prefix ending in '/'. No "." or ".." parts and no "//", so the path means
 // what it says before symlinks are resolved.
 std::string path_of(const json& v, const std::string& field) {
@@ -124,13 +124,17 @@ std::string path_of(const json& v, const std::string& field) {
   if (path[0] != '/')
     throw bad_request(field, "must be an absolute path (starting with '/'), got " + quoted(v));
   if (path.find('\0') != std::string::npos) throw bad_request(field, "must not hold a NUL byte");
-  for (size_t at = 1; at <= path.size();) {
+  size_t parts = 0;
+  for (size_t at = 1; at <= path.size(); ++parts) {
     const size_t end = std::min(path.find('/', at), path.size());
     const std::string_view part(path.data() + at, end - at);
     if ((part.empty() && end != path.size()) || part == "." || part == "..")
       throw bad_request(field, "must be a normalized path (no \"//\", \".\" or \"..\"), got " + quoted(v));
     at = end + 1;
   }
+  if (parts > ADAM_LSM_PATH_DEPTH)
+    throw bad_request(field, "must have at most " + std::to_string(ADAM_LSM_PATH_DEPTH) +
+                                 " components (what the kernel hooks read of a path), got " + quoted(v));
   return path;
 }
 
