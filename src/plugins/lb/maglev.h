@@ -1,0 +1,31 @@
+#pragma once
+// Maglev consistent hashing (Eisenbud et al., NSDI 2016), with weights: the
+// lookup table a service's packets are hashed into. Built in user space and
+// handed to the kernel whole (docs/lb.md "Maglev").
+//
+// Deterministic: the table depends only on the backends' keys, weights and
+// order-independent identity, never on the process, the machine or the
+// standard library's hash, so two adamds given the same service build the
+// same table.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace adam::lb {
+
+inline constexpr uint32_t kNoBackend = 0xFFFFFFFFu;  // an entry of a table without backends
+
+struct MaglevBackend {
+  std::string key;      // what the permutation is derived from: the backend's address text
+  uint32_t weight = 0;  // 0: no entries
+};
+
+// The table of `table_size` entries (a prime), each the index in `backends`
+// of the backend it maps to; every entry kNoBackend when no backend has a
+// weight. Backends' shares of the entries follow their weights; removing one
+// of N moves few entries other than its own. The result does not depend on
+// the order of `backends` (beyond the indexes it returns).
+std::vector<uint32_t> maglev_table(std::span<const MaglevBackend> backends, uint32_t table_size);
+
+}  // namespace adam::lb
