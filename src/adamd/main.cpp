@@ -1,6 +1,7 @@
 // adamd: the per-machine daemon. Hosts the plugins, owns their BPF objects,
 // keeps state in SQLite and serves the API, console and metrics on one port.
 #include <fcntl.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
@@ -11,9 +12,13 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "api/self_signed.h"
 #include "api/server.h"
@@ -25,6 +30,7 @@
 #include "core/kernel.h"
 #include "core/log.h"
 #include "core/plugin_manager.h"
+#include "core/state_files.h"
 #include "core/xdp_chain.h"
 #include "plugins/registry.h"
 #include "store/database.h"
@@ -38,8 +44,7 @@ namespace {
 // One adamd per state dir: an flock held for the process's lifetime.
 adam::UniqueFd lock_state_dir(const std::string& state_dir) {
   const std::string path = state_dir + "/adamd.lock";
-  adam::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!fd) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+  adam::UniqueFd fd = adam::open_state_file(path, O_RDWR | O_CREAT);
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     char buf[32] = {};
     const ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
@@ -54,6 +59,20 @@ adam::UniqueFd lock_state_dir(const std::string& state_dir) {
   return fd;
 }
 
+// One adamd per pin dir as well: the pins are its plugins' kernel state, and
+// a second adamd on them would re-adopt and then detach the first one's
+// links while the first goes on reporting them running.
+adam::UniqueFd lock_pin_dir(const std::string& pin_dir, const std::string& state_dir) {
+  std::filesystem::create_directories(pin_dir);
+  adam::UniqueFd fd(::open(pin_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) throw std::runtime_error("cannot open pin dir " + pin_dir + ": " + std::strerror(errno));
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0)
+    throw std::runtime_error("another adamd is already using pin dir " + pin_dir +
+                             " (this one's state dir is " + state_dir +
+                             "); stop it or pick another --pin-dir");
+  return fd;
+}
+
 // Every connection is a file descriptor: the soft limit (often 1024) would
 // cap them below what the HTTP server is built to hold.
 void raise_fd_limit() {
@@ -64,25 +83,72 @@ void raise_fd_limit() {
     spdlog::warn("cannot raise RLIMIT_NOFILE: {}", std::strerror(errno));
 }
 
-int run(adam::DaemonConfig config) {
-  const adam::ListenAddress listen = adam::parse_listen(config.listen);
-  adam::templates::load();  // a broken console template stops adamd here, not on a page
-  adam::EventHubOptions event_options;
+// The signals adamd takes itself (run()'s signal thread).
+sigset_t handled_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR1}) sigaddset(&set, sig);
+  return set;
+}
+
+// --retention and --max-events, checked.
+std::pair<std::optional<adam::Span>, int64_t> retention_of(const adam::DaemonConfig& config) {
+  std::optional<adam::Span> retention;
   try {
-    event_options.retention = adam::parse_span(config.retention);
+    retention = adam::parse_span(config.retention);
   } catch (const std::invalid_argument& e) {
     throw std::runtime_error(std::string("--retention: ") + e.what());
   }
   if (config.max_events < 0) throw std::runtime_error("--max-events must be 0 (no limit) or more");
-  event_options.max_events = config.max_events;
+  return {retention, config.max_events};
+}
+
+// SIGHUP: reads the config file again and applies what can change while
+// adamd runs (log level, retention, max events), all or nothing; says which
+// changed settings need a restart.
+void reload(const adam::DaemonConfig& running, const std::function<adam::DaemonConfig()>& read_config,
+            adam::EventHub& events) {
+  try {
+    const adam::DaemonConfig next = read_config();
+    const auto [retention, max_events] = retention_of(next);
+    adam::set_log_level(next.log_level);  // throws before anything changed
+    events.set_retention(retention, max_events);
+    spdlog::info("SIGHUP: reloaded: log level {}, retention {}, max events {}", next.log_level,
+                 next.retention, next.max_events);
+    std::vector<std::string> need_restart;
+    if (next.listen != running.listen) need_restart.push_back("listen");
+    if (next.state_dir != running.state_dir) need_restart.push_back("state_dir");
+    if (next.pin_dir != running.pin_dir) need_restart.push_back("pin_dir");
+    if (next.metrics_auth != running.metrics_auth) need_restart.push_back("metrics_auth");
+    if (next.demo != running.demo) need_restart.push_back("demo");
+    if (next.tls_cert != running.tls_cert || next.tls_key != running.tls_key ||
+        next.tls_self_signed != running.tls_self_signed)
+      need_restart.push_back("tls");
+    if (!need_restart.empty())
+      spdlog::warn("SIGHUP: changed settings that take a restart, not applied: {}",
+                   fmt::join(need_restart, ", "));
+  } catch (const std::exception& e) {
+    spdlog::error("SIGHUP: config not reloaded, nothing changed: {}", e.what());
+  }
+}
+
+int run(adam::DaemonConfig config, const std::function<adam::DaemonConfig()>& read_config) {
+  const adam::DaemonConfig as_given = config;  // what SIGHUP's reload compares with
+  const adam::ListenAddress listen = adam::parse_listen(config.listen);
+  adam::templates::load();  // a broken console template stops adamd here, not on a page
+  adam::EventHubOptions event_options;
+  std::tie(event_options.retention, event_options.max_events) = retention_of(config);
   if (::geteuid() != 0)
     throw std::runtime_error(
         "adamd must run as root (it loads BPF programs and attaches them to interfaces)");
 
   raise_fd_limit();
-  std::filesystem::create_directories(config.state_dir);
-  ::chmod(config.state_dir.c_str(), 0700);
+  // What adamd creates is for root alone: the database, tokens and keys, and
+  // the directories of its pins.
+  ::umask(077);
+  adam::prepare_state_dir(config.state_dir);
   adam::UniqueFd lock = lock_state_dir(config.state_dir);
+  adam::UniqueFd pin_lock = lock_pin_dir(config.pin_dir, config.state_dir);
   if (config.tls_self_signed) {
     if (!config.tls_cert.empty() || !config.tls_key.empty())
       throw std::runtime_error("--tls-self-signed and --tls-cert/--tls-key exclude each other: give one");
@@ -112,7 +178,6 @@ int run(adam::DaemonConfig config) {
   std::optional<adam::DemoLab> lab;
   if (config.demo) lab.emplace();
 
-  std::filesystem::create_directories(config.pin_dir);
   adam::XdpChain xdp(config.pin_dir);
   adam::PluginContext plugin_ctx{config.pin_dir, xdp, features, &db, &events};
   adam::PluginManager plugins(adam::make_plugins(plugin_ctx), desired, features);
@@ -129,17 +194,26 @@ int run(adam::DaemonConfig config) {
               port, token_path.c_str());
   std::fflush(stdout);
 
-  // SIGINT/SIGTERM end serve(); signals are blocked in every thread and
-  // taken by this one, so no handler runs in the middle of anything.
-  std::thread signals([&server] {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    int sig = 0;
-    sigwait(&set, &sig);
-    spdlog::info("{}: shutting down (plugins keep enforcing through their pins)", strsignal(sig));
-    server.stop();
+  // Signals are blocked in every thread and taken by this one, so no handler
+  // runs in the middle of anything: SIGINT/SIGTERM end serve(), SIGHUP
+  // reloads, SIGUSR1 is logged and ignored.
+  std::thread signals([&] {
+    const sigset_t set = handled_signals();
+    for (;;) {
+      int sig = 0;
+      sigwait(&set, &sig);
+      if (sig == SIGHUP) {
+        reload(as_given, read_config, events);
+        continue;
+      }
+      if (sig == SIGUSR1) {
+        spdlog::info("SIGUSR1: ignored (SIGHUP reloads the config, SIGTERM stops adamd)");
+        continue;
+      }
+      spdlog::info("{}: shutting down (plugins keep enforcing through their pins)", strsignal(sig));
+      server.stop();
+      return;
+    }
   });
   server.serve();
   // serve() also returns on its own if the socket fails: wake the signal thread.
@@ -151,10 +225,7 @@ int run(adam::DaemonConfig config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
+  const sigset_t set = handled_signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -194,29 +265,35 @@ int main(int argc, char** argv) {
     opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   CLI11_PARSE(app, argc, argv);
 
+  // The file gives the base, flags given on the command line win; read
+  // again on SIGHUP.
+  const adam::DaemonConfig from_flags = config;
+  auto read_config = [&]() {
+    adam::DaemonConfig merged = from_flags;
+    if (config_file.empty()) return merged;
+    adam::DaemonConfig from_file;
+    adam::load_config_file(config_file, from_file);
+    auto pick = [](CLI::Option* flag, auto& value, const auto& file_value) {
+      if (flag->count() == 0) value = file_value;
+    };
+    pick(listen, merged.listen, from_file.listen);
+    pick(state_dir, merged.state_dir, from_file.state_dir);
+    pick(pin_dir, merged.pin_dir, from_file.pin_dir);
+    pick(log_level, merged.log_level, from_file.log_level);
+    pick(metrics_auth, merged.metrics_auth, from_file.metrics_auth);
+    pick(demo, merged.demo, from_file.demo);
+    pick(retention, merged.retention, from_file.retention);
+    pick(max_events, merged.max_events, from_file.max_events);
+    pick(tls_cert, merged.tls_cert, from_file.tls_cert);
+    pick(tls_key, merged.tls_key, from_file.tls_key);
+    pick(tls_self_signed, merged.tls_self_signed, from_file.tls_self_signed);
+    merged.state_dir = std::filesystem::absolute(merged.state_dir).lexically_normal().string();
+    return merged;
+  };
   try {
-    if (!config_file.empty()) {
-      // The file gives the base, flags given on the command line win.
-      adam::DaemonConfig from_file;
-      adam::load_config_file(config_file, from_file);
-      auto pick = [](CLI::Option* flag, auto& value, const auto& file_value) {
-        if (flag->count() == 0) value = file_value;
-      };
-      pick(listen, config.listen, from_file.listen);
-      pick(state_dir, config.state_dir, from_file.state_dir);
-      pick(pin_dir, config.pin_dir, from_file.pin_dir);
-      pick(log_level, config.log_level, from_file.log_level);
-      pick(metrics_auth, config.metrics_auth, from_file.metrics_auth);
-      pick(demo, config.demo, from_file.demo);
-      pick(retention, config.retention, from_file.retention);
-      pick(max_events, config.max_events, from_file.max_events);
-      pick(tls_cert, config.tls_cert, from_file.tls_cert);
-      pick(tls_key, config.tls_key, from_file.tls_key);
-      pick(tls_self_signed, config.tls_self_signed, from_file.tls_self_signed);
-    }
+    config = read_config();
     adam::init_logging(config.log_level);
-    config.state_dir = std::filesystem::absolute(config.state_dir).lexically_normal().string();
-    return run(config);
+    return run(config, read_config);
   } catch (const adam::MigrationError& e) {
     std::fprintf(stderr, "adamd: database migration failed, not starting: %s\n", e.what());
   } catch (const std::exception& e) {

@@ -1,14 +1,11 @@
 #include "api/self_signed.h"
 
-#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -19,6 +16,7 @@
 
 #include "api/machine_client.h"
 #include "core/kernel.h"
+#include "core/state_files.h"
 
 namespace adam {
 
@@ -36,19 +34,15 @@ void check(bool ok, const char* what) {
   if (!ok) throw std::runtime_error(std::string("self-signed certificate: ") + what + " failed");
 }
 
-// Writes through a file created with mode 0600 from the start: the key is
-// never readable by others, not even for a moment.
-void write_private(const std::string& path, const std::function<bool(FILE*)>& write) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
-  FILE* f = ::fdopen(fd, "w");
-  const bool written = f && write(f) && std::fflush(f) == 0 && ::fsync(fd) == 0;
-  f ? std::fclose(f) : ::close(fd);
-  if (!written || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    throw std::runtime_error("cannot write " + path);
-  }
+// PEM text of what `write` puts out, for write_state_file(): the key goes
+// into a file created with mode 0600 from the start, never readable by
+// others, not even for a moment.
+std::string pem_text(const std::function<bool(BIO*)>& write) {
+  std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>> bio(BIO_new(BIO_s_mem()));
+  check(bio && write(bio.get()), "PEM encoding");
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(size));
 }
 
 void generate(const TlsPair& pair) {
@@ -84,18 +78,18 @@ void generate(const TlsPair& pair) {
     check(ext && X509_add_ext(cert.get(), ext.get(), -1) == 1, "X509_add_ext");
   }
   check(X509_sign(cert.get(), key.get(), EVP_sha256()) > 0, "X509_sign");
-  write_private(pair.key, [&](FILE* f) {
-    return PEM_write_PrivateKey(f, key.get(), nullptr, nullptr, 0, nullptr, nullptr) == 1;
-  });
-  write_private(pair.cert, [&](FILE* f) { return PEM_write_X509(f, cert.get()) == 1; });
+  write_state_file(pair.key, pem_text([&](BIO* bio) {
+                     return PEM_write_bio_PrivateKey(bio, key.get(), nullptr, nullptr, 0, nullptr, nullptr) ==
+                            1;
+                   }));
+  write_state_file(pair.cert, pem_text([&](BIO* bio) { return PEM_write_bio_X509(bio, cert.get()) == 1; }));
 }
 
 }  // namespace
 
 TlsPair ensure_self_signed(const std::string& state_dir) {
   const std::string dir = state_dir + "/tls";
-  std::filesystem::create_directories(dir);
-  ::chmod(dir.c_str(), 0700);
+  prepare_state_dir(dir);
   const TlsPair pair{dir + "/cert.pem", dir + "/key.pem"};
   if (std::filesystem::exists(pair.cert) && std::filesystem::exists(pair.key)) return pair;
   generate(pair);

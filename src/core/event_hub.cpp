@@ -438,14 +438,26 @@ void EventHub::append_loss_markers(std::vector<Queued>& batch) {
 
 // Small delete transactions, one per writer round while there is more to
 // delete: ingest and queries go on in between.
+void EventHub::set_retention(std::optional<Span> retention, int64_t max_events) {
+  std::lock_guard lock(retention_mu_);
+  options_.retention = retention;
+  options_.max_events = max_events;
+}
+
 void EventHub::apply_retention() {
+  std::optional<Span> retention;
+  int64_t max_events = 0;
+  {
+    std::lock_guard lock(retention_mu_);
+    retention = options_.retention;
+    max_events = options_.max_events;
+  }
   int64_t deleted = 0;
   try {
-    if (options_.retention)
-      deleted +=
-          store_.delete_older_than(span_start(*options_.retention, now_ns()), options_.retention_batch);
-    if (options_.max_events > 0 && deleted < options_.retention_batch)
-      deleted += store_.delete_beyond(options_.max_events, options_.retention_batch - deleted);
+    if (retention)
+      deleted += store_.delete_older_than(span_start(*retention, now_ns()), options_.retention_batch);
+    if (max_events > 0 && deleted < options_.retention_batch)
+      deleted += store_.delete_beyond(max_events, options_.retention_batch - deleted);
   } catch (const std::exception& e) {
     spdlog::warn("events: retention: {}", e.what());
   }

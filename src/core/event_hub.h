@@ -116,6 +116,9 @@ class EventHub {
   // std::runtime_error when libbpf refuses the map.
   class Registration;
   std::unique_ptr<Registration> add_ring_buffer(RingBufferSource source);
+  // New retention limits (SIGHUP's reload), applied from the writer's next
+  // retention round.
+  void set_retention(std::optional<Span> retention, int64_t max_events);
   // An event from C++ (never blocks; a full queue counts a `queue` loss).
   void publish(std::string_view plugin, std::string_view kind, std::string data, TimeNs ts = now_ns());
 
@@ -154,7 +157,8 @@ class EventHub {
   void apply_retention();
 
   EventStore& store_;
-  EventHubOptions options_;
+  EventHubOptions options_;  // retention and max_events under retention_mu_ (set_retention)
+  mutable std::mutex retention_mu_;
 
   // Consumer side: the sources and the libbpf ring_buffer over them.
   std::mutex sources_mu_;

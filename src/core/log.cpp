@@ -57,6 +57,8 @@ void init_logging(const std::string& level) {
   libbpf_set_print(libbpf_to_spdlog);
 }
 
+void set_log_level(const std::string& level) { spdlog::default_logger()->set_level(parse_level(level)); }
+
 std::string format_libbpf_message(const char* fmt, va_list args) {
   va_list copy;
   va_copy(copy, args);

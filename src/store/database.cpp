@@ -1,9 +1,12 @@
 #include "store/database.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
+
+#include "core/state_files.h"
 
 namespace adam {
 
@@ -130,10 +133,22 @@ int user_version(SQLite::Database& db) { return db.execAndGet("PRAGMA user_versi
 // adamd reads none of them. Possible only before SQLite initializes, i.e.
 // before the first connection opens: at static initialization.
 [[maybe_unused]] const bool kMemstatusOff = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+
+// Creates the database file 0600 (SQLite gives its -wal and -shm files the
+// database file's mode) and checks it and those files as state files
+// (core/state_files.h), before SQLite opens them with O_NOFOLLOW as well.
+const std::string& checked_state_file(const std::string& path) {
+  if (path == ":memory:") return path;  // SQLite's in-memory database: no file
+  open_state_file(path, O_RDWR | O_CREAT);
+  for (const char* suffix : {"-wal", "-shm"}) open_state_file(path + suffix, O_RDWR);
+  return path;
+}
 }  // namespace
 
 Database::Database(const std::string& path, const std::vector<Migration>& migrations)
-    : db_(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX), path_(path) {
+    : db_(checked_state_file(path),
+          SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW),
+      path_(path) {
   db_.setBusyTimeout(5000);
   migrate(migrations);
   // WAL only once the schema is in place, so a failed migration leaves even

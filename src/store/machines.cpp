@@ -29,10 +29,9 @@ Machine row_to_machine(SQLite::Statement& q) {
 
 }  // namespace
 
-MachineStore::MachineStore(Database& db) : db_(db) {
-  // SQLite creates the WAL and shm files with the database file's mode.
-  for (const char* suffix : {"", "-wal", "-shm"}) ::chmod((db_.path() + suffix).c_str(), 0600);
-}
+// The database that holds the remote tokens is the owner's alone: Database
+// opens it as a state file (0600, and so are its -wal and -shm files).
+MachineStore::MachineStore(Database& db) : db_(db) {}
 
 void MachineStore::check_name(const std::string& name) {
   static const std::regex valid_name("[A-Za-z0-9._-]{1,64}");

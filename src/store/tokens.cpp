@@ -1,20 +1,17 @@
 #include "store/tokens.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cstring>
 #include <regex>
 #include <stdexcept>
 
 #include "core/errors.h"
+#include "core/state_files.h"
 
 namespace adam {
 
@@ -165,18 +162,7 @@ bool TokenStore::ensure_admin_token(const std::string& path) {
   // Write the file before the row exists, so a crash never leaves an admin
   // token nobody knows.
   const std::string secret = random_secret();
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error(fmt::format("cannot write {}: {}", tmp, strerror(errno)));
-  const std::string line = secret + "\n";
-  const bool written =
-      ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
-  ::fchmod(fd, 0600);
-  ::close(fd);
-  if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    throw std::runtime_error(fmt::format("cannot write {}: {}", path, strerror(errno)));
-  }
+  write_state_file(path, secret + "\n");
   db_.with([&](SQLite::Database& db) {
     SQLite::Statement ins(db, "INSERT INTO tokens(name, role, hash, created_at) VALUES (?, 'admin', ?, ?)");
     // "admin" may be taken by a viewer token someone named so; keep names unique.

@@ -1,0 +1,179 @@
+// adamd's state dir, pin dir and signals as an attacker or a careless
+// operator would try them: a second adamd on the same pins, symlinks planted
+// where adamd writes, files others could read, SIGHUP and SIGUSR1.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "support/adamd.h"
+#include "support/netns.h"
+
+namespace adam::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string file_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+}
+
+mode_t mode_of(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+// A directory of the test's own under /tmp, removed at the end.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/adamt-files-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Waits until adamd's log holds `text`.
+bool log_shows(const Adamd& d, const std::string& text, std::chrono::seconds within = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (d.log().find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+TEST(DaemonFiles, SecondAdamdOnTheSamePinDirRefusesAndTheFirstKeepsItsPins) {
+  if (!have_root()) GTEST_SKIP() << "needs root (adamd loads BPF)";
+  Adamd first;
+  ASSERT_TRUE(first.running());
+  Adamd::Options o;
+  o.args = {"--pin-dir", first.pin_dir()};  // its own state dir, the first one's pins
+  o.wait_healthy = false;
+  Adamd second(o);
+  EXPECT_EQ(second.wait_exit(30000), 1);
+  EXPECT_NE(second.log().find("another adamd is already using pin dir " + first.pin_dir()), std::string::npos)
+      << second.log();
+  EXPECT_EQ(first.get("/healthz", "-").status, 200);
+  EXPECT_TRUE(fs::exists(first.pin_dir() + "/xdp/chain")) << "the first adamd's XDP chain is still pinned";
+  // Once the first is gone, its pin dir can be taken over (as after a restart).
+  first.stop();
+  second.start();
+  EXPECT_TRUE(second.running()) << second.log();
+}
+
+TEST(DaemonFiles, SymlinksPlantedInTheStateDirAreRefusedAndTheirTargetsUntouched) {
+  if (!have_root()) GTEST_SKIP() << "needs root (adamd loads BPF)";
+  for (const std::string name : {"adamd.lock", "adam.db"}) {
+    SCOPED_TRACE(name);
+    TempDir state, elsewhere;
+    const std::string target = elsewhere.file("precious");
+    write_text(target, "not adamd's\n");
+    ASSERT_EQ(::symlink(target.c_str(), state.file(name).c_str()), 0);
+    Adamd::Options o;
+    o.args = {"--state-dir", state.path()};
+    o.wait_healthy = false;
+    Adamd d(o);
+    EXPECT_EQ(d.wait_exit(30000), 1);
+    EXPECT_NE(d.log().find("refusing " + state.file(name) + ": it is a symbolic link"), std::string::npos)
+        << d.log();
+    EXPECT_EQ(file_text(target), "not adamd's\n");
+  }
+}
+
+TEST(DaemonFiles, AStateDirOfAnotherUserIsRefused) {
+  if (!have_root()) GTEST_SKIP() << "needs root (adamd loads BPF, chown)";
+  TempDir state;
+  ASSERT_EQ(::chown(state.path().c_str(), 65534, 65534), 0);  // nobody
+  Adamd::Options o;
+  o.args = {"--state-dir", state.path()};
+  o.wait_healthy = false;
+  Adamd d(o);
+  EXPECT_EQ(d.wait_exit(30000), 1);
+  EXPECT_NE(d.log().find("refusing " + state.path() + ": owned by uid 65534"), std::string::npos) << d.log();
+  EXPECT_TRUE(fs::is_empty(state.path())) << "nothing was created in it";
+}
+
+TEST(DaemonFiles, StateFilesAreForTheOwnerOnlyEvenWhenTheyWereLooser) {
+  if (!have_root()) GTEST_SKIP() << "needs root (adamd loads BPF)";
+  TempDir state;
+  ASSERT_EQ(::chmod(state.path().c_str(), 0755), 0);
+  Adamd::Options o;
+  o.args = {"--state-dir", state.path(), "--tls-self-signed"};
+  o.https = true;
+  {
+    Adamd d(o);
+    ASSERT_TRUE(d.running()) << d.log();
+    // A write, so the WAL and its index exist (the token is in this state dir, not the harness's).
+    std::string token = file_text(state.file("admin.token"));
+    token.erase(token.find_last_not_of('\n') + 1);
+    ASSERT_EQ(d.post("/api/v1/tokens", R"({"name":"reader","role":"viewer"})", token).status, 201);
+    EXPECT_EQ(mode_of(state.path()), 0700u);
+    for (const std::string name :
+         {"adam.db", "adam.db-wal", "adam.db-shm", "adamd.lock", "admin.token", "tls/key.pem", "tls/cert.pem"})
+      EXPECT_EQ(mode_of(state.file(name)), 0600u) << name;
+    EXPECT_EQ(mode_of(state.file("tls")), 0700u);
+  }
+  // A database someone made readable is made the owner's again at the next start.
+  ASSERT_EQ(::chmod(state.file("adam.db").c_str(), 0644), 0);
+  Adamd again(o);
+  ASSERT_TRUE(again.running()) << again.log();
+  EXPECT_EQ(mode_of(state.file("adam.db")), 0600u);
+  EXPECT_NE(again.log().find("adam.db had mode 0644: made 0600"), std::string::npos) << again.log();
+}
+
+TEST(DaemonFiles, SighupReloadsRetentionAllOrNothingAndSigusr1IsIgnored) {
+  if (!have_root()) GTEST_SKIP() << "needs root (adamd loads BPF)";
+  TempDir conf;
+  const std::string config = conf.file("adamd.toml");
+  write_text(config, "retention = \"7d\"\n");
+  Adamd::Options o;
+  o.args = {"--config", config};
+  Adamd d(o);
+  ASSERT_TRUE(d.running()) << d.log();
+
+  write_text(config, "retention = \"90m\"\nmax_events = 1000\n");
+  ASSERT_EQ(::kill(d.pid(), SIGHUP), 0);
+  EXPECT_TRUE(log_shows(d, "SIGHUP: reloaded: log level debug, retention 90m, max events 1000")) << d.log();
+
+  // A bad value: nothing changes, adamd goes on.
+  write_text(config, "retention = \"soon\"\n");
+  ASSERT_EQ(::kill(d.pid(), SIGHUP), 0);
+  EXPECT_TRUE(log_shows(d, "SIGHUP: config not reloaded, nothing changed: --retention")) << d.log();
+
+  // What only a restart can change is named, not silently ignored.
+  write_text(config, "retention = \"90m\"\ndemo = true\n");
+  ASSERT_EQ(::kill(d.pid(), SIGHUP), 0);
+  EXPECT_TRUE(log_shows(d, "changed settings that take a restart, not applied: demo")) << d.log();
+
+  ASSERT_EQ(::kill(d.pid(), SIGUSR1), 0);
+  EXPECT_TRUE(log_shows(d, "SIGUSR1: ignored")) << d.log();
+  EXPECT_EQ(d.get("/healthz", "-").status, 200);
+  EXPECT_EQ(d.stop(), 0) << "SIGTERM still ends it cleanly";
+}
+
+}  // namespace
+}  // namespace adam::test
