@@ -121,6 +121,7 @@ void reload(const adam::DaemonConfig& running, const std::function<adam::DaemonC
     if (next.pin_dir != running.pin_dir) need_restart.push_back("pin_dir");
     if (next.metrics_auth != running.metrics_auth) need_restart.push_back("metrics_auth");
     if (next.demo != running.demo) need_restart.push_back("demo");
+    if (next.allowed_origins != running.allowed_origins) need_restart.push_back("allowed_origins");
     if (next.tls_cert != running.tls_cert || next.tls_key != running.tls_key ||
         next.tls_self_signed != running.tls_self_signed)
       need_restart.push_back("tls");
@@ -256,6 +257,9 @@ int main(int argc, char** argv) {
   auto* tls_self_signed =
       app.add_flag("--tls-self-signed", config.tls_self_signed,
                    "serve HTTPS with a self-signed certificate generated on first start (<state-dir>/tls/)");
+  auto* allowed_origins =
+      app.add_option("--allowed-origin", config.allowed_origins,
+                     "an origin the console is also served from, e.g. https://adam.example.org (repeatable)");
   app.add_flag_callback("--version", [] {
     std::printf("adamd %s\n", ADAM_VERSION);
     std::exit(0);
@@ -287,6 +291,7 @@ int main(int argc, char** argv) {
     pick(tls_cert, merged.tls_cert, from_file.tls_cert);
     pick(tls_key, merged.tls_key, from_file.tls_key);
     pick(tls_self_signed, merged.tls_self_signed, from_file.tls_self_signed);
+    pick(allowed_origins, merged.allowed_origins, from_file.allowed_origins);
     merged.state_dir = std::filesystem::absolute(merged.state_dir).lexically_normal().string();
     return merged;
   };

@@ -210,7 +210,7 @@ struct Server::Impl {
   }
 
   template <class S>
-  awaitable<void> serve(S& stream);
+  awaitable<void> serve(S& stream, const std::string& peer);
   template <class S>
   awaitable<void> serve_stream(S& stream, Outcome& outcome);
   awaitable<void> connection(tcp::socket socket, asio::ip::address peer);
@@ -242,7 +242,7 @@ std::string Server::Impl::read_failure(const error_code& ec, bool timed_out, con
 }
 
 template <class S>
-awaitable<void> Server::Impl::serve(S& stream) {
+awaitable<void> Server::Impl::serve(S& stream, const std::string& peer) {
   auto& socket = beast::get_lowest_layer(stream).socket();
   ReadDeadline deadline(co_await asio::this_coro::executor);
   // Holds the header (request line and fields) and what came after it.
@@ -278,6 +278,7 @@ awaitable<void> Server::Impl::serve(S& stream) {
 
     const auto& req = head_parser.get();
     Head head;
+    head.peer = peer;
     head.method = std::string(req.method_string());
     head.target = std::string(req.target());
     for (const auto& field : req) {
@@ -470,16 +471,20 @@ awaitable<void> Server::Impl::connection(tcp::socket socket, asio::ip::address p
     }
   } leave{*this, id, peer};
   socket.set_option(tcp::no_delay(true), ec);
+  // An IPv4 client of a dual-stack socket as itself (198.51.100.1, not ::ffff:198.51.100.1).
+  const std::string peer_text = peer.is_v6() && peer.to_v6().is_v4_mapped()
+                                    ? asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6()).to_string()
+                                    : peer.to_string();
   beast::tcp_stream plain(std::move(socket));
   try {
     if (tls) {
       beast::ssl_stream<beast::tcp_stream> secure(std::move(plain), *tls);
       auto& lowest = beast::get_lowest_layer(secure);
       closers[id] = [&lowest] { lowest.close(); };
-      co_await serve(secure);
+      co_await serve(secure, peer_text);
     } else {
       closers[id] = [&plain] { plain.close(); };
-      co_await serve(plain);
+      co_await serve(plain, peer_text);
     }
   } catch (const std::exception& e) {
     spdlog::warn("connection from {}: {}", peer.to_string(), e.what());

@@ -34,6 +34,7 @@ struct Limits {
 };
 
 struct Head {
+  std::string peer;  // the client's address ("198.51.100.1", "2001:db8::1")
   std::string method;
   std::string target;                          // path and query, as sent
   std::map<std::string, std::string> headers;  // names in lower case; repeats joined by ", "

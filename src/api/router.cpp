@@ -218,6 +218,7 @@ http::Admission Router::admit(const http::Head& head) {
   const bool head_only = head.method == "HEAD";
   req.method = head_only ? "GET" : head.method;
   req.headers = head.headers;
+  req.client = head.peer;
   req.hx = req.header("hx-request") == "true";
   const size_t question = head.target.find('?');
   req.path = percent_decode(std::string_view(head.target).substr(0, question), false);

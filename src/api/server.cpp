@@ -15,7 +15,9 @@ namespace adam {
 struct ApiServer::Impl {
   explicit Impl(ApiContext c)
       : ctx(std::move(c)),
-        auth(ctx.tokens),
+        auth(ctx.tokens, &ctx.events,
+             Auth::Options{!ctx.config.tls_cert.empty() || ctx.config.tls_self_signed,
+                           ctx.config.allowed_origins}),
         router(auth, ctx.events, metrics),
         server({}, router.application()) {}
 
@@ -56,7 +58,9 @@ int ApiServer::bind(const ListenAddress& address) {
       throw std::runtime_error("--tls-cert and --tls-key go together: give both or neither");
     tls = http::TlsFiles{config.tls_cert, config.tls_key};
   }
-  return impl_->server.listen(address.host, address.port, tls);
+  const int port = impl_->server.listen(address.host, address.port, tls);
+  impl_->auth.set_listen_port(port);
+  return port;
 }
 
 void ApiServer::serve() {

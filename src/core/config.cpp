@@ -51,16 +51,29 @@ void load_config_file(const std::string& path, DaemonConfig& config) {
       want_string(config.tls_key);
     else if (key == "tls_self_signed")
       want_bool(config.tls_self_signed);
-    else if (key == "max_events") {
+    else if (key == "allowed_origins") {
+      const toml::array* origins = node.as_array();
+      if (!origins)
+        throw std::invalid_argument(fmt::format("{}: '{}' must be an array of strings", path, raw_key.str()));
+      config.allowed_origins.clear();
+      for (const auto& origin : *origins) {
+        auto v = origin.value<std::string>();
+        if (!v)
+          throw std::invalid_argument(
+              fmt::format("{}: '{}' must be an array of strings", path, raw_key.str()));
+        config.allowed_origins.push_back(*v);
+      }
+    } else if (key == "max_events") {
       auto v = node.value<int64_t>();
       if (!v || !node.is_integer() || *v < 0)
         throw std::invalid_argument(fmt::format("{}: '{}' must be a whole number >= 0", path, raw_key.str()));
       config.max_events = *v;
     } else
-      throw std::invalid_argument(fmt::format(
-          "{}: unknown setting '{}' (known: listen, state_dir, pin_dir, "
-          "log_level, metrics_auth, demo, retention, max_events, tls_cert, tls_key, tls_self_signed)",
-          path, raw_key.str()));
+      throw std::invalid_argument(
+          fmt::format("{}: unknown setting '{}' (known: listen, state_dir, pin_dir, "
+                      "log_level, metrics_auth, demo, retention, max_events, tls_cert, tls_key, "
+                      "tls_self_signed, allowed_origins)",
+                      path, raw_key.str()));
   }
 }
 

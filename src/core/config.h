@@ -2,6 +2,7 @@
 // adamd's settings: defaults, then the TOML config file, then flags.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace adam {
 
@@ -17,11 +18,15 @@ struct DaemonConfig {
   std::string tls_cert;             // PEM certificate chain: serve HTTPS (with tls_key)
   std::string tls_key;              // PEM private key
   bool tls_self_signed = false;     // no tls_cert: generate <state_dir>/tls/{cert,key}.pem once, serve HTTPS
+  // Origins the console is also served from ("https://adam.example.org",
+  // a reverse proxy's): the CSRF check accepts them beside this machine's
+  // own names and addresses on the listen port.
+  std::vector<std::string> allowed_origins;
 };
 
 // Reads a TOML file whose keys are the flag names with '_' or '-'
 // (listen, state_dir, pin_dir, log_level, metrics_auth, demo, retention,
-// max_events, tls_cert, tls_key, tls_self_signed) into `config`.
+// max_events, tls_cert, tls_key, tls_self_signed, allowed_origins) into `config`.
 // Throws std::invalid_argument naming the file, key and problem.
 void load_config_file(const std::string& path, DaemonConfig& config);
 

@@ -51,6 +51,7 @@ struct Request {
   // config_from_text); empty otherwise.
   std::vector<std::pair<std::string, std::string>> form;
   std::map<std::string, std::string> headers;  // names in lower case
+  std::string client;                          // the peer's address; empty for an in-process call
   std::string caller;                          // the token's name (audit); empty on open routes
   std::string caller_role;                     // "admin" or "viewer"; empty on open routes
   bool hx = false;                             // HX-Request: true (the console asks for HTML)
