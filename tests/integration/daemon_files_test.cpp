@@ -57,7 +57,8 @@ class TempDir {
 };
 
 // Waits until adamd's log holds `text`.
-bool log_shows(const Adamd& d, const std::string& text, std::chrono::seconds within = std::chrono::seconds(10)) {
+bool log_shows(const Adamd& d, const std::string& text,
+               std::chrono::seconds within = std::chrono::seconds(10)) {
   const auto deadline = std::chrono::steady_clock::now() + within;
   while (std::chrono::steady_clock::now() < deadline) {
     if (d.log().find(text) != std::string::npos) return true;
@@ -132,8 +133,8 @@ TEST(DaemonFiles, StateFilesAreForTheOwnerOnlyEvenWhenTheyWereLooser) {
     token.erase(token.find_last_not_of('\n') + 1);
     ASSERT_EQ(d.post("/api/v1/tokens", R"({"name":"reader","role":"viewer"})", token).status, 201);
     EXPECT_EQ(mode_of(state.path()), 0700u);
-    for (const std::string name :
-         {"adam.db", "adam.db-wal", "adam.db-shm", "adamd.lock", "admin.token", "tls/key.pem", "tls/cert.pem"})
+    for (const std::string name : {"adam.db", "adam.db-wal", "adam.db-shm", "adamd.lock", "admin.token",
+                                   "tls/key.pem", "tls/cert.pem"})
       EXPECT_EQ(mode_of(state.file(name)), 0600u) << name;
     EXPECT_EQ(mode_of(state.file("tls")), 0700u);
   }
@@ -143,6 +144,26 @@ TEST(DaemonFiles, StateFilesAreForTheOwnerOnlyEvenWhenTheyWereLooser) {
   ASSERT_TRUE(again.running()) << again.log();
   EXPECT_EQ(mode_of(state.file("adam.db")), 0600u);
   EXPECT_NE(again.log().find("adam.db had mode 0644: made 0600"), std::string::npos) << again.log();
+}
+
+TEST(DaemonFiles, ACorruptedDatabaseStopsAdamdNamingTheFileAndStaysAsItWas) {
+  if (!have_root()) GTEST_SKIP() << "needs root (adamd loads BPF)";
+  TempDir state;
+  std::string garbage(65536, '\0');
+  for (size_t i = 0; i < garbage.size(); ++i) garbage[i] = static_cast<char>((i * 2654435761u) >> 13);
+  write_text(state.file("adam.db"), garbage);
+  ASSERT_EQ(::chmod(state.file("adam.db").c_str(), 0600), 0);
+  Adamd::Options o;
+  o.args = {"--state-dir", state.path()};
+  o.wait_healthy = false;
+  Adamd d(o);
+  EXPECT_EQ(d.wait_exit(30000), 1);
+  EXPECT_NE(d.log().find(state.file("adam.db") + ": cannot read the schema version: file is not a database"),
+            std::string::npos)
+      << d.log();
+  EXPECT_EQ(file_text(state.file("adam.db")), garbage);
+  EXPECT_FALSE(fs::exists(state.file("adam.db-wal")));
+  EXPECT_FALSE(fs::exists(state.file("admin.token"))) << "no token for a database that was never opened";
 }
 
 TEST(DaemonFiles, SighupReloadsRetentionAllOrNothingAndSigusr1IsIgnored) {
