@@ -180,10 +180,16 @@ std::optional<Route> route_to(RtNetlink& netlink, const IpAddress& to, std::stri
   request.add(RTA_DST, to.bytes.data(), length_of(to.family));
   int status;
   const auto replies = netlink.exchange<rtmsg>(request, status);
-  if (status == -ENETUNREACH || status == -EHOSTUNREACH) {
-    error = "no route to " + to.to_string();
+  // IPv4 answers a lookup that ends in an unreachable, blackhole or
+  // prohibit route with that route's error, IPv6 with the route itself.
+  const auto refused = [&](const std::string& why) {
+    error = "no route to " + to.to_string() + why;
     return std::nullopt;
-  }
+  };
+  if (status == -ENETUNREACH) return refused("");
+  if (status == -EHOSTUNREACH) return refused(" (an unreachable route)");
+  if (status == -EINVAL) return refused(" (a blackhole route)");
+  if (status == -EACCES) return refused(" (a prohibit route)");
   if (status != 0 || replies.empty()) {
     error = "route lookup for " + to.to_string() + ": " + errno_text(status != 0 ? status : -EIO);
     return std::nullopt;
@@ -195,15 +201,14 @@ std::optional<Route> route_to(RtNetlink& netlink, const IpAddress& to, std::stri
     case RTN_LOCAL:
       error = to.to_string() + " is an address of this host";
       return std::nullopt;
-    case RTN_BLACKHOLE:
     case RTN_UNREACHABLE:
+      return refused(" (an unreachable route)");
+    case RTN_BLACKHOLE:
+      return refused(" (a blackhole route)");
     case RTN_PROHIBIT:
-      error = "no route to " + to.to_string() + " (the route is unreachable, blackhole or prohibit)";
-      return std::nullopt;
+      return refused(" (a prohibit route)");
     default:
-      error = "no unicast route to " + to.to_string() + " (route type " +
-              std::to_string(reply.header.rtm_type) + ")";
-      return std::nullopt;
+      return refused(" (a route of type " + std::to_string(reply.header.rtm_type) + ")");
   }
   Route route;
   route.ifindex = reply.u32(RTA_OIF).value_or(0);
