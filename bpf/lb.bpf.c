@@ -230,6 +230,36 @@ static __always_inline struct adam_lb_explain *lb_explain_request(struct xdp_md 
 
 /* --- Frame rewriting ----------------------------------------------------- */
 
+/* A new IPv4 header (no options, TTL 64, checksum computed) from `src` to `dst`. */
+static __always_inline void lb_write_ipv4(struct iphdr *ip, __u32 tot_len, __be16 frag_off, __u8 proto,
+					  const __u8 *src, const __u8 *dst, void *data_end)
+{
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tos = 0;
+	ip->tot_len = bpf_htons(tot_len);
+	ip->id = 0;
+	ip->frag_off = frag_off;
+	ip->ttl = LB_OUTER_TTL;
+	ip->protocol = proto;
+	ip->check = 0;
+	__builtin_memcpy(&ip->saddr, src, 4);
+	__builtin_memcpy(&ip->daddr, dst, 4);
+	ip->check = lb_csum_fold(lb_csum_add(0, ip, LB_IPV4_HEADER_LEN, LB_IPV4_HEADER_LEN, data_end));
+}
+
+/* A new IPv6 header (traffic class 0, flow label 0, hop limit 64) from `src` to `dst`. */
+static __always_inline void lb_write_ipv6(struct ipv6hdr *ip6, __u32 payload_len, __u8 nexthdr, const __u8 *src,
+					  const __u8 *dst)
+{
+	*(__be32 *)ip6 = bpf_htonl(0x60000000); /* version 6 */
+	ip6->payload_len = bpf_htons(payload_len);
+	ip6->nexthdr = nexthdr;
+	ip6->hop_limit = LB_OUTER_TTL;
+	__builtin_memcpy(&ip6->saddr, src, 16);
+	__builtin_memcpy(&ip6->daddr, dst, 16);
+}
+
 /* Copies the Ethernet header and its VLAN tags (`l2_len` bytes, at most
  * LB_MAX_L2_LEN) `gap` bytes toward the frame's start, in ascending order
  * so that overlapping ranges copy right. */
@@ -275,30 +305,15 @@ static __always_inline int lb_encap_after(struct xdp_md *ctx, const struct adam_
 		if ((void *)(outer + 1) > data_end)
 			return -1;
 		*ethertype = bpf_htons(ADAM_ETH_P_IP);
-		outer->version = 4;
-		outer->ihl = 5;
-		outer->tos = 0;
-		outer->tot_len = bpf_htons(inner_len + LB_IPV4_HEADER_LEN);
-		outer->id = 0;
-		outer->frag_off = inner_df;
-		outer->ttl = LB_OUTER_TTL;
-		outer->protocol = inner_proto;
-		outer->check = 0;
-		__builtin_memcpy(&outer->saddr, backend->outer_src, 4);
-		__builtin_memcpy(&outer->daddr, backend->addr, 4);
-		outer->check = lb_csum_fold(lb_csum_add(0, outer, LB_IPV4_HEADER_LEN, LB_IPV4_HEADER_LEN, data_end));
+		lb_write_ipv4(outer, inner_len + LB_IPV4_HEADER_LEN, inner_df, inner_proto, backend->outer_src,
+			      backend->addr, data_end);
 	} else {
 		struct ipv6hdr *outer = data + l2_len;
 
 		if ((void *)(outer + 1) > data_end)
 			return -1;
 		*ethertype = bpf_htons(ADAM_ETH_P_IPV6);
-		*(__be32 *)outer = bpf_htonl(0x60000000); /* version 6, traffic class 0, flow label 0 */
-		outer->payload_len = bpf_htons(inner_len);
-		outer->nexthdr = inner_proto;
-		outer->hop_limit = LB_OUTER_TTL;
-		__builtin_memcpy(&outer->saddr, backend->outer_src, 16);
-		__builtin_memcpy(&outer->daddr, backend->addr, 16);
+		lb_write_ipv6(outer, inner_len, inner_proto, backend->outer_src, backend->addr);
 	}
 	return 0;
 }
@@ -357,18 +372,7 @@ static __always_inline int lb_icmp_too_big_after(struct xdp_md *ctx, const struc
 
 		if ((void *)(icmp + 1) > data_end)
 			return -1;
-		ip->version = 4;
-		ip->ihl = 5;
-		ip->tos = 0;
-		ip->tot_len = bpf_htons(gap + quote);
-		ip->id = 0;
-		ip->frag_off = 0;
-		ip->ttl = LB_OUTER_TTL;
-		ip->protocol = LB_PROTO_ICMP;
-		ip->check = 0;
-		__builtin_memcpy(&ip->saddr, pkt->dst, 4);
-		__builtin_memcpy(&ip->daddr, pkt->src, 4);
-		ip->check = lb_csum_fold(lb_csum_add(0, ip, LB_IPV4_HEADER_LEN, LB_IPV4_HEADER_LEN, data_end));
+		lb_write_ipv4(ip, gap + quote, 0, LB_PROTO_ICMP, pkt->dst, pkt->src, data_end);
 		icmp->type = 3; /* destination unreachable */
 		icmp->code = 4; /* fragmentation needed and DF set */
 		icmp->checksum = 0;
@@ -384,12 +388,7 @@ static __always_inline int lb_icmp_too_big_after(struct xdp_md *ctx, const struc
 
 		if ((void *)(icmp6 + 1) > data_end)
 			return -1;
-		*(__be32 *)ip6 = bpf_htonl(0x60000000);
-		ip6->payload_len = bpf_htons(payload_len);
-		ip6->nexthdr = LB_PROTO_ICMPV6;
-		ip6->hop_limit = LB_OUTER_TTL;
-		__builtin_memcpy(&ip6->saddr, pkt->dst, 16);
-		__builtin_memcpy(&ip6->daddr, pkt->src, 16);
+		lb_write_ipv6(ip6, payload_len, LB_PROTO_ICMPV6, pkt->dst, pkt->src);
 		icmp6->icmp6_type = 2; /* packet too big */
 		icmp6->icmp6_code = 0;
 		icmp6->icmp6_cksum = 0;
@@ -544,7 +543,12 @@ int adam_lb(struct xdp_md *ctx)
 		total = ADAM_LB_TOTAL_UNPARSED;
 		goto pass;
 	}
-	__builtin_memcpy(skey.vip, pkt.dst, 16);
+	/* (an IPv4 address fills the first 4 bytes of the parser's; the rest
+	 * of the key stays 0) */
+	if (pkt.family == 4)
+		__builtin_memcpy(skey.vip, pkt.dst, 4);
+	else
+		__builtin_memcpy(skey.vip, pkt.dst, 16);
 	skey.proto = pkt.proto;
 	skey.family = pkt.family;
 	if (pkt.fragment) {
@@ -555,9 +559,12 @@ int adam_lb(struct xdp_md *ctx)
 		goto pass;
 	}
 	if (!pkt.has_ports) {
-		/* TCP or UDP with its header cut short, or another protocol */
-		total = pkt.proto == ADAM_PROTO_TCP || pkt.proto == ADAM_PROTO_UDP ? ADAM_LB_TOTAL_UNPARSED
-										    : ADAM_LB_TOTAL_NOT_VIP;
+		/* TCP or UDP with its header cut short, or an IPv6 extension
+		 * header chain cut short (or longer than the parser walks): unparsed;
+		 * another protocol: no service of ours */
+		total = pkt.proto == ADAM_PROTO_TCP || pkt.proto == ADAM_PROTO_UDP || pkt.proto == ADAM_PROTO_UNKNOWN
+				? ADAM_LB_TOTAL_UNPARSED
+				: ADAM_LB_TOTAL_NOT_VIP;
 		goto pass;
 	}
 	skey.port = pkt.dport;
@@ -571,8 +578,11 @@ int adam_lb(struct xdp_md *ctx)
 	if (pkt.ip_options && !explain)
 		lb_count_total(ADAM_LB_TOTAL_IP_OPTIONS);
 
-	__builtin_memcpy(fkey.src, pkt.src, 16);
-	__builtin_memcpy(fkey.dst, pkt.dst, 16);
+	__builtin_memcpy(fkey.dst, skey.vip, 16);
+	if (pkt.family == 4)
+		__builtin_memcpy(fkey.src, pkt.src, 4);
+	else
+		__builtin_memcpy(fkey.src, pkt.src, 16);
 	fkey.sport = pkt.sport;
 	fkey.dport = pkt.dport;
 	fkey.proto = pkt.proto;
