@@ -66,7 +66,9 @@ TEST_F(LbLabTest, BackendsAnswerWithTheirNamesAndTheVipOnlyThroughABalancer) {
 }
 
 // Client traffic in the background: one connection to the VIP after
-// another (greeted by a backend, then closed), from start to stop().
+// another (greeted by a backend, then closed), 2 ms apart (a few hundred a
+// second: enough to see every change, not so many that the client's ports
+// run out or the shared machine is busy with them), from start to stop().
 class Traffic {
  public:
   struct Tally {
@@ -77,6 +79,7 @@ class Traffic {
     thread_ = std::thread([this] {
       while (!stop_) {
         LabConnection c(lab_, vip_);
+        std::this_thread::sleep_for(2ms);
         std::lock_guard lock(mutex_);
         if (c.ok())
           ++tally_.answered[c.backend()];
@@ -153,12 +156,21 @@ class LbEndToEndTest : public LbLabTest {
     if (!health.is_null()) body["health"] = health;
     return body;
   }
-  // Creates it; the service's path, or "" (and a failure).
+  // Creates it and waits until its weighted backends are in the table
+  // (adamd resolves their neighbour entries first: until then a backend
+  // stays out, docs/lb.md); the service's path, or "" (and a failure).
   std::string create(const json& body) {
     const auto r = adamd_->post("/api/v1/lb/services", body.dump());
     EXPECT_EQ(r.status, 201) << r.body;
     if (r.status != 201) return {};
-    return r.json()["links"]["self"];
+    const std::string self = r.json()["links"]["self"];
+    EXPECT_TRUE(wait_for([&] { return all_weighted_in_table(get(self)); }, 5s)) << get(self).dump();
+    return self;
+  }
+  static bool all_weighted_in_table(const json& service) {
+    for (const json& b : service["backends"])
+      if (b["weight"] != 0 && b["in_table"] != true) return false;
+    return true;
   }
   json get(const std::string& path) const { return adamd_->get(path).json(); }
   static json backend_in(const json& service, const std::string& address) {
@@ -167,15 +179,18 @@ class LbEndToEndTest : public LbLabTest {
     return nullptr;
   }
 
-  // n connections one after the other.
+  // n connections one after the other; fewer when 10 timed out (packets
+  // lost somewhere: the test fails anyway, and need not wait 2 s for each).
   Traffic::Tally connect(const std::string& vip, int n) const {
     Traffic::Tally t;
-    for (int i = 0; i < n; ++i) {
+    int timeouts = 0;
+    for (int i = 0; i < n && timeouts < 10; ++i) {
       LabConnection c(*lab_, vip);
       if (c.ok())
         ++t.answered[c.backend()];
       else
         t.failures.push_back(c.error());
+      timeouts += c.error().find("timed out") != std::string::npos;
     }
     return t;
   }
@@ -197,9 +212,17 @@ class LbEndToEndTest : public LbLabTest {
   // backend when empty).
   std::vector<json> events(const std::string& kind, const std::string& backend = "") const {
     std::vector<json> out;
-    for (const json& e : get("/api/v1/events?plugin=lb&kind=" + kind)["events"])
+    const json page = get("/api/v1/events?plugin=lb&kind=" + kind);
+    for (const json& e : page["events"])
       if (backend.empty() || e["data"].value("backend", "") == backend) out.push_back(e);
     return out;
+  }
+  // Waits (events are written in batches) until there are `count` of them.
+  std::vector<json> wait_for_events(size_t count, const std::string& kind,
+                                    const std::string& backend = "") const {
+    std::vector<json> found;
+    wait_for([&] { return (found = events(kind, backend)).size() >= count; }, 5s);
+    return found;
   }
 
   // An adamd on every backend with the lb plugin decapsulating on veth0:
@@ -314,6 +337,7 @@ TEST_F(LbEndToEndTest, ALongLivedConnectionKeepsItsBackendWhileBackendsChange) {
 
   auto r = adamd_->post(self + "/backends", json{{"address", b3}, {"weight", 100}}.dump());
   ASSERT_EQ(r.status, 201) << r.body;
+  ASSERT_TRUE(wait_for([&] { return all_weighted_in_table(get(self)); }, 5s)) << get(self).dump();
   exchange_on_all("after b3 was added");
 
   r = adamd_->post(self + "/backends/" + b1 + "/drain");
@@ -344,31 +368,40 @@ TEST_F(LbEndToEndTest, AKilledListenerIsDepooledAndComesBack) {
   };
   ASSERT_TRUE(wait_for([&] { return backend_in(get(self), b2)["health"].value("state", "") == "up"; }, 5s))
       << get(self).dump();
+  // b2's first lb.backend_up came with its first checks.
+  const size_t ups = wait_for_events(1, "lb.backend_up", b2).size();
+  ASSERT_EQ(ups, 1u) << get("/api/v1/events?plugin=lb").dump();
 
   Traffic traffic(*lab_, LbLab::kVip4);
   std::this_thread::sleep_for(300ms);
+  lab_->kill_server(1);
   Traffic::Tally t = traffic.take();
   EXPECT_TRUE(t.failures.empty()) << "before: " << describe(t);
   EXPECT_EQ(t.answered.size(), 3u) << "before: " << describe(t);
 
-  lab_->kill_server(1);
   const auto depooled = wait_for([&] { return b2_is("down", false); }, 10s);
   ASSERT_TRUE(depooled.has_value()) << get(self).dump();
   std::cerr << "b2 depooled " << depooled->count() << " ms after its listener died" << std::endl;
   EXPECT_LE(*depooled, std::chrono::milliseconds(kFall * kIntervalMs) + kSlack);
   // Until then, connections hashed to b2 were refused (b2's kernel reset
-  // them: it has no listener), and none to the others failed.
+  // them: it has no listener), and none to the others failed. (The one
+  // connection that was under way when the listener died may have been
+  // accepted and then reset.)
   t = traffic.take();
-  for (const std::string& why : t.failures) EXPECT_EQ(why, "connect: Connection refused") << describe(t);
-  EXPECT_EQ(t.answered.count("b2"), 0u) << describe(t);
+  int refused = 0;
+  for (const std::string& why : t.failures) refused += why == "connect: Connection refused";
+  EXPECT_GE(refused + 1, static_cast<int>(t.failures.size())) << describe(t);
+  EXPECT_LE(t.answered.count("b2"), 1u) << describe(t);
 
-  // Once out, new connections avoid it.
-  std::this_thread::sleep_for(500ms);
+  // Once out, new connections avoid it. (For 1.5 s: a SYN that met the
+  // table swap may have been dropped, and the client sends it again after a
+  // second.)
+  std::this_thread::sleep_for(1500ms);
   t = traffic.take();
   EXPECT_TRUE(t.failures.empty()) << "depooled: " << describe(t);
   EXPECT_EQ(t.answered.count("b2"), 0u) << describe(t);
   EXPECT_EQ(t.answered.size(), 2u) << describe(t);
-  const auto down = events("lb.backend_down", b2);
+  const auto down = wait_for_events(1, "lb.backend_down", b2);
   ASSERT_EQ(down.size(), 1u) << get("/api/v1/events?plugin=lb").dump();
   EXPECT_EQ(down[0]["data"]["service"], "web");
 
@@ -381,7 +414,8 @@ TEST_F(LbEndToEndTest, AKilledListenerIsDepooledAndComesBack) {
   t = traffic.take();
   EXPECT_TRUE(t.failures.empty()) << "back: " << describe(t);
   EXPECT_GT(t.answered.count("b2"), 0u) << "back: " << describe(t);
-  EXPECT_EQ(events("lb.backend_up", b2).size(), 1u) << get("/api/v1/events?plugin=lb").dump();
+  EXPECT_EQ(wait_for_events(ups + 1, "lb.backend_up", b2).size(), ups + 1)
+      << get("/api/v1/events?plugin=lb").dump();
 }
 
 // With 2 of 3 backends failing and the threshold at 0.5, only one (the
@@ -407,7 +441,7 @@ TEST_F(LbEndToEndTest, TheDepoolThresholdHoldsWhenMostBackendsFail) {
   EXPECT_EQ(s["depool"]["limited"], true) << s.dump();
   EXPECT_EQ(backend_in(s, b1)["in_table"], false) << s.dump();
   EXPECT_EQ(backend_in(s, b2)["in_table"], true) << s.dump();
-  const auto limited = events("lb.depool_limited");
+  const auto limited = wait_for_events(1, "lb.depool_limited");
   ASSERT_EQ(limited.size(), 1u) << get("/api/v1/events?plugin=lb").dump();
   EXPECT_EQ(limited[0]["data"]["down"], 2) << limited[0].dump();
 
