@@ -13,6 +13,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -247,6 +248,9 @@ struct Forwarding {
   std::string mode;  // l2dsr, ipip
   bool ipv6;
 };
+void PrintTo(const Forwarding& f, std::ostream* os) {
+  *os << f.mode << (f.ipv6 ? " over IPv6" : " over IPv4");
+}
 
 class LbForwardingTest : public LbEndToEndTest, public ::testing::WithParamInterface<Forwarding> {};
 
