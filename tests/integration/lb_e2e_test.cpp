@@ -6,7 +6,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <cmath>
 #include <functional>
 #include <map>
 #include <memory>
@@ -16,6 +15,7 @@
 #include <ostream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "support/adamd.h"
@@ -63,7 +63,7 @@ TEST_F(LbLabTest, BackendsAnswerWithTheirNamesAndTheVipOnlyThroughABalancer) {
   EXPECT_FALSE(refused.ok());
   EXPECT_EQ(refused.error(), "connect: Connection refused");
   lab_->start_server(1);
-  EXPECT_EQ(ask_vip(*lab_, lab_->backend(1).ipv4), "b2");
+  EXPECT_EQ(ask(*lab_, lab_->backend(1).ipv4), "b2");
 }
 
 // Client traffic in the background: one connection to the VIP after
@@ -79,13 +79,15 @@ class Traffic {
   Traffic(const LbLab& lab, std::string vip) : lab_(lab), vip_(std::move(vip)) {
     thread_ = std::thread([this] {
       while (!stop_) {
-        LabConnection c(lab_, vip_);
+        {
+          LabConnection c(lab_, vip_);
+          std::lock_guard lock(mutex_);
+          if (c.ok())
+            ++tally_.answered[c.backend()];
+          else
+            tally_.failures.push_back(c.error());
+        }
         std::this_thread::sleep_for(2ms);
-        std::lock_guard lock(mutex_);
-        if (c.ok())
-          ++tally_.answered[c.backend()];
-        else
-          tally_.failures.push_back(c.error());
       }
     });
   }

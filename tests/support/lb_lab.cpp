@@ -286,6 +286,8 @@ std::string LabConnection::exchange(const std::string& line) {
   return read_line();
 }
 
-std::string ask_vip(const LbLab& lab, const std::string& vip) { return LabConnection(lab, vip).backend(); }
+std::string ask(const LbLab& lab, const std::string& address) {
+  return LabConnection(lab, address).backend();
+}
 
 }  // namespace adam::test

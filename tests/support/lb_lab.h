@@ -94,7 +94,7 @@ class LabConnection {
   std::string backend_, error_;
 };
 
-// One connection's answer: the backend's name, or "" when it failed.
-std::string ask_vip(const LbLab& lab, const std::string& vip);
+// One connection's answer: the server's name, or "" when it failed.
+std::string ask(const LbLab& lab, const std::string& address);
 
 }  // namespace adam::test
