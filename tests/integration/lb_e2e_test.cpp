@@ -75,6 +75,12 @@ class Traffic {
   struct Tally {
     std::map<std::string, int> answered;  // backend name → connections it answered
     std::vector<std::string> failures;    // why each failed connection failed
+    void count(const LabConnection& c) {
+      if (c.ok())
+        ++answered[c.backend()];
+      else
+        failures.push_back(c.error());
+    }
   };
   Traffic(const LbLab& lab, std::string vip) : lab_(lab), vip_(std::move(vip)) {
     thread_ = std::thread([this] {
@@ -82,10 +88,7 @@ class Traffic {
         {
           LabConnection c(lab_, vip_);
           std::lock_guard lock(mutex_);
-          if (c.ok())
-            ++tally_.answered[c.backend()];
-          else
-            tally_.failures.push_back(c.error());
+          tally_.count(c);
         }
         std::this_thread::sleep_for(2ms);
       }
@@ -189,10 +192,7 @@ class LbEndToEndTest : public LbLabTest {
     int timeouts = 0;
     for (int i = 0; i < n && timeouts < 10; ++i) {
       LabConnection c(*lab_, vip);
-      if (c.ok())
-        ++t.answered[c.backend()];
-      else
-        t.failures.push_back(c.error());
+      t.count(c);
       timeouts += c.error().find("timed out") != std::string::npos;
     }
     return t;
