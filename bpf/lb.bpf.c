@@ -544,7 +544,12 @@ int adam_lb(struct xdp_md *ctx)
 		total = ADAM_LB_TOTAL_UNPARSED;
 		goto pass;
 	}
-	__builtin_memcpy(skey.vip, pkt.dst, 16);
+	/* (an IPv4 address fills the first 4 bytes of the parser's; the rest
+	 * of the key stays 0) */
+	if (pkt.family == 4)
+		__builtin_memcpy(skey.vip, pkt.dst, 4);
+	else
+		__builtin_memcpy(skey.vip, pkt.dst, 16);
 	skey.proto = pkt.proto;
 	skey.family = pkt.family;
 	if (pkt.fragment) {
@@ -555,9 +560,12 @@ int adam_lb(struct xdp_md *ctx)
 		goto pass;
 	}
 	if (!pkt.has_ports) {
-		/* TCP or UDP with its header cut short, or another protocol */
-		total = pkt.proto == ADAM_PROTO_TCP || pkt.proto == ADAM_PROTO_UDP ? ADAM_LB_TOTAL_UNPARSED
-										    : ADAM_LB_TOTAL_NOT_VIP;
+		/* TCP or UDP with its header cut short, or an IPv6 extension
+		 * header chain cut short (or longer than the parser walks): unparsed;
+		 * another protocol: no service of ours */
+		total = pkt.proto == ADAM_PROTO_TCP || pkt.proto == ADAM_PROTO_UDP || pkt.proto == ADAM_PROTO_UNKNOWN
+				? ADAM_LB_TOTAL_UNPARSED
+				: ADAM_LB_TOTAL_NOT_VIP;
 		goto pass;
 	}
 	skey.port = pkt.dport;
@@ -571,8 +579,11 @@ int adam_lb(struct xdp_md *ctx)
 	if (pkt.ip_options && !explain)
 		lb_count_total(ADAM_LB_TOTAL_IP_OPTIONS);
 
-	__builtin_memcpy(fkey.src, pkt.src, 16);
-	__builtin_memcpy(fkey.dst, pkt.dst, 16);
+	__builtin_memcpy(fkey.dst, skey.vip, 16);
+	if (pkt.family == 4)
+		__builtin_memcpy(fkey.src, pkt.src, 4);
+	else
+		__builtin_memcpy(fkey.src, pkt.src, 16);
 	fkey.sport = pkt.sport;
 	fkey.dport = pkt.dport;
 	fkey.proto = pkt.proto;
