@@ -493,6 +493,7 @@ void LbPlugin::health_changed(const lb::HealthTarget& target, const BackendHealt
 }
 
 void LbPlugin::reapply_loop() {
+  std::map<std::pair<int64_t, IpAddress>, lb::Health> published;  // the last verdict of each backend
   std::unique_lock wake(wake_mu_);
   while (!quit_) {
     const bool due = retry_ && std::chrono::steady_clock::now() >= *retry_;
@@ -516,7 +517,14 @@ void LbPlugin::reapply_loop() {
       spdlog::warn("lb: re-applying the services failed: {}", e.what());
     }
     for (const Verdict& v : verdicts) {
-      if (v.now.health == lb::Health::unknown) continue;
+      // A first verdict of up is no change (unknown counts as up): events
+      // say when a backend leaves the up state or comes back to it.
+      lb::Health& was = published[{v.target.service_id, v.target.address}];
+      const lb::Health before = was;
+      was = v.now.health;
+      if (v.now.health == lb::Health::unknown ||
+          (v.now.health == lb::Health::up && before != lb::Health::down))
+        continue;
       std::string name;
       try {
         name = store_ ? store_->get(v.target.service_id).name : "";
