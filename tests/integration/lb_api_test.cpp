@@ -9,7 +9,9 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -241,7 +243,8 @@ TEST_F(LbApiTest, BackendsAreAddedWeightedDrainedAndRemovedAndTheLastOneUpIsWarn
   json s = wait_for(id, all_up);
   EXPECT_GT(s["backends"][2]["table_entries"].get<uint64_t>(), 65537u / 2) << "weight 300 of 500";
 
-  const json syn = {{"src", "198.51.100.1"}, {"dst", kVip}, {"src_port", 1234}, {"dst_port", 80}, {"syn", true}};
+  const json syn = {
+      {"src", "198.51.100.1"}, {"dst", kVip}, {"src_port", 1234}, {"dst_port", 80}, {"syn", true}};
   EXPECT_EQ(adamd_->post("/api/v1/lb/explain", syn.dump()).json()["source"], "hash") << "after a backend add";
   r = put(self + "/backends/198.51.100.13", {{"weight", 100}});
   ASSERT_EQ(r.status, 200) << r.body;
@@ -407,6 +410,94 @@ TEST_F(LbApiTest, AHealthCheckedBackendWithoutAListenerGoesDownAndComesBackUpWhe
     came_up = events("lb.backend_up");
   ASSERT_GE(came_up.size(), 1u);
   EXPECT_EQ(came_up[0]["data"]["backend"], "198.51.100.11");
+}
+
+TEST_F(LbApiTest, ABackendWhoseNextHopIsUnresolvedStaysOutUntilItAnswersArp) {
+  start_lb();
+  json service = web_service();
+  service["backends"] = {{{"address", "198.51.100.14"}}};  // nobody holds it yet
+  const int64_t id = add(service)["id"];
+  const json out = wait_for(id, [](const json& s) { return s["backends"][0]["state"] == "unresolved"; });
+  EXPECT_EQ(out["backends"][0]["next_hop"]["resolved"], false);
+  EXPECT_FALSE(out["backends"][0]["next_hop"]["error"].get<std::string>().empty());
+  EXPECT_EQ(out["backends"][0]["in_table"], false);
+  EXPECT_EQ(out["warnings"].size(), 2u) << out.dump(2);  // unresolved, and so none up
+  ASSERT_EQ(pair_->exec(pair_->a(), "ip addr add 198.51.100.14/24 dev veth-a"), 0);
+  // adamd asks again in the background (every 200 ms, then every second).
+  const json up = wait_for(id, all_up, 10);
+  EXPECT_EQ(up["backends"][0]["table_entries"], 65537);
+  EXPECT_EQ(up["warnings"], json::array());
+}
+
+// The health checker's verdicts re-apply the services from the re-apply
+// thread while API changes apply them from request threads: both take the
+// store's lock and then the plugin's, the checker's callback neither. A
+// backend flapping every 150 ms under 100 ms checks while weights change
+// must leave every request answered and the daemon up.
+TEST_F(LbApiTest, FlappingHealthVerdictsAndConcurrentChangesNeitherDeadlockNorFail) {
+  start_lb();
+  json service = web_service();
+  service["backends"].push_back({{"address", "198.51.100.13"}});
+  service["health"] = {{"type", "tcp"},    {"port", 8080}, {"interval_ms", 100},
+                       {"timeout_ms", 50}, {"rise", 1},    {"fall", 1}};
+  Listener twelve(pair_->a(), "198.51.100.12", 8080), thirteen(pair_->a(), "198.51.100.13", 8080);
+  const int64_t id = add(service)["id"];
+  std::atomic<bool> done{false};
+  std::thread flapper([&] {
+    while (!done) {
+      {
+        Listener eleven(pair_->a(), "198.51.100.11", 8080);
+        std::this_thread::sleep_for(std::chrono::milliseconds(150));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    }
+  });
+  const std::string self = kServices + "/" + std::to_string(id);
+  int answered = 0;
+  for (int i = 0; i < 60; ++i) {
+    const auto r = put(self + "/backends/198.51.100.12", {{"weight", 50 + i}});
+    answered += r.status == 200;
+    if (i % 10 == 0) answered += adamd_->get("/api/v1/plugins/lb").status == 200 ? 0 : -100;
+  }
+  done = true;
+  flapper.join();
+  EXPECT_EQ(answered, 60);
+  EXPECT_EQ(adamd_->get(self).json()["backends"][1]["weight"], 109);
+  EXPECT_FALSE(events("lb.backend_down").empty());
+  EXPECT_FALSE(events("lb.backend_up").empty());
+  EXPECT_EQ(adamd_->stop(), 0) << "a clean exit with the checker and the re-apply thread running";
+}
+
+// decap joins a running balancer and the balancer leaves a decapsulating
+// backend, each by a new config (reconfigure): the XDP program stays attached
+// while the balancer stays in the config, the tc link appears and goes.
+TEST_F(LbApiTest, ReconfiguringAddsDecapAndDropsTheBalancerAndStopRemovesBoth) {
+  start_lb();
+  const int64_t id = add(web_service())["id"];
+  wait_for(id, all_up);
+  start_lb({{"interfaces", {"veth-b"}}, {"decap", true}, {"decap_interfaces", {"veth-b"}}});
+  json plugin = adamd_->get("/api/v1/plugins/lb").json();
+  EXPECT_EQ(plugin["state"], "running") << plugin.dump(2);
+  EXPECT_NE(plugin["summary"].get<std::string>().find("decap on veth-b"), std::string::npos)
+      << plugin["summary"];
+  EXPECT_TRUE(plugin["stats"]["decap"].contains("done")) << plugin.dump(2);
+  EXPECT_NE(xdp_mode_of(pair_->b(), "veth-b"), "none");
+  EXPECT_FALSE(tc_ingress_prog_ids(pair_->b(), "veth-b").empty());
+  const json syn = {
+      {"src", "198.51.100.1"}, {"dst", kVip}, {"src_port", 1234}, {"dst_port", 80}, {"syn", true}};
+  EXPECT_EQ(adamd_->post("/api/v1/lb/explain", syn.dump()).json()["source"], "hash");
+
+  start_lb({{"decap", true}, {"decap_interfaces", {"veth-b"}}});
+  plugin = adamd_->get("/api/v1/plugins/lb").json();
+  EXPECT_EQ(plugin["summary"], "decap on veth-b");
+  EXPECT_EQ(xdp_mode_of(pair_->b(), "veth-b"), "none") << "no balancer: adamd's XDP chain leaves veth-b";
+  EXPECT_FALSE(tc_ingress_prog_ids(pair_->b(), "veth-b").empty());
+  expect_api_error(adamd_->post("/api/v1/lb/explain", syn.dump()), 503, "", "");
+  EXPECT_EQ(adamd_->get(kServices + "/" + std::to_string(id)).json()["backends"][0]["next_hop"], nullptr);
+
+  ASSERT_EQ(adamd_->post("/api/v1/plugins/lb/stop").status, 200);
+  EXPECT_TRUE(tc_ingress_prog_ids(pair_->b(), "veth-b").empty());
+  EXPECT_FALSE(std::filesystem::exists(adamd_->pin_dir() + "/lb"));
 }
 
 TEST_F(LbApiTest, AdamctlListsAddsWeighsDrainsExplainsAndRemoves) {
