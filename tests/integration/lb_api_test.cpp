@@ -6,7 +6,6 @@
 // last-backend warning, explain through the loaded program, stats, metrics
 // and the rates stream, health events, and adamctl lb.
 #include <gtest/gtest.h>
-#include <httplib.h>
 #include <signal.h>
 
 #include <atomic>
@@ -19,6 +18,7 @@
 #include "support/adamd.h"
 #include "support/netns.h"
 #include "support/prometheus.h"
+#include "support/sse.h"
 
 namespace adam::test {
 namespace {
@@ -335,31 +335,12 @@ TEST_F(LbApiTest, StatsMetricsAndTheRatesStreamCarryTheBalancersCounters) {
   EXPECT_EQ(m.value("adam_lb_backend_up", {{"service", "web"}, {"backend", "198.51.100.11"}}), 1.0);
   EXPECT_GE(m.value("adam_lb_passed_total", {{"reason", "not_vip"}}).value_or(0), 3.0);
 
-  std::string received;
-  int events = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(3500);
-  {
-    ScopedNetns in_b(pair_->b());
-    httplib::Client client("127.0.0.1", adamd_->port());
-    client.set_read_timeout(4);
-    client.Get(kServices + "/" + std::to_string(id) + "/rates",
-               {{"Authorization", "Bearer " + adamd_->admin_token()}, {"Accept", "text/event-stream"}},
-               [&](const char* data, size_t length) {
-                 received.append(data, length);
-                 events = 0;
-                 for (size_t at = 0; (at = received.find("event: rates\n", at)) != std::string::npos; ++at)
-                   ++events;
-                 return events < 2 && std::chrono::steady_clock::now() < deadline;
-               });
-  }
-  EXPECT_GE(events, 2) << received;
-  const size_t data = received.find("data: ");
-  ASSERT_NE(data, std::string::npos) << received;
-  const json event =
-      json::parse(received.substr(data + 6, received.find('\n', data) - data - 6), nullptr, false);
-  EXPECT_TRUE(event.contains("ts")) << event.dump();
-  EXPECT_TRUE(event["series"].contains("198.51.100.11 pps")) << event.dump();
-  EXPECT_TRUE(event["series"].contains("198.51.100.12 pps")) << event.dump();
+  const auto rates = read_sse_events(*adamd_, kServices + "/" + std::to_string(id) + "/rates", "rates", 2,
+                                     std::chrono::milliseconds(3500));
+  ASSERT_EQ(rates.size(), 2u);
+  EXPECT_TRUE(rates[0].contains("ts")) << rates[0].dump();
+  EXPECT_TRUE(rates[0]["series"].contains("198.51.100.11 pps")) << rates[0].dump();
+  EXPECT_TRUE(rates[0]["series"].contains("198.51.100.12 pps")) << rates[0].dump();
 }
 
 TEST_F(LbApiTest, ServicesPersistAcrossARestartAndAreChangedWhileStopped) {
