@@ -387,6 +387,10 @@ TEST_F(LbApiTest, AHealthCheckedBackendWithoutAListenerGoesDownAndComesBackUpWhe
   EXPECT_EQ(went_down[0]["links"]["service"], kServices + "/" + std::to_string(id));
   EXPECT_TRUE(events("lb.backend_up").empty()) << "the listening one never changed: unknown counts as up";
 
+  // A reconfigure keeps the verdicts: the backend does not come back as unknown.
+  start_lb({{"interfaces", {"veth-b"}}, {"conntrack_size", 4096}});
+  EXPECT_EQ(adamd_->get(kServices + "/" + std::to_string(id)).json()["backends"][0]["state"], "down");
+
   Listener eleven(pair_->a(), "198.51.100.11", 8080);
   wait_for(id, all_up);
   json came_up;

@@ -325,9 +325,14 @@ void LbPlugin::start(const json& config) {
       datapath_.reset();
       decap_.reset();
     });
+    if (!datapath_) checker_.reset();
     if (datapath_) {
-      checker_ = std::make_unique<lb::HealthChecker>(
-          [this](const lb::HealthTarget& target, const BackendHealth& now) { health_changed(target, now); });
+      // A reconfigure keeps the checker: its verdicts (a backend down) stay.
+      if (!checker_)
+        checker_ = std::make_unique<lb::HealthChecker>(
+            [this](const lb::HealthTarget& target, const BackendHealth& now) {
+              health_changed(target, now);
+            });
       try {
         // The services before the program goes in: a fresh start forwards at
         // once, a re-adopted one keeps every slot its flows point to.
@@ -365,7 +370,6 @@ void LbPlugin::start(const json& config) {
 void LbPlugin::reconfigure(const json& config) {
   {
     std::lock_guard lock(mu_);
-    checker_.reset();
     datapath_.reset();  // the program stays in the slot and forwards until the new one replaces it
     decap_.reset();
     running_ = false;
