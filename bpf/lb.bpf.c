@@ -515,6 +515,16 @@ static __always_inline __u32 lb_egress_mtu(struct xdp_md *ctx, __u32 ifindex)
 	return mtu;
 }
 
+/* An address of the parser's into a zeroed key: IPv4 fills the first 4
+ * bytes (the parser leaves the other 12 of its copy undefined). */
+static __always_inline void lb_copy_address(__u8 *key, const __u8 *addr, __u32 family)
+{
+	if (family == 4)
+		__builtin_memcpy(key, addr, 4);
+	else
+		__builtin_memcpy(key, addr, 16);
+}
+
 SEC("xdp")
 int adam_lb(struct xdp_md *ctx)
 {
@@ -543,12 +553,7 @@ int adam_lb(struct xdp_md *ctx)
 		total = ADAM_LB_TOTAL_UNPARSED;
 		goto pass;
 	}
-	/* (an IPv4 address fills the first 4 bytes of the parser's; the rest
-	 * of the key stays 0) */
-	if (pkt.family == 4)
-		__builtin_memcpy(skey.vip, pkt.dst, 4);
-	else
-		__builtin_memcpy(skey.vip, pkt.dst, 16);
+	lb_copy_address(skey.vip, pkt.dst, pkt.family);
 	skey.proto = pkt.proto;
 	skey.family = pkt.family;
 	if (pkt.fragment) {
@@ -575,14 +580,11 @@ int adam_lb(struct xdp_md *ctx)
 	}
 	if (explain)
 		explain->service_id = service->id;
-	if (pkt.ip_options && !explain)
+	if (pkt.ip_options && !explaining)
 		lb_count_total(ADAM_LB_TOTAL_IP_OPTIONS);
 
 	__builtin_memcpy(fkey.dst, skey.vip, 16);
-	if (pkt.family == 4)
-		__builtin_memcpy(fkey.src, pkt.src, 4);
-	else
-		__builtin_memcpy(fkey.src, pkt.src, 16);
+	lb_copy_address(fkey.src, pkt.src, pkt.family);
 	fkey.sport = pkt.sport;
 	fkey.dport = pkt.dport;
 	fkey.proto = pkt.proto;
@@ -597,7 +599,7 @@ int adam_lb(struct xdp_md *ctx)
 				source = ADAM_LB_SOURCE_FLOW;
 			} else {
 				backend = NULL;
-				if (!explain)
+				if (!explaining)
 					lb_count_total(ADAM_LB_TOTAL_STALE_FLOW);
 			}
 		}
@@ -607,14 +609,13 @@ int adam_lb(struct xdp_md *ctx)
 		slot = lb_maglev(service, &fkey);
 		backend = slot == ADAM_LB_NO_BACKEND ? NULL : lb_backend(slot);
 		if (!backend) {
-			if (explain) {
+			if (explain)
 				explain->source = ADAM_LB_SOURCE_NONE;
-			} else {
+			else
 				lb_count_no_backend(service);
-			}
 			return XDP_DROP;
 		}
-		if (!explain) {
+		if (!explaining) {
 			struct adam_lb_flow placed = { .backend = slot, .generation = backend->generation };
 
 			bpf_map_update_elem(&lb_flows, &fkey, &placed, BPF_ANY);
@@ -668,7 +669,7 @@ int adam_lb(struct xdp_md *ctx)
 	return bpf_redirect(backend->ifindex, 0);
 
 unparsed_drop:
-	if (!explain)
+	if (!explaining)
 		lb_count_total(ADAM_LB_TOTAL_UNPARSED);
 	return XDP_DROP;
 drop:
