@@ -24,6 +24,13 @@ struct {
 	__type(value, struct adam_lb_iface);
 } lb_ifaces SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ADAM_LB_IFINDEX_BITS / 64);
+	__type(key, __u32);
+	__type(value, __u64);
+} lb_iface_bits SEC(".maps");
+
 /* (VIP, port, proto) -> service. Each VIP also has an entry of port 0 per
  * protocol (no service has port 0), value id 0: "a VIP", which a fragment
  * without ports is looked up by. */
@@ -214,6 +221,17 @@ static __always_inline void lb_count_total(__u32 total)
 
 	if (count)
 		*count += 1;
+}
+
+static __always_inline int lb_on_interface(__u32 ifindex)
+{
+	__u32 word = ifindex / 64;
+	__u64 *bits;
+
+	if (ifindex >= ADAM_LB_IFINDEX_BITS)
+		return bpf_map_lookup_elem(&lb_ifaces, &ifindex) != NULL;
+	bits = bpf_map_lookup_elem(&lb_iface_bits, &word);
+	return bits && ((*bits >> (ifindex % 64)) & 1);
 }
 
 /* The metadata explain() put in front of the frame, or NULL for a real packet. */
@@ -544,7 +562,7 @@ int adam_lb(struct xdp_md *ctx)
 	int syn, non_syn = 0, explaining;
 	__u16 inner_df = 0;
 
-	if (!bpf_map_lookup_elem(&lb_ifaces, &ifindex))
+	if (!lb_on_interface(ifindex))
 		return adam_xdp_next(ctx, ADAM_XDP_SLOT_LB);
 	explain = lb_explain_request(ctx);
 	explaining = explain != NULL;

@@ -323,6 +323,15 @@ void Datapath::set_interfaces(const std::map<uint32_t, adam_lb_iface>& interface
   }
   for (__u32 ifindex : stale) impl_->maps.remove(fd, &ifindex);
   for (const auto& [ifindex, iface] : interfaces) impl_->maps.update(fd, &ifindex, &iface);
+
+  std::vector<uint64_t> bits(ADAM_LB_IFINDEX_BITS / 64, 0);
+  for (const auto& [ifindex, iface] : interfaces) {
+    if (ifindex < ADAM_LB_IFINDEX_BITS) bits[ifindex / 64] |= uint64_t{1} << (ifindex % 64);
+  }
+  std::vector<__u32> words(bits.size());
+  for (size_t i = 0; i < words.size(); ++i) words[i] = static_cast<__u32>(i);
+  impl_->maps.update_batch(impl_->fd(impl_->m().lb_iface_bits), words.data(), bits.data(),
+                           static_cast<uint32_t>(bits.size()));
 }
 
 void Datapath::apply(const std::vector<KernelService>& wanted) {
