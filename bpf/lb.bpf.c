@@ -24,6 +24,13 @@ struct {
 	__type(value, struct adam_lb_iface);
 } lb_ifaces SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ADAM_LB_IFINDEX_BITS / 64);
+	__type(key, __u32);
+	__type(value, __u64);
+} lb_iface_bits SEC(".maps");
+
 /* (VIP, port, proto) -> service. Each VIP also has an entry of port 0 per
  * protocol (no service has port 0), value id 0: "a VIP", which a fragment
  * without ports is looked up by. */
@@ -216,6 +223,17 @@ static __always_inline void lb_count_total(__u32 total)
 		*count += 1;
 }
 
+static __always_inline int lb_on_interface(__u32 ifindex)
+{
+	__u32 word = ifindex / 64;
+	__u64 *bits;
+
+	if (ifindex >= ADAM_LB_IFINDEX_BITS)
+		return bpf_map_lookup_elem(&lb_ifaces, &ifindex) != NULL;
+	bits = bpf_map_lookup_elem(&lb_iface_bits, &word);
+	return bits && ((*bits >> (ifindex % 64)) & 1);
+}
+
 /* The metadata explain() put in front of the frame, or NULL for a real packet. */
 static __always_inline struct adam_lb_explain *lb_explain_request(struct xdp_md *ctx)
 {
@@ -229,6 +247,36 @@ static __always_inline struct adam_lb_explain *lb_explain_request(struct xdp_md 
 }
 
 /* --- Frame rewriting ----------------------------------------------------- */
+
+/* A new IPv4 header (no options, TTL 64, checksum computed) from `src` to `dst`. */
+static __always_inline void lb_write_ipv4(struct iphdr *ip, __u32 tot_len, __be16 frag_off, __u8 proto,
+					  const __u8 *src, const __u8 *dst, void *data_end)
+{
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tos = 0;
+	ip->tot_len = bpf_htons(tot_len);
+	ip->id = 0;
+	ip->frag_off = frag_off;
+	ip->ttl = LB_OUTER_TTL;
+	ip->protocol = proto;
+	ip->check = 0;
+	__builtin_memcpy(&ip->saddr, src, 4);
+	__builtin_memcpy(&ip->daddr, dst, 4);
+	ip->check = lb_csum_fold(lb_csum_add(0, ip, LB_IPV4_HEADER_LEN, LB_IPV4_HEADER_LEN, data_end));
+}
+
+/* A new IPv6 header (traffic class 0, flow label 0, hop limit 64) from `src` to `dst`. */
+static __always_inline void lb_write_ipv6(struct ipv6hdr *ip6, __u32 payload_len, __u8 nexthdr, const __u8 *src,
+					  const __u8 *dst)
+{
+	*(__be32 *)ip6 = bpf_htonl(0x60000000); /* version 6 */
+	ip6->payload_len = bpf_htons(payload_len);
+	ip6->nexthdr = nexthdr;
+	ip6->hop_limit = LB_OUTER_TTL;
+	__builtin_memcpy(&ip6->saddr, src, 16);
+	__builtin_memcpy(&ip6->daddr, dst, 16);
+}
 
 /* Copies the Ethernet header and its VLAN tags (`l2_len` bytes, at most
  * LB_MAX_L2_LEN) `gap` bytes toward the frame's start, in ascending order
@@ -275,30 +323,15 @@ static __always_inline int lb_encap_after(struct xdp_md *ctx, const struct adam_
 		if ((void *)(outer + 1) > data_end)
 			return -1;
 		*ethertype = bpf_htons(ADAM_ETH_P_IP);
-		outer->version = 4;
-		outer->ihl = 5;
-		outer->tos = 0;
-		outer->tot_len = bpf_htons(inner_len + LB_IPV4_HEADER_LEN);
-		outer->id = 0;
-		outer->frag_off = inner_df;
-		outer->ttl = LB_OUTER_TTL;
-		outer->protocol = inner_proto;
-		outer->check = 0;
-		__builtin_memcpy(&outer->saddr, backend->outer_src, 4);
-		__builtin_memcpy(&outer->daddr, backend->addr, 4);
-		outer->check = lb_csum_fold(lb_csum_add(0, outer, LB_IPV4_HEADER_LEN, LB_IPV4_HEADER_LEN, data_end));
+		lb_write_ipv4(outer, inner_len + LB_IPV4_HEADER_LEN, inner_df, inner_proto, backend->outer_src,
+			      backend->addr, data_end);
 	} else {
 		struct ipv6hdr *outer = data + l2_len;
 
 		if ((void *)(outer + 1) > data_end)
 			return -1;
 		*ethertype = bpf_htons(ADAM_ETH_P_IPV6);
-		*(__be32 *)outer = bpf_htonl(0x60000000); /* version 6, traffic class 0, flow label 0 */
-		outer->payload_len = bpf_htons(inner_len);
-		outer->nexthdr = inner_proto;
-		outer->hop_limit = LB_OUTER_TTL;
-		__builtin_memcpy(&outer->saddr, backend->outer_src, 16);
-		__builtin_memcpy(&outer->daddr, backend->addr, 16);
+		lb_write_ipv6(outer, inner_len, inner_proto, backend->outer_src, backend->addr);
 	}
 	return 0;
 }
@@ -357,18 +390,7 @@ static __always_inline int lb_icmp_too_big_after(struct xdp_md *ctx, const struc
 
 		if ((void *)(icmp + 1) > data_end)
 			return -1;
-		ip->version = 4;
-		ip->ihl = 5;
-		ip->tos = 0;
-		ip->tot_len = bpf_htons(gap + quote);
-		ip->id = 0;
-		ip->frag_off = 0;
-		ip->ttl = LB_OUTER_TTL;
-		ip->protocol = LB_PROTO_ICMP;
-		ip->check = 0;
-		__builtin_memcpy(&ip->saddr, pkt->dst, 4);
-		__builtin_memcpy(&ip->daddr, pkt->src, 4);
-		ip->check = lb_csum_fold(lb_csum_add(0, ip, LB_IPV4_HEADER_LEN, LB_IPV4_HEADER_LEN, data_end));
+		lb_write_ipv4(ip, gap + quote, 0, LB_PROTO_ICMP, pkt->dst, pkt->src, data_end);
 		icmp->type = 3; /* destination unreachable */
 		icmp->code = 4; /* fragmentation needed and DF set */
 		icmp->checksum = 0;
@@ -384,12 +406,7 @@ static __always_inline int lb_icmp_too_big_after(struct xdp_md *ctx, const struc
 
 		if ((void *)(icmp6 + 1) > data_end)
 			return -1;
-		*(__be32 *)ip6 = bpf_htonl(0x60000000);
-		ip6->payload_len = bpf_htons(payload_len);
-		ip6->nexthdr = LB_PROTO_ICMPV6;
-		ip6->hop_limit = LB_OUTER_TTL;
-		__builtin_memcpy(&ip6->saddr, pkt->dst, 16);
-		__builtin_memcpy(&ip6->daddr, pkt->src, 16);
+		lb_write_ipv6(ip6, payload_len, LB_PROTO_ICMPV6, pkt->dst, pkt->src);
 		icmp6->icmp6_type = 2; /* packet too big */
 		icmp6->icmp6_code = 0;
 		icmp6->icmp6_cksum = 0;
@@ -516,6 +533,16 @@ static __always_inline __u32 lb_egress_mtu(struct xdp_md *ctx, __u32 ifindex)
 	return mtu;
 }
 
+/* An address of the parser's into a zeroed key: IPv4 fills the first 4
+ * bytes (the parser leaves the other 12 of its copy undefined). */
+static __always_inline void lb_copy_address(__u8 *key, const __u8 *addr, __u32 family)
+{
+	if (family == 4)
+		__builtin_memcpy(key, addr, 4);
+	else
+		__builtin_memcpy(key, addr, 16);
+}
+
 SEC("xdp")
 int adam_lb(struct xdp_md *ctx)
 {
@@ -535,7 +562,7 @@ int adam_lb(struct xdp_md *ctx)
 	int syn, non_syn = 0, explaining;
 	__u16 inner_df = 0;
 
-	if (!bpf_map_lookup_elem(&lb_ifaces, &ifindex))
+	if (!lb_on_interface(ifindex))
 		return adam_xdp_next(ctx, ADAM_XDP_SLOT_LB);
 	explain = lb_explain_request(ctx);
 	explaining = explain != NULL;
@@ -544,12 +571,7 @@ int adam_lb(struct xdp_md *ctx)
 		total = ADAM_LB_TOTAL_UNPARSED;
 		goto pass;
 	}
-	/* (an IPv4 address fills the first 4 bytes of the parser's; the rest
-	 * of the key stays 0) */
-	if (pkt.family == 4)
-		__builtin_memcpy(skey.vip, pkt.dst, 4);
-	else
-		__builtin_memcpy(skey.vip, pkt.dst, 16);
+	lb_copy_address(skey.vip, pkt.dst, pkt.family);
 	skey.proto = pkt.proto;
 	skey.family = pkt.family;
 	if (pkt.fragment) {
@@ -576,14 +598,11 @@ int adam_lb(struct xdp_md *ctx)
 	}
 	if (explain)
 		explain->service_id = service->id;
-	if (pkt.ip_options && !explain)
+	if (pkt.ip_options && !explaining)
 		lb_count_total(ADAM_LB_TOTAL_IP_OPTIONS);
 
 	__builtin_memcpy(fkey.dst, skey.vip, 16);
-	if (pkt.family == 4)
-		__builtin_memcpy(fkey.src, pkt.src, 4);
-	else
-		__builtin_memcpy(fkey.src, pkt.src, 16);
+	lb_copy_address(fkey.src, pkt.src, pkt.family);
 	fkey.sport = pkt.sport;
 	fkey.dport = pkt.dport;
 	fkey.proto = pkt.proto;
@@ -598,7 +617,7 @@ int adam_lb(struct xdp_md *ctx)
 				source = ADAM_LB_SOURCE_FLOW;
 			} else {
 				backend = NULL;
-				if (!explain)
+				if (!explaining)
 					lb_count_total(ADAM_LB_TOTAL_STALE_FLOW);
 			}
 		}
@@ -608,14 +627,13 @@ int adam_lb(struct xdp_md *ctx)
 		slot = lb_maglev(service, &fkey);
 		backend = slot == ADAM_LB_NO_BACKEND ? NULL : lb_backend(slot);
 		if (!backend) {
-			if (explain) {
+			if (explain)
 				explain->source = ADAM_LB_SOURCE_NONE;
-			} else {
+			else
 				lb_count_no_backend(service);
-			}
 			return XDP_DROP;
 		}
-		if (!explain) {
+		if (!explaining) {
 			struct adam_lb_flow placed = { .backend = slot, .generation = backend->generation };
 
 			bpf_map_update_elem(&lb_flows, &fkey, &placed, BPF_ANY);
@@ -669,7 +687,7 @@ int adam_lb(struct xdp_md *ctx)
 	return bpf_redirect(backend->ifindex, 0);
 
 unparsed_drop:
-	if (!explain)
+	if (!explaining)
 		lb_count_total(ADAM_LB_TOTAL_UNPARSED);
 	return XDP_DROP;
 drop:

@@ -115,6 +115,7 @@ std::optional<IpAddress> table_choice(const KernelService& s, const IpAddress& s
 const std::array<uint8_t, 6> kLbMac = mac(0xb0), kOutMac = mac(0xb1);
 constexpr uint32_t kMtu = 1500;
 constexpr uint32_t kFlowCapacity = 65536;
+constexpr uint32_t kBigIfindex = 5000;
 
 // A namespace of the test's own with veth-b and out0 (the balancer's
 // interfaces) and other0 (not one of them); the balancer loaded on a fresh
@@ -126,6 +127,10 @@ class LbDatapathTest : public ::testing::Test {
     pair_ = std::make_unique<NetnsPair>();
     ASSERT_EQ(run("ip -n " + pair_->b() + " link add out0 type veth peer name out1"), 0);
     ASSERT_EQ(run("ip -n " + pair_->b() + " link add other0 type veth peer name other1"), 0);
+    // A balancer interface past the ifindex bitmap (ADAM_LB_IFINDEX_BITS).
+    ASSERT_EQ(run("ip -n " + pair_->b() + " link add big0 index 5000 type veth peer name big1"), 0);
+    // An egress the balancer does not run on: its MTU comes from the kernel.
+    ASSERT_EQ(run("ip -n " + pair_->b() + " link set other0 mtu 1400"), 0);
     in_b_ = std::make_unique<ScopedNetns>(pair_->b());
     pins_ = std::make_unique<PinDir>();
     chain_ = std::make_unique<XdpChain>(pins_->path());
@@ -144,7 +149,7 @@ class LbDatapathTest : public ::testing::Test {
     std::copy(kLbMac.begin(), kLbMac.end(), veth.mac);
     std::copy(kOutMac.begin(), kOutMac.end(), out.mac);
     veth.mtu = out.mtu = kMtu;
-    dp->set_interfaces({{veth_, veth}, {out_, out}});
+    dp->set_interfaces({{veth_, veth}, {out_, out}, {kBigIfindex, veth}});
     return dp;
   }
   std::string pin_dir() const { return pins_->path() + "/lb"; }
@@ -289,13 +294,20 @@ Bytes too_big_reply(const Bytes& frame, size_t l2_len, uint32_t mtu) {
 
 // --- the fixture table -----------------------------------------------------
 
+// What a row's frame adds to the services' counters.
+struct Counts {
+  int hits = 0, misses = 0, non_syn = 0, no_backend = 0;
+};
+constexpr Counts kNone{}, kHit{.hits = 1}, kMiss{.misses = 1}, kRehash{.misses = 1, .non_syn = 1},
+    kNoBackend{.no_backend = 1};
+
 struct Row {
   std::string what;
   Bytes frame;
   uint32_t xdp_action;
   Bytes expected;                 // the frame that comes out (empty: the frame unchanged)
   std::optional<uint32_t> total;  // the ADAM_LB_TOTAL_* it counts in
-  int hits = 0, misses = 0, non_syn = 0, no_backend = 0;
+  Counts counts;
   uint32_t ifindex = 0;  // 0: veth-b
 };
 
@@ -307,7 +319,8 @@ TEST_F(LbDatapathTest, HandlesEveryFixtureFrame) {
                       dns1 = backend("198.51.100.13", 0x13, 100, out_), tun4 = backend("198.51.100.21", 0x21),
                       tun6 = backend("2001:db8:100::21", 0x22), tun4in6 = backend("2001:db8:100::23", 0x23),
                       tun6in4 = backend("198.51.100.24", 0x24), web6 = backend("2001:db8:100::25", 0x25),
-                      drained = backend("198.51.100.26", 0x26, 0);
+                      drained = backend("198.51.100.26", 0x26, 0),
+                      elsewhere = backend("198.51.100.27", 0x27, 100, other_);
   const KernelService web = service(1, "203.0.113.10", 80, kTcp, lb::Mode::l2dsr, {web1, web2});
   const std::vector<KernelService> services = {
       web,
@@ -318,10 +331,11 @@ TEST_F(LbDatapathTest, HandlesEveryFixtureFrame) {
       service(6, "2001:db8:ff::30", 80, kTcp, lb::Mode::ipip, {tun6in4}),
       service(7, "203.0.113.40", 80, kTcp, lb::Mode::l2dsr, {drained}),
       service(8, "2001:db8:ff::10", 53, kUdp, lb::Mode::l2dsr, {web6}),
+      service(9, "203.0.113.50", 80, kTcp, lb::Mode::ipip, {elsewhere}),
   };
   dp_->apply(services);
 
-  const Bytes lb = mac_bytes(kLbMac), out = mac_bytes(kOutMac);
+  const Bytes lb = mac_bytes(kLbMac), out = mac_bytes(kOutMac), dns_mac = mac_bytes(dns1.next_hop.dst_mac);
   auto to_web = [&](const Bytes& frame, uint16_t sport) {
     const auto b = table_choice(web, ip("198.51.100.50"), sport, 80);
     EXPECT_TRUE(b);
@@ -349,153 +363,87 @@ TEST_F(LbDatapathTest, HandlesEveryFixtureFrame) {
   const Bytes big6 = ether(kEthIpv6, ip6(client6, vip6, kTcp, tcp(40015, 80, kTcpAck, Bytes(1420, 4))));
   const Bytes big4_vlan =
       ether(kEthIpv4, ip4(client, vip_ipip, kTcp, tcp(40016, 80, kTcpAck, Bytes(1451, 5))), {kEthQ});
+  const Bytes on_big = ether(kEthIpv4, ip4(client, vip, kTcp, tcp(40020, 80)));
+  const Bytes vip_elsewhere = a4("203.0.113.50");
+  const Bytes fits_elsewhere =
+      ether(kEthIpv4, ip4(client, vip_elsewhere, kTcp, tcp(40018, 80, kTcpAck, Bytes(1340, 7))));
+  const Bytes big_elsewhere =
+      ether(kEthIpv4, ip4(client, vip_elsewhere, kTcp, tcp(40019, 80, kTcpAck, Bytes(1341, 8))));
   const Bytes fits4 = ether(kEthIpv4, ip4(client, vip_ipip, kTcp, tcp(40017, 80, kTcpAck, Bytes(1440, 6))));
 
+  // clang-format off
   const std::vector<Row> rows = {
-      {"TCP SYN to a VIP: hashed, MACs rewritten, XDP_TX", syn, XDP_TX, to_web(syn, 40000), {}, 0, 1},
-      {"its ACK: the connection table's backend", ack, XDP_TX, to_web(ack, 40000), {}, 1, 0},
-      {"an ACK of a flow not in the table: hashed", lone_ack, XDP_TX, to_web(lone_ack, 40001), {}, 0, 1, 1},
-      {"a SYN-ACK is no SYN: looked up, then hashed", synack, XDP_TX, to_web(synack, 40002), {}, 0, 1, 1},
-      {"the same ACK again: now in the table", lone_ack, XDP_TX, to_web(lone_ack, 40001), {}, 1, 0},
-      {"UDP to a VIP on another egress: XDP_REDIRECT",
-       dns,
-       XDP_REDIRECT,
-       with_macs(dns, mac_bytes(dns1.next_hop.dst_mac), out),
-       {},
-       0,
-       1},
-      {"the same UDP flow: a table hit",
-       dns,
-       XDP_REDIRECT,
-       with_macs(dns, mac_bytes(dns1.next_hop.dst_mac), out),
-       {},
-       1,
-       0},
-      {"IPv6 UDP to a VIP", udp6, XDP_TX, with_macs(udp6, mac_bytes(web6.next_hop.dst_mac), lb), {}, 0, 1},
-      {"the VIP, another port: passed",
-       ether(kEthIpv4, ip4(client, vip, kTcp, tcp(40000, 8080))),
-       XDP_PASS,
-       {},
-       ADAM_LB_TOTAL_NOT_VIP},
-      {"the VIP's port over UDP (no such service): passed",
-       ether(kEthIpv4, ip4(client, vip, kUdp, udp(40000, 80))),
-       XDP_PASS,
-       {},
-       ADAM_LB_TOTAL_NOT_VIP},
-      {"another address: passed",
-       ether(kEthIpv4, ip4(client, a4("203.0.113.99"), kTcp, tcp(40000, 80))),
-       XDP_PASS,
-       {},
-       ADAM_LB_TOTAL_NOT_VIP},
-      {"ICMP to a VIP: passed to the stack",
-       ether(kEthIpv4, ip4(client, vip, kIcmp, icmp(3, 4))),
-       XDP_PASS,
-       {},
-       ADAM_LB_TOTAL_NOT_VIP},
-      {"IPv4 with options: balanced", options, XDP_TX, to_web(options, 40003), ADAM_LB_TOTAL_IP_OPTIONS, 0,
-       1},
-      {"IPv4 first fragment to a VIP: dropped",
-       ether(kEthIpv4, ip4(client, vip, kTcp, tcp(40000, 80), 0x2000)),
-       XDP_DROP,
-       {},
-       ADAM_LB_TOTAL_FRAGMENT},
-      {"IPv4 later fragment to a VIP: dropped",
-       ether(kEthIpv4, ip4(client, vip, kTcp, zeros(8), 0x0010)),
-       XDP_DROP,
-       {},
-       ADAM_LB_TOTAL_FRAGMENT},
-      {"IPv4 fragment to another address: passed",
-       ether(kEthIpv4, ip4(client, a4("203.0.113.99"), kTcp, zeros(8), 0x0010)),
-       XDP_PASS,
-       {},
-       ADAM_LB_TOTAL_NOT_VIP},
-      {"IPv6 fragment header to a VIP: dropped",
-       ether(kEthIpv6, ip6(client6, vip6, kFragment, frag6(kTcp, 0, true) + tcp(40000, 80))),
-       XDP_DROP,
-       {},
-       ADAM_LB_TOTAL_FRAGMENT},
-      {"IPv6 later fragment to a VIP: dropped",
-       ether(kEthIpv6, ip6(client6, vip6, kFragment, frag6(kTcp, 8, false) + zeros(8))),
-       XDP_DROP,
-       {},
-       ADAM_LB_TOTAL_FRAGMENT},
-      {"one VLAN tag: balanced, the tag kept", vlan1, XDP_TX, to_web(vlan1, 40004), {}, 0, 1},
-      {"two VLAN tags: balanced, the tags kept", vlan2, XDP_TX, to_web(vlan2, 40005), {}, 0, 1},
-      {"three VLAN tags: unparsed",
-       ether(kEthIpv4, ip4(client, vip, kTcp, tcp(40000, 80)), {kEthAd, kEthQ, kEthQ}),
-       XDP_PASS,
-       {},
-       ADAM_LB_TOTAL_UNPARSED},
-      {"ipip 4in4: outer IPv4, protocol 4, DF copied",
-       ipip4,
-       XDP_TX,
-       encapsulated(ipip4, 14, tun4),
-       {},
-       0,
-       1},
-      {"ipip 4in4 of a packet without DF: outer DF clear",
-       ipip4_no_df,
-       XDP_TX,
-       encapsulated(ipip4_no_df, 14, tun4),
-       {},
-       0,
-       1},
-      {"ipip behind a VLAN tag: the tag before the outer header",
-       ipip4_vlan,
-       XDP_TX,
-       encapsulated(ipip4_vlan, 18, tun4),
-       {},
-       0,
-       1},
-      {"ipip behind two VLAN tags", ipip4_vlan2, XDP_TX, encapsulated(ipip4_vlan2, 22, tun4), {}, 0, 1},
-      {"ipip 6in6: outer IPv6, next header 41", ipip6, XDP_TX, encapsulated(ipip6, 14, tun6), {}, 0, 1},
-      {"ipip 6in6 with a destination options header",
-       ipip6_ext,
-       XDP_TX,
-       encapsulated(ipip6_ext, 14, tun6),
-       {},
-       0,
-       1},
-      {"ipip 4in6: outer IPv6, next header 4",
-       four_in_six,
-       XDP_TX,
-       encapsulated(four_in_six, 14, tun4in6),
-       {},
-       0,
-       1},
-      {"ipip 6in4: outer IPv4, protocol 41, DF set",
-       six_in_four,
-       XDP_TX,
-       encapsulated(six_in_four, 14, tun6in4),
-       {},
-       0,
-       1},
-      {"ipip exactly at the MTU: sent", fits4, XDP_TX, encapsulated(fits4, 14, tun4), {}, 0, 1, 1},
-      {"ipip over the MTU (IPv4): ICMP fragmentation needed back", big4, XDP_TX,
-       too_big_reply(big4, 14, 1480), ADAM_LB_TOTAL_TOO_BIG, 0, 1, 1},
-      {"ipip over the MTU behind a VLAN tag: the reply keeps it", big4_vlan, XDP_TX,
-       too_big_reply(big4_vlan, 18, 1480), ADAM_LB_TOTAL_TOO_BIG, 0, 1, 1},
-      {"ipip over the MTU (IPv6): ICMPv6 packet too big back", big6, XDP_TX, too_big_reply(big6, 14, 1460),
-       ADAM_LB_TOTAL_TOO_BIG, 0, 1, 1},
-      {"a service whose backends are all drained: dropped",
-       ether(kEthIpv4, ip4(client, vip_empty, kTcp, tcp(40000, 80))),
-       XDP_DROP,
-       {},
-       {},
-       0,
-       0,
-       0,
-       1},
-      {"truncated VLAN tag", cut(vlan1, 16), XDP_PASS, {}, ADAM_LB_TOTAL_UNPARSED},
-      {"truncated IPv4 header", cut(syn, 14 + 12), XDP_PASS, {}, ADAM_LB_TOTAL_UNPARSED},
-      {"truncated TCP header to a VIP", cut(syn, 14 + 20 + 10), XDP_PASS, {}, ADAM_LB_TOTAL_UNPARSED},
-      {"truncated UDP header to a VIP", cut(dns, 14 + 20 + 6), XDP_PASS, {}, ADAM_LB_TOTAL_UNPARSED},
-      {"truncated IPv6 header", cut(udp6, 14 + 30), XDP_PASS, {}, ADAM_LB_TOTAL_UNPARSED},
-      {"truncated IPv6 extension header", cut(ipip6_ext, 14 + 40 + 4), XDP_PASS, {}, ADAM_LB_TOTAL_UNPARSED},
-      {"IPv4 header length below 5 words", with_byte(syn, 14, 0x44), XDP_PASS, {}, ADAM_LB_TOTAL_UNPARSED},
-      {"ARP: not IP", ether(kEthArp, zeros(28)), XDP_PASS, {}, ADAM_LB_TOTAL_UNPARSED},
-      {"a VIP's SYN on an interface not the balancer's: unseen", syn, XDP_PASS, {}, {}, 0, 0, 0, 0, other_},
+    {"TCP SYN to a VIP: hashed, MACs rewritten, XDP_TX", syn, XDP_TX, to_web(syn, 40000), {}, kMiss},
+    {"its ACK: the connection table's backend", ack, XDP_TX, to_web(ack, 40000), {}, kHit},
+    {"an ACK of a flow not in the table: hashed", lone_ack, XDP_TX, to_web(lone_ack, 40001), {}, kRehash},
+    {"a SYN-ACK is no SYN: looked up, then hashed", synack, XDP_TX, to_web(synack, 40002), {}, kRehash},
+    {"the same ACK again: now in the table", lone_ack, XDP_TX, to_web(lone_ack, 40001), {}, kHit},
+    {"UDP to a VIP on another egress: XDP_REDIRECT", dns, XDP_REDIRECT, with_macs(dns, dns_mac, out), {}, kMiss},
+    {"the same UDP flow: a table hit", dns, XDP_REDIRECT, with_macs(dns, dns_mac, out), {}, kHit},
+    {"IPv6 UDP to a VIP", udp6, XDP_TX, with_macs(udp6, mac_bytes(web6.next_hop.dst_mac), lb), {}, kMiss},
+    {"the VIP, another port: passed", ether(kEthIpv4, ip4(client, vip, kTcp, tcp(40000, 8080))),
+     XDP_PASS, {}, ADAM_LB_TOTAL_NOT_VIP, kNone},
+    {"the VIP's port over UDP (no such service): passed", ether(kEthIpv4, ip4(client, vip, kUdp, udp(40000, 80))),
+     XDP_PASS, {}, ADAM_LB_TOTAL_NOT_VIP, kNone},
+    {"another address: passed", ether(kEthIpv4, ip4(client, a4("203.0.113.99"), kTcp, tcp(40000, 80))),
+     XDP_PASS, {}, ADAM_LB_TOTAL_NOT_VIP, kNone},
+    {"ICMP to a VIP: passed to the stack", ether(kEthIpv4, ip4(client, vip, kIcmp, icmp(3, 4))),
+     XDP_PASS, {}, ADAM_LB_TOTAL_NOT_VIP, kNone},
+    {"IPv4 with options: balanced", options, XDP_TX, to_web(options, 40003), ADAM_LB_TOTAL_IP_OPTIONS, kMiss},
+    {"IPv4 first fragment to a VIP: dropped", ether(kEthIpv4, ip4(client, vip, kTcp, tcp(40000, 80), 0x2000)),
+     XDP_DROP, {}, ADAM_LB_TOTAL_FRAGMENT, kNone},
+    {"IPv4 later fragment to a VIP: dropped", ether(kEthIpv4, ip4(client, vip, kTcp, zeros(8), 0x0010)),
+     XDP_DROP, {}, ADAM_LB_TOTAL_FRAGMENT, kNone},
+    {"IPv4 fragment to another address: passed",
+     ether(kEthIpv4, ip4(client, a4("203.0.113.99"), kTcp, zeros(8), 0x0010)),
+     XDP_PASS, {}, ADAM_LB_TOTAL_NOT_VIP, kNone},
+    {"IPv6 fragment header to a VIP: dropped",
+     ether(kEthIpv6, ip6(client6, vip6, kFragment, frag6(kTcp, 0, true) + tcp(40000, 80))),
+     XDP_DROP, {}, ADAM_LB_TOTAL_FRAGMENT, kNone},
+    {"IPv6 later fragment to a VIP: dropped",
+     ether(kEthIpv6, ip6(client6, vip6, kFragment, frag6(kTcp, 8, false) + zeros(8))),
+     XDP_DROP, {}, ADAM_LB_TOTAL_FRAGMENT, kNone},
+    {"one VLAN tag: balanced, the tag kept", vlan1, XDP_TX, to_web(vlan1, 40004), {}, kMiss},
+    {"two VLAN tags: balanced, the tags kept", vlan2, XDP_TX, to_web(vlan2, 40005), {}, kMiss},
+    {"three VLAN tags: unparsed", ether(kEthIpv4, ip4(client, vip, kTcp, tcp(40000, 80)), {kEthAd, kEthQ, kEthQ}),
+     XDP_PASS, {}, ADAM_LB_TOTAL_UNPARSED, kNone},
+    {"ipip 4in4: outer IPv4, protocol 4, DF copied", ipip4, XDP_TX, encapsulated(ipip4, 14, tun4), {}, kMiss},
+    {"ipip 4in4 of a packet without DF: outer DF clear", ipip4_no_df, XDP_TX, encapsulated(ipip4_no_df, 14, tun4),
+     {}, kMiss},
+    {"ipip behind a VLAN tag: the tag before the outer header", ipip4_vlan, XDP_TX,
+     encapsulated(ipip4_vlan, 18, tun4), {}, kMiss},
+    {"ipip behind two VLAN tags", ipip4_vlan2, XDP_TX, encapsulated(ipip4_vlan2, 22, tun4), {}, kMiss},
+    {"ipip 6in6: outer IPv6, next header 41", ipip6, XDP_TX, encapsulated(ipip6, 14, tun6), {}, kMiss},
+    {"ipip 6in6 with a destination options header", ipip6_ext, XDP_TX, encapsulated(ipip6_ext, 14, tun6), {}, kMiss},
+    {"ipip 4in6: outer IPv6, next header 4", four_in_six, XDP_TX, encapsulated(four_in_six, 14, tun4in6), {}, kMiss},
+    {"ipip 6in4: outer IPv4, protocol 41, DF set", six_in_four, XDP_TX, encapsulated(six_in_four, 14, tun6in4), {},
+     kMiss},
+    {"ipip exactly at the MTU: sent", fits4, XDP_TX, encapsulated(fits4, 14, tun4), {}, kRehash},
+    {"ipip over the MTU (IPv4): ICMP fragmentation needed back", big4, XDP_TX, too_big_reply(big4, 14, 1480),
+     ADAM_LB_TOTAL_TOO_BIG, kRehash},
+    {"ipip over the MTU behind a VLAN tag: the reply keeps it", big4_vlan, XDP_TX, too_big_reply(big4_vlan, 18, 1480),
+     ADAM_LB_TOTAL_TOO_BIG, kRehash},
+    {"ipip over the MTU (IPv6): ICMPv6 packet too big back", big6, XDP_TX, too_big_reply(big6, 14, 1460),
+     ADAM_LB_TOTAL_TOO_BIG, kRehash},
+    {"ipip to an egress not the balancer's, at its MTU: redirected", fits_elsewhere, XDP_REDIRECT,
+     encapsulated(fits_elsewhere, 14, elsewhere), {}, kRehash},
+    {"ipip over the kernel's MTU of that egress: ICMP back", big_elsewhere, XDP_TX,
+     too_big_reply(big_elsewhere, 14, 1380), ADAM_LB_TOTAL_TOO_BIG, kRehash},
+    {"a service whose backends are all drained: dropped",
+     ether(kEthIpv4, ip4(client, vip_empty, kTcp, tcp(40000, 80))), XDP_DROP, {}, {}, kNoBackend},
+    {"truncated VLAN tag", cut(vlan1, 16), XDP_PASS, {}, ADAM_LB_TOTAL_UNPARSED, kNone},
+    {"truncated IPv4 header", cut(syn, 14 + 12), XDP_PASS, {}, ADAM_LB_TOTAL_UNPARSED, kNone},
+    {"truncated TCP header to a VIP", cut(syn, 14 + 20 + 10), XDP_PASS, {}, ADAM_LB_TOTAL_UNPARSED, kNone},
+    {"truncated UDP header to a VIP", cut(dns, 14 + 20 + 6), XDP_PASS, {}, ADAM_LB_TOTAL_UNPARSED, kNone},
+    {"truncated IPv6 header", cut(udp6, 14 + 30), XDP_PASS, {}, ADAM_LB_TOTAL_UNPARSED, kNone},
+    {"truncated IPv6 extension header", cut(ipip6_ext, 14 + 40 + 4), XDP_PASS, {}, ADAM_LB_TOTAL_UNPARSED, kNone},
+    {"IPv4 header length below 5 words", with_byte(syn, 14, 0x44), XDP_PASS, {}, ADAM_LB_TOTAL_UNPARSED, kNone},
+    {"ARP: not IP", ether(kEthArp, zeros(28)), XDP_PASS, {}, ADAM_LB_TOTAL_UNPARSED, kNone},
+    {"a VIP's SYN on an interface not the balancer's: unseen", syn, XDP_PASS, {}, {}, kNone, other_},
+    {"a balancer interface of ifindex 5000 (past the bitmap): balanced, redirected to the egress", on_big,
+     XDP_REDIRECT, to_web(on_big, 40020), {}, kMiss, kBigIfindex},
   };
+  // clang-format on
   ASSERT_GE(rows.size(), 30u);
 
   for (const Row& row : rows) {
@@ -509,12 +457,13 @@ TEST_F(LbDatapathTest, HandlesEveryFixtureFrame) {
     for (uint32_t t = 0; t < ADAM_LB_TOTALS; ++t)
       EXPECT_EQ(totals_after[t] - totals_before[t], row.total == t ? 1u : 0u) << "total " << t;
     const adam_lb_service_stats after = service_sums();
-    EXPECT_EQ(after.lru_hits - before.lru_hits, static_cast<uint64_t>(row.hits));
-    EXPECT_EQ(after.lru_misses - before.lru_misses, static_cast<uint64_t>(row.misses));
-    EXPECT_EQ(after.new_flows - before.new_flows, static_cast<uint64_t>(row.misses));
-    EXPECT_EQ(after.non_syn_rehash - before.non_syn_rehash, static_cast<uint64_t>(row.non_syn));
-    EXPECT_EQ(after.no_backend - before.no_backend, static_cast<uint64_t>(row.no_backend));
-    EXPECT_EQ(after.packets - before.packets, static_cast<uint64_t>(row.hits + row.misses));
+    const Counts& c = row.counts;
+    EXPECT_EQ(after.lru_hits - before.lru_hits, static_cast<uint64_t>(c.hits));
+    EXPECT_EQ(after.lru_misses - before.lru_misses, static_cast<uint64_t>(c.misses));
+    EXPECT_EQ(after.new_flows - before.new_flows, static_cast<uint64_t>(c.misses));
+    EXPECT_EQ(after.non_syn_rehash - before.non_syn_rehash, static_cast<uint64_t>(c.non_syn));
+    EXPECT_EQ(after.no_backend - before.no_backend, static_cast<uint64_t>(c.no_backend));
+    EXPECT_EQ(after.packets - before.packets, static_cast<uint64_t>(c.hits + c.misses));
   }
 }
 

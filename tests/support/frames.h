@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/frame_bytes.h"
+
 namespace adam::test {
 
 using Bytes = std::vector<uint8_t>;
@@ -47,12 +49,8 @@ inline Bytes a6(const char* text) {
   return a;
 }
 
-// The Internet checksum (RFC 1071) of `b`, starting from the partial sum `sum`.
-inline uint16_t inet_checksum(const Bytes& b, uint32_t sum = 0) {
-  for (size_t i = 0; i < b.size(); i += 2) sum += uint32_t{b[i]} << 8 | (i + 1 < b.size() ? b[i + 1] : 0);
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
-}
+// The Internet checksum (RFC 1071) of `b`.
+inline uint16_t inet_checksum(const Bytes& b) { return adam::inet_checksum(b.data(), b.size()); }
 
 inline const Bytes kDstMac = {2, 0, 0, 0, 0, 2}, kSrcMac = {2, 0, 0, 0, 0, 1};
 

@@ -17,6 +17,7 @@
 
 #include "core/bpf_maps.h"
 #include "core/bpf_pins.h"
+#include "core/frame_bytes.h"
 #include "core/undo.h"
 #include "core/xdp_test_run.h"
 #include "lb.skel.h"
@@ -121,18 +122,6 @@ uint32_t first_free(const Taken& taken, uint32_t n, const char* what) {
   throw std::invalid_argument(std::string("lb: no free ") + what);
 }
 
-void put16(std::vector<uint8_t>& buf, size_t at, uint16_t value) {
-  buf[at] = static_cast<uint8_t>(value >> 8);
-  buf[at + 1] = static_cast<uint8_t>(value);
-}
-
-uint16_t ipv4_checksum(const uint8_t* header, size_t len) {
-  uint32_t sum = 0;
-  for (size_t i = 0; i + 1 < len; i += 2) sum += (uint32_t{header[i]} << 8) | header[i + 1];
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
-}
-
 }  // namespace
 
 // --- frames -----------------------------------------------------------------
@@ -144,14 +133,14 @@ std::vector<uint8_t> frame_for(const Flow& flow, const std::array<uint8_t, 6>& d
     throw std::invalid_argument("dst: the source and destination must be of one address family");
   constexpr size_t kPayload = 16;
   std::vector<uint8_t> l4(flow.proto == IPPROTO_TCP ? 20 : 8, 0);
-  put16(l4, 0, flow.src_port);
-  put16(l4, 2, flow.dst_port);
+  put_be16(l4, 0, flow.src_port);
+  put_be16(l4, 2, flow.dst_port);
   if (flow.proto == IPPROTO_TCP) {
     l4[12] = 5 << 4;                  // data offset: 5 words
     l4[13] = flow.syn ? 0x02 : 0x10;  // SYN or ACK
-    put16(l4, 14, 65535);             // window
+    put_be16(l4, 14, 65535);          // window
   } else {
-    put16(l4, 4, static_cast<uint16_t>(l4.size() + kPayload));
+    put_be16(l4, 4, static_cast<uint16_t>(l4.size() + kPayload));
   }
   l4.resize(l4.size() + kPayload, 0xab);
 
@@ -160,22 +149,22 @@ std::vector<uint8_t> frame_for(const Flow& flow, const std::array<uint8_t, 6>& d
   frame.insert(frame.end(), std::begin(src_mac), std::end(src_mac));
   frame.resize(14);
   if (flow.src.family == 4) {
-    put16(frame, 12, ETH_P_IP);
+    put_be16(frame, 12, ETH_P_IP);
     std::vector<uint8_t> ip(20, 0);
     ip[0] = 0x45;
-    put16(ip, 2, static_cast<uint16_t>(ip.size() + l4.size()));
-    put16(ip, 6, 0x4000);  // don't fragment
+    put_be16(ip, 2, static_cast<uint16_t>(ip.size() + l4.size()));
+    put_be16(ip, 6, 0x4000);  // don't fragment
     ip[8] = 64;
     ip[9] = flow.proto;
     std::copy(flow.src.bytes.begin(), flow.src.bytes.begin() + 4, ip.begin() + 12);
     std::copy(flow.dst.bytes.begin(), flow.dst.bytes.begin() + 4, ip.begin() + 16);
-    put16(ip, 10, ipv4_checksum(ip.data(), ip.size()));
+    put_be16(ip, 10, inet_checksum(ip.data(), ip.size()));
     frame.insert(frame.end(), ip.begin(), ip.end());
   } else {
-    put16(frame, 12, ETH_P_IPV6);
+    put_be16(frame, 12, ETH_P_IPV6);
     std::vector<uint8_t> ip(40, 0);
     ip[0] = 0x60;
-    put16(ip, 4, static_cast<uint16_t>(l4.size()));
+    put_be16(ip, 4, static_cast<uint16_t>(l4.size()));
     ip[6] = flow.proto;
     ip[7] = 64;
     std::copy(flow.src.bytes.begin(), flow.src.bytes.end(), ip.begin() + 8);
@@ -334,6 +323,15 @@ void Datapath::set_interfaces(const std::map<uint32_t, adam_lb_iface>& interface
   }
   for (__u32 ifindex : stale) impl_->maps.remove(fd, &ifindex);
   for (const auto& [ifindex, iface] : interfaces) impl_->maps.update(fd, &ifindex, &iface);
+
+  std::vector<uint64_t> bits(ADAM_LB_IFINDEX_BITS / 64, 0);
+  for (const auto& [ifindex, iface] : interfaces) {
+    if (ifindex < ADAM_LB_IFINDEX_BITS) bits[ifindex / 64] |= uint64_t{1} << (ifindex % 64);
+  }
+  std::vector<__u32> words(bits.size());
+  for (size_t i = 0; i < words.size(); ++i) words[i] = static_cast<__u32>(i);
+  impl_->maps.update_batch(impl_->fd(impl_->m().lb_iface_bits), words.data(), bits.data(),
+                           static_cast<uint32_t>(bits.size()));
 }
 
 void Datapath::apply(const std::vector<KernelService>& wanted) {
@@ -544,14 +542,25 @@ std::array<uint64_t, ADAM_LB_TOTALS> Datapath::totals() const {
 }
 
 uint32_t Datapath::flows() const {
+  // BPF_MAP_LOOKUP_BATCH, 4,096 entries a syscall: a walk key by key costs
+  // a syscall per flow (a quarter of a second at the default size).
   const int fd = impl_->fd(impl_->m().lb_flows);
+  constexpr uint32_t kChunk = 4096;
+  std::vector<adam_lb_flow_key> keys(kChunk);
+  std::vector<adam_lb_flow> values(kChunk);
   uint32_t count = 0;
-  adam_lb_flow_key key{}, next{};
-  for (bool first = true; impl_->maps.next_key(fd, first ? nullptr : &key, &next); first = false) {
-    ++count;
-    key = next;
+  __u32 batch = 0;
+  for (bool first = true;; first = false) {
+    __u32 n = kChunk;
+    bpf_map_batch_opts opts{};
+    opts.sz = sizeof opts;
+    const int err =
+        bpf_map_lookup_batch(fd, first ? nullptr : &batch, &batch, keys.data(), values.data(), &n, &opts);
+    if (err && errno != ENOENT)
+      throw std::runtime_error("lb: cannot read the connection table: " + libbpf_error(err));
+    count += n;
+    if (err) return count;  // ENOENT: the last batch
   }
-  return count;
 }
 
 void remove_datapath_pins(const std::string& pin_dir) {
