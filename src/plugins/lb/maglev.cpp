@@ -110,13 +110,4 @@ std::vector<uint32_t> maglev_table(std::span<const MaglevBackend> backends, uint
   return table;
 }
 
-// Here rather than in service.cpp: the table is what needs a prime size,
-// and service checks (table_size) ask the same question.
-bool is_prime(uint32_t n) {
-  if (n < 2) return false;
-  for (uint64_t d = 2; d * d <= n; ++d)
-    if (n % d == 0) return false;
-  return true;
-}
-
 }  // namespace adam::lb

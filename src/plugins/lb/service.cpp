@@ -302,6 +302,15 @@ json service_to_json(const Service& s) {
           {"health", s.health ? health_to_json(*s.health) : json(nullptr)}};
 }
 
+// Trial division: table sizes are at most ADAM_LB_MAX_TABLE_SIZE, a
+// thousand divisions.
+bool is_prime(uint32_t n) {
+  if (n < 2) return false;
+  for (uint64_t d = 2; d * d <= n; ++d)
+    if (n % d == 0) return false;
+  return true;
+}
+
 void check_against(const Service& service, const std::vector<Service>& others) {
   size_t services = 1, backends = service.backends.size();
   for (const Service& other : others) {
