@@ -369,7 +369,7 @@ TEST_F(HealthTest, BlackHoledBackendsDoNotDelayAnotherTargetsChecks) {
   const auto good = checker.state(1, kLoopback);
   ASSERT_TRUE(good);
   EXPECT_EQ(good->health, Health::up);
-  EXPECT_GE(good->checks, 14u);  // one at once, then every 100 ms
+  EXPECT_GE(good->checks, 12u);  // one at once, then every 100 ms: 15 (a stall of 900 ms would leave 6)
   EXPECT_LE(good->checks, 16u);
   const auto black_hole = checker.state(2, parse_address("198.51.100.20", "address"));
   ASSERT_TRUE(black_hole);
