@@ -195,6 +195,10 @@ struct Changes {
       changes.push_back({target.service_id, now.health, ms_since(start), now.last_error, readable});
     };
   }
+  // A moment as an at_ms.
+  long ms_at(Clock::time_point moment) const {
+    return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(moment - start).count());
+  }
   std::vector<Health> sequence(int64_t service_id) const {
     std::lock_guard lock(mutex);
     std::vector<Health> out;
@@ -300,8 +304,7 @@ TEST_F(HealthTest, CheckerTakesABackendUpDownAndUpAgainWithinRiseAndFall) {
   const auto closed = Clock::now();
   const auto down = changes.wait_for(1, 2, 2s);
   ASSERT_TRUE(down);
-  const long down_after =
-      down->at_ms - std::chrono::duration_cast<std::chrono::milliseconds>(closed - changes.start).count();
+  const long down_after = down->at_ms - changes.ms_at(closed);
   EXPECT_EQ(down->health, Health::down);
   EXPECT_EQ(down->last_error, "connect: Connection refused");
   EXPECT_GE(down_after, 200 - 20);  // three failures span two intervals
@@ -315,8 +318,7 @@ TEST_F(HealthTest, CheckerTakesABackendUpDownAndUpAgainWithinRiseAndFall) {
   const auto reopened = Clock::now();
   const auto again = changes.wait_for(1, 3, 2s);
   ASSERT_TRUE(again);
-  const long up_after =
-      again->at_ms - std::chrono::duration_cast<std::chrono::milliseconds>(reopened - changes.start).count();
+  const long up_after = again->at_ms - changes.ms_at(reopened);
   EXPECT_EQ(again->health, Health::up);
   EXPECT_GE(up_after, 100 - 20);  // two passes span one interval
   EXPECT_LE(up_after, 2 * 100 + 150);
