@@ -24,6 +24,13 @@ struct {
 	__type(value, struct adam_lb_iface);
 } lb_ifaces SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ADAM_LB_IFINDEX_BITS / 64);
+	__type(key, __u32);
+	__type(value, __u64);
+} lb_iface_bits SEC(".maps");
+
 /* (VIP, port, proto) -> service. Each VIP also has an entry of port 0 per
  * protocol (no service has port 0), value id 0: "a VIP", which a fragment
  * without ports is looked up by. */
@@ -214,6 +221,17 @@ static __always_inline void lb_count_total(__u32 total)
 
 	if (count)
 		*count += 1;
+}
+
+static __always_inline int lb_on_interface(__u32 ifindex)
+{
+	__u32 word = ifindex / 64;
+	__u64 *bits;
+
+	if (ifindex >= ADAM_LB_IFINDEX_BITS)
+		return bpf_map_lookup_elem(&lb_ifaces, &ifindex) != NULL;
+	bits = bpf_map_lookup_elem(&lb_iface_bits, &word);
+	return bits && ((*bits >> (ifindex % 64)) & 1);
 }
 
 /* The metadata explain() put in front of the frame, or NULL for a real packet. */
@@ -515,6 +533,16 @@ static __always_inline __u32 lb_egress_mtu(struct xdp_md *ctx, __u32 ifindex)
 	return mtu;
 }
 
+/* An address of the parser's into a zeroed key: IPv4 fills the first 4
+ * bytes (the parser leaves the other 12 of its copy undefined). */
+static __always_inline void lb_copy_address(__u8 *key, const __u8 *addr, __u32 family)
+{
+	if (family == 4)
+		__builtin_memcpy(key, addr, 4);
+	else
+		__builtin_memcpy(key, addr, 16);
+}
+
 SEC("xdp")
 int adam_lb(struct xdp_md *ctx)
 {
@@ -534,7 +562,7 @@ int adam_lb(struct xdp_md *ctx)
 	int syn, non_syn = 0, explaining;
 	__u16 inner_df = 0;
 
-	if (!bpf_map_lookup_elem(&lb_ifaces, &ifindex))
+	if (!lb_on_interface(ifindex))
 		return adam_xdp_next(ctx, ADAM_XDP_SLOT_LB);
 	explain = lb_explain_request(ctx);
 	explaining = explain != NULL;
@@ -543,12 +571,7 @@ int adam_lb(struct xdp_md *ctx)
 		total = ADAM_LB_TOTAL_UNPARSED;
 		goto pass;
 	}
-	/* (an IPv4 address fills the first 4 bytes of the parser's; the rest
-	 * of the key stays 0) */
-	if (pkt.family == 4)
-		__builtin_memcpy(skey.vip, pkt.dst, 4);
-	else
-		__builtin_memcpy(skey.vip, pkt.dst, 16);
+	lb_copy_address(skey.vip, pkt.dst, pkt.family);
 	skey.proto = pkt.proto;
 	skey.family = pkt.family;
 	if (pkt.fragment) {
@@ -575,14 +598,11 @@ int adam_lb(struct xdp_md *ctx)
 	}
 	if (explain)
 		explain->service_id = service->id;
-	if (pkt.ip_options && !explain)
+	if (pkt.ip_options && !explaining)
 		lb_count_total(ADAM_LB_TOTAL_IP_OPTIONS);
 
 	__builtin_memcpy(fkey.dst, skey.vip, 16);
-	if (pkt.family == 4)
-		__builtin_memcpy(fkey.src, pkt.src, 4);
-	else
-		__builtin_memcpy(fkey.src, pkt.src, 16);
+	lb_copy_address(fkey.src, pkt.src, pkt.family);
 	fkey.sport = pkt.sport;
 	fkey.dport = pkt.dport;
 	fkey.proto = pkt.proto;
@@ -597,7 +617,7 @@ int adam_lb(struct xdp_md *ctx)
 				source = ADAM_LB_SOURCE_FLOW;
 			} else {
 				backend = NULL;
-				if (!explain)
+				if (!explaining)
 					lb_count_total(ADAM_LB_TOTAL_STALE_FLOW);
 			}
 		}
@@ -607,14 +627,13 @@ int adam_lb(struct xdp_md *ctx)
 		slot = lb_maglev(service, &fkey);
 		backend = slot == ADAM_LB_NO_BACKEND ? NULL : lb_backend(slot);
 		if (!backend) {
-			if (explain) {
+			if (explain)
 				explain->source = ADAM_LB_SOURCE_NONE;
-			} else {
+			else
 				lb_count_no_backend(service);
-			}
 			return XDP_DROP;
 		}
-		if (!explain) {
+		if (!explaining) {
 			struct adam_lb_flow placed = { .backend = slot, .generation = backend->generation };
 
 			bpf_map_update_elem(&lb_flows, &fkey, &placed, BPF_ANY);
@@ -668,7 +687,7 @@ int adam_lb(struct xdp_md *ctx)
 	return bpf_redirect(backend->ifindex, 0);
 
 unparsed_drop:
-	if (!explain)
+	if (!explaining)
 		lb_count_total(ADAM_LB_TOTAL_UNPARSED);
 	return XDP_DROP;
 drop:

@@ -115,6 +115,7 @@ std::optional<IpAddress> table_choice(const KernelService& s, const IpAddress& s
 const std::array<uint8_t, 6> kLbMac = mac(0xb0), kOutMac = mac(0xb1);
 constexpr uint32_t kMtu = 1500;
 constexpr uint32_t kFlowCapacity = 65536;
+constexpr uint32_t kBigIfindex = 5000;
 
 // A namespace of the test's own with veth-b and out0 (the balancer's
 // interfaces) and other0 (not one of them); the balancer loaded on a fresh
@@ -126,6 +127,10 @@ class LbDatapathTest : public ::testing::Test {
     pair_ = std::make_unique<NetnsPair>();
     ASSERT_EQ(run("ip -n " + pair_->b() + " link add out0 type veth peer name out1"), 0);
     ASSERT_EQ(run("ip -n " + pair_->b() + " link add other0 type veth peer name other1"), 0);
+    // A balancer interface past the ifindex bitmap (ADAM_LB_IFINDEX_BITS).
+    ASSERT_EQ(run("ip -n " + pair_->b() + " link add big0 index 5000 type veth peer name big1"), 0);
+    // An egress the balancer does not run on: its MTU comes from the kernel.
+    ASSERT_EQ(run("ip -n " + pair_->b() + " link set other0 mtu 1400"), 0);
     in_b_ = std::make_unique<ScopedNetns>(pair_->b());
     pins_ = std::make_unique<PinDir>();
     chain_ = std::make_unique<XdpChain>(pins_->path());
@@ -144,7 +149,7 @@ class LbDatapathTest : public ::testing::Test {
     std::copy(kLbMac.begin(), kLbMac.end(), veth.mac);
     std::copy(kOutMac.begin(), kOutMac.end(), out.mac);
     veth.mtu = out.mtu = kMtu;
-    dp->set_interfaces({{veth_, veth}, {out_, out}});
+    dp->set_interfaces({{veth_, veth}, {out_, out}, {kBigIfindex, veth}});
     return dp;
   }
   std::string pin_dir() const { return pins_->path() + "/lb"; }
@@ -314,7 +319,8 @@ TEST_F(LbDatapathTest, HandlesEveryFixtureFrame) {
                       dns1 = backend("198.51.100.13", 0x13, 100, out_), tun4 = backend("198.51.100.21", 0x21),
                       tun6 = backend("2001:db8:100::21", 0x22), tun4in6 = backend("2001:db8:100::23", 0x23),
                       tun6in4 = backend("198.51.100.24", 0x24), web6 = backend("2001:db8:100::25", 0x25),
-                      drained = backend("198.51.100.26", 0x26, 0);
+                      drained = backend("198.51.100.26", 0x26, 0),
+                      elsewhere = backend("198.51.100.27", 0x27, 100, other_);
   const KernelService web = service(1, "203.0.113.10", 80, kTcp, lb::Mode::l2dsr, {web1, web2});
   const std::vector<KernelService> services = {
       web,
@@ -325,6 +331,7 @@ TEST_F(LbDatapathTest, HandlesEveryFixtureFrame) {
       service(6, "2001:db8:ff::30", 80, kTcp, lb::Mode::ipip, {tun6in4}),
       service(7, "203.0.113.40", 80, kTcp, lb::Mode::l2dsr, {drained}),
       service(8, "2001:db8:ff::10", 53, kUdp, lb::Mode::l2dsr, {web6}),
+      service(9, "203.0.113.50", 80, kTcp, lb::Mode::ipip, {elsewhere}),
   };
   dp_->apply(services);
 
@@ -356,6 +363,12 @@ TEST_F(LbDatapathTest, HandlesEveryFixtureFrame) {
   const Bytes big6 = ether(kEthIpv6, ip6(client6, vip6, kTcp, tcp(40015, 80, kTcpAck, Bytes(1420, 4))));
   const Bytes big4_vlan =
       ether(kEthIpv4, ip4(client, vip_ipip, kTcp, tcp(40016, 80, kTcpAck, Bytes(1451, 5))), {kEthQ});
+  const Bytes on_big = ether(kEthIpv4, ip4(client, vip, kTcp, tcp(40020, 80)));
+  const Bytes vip_elsewhere = a4("203.0.113.50");
+  const Bytes fits_elsewhere =
+      ether(kEthIpv4, ip4(client, vip_elsewhere, kTcp, tcp(40018, 80, kTcpAck, Bytes(1340, 7))));
+  const Bytes big_elsewhere =
+      ether(kEthIpv4, ip4(client, vip_elsewhere, kTcp, tcp(40019, 80, kTcpAck, Bytes(1341, 8))));
   const Bytes fits4 = ether(kEthIpv4, ip4(client, vip_ipip, kTcp, tcp(40017, 80, kTcpAck, Bytes(1440, 6))));
 
   // clang-format off
@@ -412,6 +425,10 @@ TEST_F(LbDatapathTest, HandlesEveryFixtureFrame) {
      ADAM_LB_TOTAL_TOO_BIG, kRehash},
     {"ipip over the MTU (IPv6): ICMPv6 packet too big back", big6, XDP_TX, too_big_reply(big6, 14, 1460),
      ADAM_LB_TOTAL_TOO_BIG, kRehash},
+    {"ipip to an egress not the balancer's, at its MTU: redirected", fits_elsewhere, XDP_REDIRECT,
+     encapsulated(fits_elsewhere, 14, elsewhere), {}, kRehash},
+    {"ipip over the kernel's MTU of that egress: ICMP back", big_elsewhere, XDP_TX,
+     too_big_reply(big_elsewhere, 14, 1380), ADAM_LB_TOTAL_TOO_BIG, kRehash},
     {"a service whose backends are all drained: dropped",
      ether(kEthIpv4, ip4(client, vip_empty, kTcp, tcp(40000, 80))), XDP_DROP, {}, {}, kNoBackend},
     {"truncated VLAN tag", cut(vlan1, 16), XDP_PASS, {}, ADAM_LB_TOTAL_UNPARSED, kNone},
@@ -423,6 +440,8 @@ TEST_F(LbDatapathTest, HandlesEveryFixtureFrame) {
     {"IPv4 header length below 5 words", with_byte(syn, 14, 0x44), XDP_PASS, {}, ADAM_LB_TOTAL_UNPARSED, kNone},
     {"ARP: not IP", ether(kEthArp, zeros(28)), XDP_PASS, {}, ADAM_LB_TOTAL_UNPARSED, kNone},
     {"a VIP's SYN on an interface not the balancer's: unseen", syn, XDP_PASS, {}, {}, kNone, other_},
+    {"a balancer interface of ifindex 5000 (past the bitmap): balanced, redirected to the egress", on_big,
+     XDP_REDIRECT, to_web(on_big, 40020), {}, kMiss, kBigIfindex},
   };
   // clang-format on
   ASSERT_GE(rows.size(), 30u);

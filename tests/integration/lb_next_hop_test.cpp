@@ -137,11 +137,13 @@ TEST_F(NextHopTest, BackendBehindAGatewayGetsTheGatewaysMacAndTheRoutesSourceBut
   EXPECT_EQ(on_link.error, "not on a directly connected segment: via 198.51.100.2");
 }
 
-TEST_F(NextHopTest, NoRouteBlackholeAndLocalAddressAreErrors) {
+TEST_F(NextHopTest, NoRouteBlackholeLocalAddressAndNonEthernetInterfaceAreErrors) {
   ASSERT_EQ(pair_->exec(pair_->a(),
                         "ip route add blackhole 203.0.113.128/25 && "
                         "ip route add unreachable 203.0.113.64/26 && "
-                        "ip -6 route add blackhole 2001:db8:300::/48"),
+                        "ip -6 route add blackhole 2001:db8:300::/48 && "
+                        "ip tuntap add dev tun0 mode tun && ip link set tun0 up && "
+                        "ip route add 203.0.113.32/27 dev tun0"),
             0);
   enter_a();
   const NextHop v4 = resolve_next_hop(parse_address("203.0.113.5", "backend"), false);
@@ -160,6 +162,9 @@ TEST_F(NextHopTest, NoRouteBlackholeAndLocalAddressAreErrors) {
   const NextHop local = resolve_next_hop(parse_address("198.51.100.1", "backend"), true);
   EXPECT_FALSE(local.resolved);
   EXPECT_EQ(local.error, "198.51.100.1 is an address of this host");
+  const NextHop tun = resolve_next_hop(parse_address("203.0.113.40", "backend"), false);
+  EXPECT_FALSE(tun.resolved);
+  EXPECT_EQ(tun.error, "interface tun0 is not an Ethernet device");
 }
 
 TEST_F(NextHopTest, AnAbsentHostFailsAndIsAskedForAgain) {

@@ -242,6 +242,8 @@ TEST(LbService, BackendBodies) {
            {{{"weight", 7}}, "address"},
            {{{"address", "198.51.100.11"}, {"weight", 70000}}, "weight"},
            {{{"address", "198.51.100.11"}, {"wieght", 7}}, "wieght"},
+           {{{"address", "198.51.100.11"}, {"weight", nullptr}}, "weight"},
+           {{{"address", nullptr}}, "address"},
            {json::array(), "body"}}) {
     try {
       backend_from_json(body, "");

@@ -323,6 +323,15 @@ void Datapath::set_interfaces(const std::map<uint32_t, adam_lb_iface>& interface
   }
   for (__u32 ifindex : stale) impl_->maps.remove(fd, &ifindex);
   for (const auto& [ifindex, iface] : interfaces) impl_->maps.update(fd, &ifindex, &iface);
+
+  std::vector<uint64_t> bits(ADAM_LB_IFINDEX_BITS / 64, 0);
+  for (const auto& [ifindex, iface] : interfaces) {
+    if (ifindex < ADAM_LB_IFINDEX_BITS) bits[ifindex / 64] |= uint64_t{1} << (ifindex % 64);
+  }
+  std::vector<__u32> words(bits.size());
+  for (size_t i = 0; i < words.size(); ++i) words[i] = static_cast<__u32>(i);
+  impl_->maps.update_batch(impl_->fd(impl_->m().lb_iface_bits), words.data(), bits.data(),
+                           static_cast<uint32_t>(bits.size()));
 }
 
 void Datapath::apply(const std::vector<KernelService>& wanted) {
@@ -533,14 +542,25 @@ std::array<uint64_t, ADAM_LB_TOTALS> Datapath::totals() const {
 }
 
 uint32_t Datapath::flows() const {
+  // BPF_MAP_LOOKUP_BATCH, 4,096 entries a syscall: a walk key by key costs
+  // a syscall per flow (a quarter of a second at the default size).
   const int fd = impl_->fd(impl_->m().lb_flows);
+  constexpr uint32_t kChunk = 4096;
+  std::vector<adam_lb_flow_key> keys(kChunk);
+  std::vector<adam_lb_flow> values(kChunk);
   uint32_t count = 0;
-  adam_lb_flow_key key{}, next{};
-  for (bool first = true; impl_->maps.next_key(fd, first ? nullptr : &key, &next); first = false) {
-    ++count;
-    key = next;
+  __u32 batch = 0;
+  for (bool first = true;; first = false) {
+    __u32 n = kChunk;
+    bpf_map_batch_opts opts{};
+    opts.sz = sizeof opts;
+    const int err =
+        bpf_map_lookup_batch(fd, first ? nullptr : &batch, &batch, keys.data(), values.data(), &n, &opts);
+    if (err && errno != ENOENT)
+      throw std::runtime_error("lb: cannot read the connection table: " + libbpf_error(err));
+    count += n;
+    if (err) return count;  // ENOENT: the last batch
   }
-  return count;
 }
 
 void remove_datapath_pins(const std::string& pin_dir) {

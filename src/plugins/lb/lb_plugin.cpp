@@ -325,9 +325,14 @@ void LbPlugin::start(const json& config) {
       datapath_.reset();
       decap_.reset();
     });
+    if (!datapath_) checker_.reset();
     if (datapath_) {
-      checker_ = std::make_unique<lb::HealthChecker>(
-          [this](const lb::HealthTarget& target, const BackendHealth& now) { health_changed(target, now); });
+      // A reconfigure keeps the checker: its verdicts (a backend down) stay.
+      if (!checker_)
+        checker_ = std::make_unique<lb::HealthChecker>(
+            [this](const lb::HealthTarget& target, const BackendHealth& now) {
+              health_changed(target, now);
+            });
       try {
         // The services before the program goes in: a fresh start forwards at
         // once, a re-adopted one keeps every slot its flows point to.
@@ -365,7 +370,6 @@ void LbPlugin::start(const json& config) {
 void LbPlugin::reconfigure(const json& config) {
   {
     std::lock_guard lock(mu_);
-    checker_.reset();
     datapath_.reset();  // the program stays in the slot and forwards until the new one replaces it
     decap_.reset();
     running_ = false;
@@ -493,6 +497,7 @@ void LbPlugin::health_changed(const lb::HealthTarget& target, const BackendHealt
 }
 
 void LbPlugin::reapply_loop() {
+  std::map<std::pair<int64_t, IpAddress>, lb::Health> published;  // the last verdict of each backend
   std::unique_lock wake(wake_mu_);
   while (!quit_) {
     const bool due = retry_ && std::chrono::steady_clock::now() >= *retry_;
@@ -516,7 +521,14 @@ void LbPlugin::reapply_loop() {
       spdlog::warn("lb: re-applying the services failed: {}", e.what());
     }
     for (const Verdict& v : verdicts) {
-      if (v.now.health == lb::Health::unknown) continue;
+      // A first verdict of up is no change (unknown counts as up): events
+      // say when a backend leaves the up state or comes back to it.
+      lb::Health& was = published[{v.target.service_id, v.target.address}];
+      const lb::Health before = was;
+      was = v.now.health;
+      if (v.now.health == lb::Health::unknown ||
+          (v.now.health == lb::Health::up && before != lb::Health::down))
+        continue;
       std::string name;
       try {
         name = store_ ? store_->get(v.target.service_id).name : "";

@@ -53,7 +53,8 @@ class LbPlugin : public Plugin {
   void start(const nlohmann::json& config) override;
   // Without a gap: lets go of the running objects as adamd's exit does and
   // starts again on their pins, as a restarted adamd would; the new program
-  // replaces the old one in the slot in one update.
+  // replaces the old one in the slot in one update. The health checker and
+  // its verdicts stay while the balancer does.
   void reconfigure(const nlohmann::json& config) override;
   void stop() override;
   // docs/lb.md "Counters, metrics, events".

@@ -257,7 +257,8 @@ bool read_interface(RtNetlink& netlink, NextHop& hop, std::string& error) {
 }
 
 // The first global address of `family` on the interface: the source when the
-// route names none.
+// route names none (the kernel found no address it would send from, as while
+// the interface's IPv6 addresses are still tentative).
 std::optional<IpAddress> interface_address(RtNetlink& netlink, uint32_t ifindex, uint8_t family) {
   ifaddrmsg header{};
   header.ifa_family = static_cast<unsigned char>(af_of(family));

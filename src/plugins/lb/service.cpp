@@ -53,7 +53,7 @@ class Fields {
   std::string path(std::string_view key) const {
     return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
   }
-  bool has(std::string_view key) const { return j_.contains(key) && !j_.at(std::string(key)).is_null(); }
+  bool has(std::string_view key) const { return j_.contains(key); }
   const json& required(std::string_view key, const std::string& what) const {
     if (!has(key)) throw bad_request(path(key), "missing field '" + std::string(key) + "' (" + what + ")");
     return j_.at(std::string(key));
@@ -282,7 +282,9 @@ Service service_from_json(const json& body) {
       throw bad_request("depool_threshold", "must be a number from 0 to 1, got " + shown(v));
     s.depool_threshold = v.get<double>();
   }
-  if (f.has("health")) s.health = health_from_json(f.at("health"), "health", s.port);
+  // null: none, as service_to_json writes it.
+  if (f.has("health") && !f.at("health").is_null())
+    s.health = health_from_json(f.at("health"), "health", s.port);
   return s;
 }
 
@@ -300,6 +302,15 @@ json service_to_json(const Service& s) {
           {"depool_threshold", s.depool_threshold},
           {"backends", std::move(backends)},
           {"health", s.health ? health_to_json(*s.health) : json(nullptr)}};
+}
+
+// Trial division: table sizes are at most ADAM_LB_MAX_TABLE_SIZE, a
+// thousand divisions.
+bool is_prime(uint32_t n) {
+  if (n < 2) return false;
+  for (uint64_t d = 2; d * d <= n; ++d)
+    if (n % d == 0) return false;
+  return true;
 }
 
 void check_against(const Service& service, const std::vector<Service>& others) {
