@@ -1,12 +1,16 @@
-// UDP flood sender and counting receiver for bench/fw_vs_iptables.sh.
-//   udp_flood send --dst 198.51.100.2 --port 9999 --seconds 5 [--size 64]
+// UDP flood sender and counting receiver for bench/fw_vs_iptables.sh and
+// bench/lb_vs_nft.sh.
+//   udp_flood send --dst 198.51.100.2 --port 9999 --seconds 5 [--size 64] [--flows 1]
 //   udp_flood recv --port 9999 --seconds 5
+// --flows N sends from N sockets (N source ports, so N 5-tuples) in turn: a
+// load balancer spreads flows, not packets.
 // Each prints one JSON line: {"mode":…,"packets":…,"seconds":…,"pps":…}.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -21,12 +25,15 @@ struct Args {
   int port = 9999;
   double seconds = 5;
   size_t size = 64;
+  int flows = 1;
 };
 
 Args parse(int argc, char** argv) {
   Args a;
   if (argc < 2) {
-    std::fprintf(stderr, "usage: udp_flood send|recv [--dst IP] [--port N] [--seconds S] [--size BYTES]\n");
+    std::fprintf(
+        stderr,
+        "usage: udp_flood send|recv [--dst IP] [--port N] [--seconds S] [--size BYTES] [--flows N]\n");
     std::exit(2);
   }
   a.mode = argv[1];
@@ -40,6 +47,8 @@ Args parse(int argc, char** argv) {
       a.seconds = std::atof(v.c_str());
     else if (k == "--size")
       a.size = static_cast<size_t>(std::atoi(v.c_str()));
+    else if (k == "--flows")
+      a.flows = std::max(1, std::atoi(v.c_str()));
     else {
       std::fprintf(stderr, "udp_flood: unknown option %s\n", k.c_str());
       std::exit(2);
@@ -53,13 +62,17 @@ double elapsed(std::chrono::steady_clock::time_point t0) {
 }
 
 // Batches of 64 datagrams per sendmmsg: the sender is not the bottleneck.
+// Each batch goes out of the next flow's socket.
 int send_flood(const Args& a) {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in dst{};
   dst.sin_family = AF_INET;
   dst.sin_port = htons(static_cast<uint16_t>(a.port));
   if (::inet_pton(AF_INET, a.dst.c_str(), &dst.sin_addr) != 1) return 2;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) return 1;
+  std::vector<int> fds;
+  for (int i = 0; i < a.flows; ++i) {
+    fds.push_back(::socket(AF_INET, SOCK_DGRAM, 0));
+    if (::connect(fds.back(), reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) return 1;
+  }
   std::vector<char> payload(a.size, 'x');
   constexpr int kBatch = 64;
   std::vector<iovec> iov(kBatch, iovec{payload.data(), payload.size()});
@@ -69,9 +82,11 @@ int send_flood(const Args& a) {
     msgs[i].msg_hdr.msg_iovlen = 1;
   }
   uint64_t sent = 0;
+  size_t flow = 0;
   const auto t0 = std::chrono::steady_clock::now();
   while (elapsed(t0) < a.seconds) {
-    const int n = ::sendmmsg(fd, msgs.data(), kBatch, 0);
+    const int n = ::sendmmsg(fds[flow], msgs.data(), kBatch, 0);
+    flow = (flow + 1) % fds.size();
     if (n > 0) sent += static_cast<uint64_t>(n);
   }
   const double s = elapsed(t0);

@@ -94,6 +94,12 @@ struct adam_lb_iface {
 	__u32 mtu;
 };
 
+/* lb_iface_bits: the same interfaces as a bitmap (array of __u64 words) for
+ * ifindexes below ADAM_LB_IFINDEX_BITS, the test every packet of the chain
+ * pays: an array lookup is cheaper than a hash lookup. Larger ifindexes are
+ * looked up in lb_ifaces. */
+#define ADAM_LB_IFINDEX_BITS 4096
+
 /* --- Counters ------------------------------------------------------------ */
 
 /* lb_service_stats: per-CPU array, one per service slot. */

@@ -23,6 +23,8 @@
 #define ADAM_ETH_P_8021Q 0x8100
 #define ADAM_ETH_P_8021AD 0x88A8
 #define ADAM_IP_OFFSET_MASK 0x1FFF	  /* IPv4 fragment offset */
+#define ADAM_IP_MF 0x2000		  /* IPv4 "more fragments" */
+#define ADAM_IP_DF 0x4000		  /* IPv4 "don't fragment" */
 #define ADAM_IPV6_FRAG_OFFSET_MASK 0xFFF8 /* IPv6 fragment header offset */
 #define ADAM_PROTO_HOPOPTS 0
 #define ADAM_PROTO_TCP 6
@@ -41,6 +43,14 @@ struct adam_packet {
 	__u32 has_ports; /* TCP/UDP with a complete header, not a non-first fragment */
 	__u16 sport, dport; /* host byte order */
 	__u8 src[16], dst[16]; /* network byte order; IPv4 in the first 4 bytes */
+	/* Where the headers start, from the frame's first byte (l4_off: TCP
+	 * and UDP only, not in a non-first fragment; 0 otherwise), for a
+	 * program that rewrites the frame (the load balancer). */
+	__u16 l3_off, l4_off;
+	__u8 tcp_flags;	  /* TCP with a complete header: its flags byte (FIN 0x01, SYN 0x02, ACK 0x10) */
+	__u8 fragment;	  /* a fragment, first or not: IPv4 MF or offset, any IPv6 fragment header */
+	__u8 ip_options;  /* IPv4 with a header longer than 20 bytes */
+	__u8 reserved;
 };
 
 #define ADAM_PROTO_UNKNOWN 256
@@ -51,7 +61,7 @@ struct adam_vlan_hdr {
 	__be16 encapsulated_proto;
 };
 
-static __always_inline void adam_parse_ports(void *l4, void *data_end, struct adam_packet *pkt)
+static __always_inline void adam_parse_ports(void *data, void *l4, void *data_end, struct adam_packet *pkt)
 {
 	/* TCP and UDP both start with the source and destination ports. */
 	__u32 header_len = pkt->proto == ADAM_PROTO_TCP ? ADAM_TCP_HEADER_LEN : ADAM_UDP_HEADER_LEN;
@@ -59,14 +69,18 @@ static __always_inline void adam_parse_ports(void *l4, void *data_end, struct ad
 
 	if (pkt->proto != ADAM_PROTO_TCP && pkt->proto != ADAM_PROTO_UDP)
 		return;
+	pkt->l4_off = l4 - data;
 	if (l4 + header_len > data_end)
 		return;
 	pkt->sport = bpf_ntohs(ports[0]);
 	pkt->dport = bpf_ntohs(ports[1]);
 	pkt->has_ports = 1;
+	/* (the bound again: the verifier may see header_len as either length) */
+	if (pkt->proto == ADAM_PROTO_TCP && l4 + ADAM_TCP_HEADER_LEN <= data_end)
+		pkt->tcp_flags = ((__u8 *)l4)[13];
 }
 
-static __always_inline void adam_parse_ipv4(void *l3, void *data_end, struct adam_packet *pkt)
+static __always_inline void adam_parse_ipv4(void *data, void *l3, void *data_end, struct adam_packet *pkt)
 {
 	struct iphdr *ip = l3;
 	__u32 header_len;
@@ -80,9 +94,11 @@ static __always_inline void adam_parse_ipv4(void *l3, void *data_end, struct ada
 	__builtin_memcpy(pkt->src, &ip->saddr, 4);
 	__builtin_memcpy(pkt->dst, &ip->daddr, 4);
 	pkt->proto = ip->protocol;
+	pkt->ip_options = header_len > sizeof(*ip);
+	pkt->fragment = (ip->frag_off & bpf_htons(ADAM_IP_MF | ADAM_IP_OFFSET_MASK)) != 0;
 	if (ip->frag_off & bpf_htons(ADAM_IP_OFFSET_MASK))
 		return; /* a non-first fragment carries no L4 header */
-	adam_parse_ports(l3 + header_len, data_end, pkt);
+	adam_parse_ports(data, l3 + header_len, data_end, pkt);
 }
 
 static __always_inline int adam_is_ipv6_ext(__u32 nexthdr)
@@ -91,7 +107,7 @@ static __always_inline int adam_is_ipv6_ext(__u32 nexthdr)
 	       nexthdr == ADAM_PROTO_AH || nexthdr == ADAM_PROTO_DSTOPTS;
 }
 
-static __always_inline void adam_parse_ipv6(void *l3, void *data_end, struct adam_packet *pkt)
+static __always_inline void adam_parse_ipv6(void *data, void *l3, void *data_end, struct adam_packet *pkt)
 {
 	struct ipv6hdr *ip6 = l3;
 	void *cursor = ip6 + 1;
@@ -117,6 +133,7 @@ static __always_inline void adam_parse_ipv6(void *l3, void *data_end, struct ada
 				return;
 			nexthdr = frag->nexthdr;
 			cursor = frag + 1;
+			pkt->fragment = 1;
 			if (frag->frag_off & bpf_htons(ADAM_IPV6_FRAG_OFFSET_MASK)) {
 				pkt->proto = nexthdr; /* non-first fragment: no L4 header */
 				return;
@@ -133,7 +150,7 @@ static __always_inline void adam_parse_ipv6(void *l3, void *data_end, struct ada
 	if (adam_is_ipv6_ext(nexthdr))
 		return;
 	pkt->proto = nexthdr;
-	adam_parse_ports(cursor, data_end, pkt);
+	adam_parse_ports(data, cursor, data_end, pkt);
 }
 
 /* Parses the frame in [data, data_end). Returns 0 for a non-IP frame, else 1
@@ -149,6 +166,11 @@ static __always_inline int adam_parse_packet(void *data, void *data_end, struct 
 	pkt->family = 0;
 	pkt->proto = ADAM_PROTO_UNKNOWN;
 	pkt->has_ports = 0;
+	pkt->l3_off = 0;
+	pkt->l4_off = 0;
+	pkt->tcp_flags = 0;
+	pkt->fragment = 0;
+	pkt->ip_options = 0;
 	if (cursor > data_end)
 		return 1;
 	ethertype = eth->h_proto;
@@ -164,10 +186,11 @@ static __always_inline int adam_parse_packet(void *data, void *data_end, struct 
 		ethertype = vlan->encapsulated_proto;
 		cursor = vlan + 1;
 	}
+	pkt->l3_off = cursor - data;
 	if (ethertype == bpf_htons(ADAM_ETH_P_IP))
-		adam_parse_ipv4(cursor, data_end, pkt);
+		adam_parse_ipv4(data, cursor, data_end, pkt);
 	else if (ethertype == bpf_htons(ADAM_ETH_P_IPV6))
-		adam_parse_ipv6(cursor, data_end, pkt);
+		adam_parse_ipv6(data, cursor, data_end, pkt);
 	else
 		return 0;
 	return 1;

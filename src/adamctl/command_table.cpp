@@ -5,6 +5,7 @@
 #include "adamctl/core_commands.h"
 #include "adamctl/events.h"
 #include "plugins/firewall/cli.h"
+#include "plugins/lb/cli.h"
 #include "plugins/lsm/cli.h"
 #include "plugins/monitor/cli.h"
 
@@ -20,6 +21,7 @@ const std::vector<CommandEntry>& command_table() {
       {"firewall", make_group<adam::fw::FirewallCommands>},
       {"monitor", make_group<adam::mon::MonitorCommands>},
       {"lsm", make_group<adam::lsm::LsmCommands>},
+      {"lb", make_group<adam::lb::LbCommands>},
   };
   return table;
 }

@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "plugins/firewall/firewall_plugin.h"
+#include "plugins/lb/lb_plugin.h"
 #include "plugins/lsm/lsm_plugin.h"
 #include "plugins/monitor/monitor_plugin.h"
 
@@ -17,8 +18,10 @@ std::mutex registry_mu;
 // plugin register_plugin() adds.
 std::vector<PluginFactory>& registered() {
   static std::vector<PluginFactory> factories = {
-      make_plugin<FirewallPlugin>, make_plugin<MonitorPlugin>, make_plugin<LsmPlugin>,
-      // lb joins as it is built.
+      make_plugin<FirewallPlugin>,
+      make_plugin<MonitorPlugin>,
+      make_plugin<LsmPlugin>,
+      make_plugin<LbPlugin>,
   };
   return factories;
 }

@@ -2,7 +2,6 @@
 // rule CRUD, the ruleset, errors that name the field, roles, stats, the flow
 // stream, explain, persistence across restarts, and adamctl fw.
 #include <gtest/gtest.h>
-#include <httplib.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,6 +15,7 @@
 #include "support/adamd.h"
 #include "support/netns.h"
 #include "support/prometheus.h"
+#include "support/sse.h"
 
 namespace adam::test {
 namespace {
@@ -259,29 +259,11 @@ TEST_F(FirewallApiTest, StatsCountAndTheFlowStreamReportsEverySecond) {
   EXPECT_GE(adamd_->get(kRules + "/" + std::to_string(id)).json()["counters"]["packets"].get<uint64_t>(), 3u);
 
   // Reads the stream until two events came or 3.5 s passed, then hangs up.
-  std::string received;
-  int events = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(3500);
-  {
-    ScopedNetns in_b(pair_->b());
-    httplib::Client client("127.0.0.1", adamd_->port());
-    client.set_read_timeout(4);
-    client.Get("/api/v1/firewall/flow", {{"Authorization", "Bearer " + adamd_->admin_token()}},
-               [&](const char* data, size_t length) {
-                 received.append(data, length);
-                 events = 0;
-                 for (size_t at = 0; (at = received.find("event: flow\n", at)) != std::string::npos; ++at)
-                   ++events;
-                 return events < 2 && std::chrono::steady_clock::now() < deadline;
-               });
-  }
-  EXPECT_GE(events, 2) << received;
-  const size_t data = received.find("data: ");
-  ASSERT_NE(data, std::string::npos) << received;
-  const json event =
-      json::parse(received.substr(data + 6, received.find('\n', data) - data - 6), nullptr, false);
+  const auto events =
+      read_sse_events(*adamd_, "/api/v1/firewall/flow", "flow", 2, std::chrono::milliseconds(3500));
+  ASSERT_EQ(events.size(), 2u);
   for (const char* key : {"ts", "pass_pps", "drop_pps", "pass_bps", "drop_bps"})
-    EXPECT_TRUE(event.contains(key)) << key << " missing in " << event.dump();
+    EXPECT_TRUE(events[0].contains(key)) << key << " missing in " << events[0].dump();
   EXPECT_EQ(adamd_->get("/healthz", "-").status, 200) << "the stream ended with the client";
 }
 

@@ -33,6 +33,7 @@
 #include "core/xdp_chain.h"
 #include "plugins/firewall/firewall_plugin.h"
 #include "support/firewall_random.h"
+#include "support/frames.h"
 #include "support/netns.h"
 
 namespace adam::test {
@@ -45,74 +46,13 @@ using fw::PacketKey;
 using fw::Rule;
 using fw::Ruleset;
 
-// --- a small frame builder ---------------------------------------------------
-
-using Bytes = std::vector<uint8_t>;
-
-Bytes operator+(Bytes a, const Bytes& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-Bytes be16(uint16_t v) { return {static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)}; }
-Bytes zeros(size_t n) { return Bytes(n, 0); }
-Bytes cut(Bytes b, size_t n) {
-  b.resize(n);
-  return b;
-}
-Bytes with_byte(Bytes b, size_t at, uint8_t value) {
-  b.at(at) = value;
-  return b;
-}
+// --- frames (support/frames.h) ----------------------------------------------
 
 constexpr size_t kEthHeaderLen = 14;
-constexpr uint16_t kIpv4 = 0x0800, kIpv6 = 0x86DD, kArp = 0x0806, kQ = 0x8100, kAd = 0x88A8;
+constexpr uint16_t kIpv4 = kEthIpv4, kIpv6 = kEthIpv6, kArp = kEthArp, kQ = kEthQ, kAd = kEthAd;
 constexpr uint8_t kHop = 0, kRouting = 43, kFragment = 44, kAh = 51, kDstOpts = 60;
 constexpr uint8_t kTcp = fw::kProtoTcp, kUdp = fw::kProtoUdp, kIcmp = fw::kProtoIcmp,
                   kIcmp6 = fw::kProtoIcmpv6;
-
-Bytes a4(const char* text) {
-  Bytes a(4);
-  EXPECT_EQ(inet_pton(AF_INET, text, a.data()), 1) << text;
-  return a;
-}
-Bytes a6(const char* text) {
-  Bytes a(16);
-  EXPECT_EQ(inet_pton(AF_INET6, text, a.data()), 1) << text;
-  return a;
-}
-
-// Ethernet header (+ VLAN tags, outermost first) around an L3 packet.
-Bytes ether(uint16_t type, const Bytes& l3, std::vector<uint16_t> tags = {}) {
-  Bytes frame = Bytes{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1} + be16(tags.empty() ? type : tags[0]);
-  for (size_t i = 0; i < tags.size(); ++i)
-    frame = frame + be16(100 + i) + be16(i + 1 < tags.size() ? tags[i + 1] : type);
-  return frame + l3;
-}
-
-// IPv4 header + payload; frag is the flags/offset field (default: DF).
-Bytes ip4(const Bytes& src, const Bytes& dst, uint8_t proto, const Bytes& payload, uint16_t frag = 0x4000,
-          const Bytes& options = {}) {
-  const auto header_len = static_cast<uint8_t>(20 + options.size());
-  return Bytes{static_cast<uint8_t>(0x40 | header_len / 4), 0} + be16(header_len + payload.size()) +
-         be16(0x1234) + be16(frag) + Bytes{64, proto, 0, 0} + src + dst + options + payload;
-}
-Bytes ip6(const Bytes& src, const Bytes& dst, uint8_t nexthdr, const Bytes& payload) {
-  return Bytes{0x60, 0, 0, 0} + be16(payload.size()) + Bytes{nexthdr, 64} + src + dst + payload;
-}
-// Hop-by-hop, routing or destination options header of `len` bytes (multiple of 8).
-Bytes ext6(uint8_t nexthdr, size_t len = 8) {
-  return Bytes{nexthdr, static_cast<uint8_t>(len / 8 - 1)} + zeros(len - 2);
-}
-Bytes ah6(uint8_t nexthdr) { return Bytes{nexthdr, 1, 0, 0} + zeros(8); }  // 12 bytes: (1 + 2) * 4
-Bytes frag6(uint8_t nexthdr, uint16_t offset, bool more) {
-  return Bytes{nexthdr, 0} + be16(static_cast<uint16_t>(offset << 3 | (more ? 1 : 0))) +
-         Bytes{0, 0, 0x12, 0x34};
-}
-Bytes tcp(uint16_t sport, uint16_t dport) {
-  return be16(sport) + be16(dport) + zeros(8) + Bytes{0x50, 0x02} + zeros(6);
-}
-Bytes udp(uint16_t sport, uint16_t dport) { return be16(sport) + be16(dport) + be16(8) + zeros(2); }
-Bytes icmp(uint8_t type, uint8_t code = 0) { return Bytes{type, code} + zeros(6); }
 
 // --- rules -------------------------------------------------------------------
 

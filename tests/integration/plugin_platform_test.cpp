@@ -52,7 +52,7 @@ TEST_F(PluginPlatformTest, ItsConfigSchemaIsServedBesideTheBuiltInPlugins) {
   const json list = adamd_->get("/api/v1/plugins").json();
   std::vector<std::string> names;
   for (const auto& p : list["plugins"]) names.push_back(p["name"]);
-  EXPECT_EQ(names, (std::vector<std::string>{"firewall", "monitor", "lsm", "metronome"}))
+  EXPECT_EQ(names, (std::vector<std::string>{"firewall", "monitor", "lsm", "lb", "metronome"}))
       << "built-in plugins first";
   const json p = plugin();
   EXPECT_EQ(p["state"], "stopped");

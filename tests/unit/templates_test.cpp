@@ -12,6 +12,7 @@
 
 #include "api/html.h"
 #include "core/config_schema.h"
+#include "plugins/lb/lb_pages.h"
 #include "plugins/lsm/lsm_pages.h"
 
 namespace adam {
@@ -115,6 +116,33 @@ json rules_page(const std::string& s) {
           {"total", 60},  {"first", 51},
           {"last", 52},   {"limit", 50},
           {"q", s},       {"links", l}};
+}
+
+// An lb service as the API serves it while running, with a user's (or the
+// kernel's, or a health check's) strings wherever it holds one.
+json lb_service(const std::string& s) {
+  json backend = {{"address", s},
+                  {"weight", 100},
+                  {"state", s},
+                  {"in_table", true},
+                  {"table_entries", 3},
+                  {"health", {{"state", s}, {"since", 1}, {"last_error", s}, {"checks", 2}}},
+                  {"next_hop", {{"resolved", false}, {"interface", s}, {"mac", s}, {"error", s}}},
+                  {"stats", {{"packets", 1}, {"bytes", 2}, {"new_flows", 3}}},
+                  {"links", links()}};
+  return {{"id", 4},
+          {"name", s},
+          {"vip", s},
+          {"port", 80},
+          {"proto", s},
+          {"mode", s},
+          {"table_size", 7},
+          {"health", {{"type", s}, {"port", 80}}},
+          {"backends", {backend}},
+          {"depool", {{"down", 1}, {"limited", true}}},
+          {"warnings", {s}},
+          {"highlighted", true},
+          {"links", links()}};
 }
 
 // An lsm policy as the API serves it, with a user's strings wherever a
@@ -353,6 +381,29 @@ const std::map<std::string, std::function<std::string(const std::string&)>>& fix
                           {"fields", html::form_fields(plugin(s)["config_schema"], {{s, s}})},
                           {"field_kinds", json{{"match.path", {"exec", "file"}}}.dump()},
                           {"script", "/a.js"}});
+       }},
+      {"lb/service", [](const std::string& s) { return lb::service_html(lb_service(s)); }},
+      {"lb/services",
+       [](const std::string& s) {
+         return lb::services_html({{"services", {lb_service(s)}}, {"viewer", true}, {"links", links()}});
+       }},
+      {"lb/explain",
+       [](const std::string& s) {
+         return lb::explain_html(
+             {{"service", {{"id", 1}, {"name", s}}},
+              {"backend", s},
+              {"source", s},
+              {"action", s},
+              {"reason", s},
+              {"frame",
+               {{"dst_mac", s}, {"src_mac", s}, {"outer", {{"src", s}, {"dst", s}, {"proto", 4}}}}}});
+       }},
+      {"lb/page",
+       [](const std::string& s) {
+         return templates::render(
+             "lb/page",
+             {{"links", links()},
+              {"services", lb::services_html({{"services", {lb_service(s)}}, {"links", links()}})}});
        }},
       {"firewall/page",
        [](const std::string& s) {

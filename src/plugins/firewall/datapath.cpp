@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "core/bpf_pins.h"
+#include "core/frame_bytes.h"
 #include "core/undo.h"
 #include "core/xdp_test_run.h"
 #include "firewall.skel.h"
@@ -111,18 +112,6 @@ void write_array(MapAccess& maps, int fd, const std::vector<Value>& values, KeyO
   maps.update_batch(fd, keys.data(), values.data(), static_cast<uint32_t>(values.size()));
 }
 
-void put16(std::vector<uint8_t>& buf, size_t at, uint16_t value) {
-  buf[at] = static_cast<uint8_t>(value >> 8);
-  buf[at + 1] = static_cast<uint8_t>(value);
-}
-
-uint16_t ipv4_checksum(const uint8_t* header, size_t len) {
-  uint32_t sum = 0;
-  for (size_t i = 0; i + 1 < len; i += 2) sum += (uint32_t{header[i]} << 8) | header[i + 1];
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
-}
-
 bool is_ipv6_extension(uint8_t proto) {
   return proto == 0 || proto == 43 || proto == 44 || proto == 51 || proto == 60;
 }
@@ -145,13 +134,13 @@ std::vector<uint8_t> frame_for(const PacketKey& p) {
   std::vector<uint8_t> l4(8, 0);
   if (p.has_ports) {
     l4.assign(p.proto == kProtoTcp ? 20 : 8, 0);
-    put16(l4, 0, p.src_port);
-    put16(l4, 2, p.dst_port);
+    put_be16(l4, 0, p.src_port);
+    put_be16(l4, 2, p.dst_port);
     if (p.proto == kProtoTcp) {
       l4[12] = 5 << 4;  // data offset: 5 words
       l4[13] = 0x02;    // SYN
     } else {
-      put16(l4, 4, static_cast<uint16_t>(l4.size()));
+      put_be16(l4, 4, static_cast<uint16_t>(l4.size()));
     }
   } else if (p.family == 4 && p.proto == kProtoIcmp) {
     l4[0] = 8;  // echo request
@@ -164,30 +153,30 @@ std::vector<uint8_t> frame_for(const PacketKey& p) {
   std::copy(std::begin(dst_mac), std::end(dst_mac), frame.begin());
   std::copy(std::begin(src_mac), std::end(src_mac), frame.begin() + 6);
   if (p.family == 4) {
-    put16(frame, 12, ETH_P_IP);
+    put_be16(frame, 12, ETH_P_IP);
     std::vector<uint8_t> ip(20, 0);
     ip[0] = 0x45;
-    put16(ip, 2, static_cast<uint16_t>(ip.size() + l4.size()));
-    put16(ip, 4, 0x1234);                      // identification
-    put16(ip, 6, fragment ? 0x0001 : 0x4000);  // offset 1 (8 bytes) / don't fragment
+    put_be16(ip, 2, static_cast<uint16_t>(ip.size() + l4.size()));
+    put_be16(ip, 4, 0x1234);                      // identification
+    put_be16(ip, 6, fragment ? 0x0001 : 0x4000);  // offset 1 (8 bytes) / don't fragment
     ip[8] = 64;
     ip[9] = p.proto;
     std::copy(p.src.begin(), p.src.begin() + 4, ip.begin() + 12);
     std::copy(p.dst.begin(), p.dst.begin() + 4, ip.begin() + 16);
-    put16(ip, 10, ipv4_checksum(ip.data(), ip.size()));
+    put_be16(ip, 10, inet_checksum(ip.data(), ip.size()));
     frame.insert(frame.end(), ip.begin(), ip.end());
   } else {
-    put16(frame, 12, ETH_P_IPV6);
+    put_be16(frame, 12, ETH_P_IPV6);
     std::vector<uint8_t> ip(40, 0);
     std::vector<uint8_t> frag;
     if (fragment) {
       frag.assign(8, 0);
       frag[0] = p.proto;
-      put16(frag, 2, 1 << 3);  // offset 1 (8 bytes)
-      put16(frag, 6, 0x1234);  // identification
+      put_be16(frag, 2, 1 << 3);  // offset 1 (8 bytes)
+      put_be16(frag, 6, 0x1234);  // identification
     }
     ip[0] = 0x60;
-    put16(ip, 4, static_cast<uint16_t>(frag.size() + l4.size()));
+    put_be16(ip, 4, static_cast<uint16_t>(frag.size() + l4.size()));
     ip[6] = fragment ? 44 : p.proto;
     ip[7] = 64;
     std::copy(p.src.begin(), p.src.end(), ip.begin() + 8);

@@ -42,7 +42,7 @@ struct HealthTarget {
   int64_t service_id = 0;
   IpAddress address;
   HealthCheck check;
-  auto operator<=>(const HealthTarget&) const = default;
+  bool operator==(const HealthTarget&) const = default;
 };
 
 // Runs every target's checks on one thread (non-blocking sockets, each at
