@@ -48,6 +48,11 @@ class Listener {
         "))\ns.listen(64)\nwhile True:\n c,_=s.accept()\n c.close()\n";
     pid_ = std::stoi(
         capture("ip netns exec " + ns + " python3 -c \"" + program + "\" >/dev/null 2>&1 & echo $!"));
+    // Back once it listens (python takes a while to start on a loaded machine).
+    const std::string listening =
+        "ip netns exec " + ns + " ss -Hltn src " + address + ":" + std::to_string(port) + " 2>/dev/null";
+    for (int i = 0; i < 100 && capture(listening).empty(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ~Listener() {
     ::kill(pid_, SIGKILL);
@@ -435,7 +440,7 @@ TEST_F(LbApiTest, FlappingHealthVerdictsAndConcurrentChangesNeitherDeadlockNorFa
     while (!done) {
       {
         Listener eleven(pair_->a(), "198.51.100.11", 8080);
-        std::this_thread::sleep_for(std::chrono::milliseconds(400));  // python's start, then a check or more
+        std::this_thread::sleep_for(std::chrono::milliseconds(400));  // some checks pass
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
     }
