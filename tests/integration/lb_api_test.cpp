@@ -48,6 +48,11 @@ class Listener {
         "))\ns.listen(64)\nwhile True:\n c,_=s.accept()\n c.close()\n";
     pid_ = std::stoi(
         capture("ip netns exec " + ns + " python3 -c \"" + program + "\" >/dev/null 2>&1 & echo $!"));
+    // Back once it listens (python takes a while to start on a loaded machine).
+    const std::string listening =
+        "ip netns exec " + ns + " ss -Hltn src " + address + ":" + std::to_string(port) + " 2>/dev/null";
+    for (int i = 0; i < 100 && capture(listening).empty(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ~Listener() {
     ::kill(pid_, SIGKILL);
@@ -435,7 +440,7 @@ TEST_F(LbApiTest, FlappingHealthVerdictsAndConcurrentChangesNeitherDeadlockNorFa
     while (!done) {
       {
         Listener eleven(pair_->a(), "198.51.100.11", 8080);
-        std::this_thread::sleep_for(std::chrono::milliseconds(400));  // python's start, then a check or more
+        std::this_thread::sleep_for(std::chrono::milliseconds(400));  // some checks pass
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
     }
@@ -493,6 +498,53 @@ TEST_F(LbApiTest, ReconfiguringAddsDecapAndDropsTheBalancerAndStopRemovesBoth) {
   ASSERT_EQ(adamd_->post("/api/v1/plugins/lb/stop").status, 200);
   EXPECT_TRUE(tc_ingress_prog_ids(pair_->b(), "veth-b").empty());
   EXPECT_FALSE(std::filesystem::exists(adamd_->pin_dir() + "/lb"));
+}
+
+// The console's forms: urlencoded bodies with HX-Request, answered with
+// the service's section; a bad line of the backends names its JSON field;
+// a viewer may explain but not change.
+TEST_F(LbApiTest, TheConsolesFormsAddAServiceAndABackendAndNameTheFieldOfABadLine) {
+  start_lb();
+  auto form = [&](const std::string& method, const std::string& path, const std::string& body,
+                  const std::string& token = "") {
+    return adamd_->request(method, path, body, token,
+                           {{"Content-Type", "application/x-www-form-urlencoded"}, {"HX-Request", "true"}});
+  };
+  const std::string fields =
+      "name=web&vip=203.0.113.10&port=80&proto=tcp&mode=l2dsr&health.type=http&health.port=8080"
+      "&health.path=%2Fhealthz&backends=";
+  const HttpResponse bad = form("POST", kServices, fields + "198.51.100.11+100%0D%0A198.51.100.12+heavy");
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("data-field=\"backends[1].weight\""), std::string::npos) << bad.body;
+  EXPECT_EQ(list()["services"], json::array());
+
+  const HttpResponse added = form("POST", kServices, fields + "198.51.100.11+100%0D%0A%0D%0A198.51.100.12");
+  ASSERT_EQ(added.status, 201) << added.body;
+  EXPECT_NE(added.body.find("<section class=\"lb-service"), std::string::npos) << added.body;
+  const json s = list()["services"][0];
+  ASSERT_EQ(s["backends"].size(), 2u) << "a blank line is no backend: " << s.dump();
+  EXPECT_EQ(s["backends"][1]["address"], "198.51.100.12");
+  EXPECT_EQ(s["backends"][1]["weight"], 100) << "weight 100 when a line has none";
+  EXPECT_EQ(s["health"]["type"], "http");
+  EXPECT_EQ(s["health"]["port"], 8080);
+  EXPECT_EQ(s["health"]["path"], "/healthz");
+
+  const std::string self = s["links"]["self"];
+  const HttpResponse backend = form("POST", s["links"]["backends"], "address=198.51.100.13&weight=7");
+  ASSERT_EQ(backend.status, 201) << backend.body;
+  EXPECT_NE(backend.body.find("data-address=\"198.51.100.13\""), std::string::npos) << backend.body;
+  const HttpResponse weight = form("PUT", self + "/backends/198.51.100.13", "weight=9");
+  ASSERT_EQ(weight.status, 200) << weight.body;
+  EXPECT_EQ(adamd_->get(self).json()["backends"][2]["weight"], 9);
+
+  const auto viewer = adamd_->post("/api/v1/tokens", R"({"name":"watcher","role":"viewer"})").json()["token"];
+  EXPECT_EQ(form("POST", self + "/backends/198.51.100.13/drain", "", viewer).status, 403);
+  const HttpResponse explained = form(
+      "POST", "/api/v1/lb/explain",
+      "src=198.51.100.1&dst=203.0.113.10&proto=tcp&src_port=999&dst_port=80&syn=true&interface=", viewer);
+  EXPECT_EQ(explained.status, 200) << explained.body;
+  EXPECT_NE(explained.body.find("class=\"lb-decision"), std::string::npos) << explained.body;
+  EXPECT_EQ(adamd_->get(self).json()["backends"][2]["weight"], 9);
 }
 
 TEST_F(LbApiTest, AdamctlListsAddsWeighsDrainsExplainsAndRemoves) {
