@@ -633,29 +633,23 @@ int adam_lb(struct xdp_md *ctx)
 				lb_count_no_backend(service);
 			return XDP_DROP;
 		}
-		if (!explaining) {
-			struct adam_lb_flow placed = { .backend = slot, .generation = backend->generation };
-
-			bpf_map_update_elem(&lb_flows, &fkey, &placed, BPF_ANY);
-		}
 	}
 	if (service->mode == ADAM_LB_MODE_IPIP) {
 		if (lb_l3_length(data, data_end, &pkt, &l3_len, &inner_df))
 			goto unparsed_drop;
 		mtu = lb_egress_mtu(ctx, backend->ifindex);
-			if (l3_len + (backend->family == 4 ? LB_IPV4_HEADER_LEN : LB_IPV6_HEADER_LEN) > mtu)
+		if (l3_len + (backend->family == 4 ? LB_IPV4_HEADER_LEN : LB_IPV6_HEADER_LEN) > mtu)
 			total = ADAM_LB_TOTAL_TOO_BIG;
 	}
 	if (explain) {
 		explain->backend = slot;
 		explain->source = source;
 		explain->total = total == ADAM_LB_TOTALS ? 0 : total;
-	} else {
-		lb_count_balanced(service, slot, source, non_syn, bytes);
 	}
 
 	if (total == ADAM_LB_TOTAL_TOO_BIG) {
-		/* Whatever DF says: XDP cannot fragment, the packet would be lost. */
+		/* Not balanced: no flow placed, nothing counted to the service.
+		 * Whatever DF says: XDP cannot fragment, the packet would be lost. */
 		__u32 outer_len = backend->family == 4 ? LB_IPV4_HEADER_LEN : LB_IPV6_HEADER_LEN;
 
 		if (!explaining)
@@ -663,6 +657,14 @@ int adam_lb(struct xdp_md *ctx)
 		if (lb_icmp_too_big(ctx, &pkt, l3_len, mtu - outer_len))
 			return XDP_DROP;
 		return XDP_TX;
+	}
+	if (!explaining) {
+		if (source == ADAM_LB_SOURCE_HASH) {
+			struct adam_lb_flow placed = { .backend = slot, .generation = backend->generation };
+
+			bpf_map_update_elem(&lb_flows, &fkey, &placed, BPF_ANY);
+		}
+		lb_count_balanced(service, slot, source, non_syn, bytes);
 	}
 	if (service->mode == ADAM_LB_MODE_IPIP) {
 		if (lb_encap(ctx, &pkt, backend, l3_len, inner_df)) {
