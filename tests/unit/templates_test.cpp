@@ -533,6 +533,22 @@ TEST(TemplatesTest, AViewerGetsNoWriteControls) {
   }
 }
 
+// The lb page for a viewer: the services, their backends and the rates
+// chart, but no control that changes anything (explain stays: it changes
+// nothing).
+TEST(TemplatesTest, TheLbPageGivesAViewerNoWriteControls) {
+  for (const bool viewer : {true, false}) {
+    const std::string services =
+        lb::services_html({{"services", {lb_service("web")}}, {"viewer", viewer}, {"links", links()}});
+    const std::string page =
+        templates::render("lb/page", {{"viewer", viewer}, {"links", links()}, {"services", services}});
+    EXPECT_NE(page.find("data-chart-stream="), std::string::npos) << page;
+    EXPECT_NE(page.find("id=\"lb-explain\""), std::string::npos) << page;
+    for (const char* control : {"hx-put", "hx-delete", "lb-drain", "lb-add-backend", "id=\"lb-add\""})
+      EXPECT_EQ(page.find(control) == std::string::npos, viewer) << control << ": " << page;
+  }
+}
+
 TEST(TemplatesTest, AnEventRowLinksToWhatProducedItAndLossesStandOut) {
   const std::string row = html::event_row(event("e"));
   EXPECT_NE(row.find("hx-get=\"/api/v1/firewall/rules/7\" hx-target=\"#event-detail\""), std::string::npos)
