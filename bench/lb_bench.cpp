@@ -12,12 +12,13 @@
 // 10 and 1,000 backends, the median of --rebuilds builds.
 // Prints one JSON object (docs/BENCHMARKS.md, docs/lb.md).
 //
-//   lb_bench [--calls N] [--rebuilds K]
+//   lb_bench [--calls N] [--rebuilds K] [--conntrack-size N]
 //
-// The connection table has the default size (262,144) and per-CPU LRU
-// lists, each CPU's share of the free entries about 262,144 / CPUs: past
-// that many misses on one CPU, every miss also evicts a flow (dearer). The
-// default 100,000 calls stay below it on a machine of 2 CPUs.
+// The connection table has the config's default size (262,144; another with
+// --conntrack-size) and per-CPU LRU lists, each CPU's share of the free
+// entries about size / CPUs: past that many misses on one CPU, every miss
+// also evicts a flow (dearer). The default 100,000 calls stay below it on a
+// machine of 2 CPUs at the default size.
 //
 // Needs root; runs in a network namespace of its own (the frames arrive on
 // its lo as far as the programs can tell).
@@ -55,10 +56,12 @@ using Frame = std::vector<uint8_t>;
 struct Options {
   uint32_t calls = 100000;
   int rebuilds = 9;
+  uint32_t conntrack_size = ADAM_LB_DEFAULT_FLOWS;
 };
 
 [[noreturn]] void usage(const std::string& why) {
-  std::cerr << "lb_bench: " << why << "\nusage: lb_bench [--calls N (>= 100000)] [--rebuilds K]\n";
+  std::cerr << "lb_bench: " << why
+            << "\nusage: lb_bench [--calls N (>= 100000)] [--rebuilds K] [--conntrack-size N (>= 1)]\n";
   std::exit(2);
 }
 
@@ -71,11 +74,14 @@ Options parse(int argc, char** argv) {
       o.calls = static_cast<uint32_t>(std::stoul(argv[++i]));
     else if (arg == "--rebuilds")
       o.rebuilds = std::stoi(argv[++i]);
+    else if (arg == "--conntrack-size")
+      o.conntrack_size = static_cast<uint32_t>(std::stoul(argv[++i]));
     else
       usage("unknown option " + arg);
   }
   if (o.calls < 100000) usage("--calls must be at least 100000");
   if (o.rebuilds < 1) usage("--rebuilds must be at least 1");
+  if (o.conntrack_size < 1) usage("--conntrack-size must be at least 1");
   return o;
 }
 
@@ -158,7 +164,7 @@ int run(const Options& o) {
 
   UniqueFd chain(bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "bench_chain", 4, 4, ADAM_XDP_CHAIN_SLOTS, nullptr));
   if (!chain) throw std::runtime_error("cannot create a prog array: " + libbpf_error(-errno));
-  lb::Datapath dp(chain.get(), "", ADAM_LB_DEFAULT_FLOWS);
+  lb::Datapath dp(chain.get(), "", o.conntrack_size);
   adam_lb_iface iface{};
   std::copy(kLbMac.begin(), kLbMac.end(), iface.mac);
   iface.mtu = 1500;
@@ -199,6 +205,7 @@ int run(const Options& o) {
       {"rebuild_ms_10", round2(rebuild_ms(10, o.rebuilds))},
       {"rebuild_ms_1000", round2(rebuild_ms(1000, o.rebuilds))},
       {"table_size", ADAM_LB_DEFAULT_TABLE_SIZE},
+      {"conntrack_size", o.conntrack_size},
       {"flows", dp.flows()},
   };
   std::cout << out.dump() << "\n";
