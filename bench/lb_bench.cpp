@@ -8,6 +8,9 @@
 //            hashed, looked up in the Maglev table, placed in the table;
 //   - empty: bench/empty_pass.bpf.c's XDP program (return XDP_PASS): what
 //            the test-run harness itself costs.
+// Then the miss's floor, in a second loop with its own empty runs:
+//   - flow_insert: bench/lb_flow_insert.bpf.c, the miss's new flows placed
+//            in a table like the connection table and nothing else.
 // Then the Maglev table's build time (maglev_table(), 65,537 entries) with
 // 10 and 1,000 backends, the median of --rebuilds builds.
 // Prints one JSON object (docs/BENCHMARKS.md, docs/lb.md).
@@ -45,6 +48,7 @@
 #include "core/bpf_handle.h"
 #include "core/xdp_test_run.h"
 #include "empty_pass.skel.h"
+#include "lb_flow_insert.skel.h"
 #include "plugins/lb/datapath.h"
 #include "plugins/lb/maglev.h"
 
@@ -194,6 +198,18 @@ int run(const Options& o) {
 
   const double calls = o.calls;
   const double hit_mean = hit_ns / calls, miss_mean = miss_ns / calls, empty_mean = empty_ns / calls;
+
+  SkeletonPtr<lb_flow_insert_bpf, lb_flow_insert_bpf__destroy> insert(lb_flow_insert_bpf__open());
+  if (!insert || bpf_map__set_max_entries(insert->maps.flows, o.conntrack_size) != 0 ||
+      lb_flow_insert_bpf__load(insert.get()) != 0)
+    throw std::runtime_error("cannot load bench/lb_flow_insert.bpf.c: " + libbpf_error(-errno));
+  const int insert_fd = bpf_program__fd(insert->progs.place_flow);
+  uint64_t insert_ns = 0, insert_empty_ns = 0;
+  for (uint32_t i = 0; i < o.calls; ++i) {
+    insert_ns += run_once(insert_fd, misses[i], lo, XDP_PASS);
+    insert_empty_ns += run_once(empty_fd, hit, lo, XDP_PASS);
+  }
+  const double insert_mean = insert_ns / calls, insert_empty_mean = insert_empty_ns / calls;
   const nlohmann::json out = {
       {"bench", "lb"},
       {"calls", o.calls},
@@ -202,6 +218,8 @@ int run(const Options& o) {
       {"empty_ns", round2(empty_mean)},
       {"hit_ratio", round2(hit_mean / empty_mean)},
       {"miss_ratio", round2(miss_mean / empty_mean)},
+      {"flow_insert_ns", round2(insert_mean)},
+      {"flow_insert_ratio", round2(insert_mean / insert_empty_mean)},
       {"rebuild_ms_10", round2(rebuild_ms(10, o.rebuilds))},
       {"rebuild_ms_1000", round2(rebuild_ms(1000, o.rebuilds))},
       {"table_size", ADAM_LB_DEFAULT_TABLE_SIZE},
