@@ -8,16 +8,20 @@
 //            hashed, looked up in the Maglev table, placed in the table;
 //   - empty: bench/empty_pass.bpf.c's XDP program (return XDP_PASS): what
 //            the test-run harness itself costs.
+// Then the miss's floor, in a second loop with its own empty runs:
+//   - flow_insert: bench/lb_flow_insert.bpf.c, the miss's new flows placed
+//            in a table like the connection table and nothing else.
 // Then the Maglev table's build time (maglev_table(), 65,537 entries) with
 // 10 and 1,000 backends, the median of --rebuilds builds.
 // Prints one JSON object (docs/BENCHMARKS.md, docs/lb.md).
 //
-//   lb_bench [--calls N] [--rebuilds K]
+//   lb_bench [--calls N] [--rebuilds K] [--conntrack-size N]
 //
-// The connection table has the default size (262,144) and per-CPU LRU
-// lists, each CPU's share of the free entries about 262,144 / CPUs: past
-// that many misses on one CPU, every miss also evicts a flow (dearer). The
-// default 100,000 calls stay below it on a machine of 2 CPUs.
+// The connection table has the config's default size (262,144; another with
+// --conntrack-size) and per-CPU LRU lists, each CPU's share of the free
+// entries about size / CPUs: past that many misses on one CPU, every miss
+// also evicts a flow (dearer). The default 100,000 calls stay below it on a
+// machine of 2 CPUs at the default size.
 //
 // Needs root; runs in a network namespace of its own (the frames arrive on
 // its lo as far as the programs can tell).
@@ -44,6 +48,7 @@
 #include "core/bpf_handle.h"
 #include "core/xdp_test_run.h"
 #include "empty_pass.skel.h"
+#include "lb_flow_insert.skel.h"
 #include "plugins/lb/datapath.h"
 #include "plugins/lb/maglev.h"
 
@@ -55,10 +60,12 @@ using Frame = std::vector<uint8_t>;
 struct Options {
   uint32_t calls = 100000;
   int rebuilds = 9;
+  uint32_t conntrack_size = ADAM_LB_DEFAULT_FLOWS;
 };
 
 [[noreturn]] void usage(const std::string& why) {
-  std::cerr << "lb_bench: " << why << "\nusage: lb_bench [--calls N (>= 100000)] [--rebuilds K]\n";
+  std::cerr << "lb_bench: " << why
+            << "\nusage: lb_bench [--calls N (>= 100000)] [--rebuilds K] [--conntrack-size N (>= 1)]\n";
   std::exit(2);
 }
 
@@ -71,11 +78,14 @@ Options parse(int argc, char** argv) {
       o.calls = static_cast<uint32_t>(std::stoul(argv[++i]));
     else if (arg == "--rebuilds")
       o.rebuilds = std::stoi(argv[++i]);
+    else if (arg == "--conntrack-size")
+      o.conntrack_size = static_cast<uint32_t>(std::stoul(argv[++i]));
     else
       usage("unknown option " + arg);
   }
   if (o.calls < 100000) usage("--calls must be at least 100000");
   if (o.rebuilds < 1) usage("--rebuilds must be at least 1");
+  if (o.conntrack_size < 1) usage("--conntrack-size must be at least 1");
   return o;
 }
 
@@ -158,7 +168,7 @@ int run(const Options& o) {
 
   UniqueFd chain(bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "bench_chain", 4, 4, ADAM_XDP_CHAIN_SLOTS, nullptr));
   if (!chain) throw std::runtime_error("cannot create a prog array: " + libbpf_error(-errno));
-  lb::Datapath dp(chain.get(), "", ADAM_LB_DEFAULT_FLOWS);
+  lb::Datapath dp(chain.get(), "", o.conntrack_size);
   adam_lb_iface iface{};
   std::copy(kLbMac.begin(), kLbMac.end(), iface.mac);
   iface.mtu = 1500;
@@ -188,6 +198,18 @@ int run(const Options& o) {
 
   const double calls = o.calls;
   const double hit_mean = hit_ns / calls, miss_mean = miss_ns / calls, empty_mean = empty_ns / calls;
+
+  SkeletonPtr<lb_flow_insert_bpf, lb_flow_insert_bpf__destroy> insert(lb_flow_insert_bpf__open());
+  if (!insert || bpf_map__set_max_entries(insert->maps.flows, o.conntrack_size) != 0 ||
+      lb_flow_insert_bpf__load(insert.get()) != 0)
+    throw std::runtime_error("cannot load bench/lb_flow_insert.bpf.c: " + libbpf_error(-errno));
+  const int insert_fd = bpf_program__fd(insert->progs.place_flow);
+  uint64_t insert_ns = 0, insert_empty_ns = 0;
+  for (uint32_t i = 0; i < o.calls; ++i) {
+    insert_ns += run_once(insert_fd, misses[i], lo, XDP_PASS);
+    insert_empty_ns += run_once(empty_fd, hit, lo, XDP_PASS);
+  }
+  const double insert_mean = insert_ns / calls, insert_empty_mean = insert_empty_ns / calls;
   const nlohmann::json out = {
       {"bench", "lb"},
       {"calls", o.calls},
@@ -196,9 +218,12 @@ int run(const Options& o) {
       {"empty_ns", round2(empty_mean)},
       {"hit_ratio", round2(hit_mean / empty_mean)},
       {"miss_ratio", round2(miss_mean / empty_mean)},
+      {"flow_insert_ns", round2(insert_mean)},
+      {"flow_insert_ratio", round2(insert_mean / insert_empty_mean)},
       {"rebuild_ms_10", round2(rebuild_ms(10, o.rebuilds))},
       {"rebuild_ms_1000", round2(rebuild_ms(1000, o.rebuilds))},
       {"table_size", ADAM_LB_DEFAULT_TABLE_SIZE},
+      {"conntrack_size", o.conntrack_size},
       {"flows", dp.flows()},
   };
   std::cout << out.dump() << "\n";
