@@ -405,8 +405,16 @@ void Datapath::apply(const std::vector<KernelService>& wanted) {
   }
 
   // Backends first (a table names only slots that are filled), then each
-  // service's table and entry.
+  // service's table and entry. A backend going down is marked so only once
+  // the new tables are in: a SYN still hashed by an old table to it would
+  // otherwise find it down and be dropped.
   const std::vector<adam_lb_backend_stats> zero_backend_stats(cpus);
+  struct BackendWrite {
+    uint32_t slot;
+    adam_lb_backend entry;
+    uint32_t owner;
+  };
+  std::vector<BackendWrite> going_down;
   for (const Plan& p : plans) {
     for (const KernelBackend& b : p.service->backends) {
       const uint32_t slot = p.slots.at(b.address);
@@ -415,6 +423,10 @@ void Datapath::apply(const std::vector<KernelService>& wanted) {
                         address_of(current.addr, current.family) == b.address;
       const adam_lb_backend entry = backend_entry(b, held ? current.generation : current.generation + 1);
       if (held && same_entry(entry, current)) continue;
+      if (held && (entry.flags & ADAM_LB_BACKEND_DOWN) && !(current.flags & ADAM_LB_BACKEND_DOWN)) {
+        going_down.push_back({slot, entry, static_cast<uint32_t>(p.service->id)});
+        continue;
+      }
       if (!held) d.maps.update(backend_stats_fd, &slot, zero_backend_stats.data());
       d.write_backend(slot, entry, static_cast<uint32_t>(p.service->id));
     }
@@ -449,6 +461,8 @@ void Datapath::apply(const std::vector<KernelService>& wanted) {
     s.slots = std::move(p.slots);
     kept.insert(ks.id);
   }
+
+  for (const BackendWrite& w : going_down) d.write_backend(w.slot, w.entry, w.owner);
 
   // Services gone.
   for (auto it = d.services.begin(); it != d.services.end();) {
