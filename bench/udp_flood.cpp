@@ -2,15 +2,29 @@
 // bench/lb_vs_nft.sh.
 //   udp_flood send --dst 198.51.100.2 --port 9999 --seconds 5 [--size 64] [--flows 1]
 //   udp_flood recv --port 9999 --seconds 5
+//   udp_flood send-raw --dev veth0 --dst-mac 02:00:00:00:00:02 --src 198.51.100.1
+//                      --dst 203.0.113.10 --port 9999 --seconds 5 [--size 64] [--flows 1]
 // --flows N sends from N sockets (N source ports, so N 5-tuples) in turn: a
 // load balancer spreads flows, not packets.
+// send-raw writes whole Ethernet frames (IPv4 and UDP checksums complete)
+// into --dev through AF_PACKET, past the qdisc: no socket, route or UDP
+// stack of the sender's per packet, so what comes after the interface is
+// what is measured. Its N flows are N source ports, frame by frame in turn.
+// Both its addresses must be in the documentation ranges the tests use.
 // Each prints one JSON line: {"mode":…,"packets":…,"seconds":…,"pps":…}.
 #include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +36,7 @@ namespace {
 
 struct Args {
   std::string mode, dst = "198.51.100.2";
+  std::string dev, dst_mac, src;  // send-raw
   int port = 9999;
   double seconds = 5;
   size_t size = 64;
@@ -33,7 +48,8 @@ Args parse(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(
         stderr,
-        "usage: udp_flood send|recv [--dst IP] [--port N] [--seconds S] [--size BYTES] [--flows N]\n");
+        "usage: udp_flood send|recv|send-raw [--dst IP] [--port N] [--seconds S] [--size BYTES] [--flows N]\n"
+        "                [--dev IFNAME --dst-mac MAC --src IP]  (send-raw)\n");
     std::exit(2);
   }
   a.mode = argv[1];
@@ -49,6 +65,12 @@ Args parse(int argc, char** argv) {
       a.size = static_cast<size_t>(std::atoi(v.c_str()));
     else if (k == "--flows")
       a.flows = std::max(1, std::atoi(v.c_str()));
+    else if (k == "--dev")
+      a.dev = v;
+    else if (k == "--dst-mac")
+      a.dst_mac = v;
+    else if (k == "--src")
+      a.src = v;
     else {
       std::fprintf(stderr, "udp_flood: unknown option %s\n", k.c_str());
       std::exit(2);
@@ -59,6 +81,11 @@ Args parse(int argc, char** argv) {
 
 double elapsed(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void report(const char* mode, uint64_t packets, double seconds) {
+  std::printf("{\"mode\":\"%s\",\"packets\":%llu,\"seconds\":%.3f,\"pps\":%.0f}\n", mode,
+              static_cast<unsigned long long>(packets), seconds, static_cast<double>(packets) / seconds);
 }
 
 // Batches of 64 datagrams per sendmmsg: the sender is not the bottleneck.
@@ -89,9 +116,7 @@ int send_flood(const Args& a) {
     flow = (flow + 1) % fds.size();
     if (n > 0) sent += static_cast<uint64_t>(n);
   }
-  const double s = elapsed(t0);
-  std::printf("{\"mode\":\"send\",\"packets\":%llu,\"seconds\":%.3f,\"pps\":%.0f}\n",
-              static_cast<unsigned long long>(sent), s, static_cast<double>(sent) / s);
+  report("send", sent, elapsed(t0));
   return 0;
 }
 
@@ -131,9 +156,126 @@ int receive(const Args& a) {
     }
     if (started && elapsed(t0) >= a.seconds) break;
   }
-  const double s = started ? elapsed(t0) : a.seconds;
-  std::printf("{\"mode\":\"recv\",\"packets\":%llu,\"seconds\":%.3f,\"pps\":%.0f}\n",
-              static_cast<unsigned long long>(received), s, static_cast<double>(received) / s);
+  report("recv", received, started ? elapsed(t0) : a.seconds);
+  return 0;
+}
+
+// The ones' complement sum of 16-bit words (RFC 1071), not yet inverted.
+uint32_t add_words(uint32_t sum, const void* data, size_t len) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  for (size_t i = 0; i + 1 < len; i += 2) sum += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
+  if (len % 2) sum += static_cast<uint32_t>(p[len - 1] << 8);
+  return sum;
+}
+
+uint16_t fold(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return htons(static_cast<uint16_t>(~sum));
+}
+
+// 198.51.100.0/24 and 203.0.113.0/24: the addresses the tests may use.
+bool in_documentation_ranges(in_addr a) {
+  const uint32_t net = ntohl(a.s_addr) & 0xffffff00;
+  return net == 0xc6336400 || net == 0xcb007100;
+}
+
+bool parse_mac(const std::string& text, std::array<uint8_t, 6>& mac) {
+  unsigned b[6];
+  if (std::sscanf(text.c_str(), "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) != 6)
+    return false;
+  for (int i = 0; i < 6; ++i) mac[i] = static_cast<uint8_t>(b[i]);
+  return true;
+}
+
+// One frame per flow, built once: Ethernet, IPv4 (no options, DF), UDP from
+// source port 10000 + flow, then `size` bytes of payload.
+std::vector<std::vector<uint8_t>> raw_frames(const Args& a, const std::array<uint8_t, 6>& src_mac,
+                                             const std::array<uint8_t, 6>& dst_mac, in_addr src,
+                                             in_addr dst) {
+  std::vector<std::vector<uint8_t>> frames;
+  for (int flow = 0; flow < a.flows; ++flow) {
+    std::vector<uint8_t> f(sizeof(ether_header) + sizeof(iphdr) + sizeof(udphdr) + a.size, 'x');
+    auto* eth = reinterpret_cast<ether_header*>(f.data());
+    std::copy(dst_mac.begin(), dst_mac.end(), eth->ether_dhost);
+    std::copy(src_mac.begin(), src_mac.end(), eth->ether_shost);
+    eth->ether_type = htons(ETHERTYPE_IP);
+    auto* ip = reinterpret_cast<iphdr*>(eth + 1);
+    *ip = iphdr{};
+    ip->ihl = 5;
+    ip->version = 4;
+    ip->tot_len = htons(static_cast<uint16_t>(f.size() - sizeof(ether_header)));
+    ip->frag_off = htons(IP_DF);
+    ip->ttl = 64;
+    ip->protocol = IPPROTO_UDP;
+    ip->saddr = src.s_addr;
+    ip->daddr = dst.s_addr;
+    ip->check = fold(add_words(0, ip, sizeof *ip));
+    auto* udp = reinterpret_cast<udphdr*>(ip + 1);
+    const uint16_t udp_len = static_cast<uint16_t>(sizeof(udphdr) + a.size);
+    udp->source = htons(static_cast<uint16_t>(10000 + flow));
+    udp->dest = htons(static_cast<uint16_t>(a.port));
+    udp->len = htons(udp_len);
+    udp->check = 0;
+    // The pseudo-header (addresses, protocol, length), then header and payload.
+    uint32_t sum = add_words(0, &ip->saddr, 8) + IPPROTO_UDP + udp_len;
+    const uint16_t check = fold(add_words(sum, udp, udp_len));
+    udp->check = check == 0 ? 0xffff : check;  // 0 would mean "no checksum"
+    frames.push_back(std::move(f));
+  }
+  return frames;
+}
+
+// Batches of 64 frames per sendmmsg on an AF_PACKET socket that bypasses
+// the qdisc (the frame goes straight to the driver's transmit).
+int send_raw(const Args& a) {
+  in_addr src{}, dst{};
+  std::array<uint8_t, 6> dst_mac{}, src_mac{};
+  if (::inet_pton(AF_INET, a.src.c_str(), &src) != 1 || ::inet_pton(AF_INET, a.dst.c_str(), &dst) != 1 ||
+      !parse_mac(a.dst_mac, dst_mac) || a.dev.empty()) {
+    std::fprintf(stderr, "udp_flood: send-raw needs --dev, --dst-mac, --src and --dst\n");
+    return 2;
+  }
+  if (!in_documentation_ranges(src) || !in_documentation_ranges(dst)) {
+    std::fprintf(stderr, "udp_flood: send-raw sends only within 198.51.100.0/24 and 203.0.113.0/24\n");
+    return 2;
+  }
+  // Protocol 0: the socket sends and receives nothing.
+  const int fd = ::socket(AF_PACKET, SOCK_RAW, 0);
+  if (fd < 0) return 1;
+  ifreq ifr{};
+  std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", a.dev.c_str());
+  if (::ioctl(fd, SIOCGIFHWADDR, &ifr) != 0) return 1;
+  std::copy_n(reinterpret_cast<const uint8_t*>(ifr.ifr_hwaddr.sa_data), 6, src_mac.begin());
+  const int bypass = 1;
+  if (::setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &bypass, sizeof bypass) != 0) return 1;
+  sockaddr_ll to{};
+  to.sll_family = AF_PACKET;
+  to.sll_ifindex = static_cast<int>(::if_nametoindex(a.dev.c_str()));
+  to.sll_halen = 6;
+  std::copy(dst_mac.begin(), dst_mac.end(), to.sll_addr);
+  if (to.sll_ifindex == 0) return 1;
+  auto frames = raw_frames(a, src_mac, dst_mac, src, dst);
+  constexpr int kBatch = 64;
+  std::vector<iovec> iov(kBatch);
+  std::vector<mmsghdr> msgs(kBatch);
+  for (int i = 0; i < kBatch; ++i) {
+    msgs[i].msg_hdr.msg_name = &to;
+    msgs[i].msg_hdr.msg_namelen = sizeof to;
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  uint64_t sent = 0;
+  size_t flow = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  while (elapsed(t0) < a.seconds) {
+    for (int i = 0; i < kBatch; ++i) {
+      iov[i] = {frames[flow].data(), frames[flow].size()};
+      flow = (flow + 1) % frames.size();
+    }
+    const int n = ::sendmmsg(fd, msgs.data(), kBatch, 0);
+    if (n > 0) sent += static_cast<uint64_t>(n);
+  }
+  report("send-raw", sent, elapsed(t0));
   return 0;
 }
 
@@ -143,6 +285,7 @@ int main(int argc, char** argv) {
   const Args a = parse(argc, argv);
   if (a.mode == "send") return send_flood(a);
   if (a.mode == "recv") return receive(a);
-  std::fprintf(stderr, "udp_flood: mode must be send or recv\n");
+  if (a.mode == "send-raw") return send_raw(a);
+  std::fprintf(stderr, "udp_flood: mode must be send, recv or send-raw\n");
   return 2;
 }
