@@ -4,15 +4,21 @@
 //   udp_flood recv --port 9999 --seconds 5
 //   udp_flood send-raw --dev veth0 --dst-mac 02:00:00:00:00:02 --src 198.51.100.1
 //                      --dst 203.0.113.10 --port 9999 --seconds 5 [--size 64] [--flows 1]
+//   udp_flood send-xdp  (the same options as send-raw)
 // --flows N sends from N sockets (N source ports, so N 5-tuples) in turn: a
 // load balancer spreads flows, not packets.
 // send-raw writes whole Ethernet frames (IPv4 and UDP checksums complete)
 // into --dev through AF_PACKET, past the qdisc: no socket, route or UDP
 // stack of the sender's per packet, so what comes after the interface is
 // what is measured. Its N flows are N source ports, frame by frame in turn.
+// send-xdp sends the same frames cheaper still, from the kernel's XDP
+// traffic generator (bench/xdp_flood.bpf.c): no skb and no syscall per
+// frame; the receiving end of --dev needs NAPI (a veth's peer: an XDP
+// program on it or GRO on).
 // Both its addresses must be in the documentation ranges the tests use.
 // Each prints one JSON line: {"mode":…,"packets":…,"seconds":…,"pps":…}.
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -25,12 +31,17 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
+
+#include "core/bpf_handle.h"
+#include "xdp_flood.skel.h"
 
 namespace {
 
@@ -187,39 +198,71 @@ bool parse_mac(const std::string& text, std::array<uint8_t, 6>& mac) {
   return true;
 }
 
+// Where send-raw and send-xdp write: the interface, its MAC, the next hop's
+// MAC and the addresses.
+struct RawTarget {
+  int ifindex = 0;
+  std::array<uint8_t, 6> src_mac{}, dst_mac{};
+  in_addr src{}, dst{};
+};
+
+bool raw_target(const Args& a, RawTarget& t) {
+  if (::inet_pton(AF_INET, a.src.c_str(), &t.src) != 1 || ::inet_pton(AF_INET, a.dst.c_str(), &t.dst) != 1 ||
+      !parse_mac(a.dst_mac, t.dst_mac) || a.dev.empty()) {
+    std::fprintf(stderr, "udp_flood: %s needs --dev, --dst-mac, --src and --dst\n", a.mode.c_str());
+    return false;
+  }
+  if (!in_documentation_ranges(t.src) || !in_documentation_ranges(t.dst)) {
+    std::fprintf(stderr, "udp_flood: %s sends only within 198.51.100.0/24 and 203.0.113.0/24\n",
+                 a.mode.c_str());
+    return false;
+  }
+  const adam::UniqueFd fd(::socket(AF_INET, SOCK_DGRAM, 0));
+  ifreq ifr{};
+  std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", a.dev.c_str());
+  t.ifindex = static_cast<int>(::if_nametoindex(a.dev.c_str()));
+  if (t.ifindex == 0 || ::ioctl(fd.get(), SIOCGIFHWADDR, &ifr) != 0) {
+    std::fprintf(stderr, "udp_flood: no interface named '%s'\n", a.dev.c_str());
+    return false;
+  }
+  std::copy_n(reinterpret_cast<const uint8_t*>(ifr.ifr_hwaddr.sa_data), 6, t.src_mac.begin());
+  return true;
+}
+
 // One frame per flow, built once: Ethernet, IPv4 (no options, DF), UDP from
 // source port 10000 + flow, then `size` bytes of payload.
-std::vector<std::vector<uint8_t>> raw_frames(const Args& a, const std::array<uint8_t, 6>& src_mac,
-                                             const std::array<uint8_t, 6>& dst_mac, in_addr src,
-                                             in_addr dst) {
+std::vector<std::vector<uint8_t>> raw_frames(const Args& a, const RawTarget& t, int flows) {
+  struct [[gnu::packed]] Headers {
+    ether_header eth;
+    iphdr ip;
+    udphdr udp;
+  };
   std::vector<std::vector<uint8_t>> frames;
-  for (int flow = 0; flow < a.flows; ++flow) {
-    std::vector<uint8_t> f(sizeof(ether_header) + sizeof(iphdr) + sizeof(udphdr) + a.size, 'x');
-    auto* eth = reinterpret_cast<ether_header*>(f.data());
-    std::copy(dst_mac.begin(), dst_mac.end(), eth->ether_dhost);
-    std::copy(src_mac.begin(), src_mac.end(), eth->ether_shost);
-    eth->ether_type = htons(ETHERTYPE_IP);
-    auto* ip = reinterpret_cast<iphdr*>(eth + 1);
-    *ip = iphdr{};
-    ip->ihl = 5;
-    ip->version = 4;
-    ip->tot_len = htons(static_cast<uint16_t>(f.size() - sizeof(ether_header)));
-    ip->frag_off = htons(IP_DF);
-    ip->ttl = 64;
-    ip->protocol = IPPROTO_UDP;
-    ip->saddr = src.s_addr;
-    ip->daddr = dst.s_addr;
-    ip->check = fold(add_words(0, ip, sizeof *ip));
-    auto* udp = reinterpret_cast<udphdr*>(ip + 1);
+  for (int flow = 0; flow < flows; ++flow) {
+    Headers h{};
+    std::copy(t.dst_mac.begin(), t.dst_mac.end(), h.eth.ether_dhost);
+    std::copy(t.src_mac.begin(), t.src_mac.end(), h.eth.ether_shost);
+    h.eth.ether_type = htons(ETHERTYPE_IP);
     const uint16_t udp_len = static_cast<uint16_t>(sizeof(udphdr) + a.size);
-    udp->source = htons(static_cast<uint16_t>(10000 + flow));
-    udp->dest = htons(static_cast<uint16_t>(a.port));
-    udp->len = htons(udp_len);
-    udp->check = 0;
+    h.ip.ihl = 5;
+    h.ip.version = 4;
+    h.ip.tot_len = htons(static_cast<uint16_t>(sizeof(iphdr) + udp_len));
+    h.ip.frag_off = htons(IP_DF);
+    h.ip.ttl = 64;
+    h.ip.protocol = IPPROTO_UDP;
+    h.ip.saddr = t.src.s_addr;
+    h.ip.daddr = t.dst.s_addr;
+    h.ip.check = fold(add_words(0, &h.ip, sizeof h.ip));
+    h.udp.source = htons(static_cast<uint16_t>(10000 + flow));
+    h.udp.dest = htons(static_cast<uint16_t>(a.port));
+    h.udp.len = htons(udp_len);
+    std::vector<uint8_t> f(sizeof h + a.size, 'x');
+    std::memcpy(f.data(), &h, sizeof h);
     // The pseudo-header (addresses, protocol, length), then header and payload.
-    uint32_t sum = add_words(0, &ip->saddr, 8) + IPPROTO_UDP + udp_len;
-    const uint16_t check = fold(add_words(sum, udp, udp_len));
-    udp->check = check == 0 ? 0xffff : check;  // 0 would mean "no checksum"
+    const uint32_t pseudo = add_words(0, &h.ip.saddr, 8) + IPPROTO_UDP + udp_len;
+    const uint16_t check = fold(add_words(pseudo, f.data() + offsetof(Headers, udp), udp_len));
+    h.udp.check = check == 0 ? 0xffff : check;  // 0 would mean "no checksum"
+    std::memcpy(f.data(), &h, sizeof h);
     frames.push_back(std::move(f));
   }
   return frames;
@@ -228,33 +271,21 @@ std::vector<std::vector<uint8_t>> raw_frames(const Args& a, const std::array<uin
 // Batches of 64 frames per sendmmsg on an AF_PACKET socket that bypasses
 // the qdisc (the frame goes straight to the driver's transmit).
 int send_raw(const Args& a) {
-  in_addr src{}, dst{};
-  std::array<uint8_t, 6> dst_mac{}, src_mac{};
-  if (::inet_pton(AF_INET, a.src.c_str(), &src) != 1 || ::inet_pton(AF_INET, a.dst.c_str(), &dst) != 1 ||
-      !parse_mac(a.dst_mac, dst_mac) || a.dev.empty()) {
-    std::fprintf(stderr, "udp_flood: send-raw needs --dev, --dst-mac, --src and --dst\n");
-    return 2;
-  }
-  if (!in_documentation_ranges(src) || !in_documentation_ranges(dst)) {
-    std::fprintf(stderr, "udp_flood: send-raw sends only within 198.51.100.0/24 and 203.0.113.0/24\n");
-    return 2;
-  }
+  RawTarget t;
+  if (!raw_target(a, t)) return 2;
   // Protocol 0: the socket sends and receives nothing.
-  const int fd = ::socket(AF_PACKET, SOCK_RAW, 0);
-  if (fd < 0) return 1;
-  ifreq ifr{};
-  std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", a.dev.c_str());
-  if (::ioctl(fd, SIOCGIFHWADDR, &ifr) != 0) return 1;
-  std::copy_n(reinterpret_cast<const uint8_t*>(ifr.ifr_hwaddr.sa_data), 6, src_mac.begin());
+  const adam::UniqueFd fd(::socket(AF_PACKET, SOCK_RAW, 0));
   const int bypass = 1;
-  if (::setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &bypass, sizeof bypass) != 0) return 1;
+  if (!fd || ::setsockopt(fd.get(), SOL_PACKET, PACKET_QDISC_BYPASS, &bypass, sizeof bypass) != 0) {
+    std::fprintf(stderr, "udp_flood: AF_PACKET socket: %s\n", std::strerror(errno));
+    return 1;
+  }
   sockaddr_ll to{};
   to.sll_family = AF_PACKET;
-  to.sll_ifindex = static_cast<int>(::if_nametoindex(a.dev.c_str()));
+  to.sll_ifindex = t.ifindex;
   to.sll_halen = 6;
-  std::copy(dst_mac.begin(), dst_mac.end(), to.sll_addr);
-  if (to.sll_ifindex == 0) return 1;
-  auto frames = raw_frames(a, src_mac, dst_mac, src, dst);
+  std::copy(t.dst_mac.begin(), t.dst_mac.end(), to.sll_addr);
+  const auto frames = raw_frames(a, t, a.flows);
   constexpr int kBatch = 64;
   std::vector<iovec> iov(kBatch);
   std::vector<mmsghdr> msgs(kBatch);
@@ -269,13 +300,49 @@ int send_raw(const Args& a) {
   const auto t0 = std::chrono::steady_clock::now();
   while (elapsed(t0) < a.seconds) {
     for (int i = 0; i < kBatch; ++i) {
-      iov[i] = {frames[flow].data(), frames[flow].size()};
+      iov[i] = {const_cast<uint8_t*>(frames[flow].data()), frames[flow].size()};
       flow = (flow + 1) % frames.size();
     }
-    const int n = ::sendmmsg(fd, msgs.data(), kBatch, 0);
+    const int n = ::sendmmsg(fd.get(), msgs.data(), kBatch, 0);
     if (n > 0) sent += static_cast<uint64_t>(n);
   }
   report("send-raw", sent, elapsed(t0));
+  return 0;
+}
+
+// bench/xdp_flood.bpf.c run by the kernel's XDP traffic generator
+// (BPF_PROG_TEST_RUN with live frames) on flow 0's frame, ingress --dev:
+// each call runs it on kRunFrames frames, handed to the driver in batches
+// of 64. Counts the frames the program sent; the driver may still drop
+// some (a veth whose peer's ring is full), which only a receiver sees.
+int send_xdp(const Args& a) {
+  RawTarget t;
+  if (!raw_target(a, t)) return 2;
+  adam::SkeletonPtr<xdp_flood_bpf, xdp_flood_bpf__destroy> skel(xdp_flood_bpf__open());
+  if (!skel) return 1;
+  auto frame = raw_frames(a, t, 1).front();
+  skel->rodata->flows = static_cast<uint32_t>(a.flows);
+  if (xdp_flood_bpf__load(skel.get()) != 0) {
+    std::fprintf(stderr, "udp_flood: cannot load xdp_flood.bpf.o: %s\n", std::strerror(errno));
+    return 1;
+  }
+  std::memcpy(skel->bss->headers, frame.data(), sizeof skel->bss->headers);
+  xdp_md ctx{};
+  ctx.data_end = static_cast<uint32_t>(frame.size());
+  ctx.ingress_ifindex = static_cast<uint32_t>(t.ifindex);
+  constexpr int kRunFrames = 1 << 16;
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
+              .data_size_in = static_cast<uint32_t>(frame.size()), .ctx_in = &ctx, .ctx_size_in = sizeof ctx,
+              .repeat = kRunFrames, .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = 64);
+  const int prog = bpf_program__fd(skel->progs.xdp_flood);
+  const auto t0 = std::chrono::steady_clock::now();
+  while (elapsed(t0) < a.seconds) {
+    if (bpf_prog_test_run_opts(prog, &opts) != 0) {
+      std::fprintf(stderr, "udp_flood: live XDP test run on '%s': %s\n", a.dev.c_str(), std::strerror(errno));
+      return 1;
+    }
+  }
+  report("send-xdp", skel->bss->sent, elapsed(t0));
   return 0;
 }
 
@@ -286,6 +353,7 @@ int main(int argc, char** argv) {
   if (a.mode == "send") return send_flood(a);
   if (a.mode == "recv") return receive(a);
   if (a.mode == "send-raw") return send_raw(a);
-  std::fprintf(stderr, "udp_flood: mode must be send, recv or send-raw\n");
+  if (a.mode == "send-xdp") return send_xdp(a);
+  std::fprintf(stderr, "udp_flood: mode must be send, recv, send-raw or send-xdp\n");
   return 2;
 }
