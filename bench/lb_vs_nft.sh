@@ -12,8 +12,8 @@
 # for the NAPI a veth needs to receive such frames), with `--sender raw`
 # through AF_PACKET past the qdisc (`udp_flood send-raw`: an skb and a
 # share of a sendmmsg per frame). Each backend counts and drops the
-# flood's packets at its veth0's ingress (an nftables netdev counter), so no
-# backend's UDP stack runs either. What is left per packet is the balancer
+# flood's packets where they arrive, at its veth0's XDP hook in generic mode
+# (`udp_flood count-xdp`), so no backend's UDP stack runs either. What is left per packet is the balancer
 # and the veth hops, and the columns differ only in the balancer:
 #   adam:         adamd's lb plugin on the balancer's veth0 in native XDP
 #                 (l2dsr: the MACs rewritten, bpf_redirect to the backend's
@@ -25,9 +25,9 @@
 #                 forwarded by the balancer's kernel (ip_forward 1).
 # The balancer has ip_forward 0 and no rules while ADAM runs, and no lb
 # plugin while nft runs: each column's packets reach the backends only
-# through what it measures. The delivered rate is the backends' counters'
-# growth over the sender's run divided by its duration: packets that
-# arrived at a backend, counted the same way for every column. Measured in
+# through what it measures. The delivered rate is the sum of the backends'
+# rates: packets that arrived at a backend, counted the same way for every
+# column. Measured in
 # `--rounds` rounds, each round every column once (the order rotating); the
 # figures are the medians over the rounds, each ratio the median of the
 # rounds' ratios, so slow drifts of a shared machine cancel out. Every
@@ -106,16 +106,6 @@ for i in 1 2 3; do
   ip -n "$(ns "$b")" link set veth0 up
   ip netns exec "$(ns "$b")" ethtool -K veth0 gro on >/dev/null
   ip netns exec "$(ns "$b")" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
-  # The counter every column is measured by: the flood's packets as they
-  # arrive at the backend's interface, then dropped.
-  ip netns exec "$(ns "$b")" nft -f - <<NFT
-table netdev lb_bench_count {
-  chain ingress {
-    type filter hook ingress device "veth0" priority 0; policy accept;
-    ip saddr $CLIENT udp dport $PORT counter drop
-  }
-}
-NFT
   # The balancer's neighbour entries (the lb plugin resolves them, nft's
   # forwarding would on its first packet).
   ip netns exec "$(ns balancer)" ping -q -c 1 -W 2 "${ADDR[$b]}" >/dev/null
@@ -123,30 +113,28 @@ done
 ip netns exec "$(ns client)" ping -q -c 1 -W 2 198.51.100.2 >/dev/null
 BALANCER_MAC=$(ip -j -n "$(ns balancer)" link show veth0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
 
-# The packets backend $1 has counted so far.
-counted() {
-  ip netns exec "$(ns "$1")" nft -j list chain netdev lb_bench_count ingress | python3 -c '
-import json, sys
-print(sum(e["counter"]["packets"] for item in json.load(sys.stdin)["nftables"] if "rule" in item
-          for e in item["rule"]["expr"] if "counter" in e))'
-}
-
-# Delivered pps summed over the backends for one flood; the backends'
-# shares go to $STATE/shares, their sum to $STATE/received.
+# Delivered pps summed over the backends for one flood, each backend
+# counting at its veth0 (`udp_flood count-xdp`) for --seconds from its first
+# packet while the client sends a second longer; the backends' shares go to
+# $STATE/shares, their sum to $STATE/received.
 measure() {
-  local b before=() after=() sent_packets seconds
-  for b in "${BACKENDS[@]}"; do before+=("$(counted "$b")"); done
+  local b pids=()
+  for b in "${BACKENDS[@]}"; do
+    ip netns exec "$(ns "$b")" "$BUILD/bench/udp_flood" count-xdp --dev veth0 --port $PORT \
+      --seconds "$SECONDS_PER_RUN" > "$STATE/count-$b.json" &
+    pids+=($!)
+  done
+  sleep 0.5
   ip netns exec "$(ns client)" "$BUILD/bench/udp_flood" "send-$SENDER" --dev veth0 --dst-mac "$BALANCER_MAC" \
-    --src $CLIENT --dst $VIP --port $PORT --flows "$FLOWS" --seconds "$SECONDS_PER_RUN" > "$STATE/send.json"
-  for b in "${BACKENDS[@]}"; do after+=("$(counted "$b")"); done
-  python3 - "$STATE" "${before[*]}" "${after[*]}" "${BACKENDS[@]}" <<'PY'
+    --src $CLIENT --dst $VIP --port $PORT --flows "$FLOWS" --seconds "$((SECONDS_PER_RUN + 1))" > "$STATE/send.json"
+  wait "${pids[@]}"
+  python3 - "$STATE" "${BACKENDS[@]}" <<'PY'
 import json, sys
-state, before, after, backends = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4:]
-got = [int(a) - int(b) for a, b in zip(after, before)]
-seconds = json.load(open(f"{state}/send.json"))["seconds"]
-open(f"{state}/shares", "w").write(" ".join(f"{b}:{n}" for b, n in zip(backends, got)))
-open(f"{state}/received", "w").write(str(sum(got)))
-print(round(sum(got) / seconds))
+state, backends = sys.argv[1], sys.argv[2:]
+count = {b: json.load(open(f"{state}/count-{b}.json")) for b in backends}
+open(f"{state}/shares", "w").write(" ".join(f"{b}:{count[b]['packets']}" for b in backends))
+open(f"{state}/received", "w").write(str(sum(c["packets"] for c in count.values())))
+print(round(sum(c["pps"] for c in count.values())))
 PY
 }
 
