@@ -33,8 +33,11 @@
 # rounds' ratios, so slow drifts of a shared machine cancel out. Every
 # round is printed to stderr. The last line is JSON: adam_pps (native),
 # adam_generic_pps, nft_pps, ratio (adam/nft), generic_ratio, what the
-# client sent (adam_sent_pps, adam_generic_sent_pps, nft_sent_pps) and the
-# XDP mode each ADAM column ran in as `ip link` showed it.
+# client sent (adam_sent_pps, adam_generic_sent_pps, nft_sent_pps), the
+# delivered rates per CPU second of the sender (*_pps_per_cpu, per_cpu_ratio,
+# per_cpu_generic_ratio: the whole path runs in the sender's context, so on
+# a shared machine this is its cost per packet whatever CPU share the
+# sender got) and the XDP mode each ADAM column ran in.
 # On one machine the whole way of a packet still runs in the sending CPU's
 # softirqs (docs/lb.md, "Benchmark").
 # Usage: bench/lb_vs_nft.sh [--seconds 5] [--rounds 3] [--flows 256] [--sender xdp|raw] [--build build]
@@ -231,32 +234,46 @@ column() {
 COLUMNS=(adam adam_generic nft)
 : > "$STATE/rounds"
 : > "$STATE/sent_rounds"
+: > "$STATE/per_cpu_rounds"
 for ((r = 0; r < ROUNDS; r++)); do
   line=""
   sent=""
+  per_cpu=""
   for ((k = 0; k < ${#COLUMNS[@]}; k++)); do
     c=${COLUMNS[$(((r + k) % ${#COLUMNS[@]}))]}
-    line+=" $c=$(column "$c")"
+    pps=$(column "$c")
+    line+=" $c=$pps"
     sent+=" $c=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["pps"]))' "$STATE/send.json")"
+    # The delivered rate had the sender had a whole CPU: the whole path runs
+    # in its context, so its CPU time is the path's.
+    per_cpu+=" $c=$(python3 -c 'import json,sys; s = json.load(open(sys.argv[1]))
+print(round(int(sys.argv[2]) * s["seconds"] / s["cpu_seconds"]))' "$STATE/send.json" "$pps")"
   done
-  echo "round $((r + 1)) delivered pps:$line" >&2
-  echo "round $((r + 1)) sent pps:     $sent" >&2
+  echo "round $((r + 1)) delivered pps:        $line" >&2
+  echo "round $((r + 1)) sent pps:             $sent" >&2
+  echo "round $((r + 1)) delivered pps per CPU:$per_cpu" >&2
   echo "$line" >> "$STATE/rounds"
   echo "$sent" >> "$STATE/sent_rounds"
+  echo "$per_cpu" >> "$STATE/per_cpu_rounds"
 done
 echo "packets per backend:" >&2
 cat "$STATE/shares_all" >&2
 
-python3 - "$STATE/rounds" "$STATE/sent_rounds" "$FLOWS" "$SENDER" <<'PY'
+python3 - "$STATE/rounds" "$STATE/sent_rounds" "$STATE/per_cpu_rounds" "$FLOWS" "$SENDER" <<'PY'
 import json, statistics, sys
 parse = lambda path: [dict((kv.split("=")[0], int(kv.split("=")[1])) for kv in line.split()) for line in open(path)]
-rounds, sent = parse(sys.argv[1]), parse(sys.argv[2])
+rounds, sent, per_cpu = parse(sys.argv[1]), parse(sys.argv[2]), parse(sys.argv[3])
 med = lambda rs, c: round(statistics.median([r[c] for r in rs]))
-ratio = lambda c: (round(statistics.median([r[c] / r["nft"] for r in rounds if r["nft"]]), 2)
-                   if any(r["nft"] for r in rounds) else None)
-print(json.dumps({"rounds": len(rounds), "flows": int(sys.argv[3]), "sender": sys.argv[4],
+ratio = lambda rs, c: (round(statistics.median([r[c] / r["nft"] for r in rs if r["nft"]]), 2)
+                       if any(r["nft"] for r in rs) else None)
+print(json.dumps({"rounds": len(rounds), "flows": int(sys.argv[4]), "sender": sys.argv[5],
                   "adam_pps": med(rounds, "adam"), "adam_generic_pps": med(rounds, "adam_generic"),
-                  "nft_pps": med(rounds, "nft"), "ratio": ratio("adam"), "generic_ratio": ratio("adam_generic"),
+                  "nft_pps": med(rounds, "nft"), "ratio": ratio(rounds, "adam"),
+                  "generic_ratio": ratio(rounds, "adam_generic"),
                   "adam_sent_pps": med(sent, "adam"), "adam_generic_sent_pps": med(sent, "adam_generic"),
-                  "nft_sent_pps": med(sent, "nft"), "adam_xdp_mode": "native", "adam_generic_xdp_mode": "generic"}))
+                  "nft_sent_pps": med(sent, "nft"),
+                  "adam_pps_per_cpu": med(per_cpu, "adam"), "adam_generic_pps_per_cpu": med(per_cpu, "adam_generic"),
+                  "nft_pps_per_cpu": med(per_cpu, "nft"), "per_cpu_ratio": ratio(per_cpu, "adam"),
+                  "per_cpu_generic_ratio": ratio(per_cpu, "adam_generic"),
+                  "adam_xdp_mode": "native", "adam_generic_xdp_mode": "generic"}))
 PY

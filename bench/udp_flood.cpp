@@ -18,7 +18,7 @@
 // program on it or GRO on). count-xdp counts (and drops) the flood where it
 // arrives, at --dev's XDP hook.
 // Both its addresses must be in the documentation ranges the tests use.
-// Each prints one JSON line: {"mode":…,"packets":…,"seconds":…,"pps":…}.
+// Each prints one JSON line: {"mode":…,"packets":…,"seconds":…,"pps":…,"cpu_seconds":…}.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -30,6 +30,7 @@
 #include <netinet/ip.h>
 #include <netinet/udp.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -98,9 +99,18 @@ double elapsed(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// cpu_seconds: the process's user + system time, which (with the kernel's
+// tick accounting) includes the softirqs that ran in its context: a sender's
+// whole receive path when every hop is a veth on this machine.
 void report(const char* mode, uint64_t packets, double seconds) {
-  std::printf("{\"mode\":\"%s\",\"packets\":%llu,\"seconds\":%.3f,\"pps\":%.0f}\n", mode,
-              static_cast<unsigned long long>(packets), seconds, static_cast<double>(packets) / seconds);
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  const auto secs = [](timeval tv) {
+    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+  };
+  std::printf("{\"mode\":\"%s\",\"packets\":%llu,\"seconds\":%.3f,\"pps\":%.0f,\"cpu_seconds\":%.3f}\n", mode,
+              static_cast<unsigned long long>(packets), seconds, static_cast<double>(packets) / seconds,
+              secs(ru.ru_utime) + secs(ru.ru_stime));
 }
 
 // Batches of 64 datagrams per sendmmsg: the sender is not the bottleneck.
