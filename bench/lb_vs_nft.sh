@@ -47,6 +47,7 @@ SECONDS_PER_RUN=5
 ROUNDS=3
 FLOWS=256
 SENDER=xdp
+COUNT_MODE=native
 BUILD=build
 while (($#)); do
   case "$1" in
@@ -54,6 +55,7 @@ while (($#)); do
     --rounds) ROUNDS=$2; shift 2 ;;
     --flows) FLOWS=$2; shift 2 ;;
     --sender) SENDER=$2; shift 2 ;;
+    --count-mode) COUNT_MODE=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -116,6 +118,17 @@ done
 ip netns exec "$(ns client)" ping -q -c 1 -W 2 198.51.100.2 >/dev/null
 BALANCER_MAC=$(ip -j -n "$(ns balancer)" link show veth0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
 
+# The CPU time of the ksoftirqd threads in clock ticks: the softirqs the
+# kernel deferred there ran outside the sender's context.
+softirqd_ticks() {
+  local pid total=0
+  for pid in $(pgrep -x 'ksoftirqd/[0-9]+'); do
+    read -r -a stat < "/proc/$pid/stat"
+    total=$((total + stat[13] + stat[14]))
+  done
+  echo "$total"
+}
+
 # Delivered pps summed over the backends for one flood, each backend
 # counting at its veth0 (`udp_flood count-xdp`) for --seconds from its first
 # packet while the client sends a second longer; the backends' shares go to
@@ -123,13 +136,16 @@ BALANCER_MAC=$(ip -j -n "$(ns balancer)" link show veth0 | python3 -c 'import js
 measure() {
   local b pids=()
   for b in "${BACKENDS[@]}"; do
-    ip netns exec "$(ns "$b")" "$BUILD/bench/udp_flood" count-xdp --dev veth0 --port $PORT \
+    ip netns exec "$(ns "$b")" "$BUILD/bench/udp_flood" count-xdp --dev veth0 --port $PORT --xdp-mode "$COUNT_MODE" \
       --seconds "$SECONDS_PER_RUN" > "$STATE/count-$b.json" &
     pids+=($!)
   done
   sleep 0.5
+  local softirqd_before
+  softirqd_before=$(softirqd_ticks)
   ip netns exec "$(ns client)" "$BUILD/bench/udp_flood" "send-$SENDER" --dev veth0 --dst-mac "$BALANCER_MAC" \
     --src $CLIENT --dst $VIP --port $PORT --flows "$FLOWS" --seconds "$((SECONDS_PER_RUN + 1))" > "$STATE/send.json"
+  echo "$(($(softirqd_ticks) - softirqd_before))" > "$STATE/softirqd_ticks"
   wait "${pids[@]}"
   python3 - "$STATE" "${BACKENDS[@]}" <<'PY'
 import json, sys
@@ -244,10 +260,11 @@ for ((r = 0; r < ROUNDS; r++)); do
     pps=$(column "$c")
     line+=" $c=$pps"
     sent+=" $c=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["pps"]))' "$STATE/send.json")"
-    # The delivered rate had the sender had a whole CPU: the whole path runs
-    # in its context, so its CPU time is the path's.
+    # The delivered rate had the path had a whole CPU: the path runs in the
+    # sender's context and, for what the kernel deferred, in ksoftirqd's.
     per_cpu+=" $c=$(python3 -c 'import json,sys; s = json.load(open(sys.argv[1]))
-print(round(int(sys.argv[2]) * s["seconds"] / s["cpu_seconds"]))' "$STATE/send.json" "$pps")"
+cpu = s["cpu_seconds"] + int(open(sys.argv[3]).read()) / int(sys.argv[4])
+print(round(int(sys.argv[2]) * s["seconds"] / cpu))' "$STATE/send.json" "$pps" "$STATE/softirqd_ticks" "$(getconf CLK_TCK)")"
   done
   echo "round $((r + 1)) delivered pps:        $line" >&2
   echo "round $((r + 1)) sent pps:             $sent" >&2

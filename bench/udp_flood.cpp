@@ -52,7 +52,8 @@ namespace {
 
 struct Args {
   std::string mode, dst = "198.51.100.2";
-  std::string dev, dst_mac, src;  // send-raw
+  std::string dev, dst_mac, src;     // send-raw
+  std::string xdp_mode = "generic";  // count-xdp
   int port = 9999;
   double seconds = 5;
   size_t size = 64;
@@ -87,6 +88,8 @@ Args parse(int argc, char** argv) {
       a.dst_mac = v;
     else if (k == "--src")
       a.src = v;
+    else if (k == "--xdp-mode")
+      a.xdp_mode = v;
     else {
       std::fprintf(stderr, "udp_flood: unknown option %s\n", k.c_str());
       std::exit(2);
@@ -371,11 +374,16 @@ int count_xdp(const Args& a) {
     std::fprintf(stderr, "udp_flood: no interface named '%s'\n", a.dev.c_str());
     return 2;
   }
+  if (a.xdp_mode != "native" && a.xdp_mode != "generic") {
+    std::fprintf(stderr, "udp_flood: --xdp-mode is native or generic\n");
+    return 2;
+  }
+  const uint32_t flags = a.xdp_mode == "native" ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
   adam::SkeletonPtr<xdp_flood_bpf, xdp_flood_bpf__destroy> skel(xdp_flood_bpf__open());
   if (!skel) return 1;
   skel->rodata->count_port = static_cast<uint16_t>(a.port);
   if (xdp_flood_bpf__load(skel.get()) != 0 ||
-      bpf_xdp_attach(ifindex, bpf_program__fd(skel->progs.xdp_count), XDP_FLAGS_SKB_MODE, nullptr) != 0) {
+      bpf_xdp_attach(ifindex, bpf_program__fd(skel->progs.xdp_count), flags, nullptr) != 0) {
     std::fprintf(stderr, "udp_flood: cannot attach the counter to '%s': %s\n", a.dev.c_str(),
                  std::strerror(errno));
     return 1;
@@ -404,7 +412,7 @@ int count_xdp(const Args& a) {
     if (started && elapsed(t0) >= a.seconds) break;
   }
   const double s = started ? elapsed(t0) : a.seconds;
-  bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, nullptr);
+  bpf_xdp_detach(ifindex, flags, nullptr);
   report("count-xdp", last - first, s);
   return 0;
 }
