@@ -12,13 +12,13 @@
 # for the NAPI a veth needs to receive such frames), with `--sender raw`
 # through AF_PACKET past the qdisc (`udp_flood send-raw`: an skb and a
 # share of a sendmmsg per frame). Each backend counts and drops the
-# flood's packets where they arrive, at its veth0's XDP hook in generic mode
-# (`udp_flood count-xdp`), so no backend's UDP stack runs either. What is left per packet is the balancer
-# and the veth hops, and the columns differ only in the balancer:
+# flood's packets where they arrive, at its veth0's XDP hook (`udp_flood
+# count-xdp`; `--count-mode native`, the default, or generic), so no
+# backend's stack runs either: what is left per packet is the sender, the
+# veth hops and the balancer, and the columns differ only in the balancer:
 #   adam:         adamd's lb plugin on the balancer's veth0 in native XDP
 #                 (l2dsr: the MACs rewritten, bpf_redirect to the backend's
-#                 veth<i>); the backends' veth0 have GRO on, which gives
-#                 them the NAPI a veth needs to receive redirected frames;
+#                 veth<i>);
 #   adam_generic: the same in generic XDP (the skb receive path);
 #   nft:          nftables DNAT to the three backends with `numgen inc mod 3`
 #                 in the balancer's prerouting (kube-proxy's nftables mode),
@@ -27,20 +27,22 @@
 # plugin while nft runs: each column's packets reach the backends only
 # through what it measures. The delivered rate is the sum of the backends'
 # rates: packets that arrived at a backend, counted the same way for every
-# column. Measured in
-# `--rounds` rounds, each round every column once (the order rotating); the
+# column. Measured in `--rounds` rounds, each round every column once (the
+# order rotating); the
 # figures are the medians over the rounds, each ratio the median of the
 # rounds' ratios, so slow drifts of a shared machine cancel out. Every
 # round is printed to stderr. The last line is JSON: adam_pps (native),
 # adam_generic_pps, nft_pps, ratio (adam/nft), generic_ratio, what the
 # client sent (adam_sent_pps, adam_generic_sent_pps, nft_sent_pps), the
-# delivered rates per CPU second of the sender (*_pps_per_cpu, per_cpu_ratio,
-# per_cpu_generic_ratio: the whole path runs in the sender's context, so on
-# a shared machine this is its cost per packet whatever CPU share the
-# sender got) and the XDP mode each ADAM column ran in.
+# delivered rates per CPU second of the path (*_pps_per_cpu, per_cpu_ratio,
+# per_cpu_generic_ratio: the path runs in the sender's context and, for
+# what the kernel defers, in ksoftirqd's, so on a shared machine this is its
+# cost per packet whatever CPU share it got) and the XDP mode of each ADAM
+# column.
 # On one machine the whole way of a packet still runs in the sending CPU's
 # softirqs (docs/lb.md, "Benchmark").
-# Usage: bench/lb_vs_nft.sh [--seconds 5] [--rounds 3] [--flows 256] [--sender xdp|raw] [--build build]
+# Usage: bench/lb_vs_nft.sh [--seconds 5] [--rounds 3] [--flows 256] [--sender xdp|raw]
+#                           [--count-mode native|generic] [--build build]
 set -euo pipefail
 shopt -s inherit_errexit  # a failure inside $(...) stops the script too
 SECONDS_PER_RUN=5
@@ -61,6 +63,7 @@ while (($#)); do
   esac
 done
 [[ $SENDER == xdp || $SENDER == raw ]] || { echo "lb_vs_nft: --sender is xdp or raw" >&2; exit 2; }
+[[ $COUNT_MODE == native || $COUNT_MODE == generic ]] || { echo "lb_vs_nft: --count-mode is native or generic" >&2; exit 2; }
 [[ $(id -u) -eq 0 ]] || { echo "lb_vs_nft: needs root" >&2; exit 1; }
 command -v nft >/dev/null || { echo "lb_vs_nft: nft is missing: apt-get install nftables" >&2; exit 1; }
 command -v ethtool >/dev/null || { echo "lb_vs_nft: ethtool is missing: apt-get install ethtool" >&2; exit 1; }
@@ -100,6 +103,9 @@ ip -n "$(ns client)" addr add $CLIENT/28 dev veth0
 ip -n "$(ns balancer)" addr add 198.51.100.2/28 dev veth0
 ip -n "$(ns client)" link set veth0 up
 ip -n "$(ns balancer)" link set veth0 up
+# GRO on: the NAPI a veth needs to receive XDP frames (send-xdp's into the
+# balancer, the balancer's redirected ones into a backend), whether or not
+# an XDP program is attached at the time.
 ip netns exec "$(ns balancer)" ethtool -K veth0 gro on >/dev/null
 for i in 1 2 3; do
   b=b$i

@@ -5,7 +5,7 @@
 //   udp_flood send-raw --dev veth0 --dst-mac 02:00:00:00:00:02 --src 198.51.100.1
 //                      --dst 203.0.113.10 --port 9999 --seconds 5 [--size 64] [--flows 1]
 //   udp_flood send-xdp  (the same options as send-raw)
-//   udp_flood count-xdp --dev veth0 --port 9999 --seconds 5
+//   udp_flood count-xdp --dev veth0 --port 9999 --seconds 5 [--xdp-mode generic|native]
 // --flows N sends from N sockets (N source ports, so N 5-tuples) in turn: a
 // load balancer spreads flows, not packets.
 // send-raw writes whole Ethernet frames (IPv4 and UDP checksums complete)
@@ -363,9 +363,9 @@ int send_xdp(const Args& a) {
   return 0;
 }
 
-// bench/xdp_flood.bpf.c's counter at --dev's XDP hook in generic mode (the
-// skb receive path, where every packet arrives however it was sent; native
-// XDP on a veth would cost skbs a copy that redirected frames do not pay):
+// bench/xdp_flood.bpf.c's counter at --dev's XDP hook, --xdp-mode native
+// (on a veth: redirected frames counted as they come, skbs through the
+// veth's NAPI ring) or generic (every packet as an skb in the receive path):
 // counts and drops the IPv4 UDP packets to --port for --seconds from the
 // first one, like recv, then detaches.
 int count_xdp(const Args& a) {
