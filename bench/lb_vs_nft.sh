@@ -164,8 +164,9 @@ PY
 }
 
 # ADAM: adamd in the balancer namespace; the service is stored once and
-# applied at every start of the plugin.
-ip netns exec "$(ns balancer)" "$BUILD/adamd" --state-dir "$STATE/adam" --pin-dir "$PIN_DIR" \
+# applied at every start of the plugin. Entered with nsenter, not `ip netns
+# exec`, whose mount namespace has a /sys without the host's bpffs to pin in.
+nsenter --net="/run/netns/$(ns balancer)" "$BUILD/adamd" --state-dir "$STATE/adam" --pin-dir "$PIN_DIR" \
   --listen 127.0.0.1:$API_PORT --log-level warn > "$STATE/adamd.log" 2>&1 &
 ADAMD_PID=$!
 api() { ip netns exec "$(ns balancer)" curl -sf -H "Authorization: Bearer $(cat "$STATE/adam/admin.token")" \
