@@ -330,9 +330,10 @@ int send_raw(const Args& a) {
 // bench/xdp_flood.bpf.c run by the kernel's XDP traffic generator
 // (BPF_PROG_TEST_RUN with live frames) on flow 0's frame, ingress --dev:
 // each call runs it on kRunFrames frames, handed to the driver in batches
-// of 64. A call's set-up and tear-down (its page pool) leave the CPU idle
-// for a while: with 2^16 frames per call the sender ran ~60 % of the time,
-// with 2^20 (~0.3 s at 3 Mpps, also the run's overshoot) over 90 %.
+// of 64. Each call also sleeps a while (in its set-up or tear-down, the
+// page pool's): with 2^16 frames per call the sender was on a CPU about
+// half the time with the other CPU idle, with 2^20 (~0.3 s at 3 Mpps, also
+// how far a run may overshoot --seconds) over 90 %.
 // Counts the frames the program sent; the driver may still drop some (a
 // veth whose peer's ring is full), which only a receiver sees.
 int send_xdp(const Args& a) {
