@@ -11,7 +11,7 @@ APT_PACKAGES=(
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libssl-dev libboost-dev
   libkainjow-mustache-dev libgtest-dev googletest
   iproute2 iputils-ping util-linux procps curl python3
-  xdp-tools iptables nftables nodejs npm chromium
+  xdp-tools iptables nftables ethtool nodejs npm chromium
   auditd bpftrace fapolicyd
   qemu-system-x86 busybox-static cpio xz-utils
 )
