@@ -231,6 +231,7 @@ TEST_F(LbApiTest, BadInputIsRefusedNamingTheFieldAndChangesNothing) {
   expect_api_error(adamd_->post(self + "/backends", R"({"address":"nope"})"), 400, "", "address");
   expect_api_error(put(self + "/backends/198.51.100.11", {{"weight", "heavy"}}), 400, "", "weight");
   expect_api_error(put(self + "/backends/198.51.100.11", json::object()), 400, "", "weight");
+  expect_api_error(put(self + "/backends/198.51.100.11", {{"weight", 5}, {"wieght", 6}}), 400, "", "wieght");
   EXPECT_EQ(put(self + "/backends/198.51.100.99", {{"weight", 5}}).status, 404);
   EXPECT_EQ(adamd_->post(self + "/backends/not-an-address/drain").status, 404);
   EXPECT_EQ(del(kServices + "/99").status, 404);

@@ -109,6 +109,9 @@ json backend_body(const Request& req) {
 uint32_t weight_of(const json& body, const lb::IpAddress& address) {
   if (!body.is_object() || !body.contains("weight"))
     throw bad_request("weight", "missing field 'weight' (0..65535; 0 drains)");
+  for (const auto& [key, value] : body.items())
+    if (key != "weight")
+      throw bad_request(key, "unknown field '" + key + "': this route takes {\"weight\": W}");
   return lb::backend_from_json({{"address", address.to_string()}, {"weight", body["weight"]}}, "").weight;
 }
 
