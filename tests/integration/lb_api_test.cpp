@@ -423,6 +423,25 @@ TEST_F(LbApiTest, ABackendWhoseNextHopIsUnresolvedStaysOutUntilItAnswersArp) {
   EXPECT_EQ(up["warnings"], json::array());
 }
 
+// A backend's MAC the kernel learns anew (a replaced NIC, a moved address)
+// reaches the kernel's backend entry without any change through the API.
+TEST_F(LbApiTest, AResolvedNextHopIsReadAgainSoANewMacReachesTheDataPath) {
+  start_lb();
+  json service = web_service();
+  service["backends"] = {{{"address", "198.51.100.11"}}};
+  const int64_t id = add(service)["id"];
+  wait_for(id, all_up);
+  const std::string moved = "02:00:5e:00:53:11";
+  ASSERT_EQ(
+      pair_->exec(pair_->b(), "ip neigh replace 198.51.100.11 lladdr " + moved + " dev veth-b nud permanent"),
+      0);
+  const json s = wait_for(
+      id, [&](const json& j) { return j["backends"][0]["next_hop"]["mac"] == moved; }, 15);
+  const json flow = {{"src", "198.51.100.1"}, {"dst", kVip},    {"proto", "tcp"},
+                     {"src_port", 40001},     {"dst_port", 80}, {"syn", true}};
+  EXPECT_EQ(adamd_->post("/api/v1/lb/explain", flow.dump()).json()["frame"]["dst_mac"], moved) << s.dump(2);
+}
+
 // The health checker's verdicts re-apply the services from the re-apply
 // thread while API changes apply them from request threads: both take the
 // store's lock and then the plugin's, the checker's callback neither. A

@@ -41,6 +41,9 @@ constexpr const char* kOwner = "lb";
 constexpr auto kRetryFast = std::chrono::milliseconds(200);
 constexpr auto kRetrySlow = std::chrono::seconds(1);
 constexpr uint32_t kFastRetries = 25;
+// Resolved next hops are looked up again this often while running, so a
+// backend's new MAC or route reaches the kernel without waiting for a change.
+constexpr auto kNextHopRefresh = std::chrono::seconds(10);
 
 std::string service_url(int64_t id) { return "/api/v1/lb/services/" + std::to_string(id); }
 
@@ -398,22 +401,28 @@ void LbPlugin::stop() {
 }
 
 void LbPlugin::apply(const std::vector<Service>& services) {
-  bool unresolved = false;
+  Applied applied;
   {
     std::lock_guard lock(mu_);
-    unresolved = apply_locked(services);
+    applied = apply_locked(services);
   }
   std::lock_guard wake(wake_mu_);
-  if (!unresolved) {
+  const auto now = std::chrono::steady_clock::now();
+  if (!applied.live) {
     retry_.reset();
     retries_ = 0;
-  } else if (!retry_) {
-    retry_ = std::chrono::steady_clock::now() + (retries_ < kFastRetries ? kRetryFast : kRetrySlow);
+  } else if (!applied.unresolved) {
+    retries_ = 0;
+    retry_ = now + kNextHopRefresh;
+    wake_cv_.notify_all();
+  } else {
+    const auto next = now + (retries_ < kFastRetries ? kRetryFast : kRetrySlow);
+    if (!retry_ || *retry_ > next) retry_ = next;
     wake_cv_.notify_all();
   }
 }
 
-bool LbPlugin::apply_locked(const std::vector<Service>& services) {
+LbPlugin::Applied LbPlugin::apply_locked(const std::vector<Service>& services) {
   const bool live = datapath_ != nullptr;
   bool unresolved = false;
   std::map<int64_t, ServiceView> views;
@@ -487,7 +496,7 @@ bool LbPlugin::apply_locked(const std::vector<Service>& services) {
   }
   limited_ = std::move(limited);
   views_ = std::move(views);
-  return live && unresolved;
+  return {live, live && unresolved};
 }
 
 void LbPlugin::health_changed(const lb::HealthTarget& target, const BackendHealth& now) {

@@ -97,8 +97,12 @@ class LbPlugin : public Plugin {
   // The store's last step (and the re-apply thread's): the services to the
   // kernel. Throws ApiError 422 when the data path refuses them.
   void apply(const std::vector<lb::Service>& services);
-  // apply() with mu_ held: true when some next hop is still unresolved.
-  bool apply_locked(const std::vector<lb::Service>& services);
+  // apply() with mu_ held.
+  struct Applied {
+    bool live = false;        // running: the services went to the kernel
+    bool unresolved = false;  // some next hop is still unresolved
+  };
+  Applied apply_locked(const std::vector<lb::Service>& services);
   // The health checker's verdicts, queued for the re-apply thread.
   void health_changed(const lb::HealthTarget& target, const lb::BackendHealth& now);
   void reapply_loop();
