@@ -423,6 +423,22 @@ TEST_F(LbApiTest, ABackendWhoseNextHopIsUnresolvedStaysOutUntilItAnswersArp) {
   EXPECT_EQ(up["warnings"], json::array());
 }
 
+TEST_F(LbApiTest, AUdpServiceCheckedOverTcpIsWarnedThatItsBackendsMustListenOnTcp) {
+  json service = web_service();
+  service["proto"] = "udp";
+  service["port"] = 53;
+  service["health"] = {{"type", "tcp"}};
+  const json stored = add(service);
+  bool warned = false;
+  for (const auto& w : stored["warnings"])
+    warned |= w.get<std::string>().find("connect over TCP to port 53") != std::string::npos;
+  EXPECT_TRUE(warned) << stored.dump(2);
+  service["health"] = {{"type", "http"}, {"port", 8080}};
+  service["port"] = 54;
+  for (const auto& w : add(service)["warnings"])
+    EXPECT_EQ(w.get<std::string>().find("over TCP"), std::string::npos) << w;
+}
+
 // A backend's MAC the kernel learns anew (a replaced NIC, a moved address)
 // reaches the kernel's backend entry without any change through the API.
 TEST_F(LbApiTest, AResolvedNextHopIsReadAgainSoANewMacReachesTheDataPath) {

@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -644,6 +645,10 @@ json LbPlugin::resource(const Service& s, const std::map<int64_t, lb::ServiceCou
   if (limited)
     warnings.push_back("the depool threshold keeps backends that fail their health checks in the table");
   if (up == 0) warnings.push_back("no backend is up: none is left to take new flows");
+  if (s.proto == IPPROTO_UDP && s.health && s.health->port == s.port)
+    warnings.push_back("health checks connect over TCP to port " + std::to_string(s.port) +
+                       ", this udp service's own port: its backends must listen on TCP there too (or set "
+                       "health.port)");
   j["stats"] = nullptr;
   if (live) {
     const adam_lb_service_stats c =
