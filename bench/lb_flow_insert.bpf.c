@@ -14,13 +14,7 @@
 #define FRAME_IPV4 14		/* the IPv4 header after the Ethernet header */
 #define FRAME_PORTS (FRAME_IPV4 + 20) /* the TCP ports after a header without options */
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, ADAM_LB_DEFAULT_FLOWS);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
-	__type(key, struct adam_lb_flow_key);
-	__type(value, struct adam_lb_flow);
-} flows SEC(".maps");
+ADAM_LB_FLOWS_MAP(flows); /* the balancer's connection table, by the same declaration */
 
 SEC("xdp")
 int place_flow(struct xdp_md *ctx)

@@ -74,15 +74,7 @@ struct {
 	__type(value, __u32);
 } lb_backend_services SEC(".maps");
 
-/* The connection table; max_entries is the config's conntrack_size, set
- * before the load. Per-CPU LRU lists: no lock shared by all CPUs. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, ADAM_LB_DEFAULT_FLOWS);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
-	__type(key, struct adam_lb_flow_key);
-	__type(value, struct adam_lb_flow);
-} lb_flows SEC(".maps");
+ADAM_LB_FLOWS_MAP(lb_flows); /* the connection table (adam/lb.h) */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

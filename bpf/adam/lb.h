@@ -85,6 +85,21 @@ struct adam_lb_flow {
 	__u32 generation; /* the backend slot's generation when the flow was placed */
 };
 
+#ifdef __bpf__
+/* Declares a connection table: lb.bpf.c's lb_flows (max_entries is the
+ * config's conntrack_size, set before the load; per-CPU LRU lists, so no
+ * lock shared by all CPUs) and the bench's copy that measures its insert
+ * alone (bench/lb_flow_insert.bpf.c), which must stay the same kind of map. */
+#define ADAM_LB_FLOWS_MAP(name)                              \
+	struct {                                             \
+		__uint(type, BPF_MAP_TYPE_LRU_HASH);         \
+		__uint(max_entries, ADAM_LB_DEFAULT_FLOWS);  \
+		__uint(map_flags, BPF_F_NO_COMMON_LRU);      \
+		__type(key, struct adam_lb_flow_key);        \
+		__type(value, struct adam_lb_flow);          \
+	} name SEC(".maps")
+#endif
+
 /* --- Interfaces: lb_ifaces (hash ifindex -> value) ------------------------
  * The interfaces of the lb's config; on any other interface of the chain
  * the program hands the packet on unseen. */
