@@ -1,5 +1,15 @@
 # ADAM: `make run` and `make test` are all a newcomer needs (as root, Debian 12).
+# SANITIZE=address,undefined or SANITIZE=thread: the same targets in their own
+# folder (build-address-undefined, build-thread), built by clang.
+SANITIZE ?=
+comma := ,
+ifeq ($(SANITIZE),)
 BUILD_DIR ?= build
+CMAKE_EXTRA ?=
+else
+BUILD_DIR ?= build-$(subst $(comma),-,$(SANITIZE))
+CMAKE_EXTRA ?= -DADAM_SANITIZE=$(SANITIZE) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
+endif
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 # What `make run` passes to adamd: a state dir in the checkout, loopback only,
@@ -14,7 +24,7 @@ deps:
 	@scripts/install-deps.sh
 
 $(BUILD_DIR)/CMakeCache.txt: | deps
-	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_EXTRA)
 
 build: deps $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS)
