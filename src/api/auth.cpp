@@ -193,10 +193,12 @@ std::optional<Token> Auth::authenticate(const Request& req, const std::string& s
     if (verdict.first_refusal)
       record("api.auth_limited",
              {{"client", req.client}, {"credential", credential}, {"retry_after_ms", retry_ms}});
-    throw ApiError(429, "too_many_failures",
-                   "too many failed logins or unknown tokens from " + req.client + "; retry in " +
-                       std::to_string(static_cast<int64_t>(std::ceil(static_cast<double>(retry_ms) / 1000))) +
-                       " s");
+    const int64_t retry_s =
+        std::max<int64_t>(1, static_cast<int64_t>(std::ceil(static_cast<double>(retry_ms) / 1000)));
+    throw RetryLater("too_many_failures",
+                     "too many failed logins or unknown tokens from " + req.client + "; retry in " +
+                         std::to_string(retry_s) + " s",
+                     retry_s);
   }
   auto token = tokens_.authenticate(secret);
   if (!token) {

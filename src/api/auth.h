@@ -10,12 +10,26 @@
 #include <string>
 #include <vector>
 
+#include "core/errors.h"
 #include "core/route.h"
 #include "store/tokens.h"
 
 namespace adam {
 
 class EventHub;
+
+// A 429 that tells the client when to come back: its answer carries
+// `Retry-After: <seconds>` (RFC 9110, whole seconds, rounded up so a client
+// that waits that long is let in).
+class RetryLater : public ApiError {
+ public:
+  RetryLater(std::string code, std::string message, int64_t seconds)
+      : ApiError(429, std::move(code), std::move(message)), seconds_(seconds) {}
+  int64_t seconds() const { return seconds_; }
+
+ private:
+  int64_t seconds_;
+};
 
 // Failed credentials per client address, as a token bucket: a burst of
 // `burst` failures, then one more per `refill`. A client whose bucket is

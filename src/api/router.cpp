@@ -69,6 +69,12 @@ std::string shown(std::string_view text) {
   return text.size() <= kMax ? std::string(text) : std::string(text.substr(0, kMax)) + "...";
 }
 
+// A query parameter's name and value: longer than any route takes (the
+// longest value is the firewall's counters?ids= of 256 ids), refused before
+// a route parses or quotes them.
+constexpr size_t kMaxQueryName = 128;
+constexpr size_t kMaxQueryValue = 4096;
+
 // Nesting depth, checked before parsing: a deep body must cost neither
 // stack (parsing, dumping, destroying it recurse) nor memory. Names the
 // top-level field whose value nests too deep.
@@ -165,6 +171,24 @@ http::Response error_response(int status, const std::string& code, const std::st
   return res;
 }
 
+namespace {
+
+// The headers a thrown error's answer carries besides its body.
+std::vector<std::pair<std::string, std::string>> error_headers(const ApiError& e) {
+  if (const auto* later = dynamic_cast<const RetryLater*>(&e))
+    return {{"Retry-After", std::to_string(later->seconds())}};
+  return {};
+}
+
+// The error reply of a thrown error, with the headers it carries.
+http::Response error_reply(const ApiError& e, bool hx) {
+  http::Response res = error_response(e.status(), e.code(), e.what(), e.field(), hx);
+  for (auto& h : error_headers(e)) res.headers.push_back(std::move(h));
+  return res;
+}
+
+}  // namespace
+
 void Router::add(std::vector<Route> routes) {
   for (auto& r : routes) {
     if (!r.shows.empty()) html::add_resource_page(r.name, r.shows, r.shows_params);
@@ -229,7 +253,7 @@ http::Admission Router::admit(const http::Head& head) {
   auto refuse = [&](int status, const std::string& route_name, const ApiError& e) {
     metrics_.observe(method_label, route_name, status,
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    return http::Admission{error_response(status, e.code(), e.what(), e.field(), req.hx), {}};
+    return http::Admission{error_reply(e, req.hx), {}};
   };
   // No route has a path this long; std::regex recurses per character.
   if (req.path.size() > kMaxPath)
@@ -251,8 +275,14 @@ http::Admission Router::admit(const http::Head& head) {
       req.caller_role = to_string(token->role);
     }
     if (question != std::string::npos)
-      for (auto& [k, v] : parse_urlencoded(std::string_view(head.target).substr(question + 1)))
+      for (auto& [k, v] : parse_urlencoded(std::string_view(head.target).substr(question + 1))) {
+        if (k.size() > kMaxQueryName)
+          throw bad_request(shown(k),
+                            "a parameter name is at most " + std::to_string(kMaxQueryName) + " bytes");
+        if (v.size() > kMaxQueryValue)
+          throw bad_request(k, "'" + k + "' is over " + std::to_string(kMaxQueryValue) + " bytes");
         req.query.emplace(std::move(k), std::move(v));
+      }
   } catch (const ApiError& e) {
     // A page opened without a session: the login form.
     if (e.status() == 401 && found->route.page != Page::none && !req.hx) {
@@ -342,13 +372,11 @@ http::Outcome Router::run(const Entry& entry, Request req, const std::string& to
     // layout does not ask the machine again (its error would show twice).
     if (route.page != Page::none && !req.hx) {
       req.api = nullptr;
-      http::Response res{e.status(),
-                         "text/html; charset=utf-8",
-                         layout(req, html::error(e.status(), e.what(), e.field())),
-                         {}};
+      http::Response res{e.status(), "text/html; charset=utf-8",
+                         layout(req, html::error(e.status(), e.what(), e.field())), error_headers(e)};
       return {std::move(res), std::nullopt};
     }
-    return {error_response(e.status(), e.code(), e.what(), e.field(), req.hx), std::nullopt};
+    return {error_reply(e, req.hx), std::nullopt};
   } catch (const std::exception& e) {
     spdlog::error("{} {}: {}", req.method, req.path, e.what());
     return {error_response(500, "internal", e.what(), "", req.hx), std::nullopt};
