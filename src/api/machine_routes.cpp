@@ -19,6 +19,7 @@
 #include "api/router.h"
 #include "api/templates.h"
 #include "core/errors.h"
+#include "core/query_params.h"
 #include "core/time_range.h"
 #include "store/machines.h"
 
@@ -34,6 +35,8 @@ constexpr std::chrono::milliseconds kPollTimeout{1500};
 // SSE records of a proxied stream waiting for the client; past this the
 // oldest go (a client that cannot keep up sees the latest).
 constexpr size_t kMaxQueuedRecords = 1024;
+// Resources of one copy: a page of the console's tables (50 rows) many times over.
+constexpr size_t kMaxCopyResources = 1000;
 
 std::string id_text(int64_t id) { return std::to_string(id); }
 
@@ -373,6 +376,11 @@ class Registry {
     if (!resources.is_array() || resources.empty() ||
         !std::all_of(resources.begin(), resources.end(), [](const json& r) { return r.is_string(); }))
       throw bad_request("resources", "resources must be a list of resource URLs (their links.self)");
+    // Checked before the first copy: one request does not hold a worker
+    // for thousands of GET and POST round trips to other machines.
+    if (resources.size() > kMaxCopyResources)
+      throw bad_request("resources", std::to_string(resources.size()) + " resources; a copy takes at most " +
+                                         std::to_string(kMaxCopyResources));
     if (!b.contains("into") || !b["into"].is_string() || b["into"].get<std::string>().rfind("/api/", 0) != 0)
       throw bad_request(
           "into", "into must be the URL of a collection on the target machine, e.g. /api/v1/firewall/rules");
@@ -602,6 +610,7 @@ std::vector<Route> machine_routes(ApiContext& ctx, Router& router, FleetPoller& 
                Access::viewer, [registry](const Request& req) { return registry->select(req); }});
   r.push_back({"POST", "/api/v1/machines/([0-9]+|local)/copy", "/api/v1/machines/{id}/copy", Access::admin,
                [registry](const Request& req) { return registry->copy(req); }});
+  refuse_query_parameters(r);  // the proxy's query goes on to the machine
   // The proxy: one route per method, as writes need admin here.
   for (const char* method : {"GET", "POST", "PUT", "DELETE"}) {
     Route proxy{method, "/api/v1/machines/([0-9]+)/proxy(/api/.*)", "/api/v1/machines/{id}/proxy/{path}",

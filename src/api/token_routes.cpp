@@ -3,6 +3,7 @@
 #include "api/html.h"
 #include "api/resources.h"
 #include "core/errors.h"
+#include "core/query_params.h"
 #include "store/tokens.h"
 
 namespace adam {
@@ -66,6 +67,7 @@ std::vector<Route> token_routes(ApiContext& ctx) {
          const Token removed = ctx.tokens.remove(id);
          return Reply{204, nullptr, token_json(removed), nullptr};
        }});
+  refuse_query_parameters(r);
   return r;
 }
 

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/errors.h"
+#include "core/query_params.h"
 #include "plugins/lb/lb_pages.h"
 #include "plugins/lb/lb_plugin.h"
 #include "plugins/lb/service_store.h"
@@ -239,6 +240,7 @@ std::vector<Route> LbPlugin::routes() {
                   }};
   };
   r.push_back(std::move(rates));
+  refuse_query_parameters(r);  // the pages' own (?service=) come after
   for (auto& page : lb::pages()) r.push_back(std::move(page));
   return r;
 }

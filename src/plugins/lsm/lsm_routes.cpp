@@ -9,6 +9,7 @@
 #include "core/errors.h"
 #include "core/event_hub.h"
 #include "core/event_query.h"
+#include "core/query_params.h"
 #include "plugins/lsm/lsm_pages.h"
 #include "plugins/lsm/lsm_plugin.h"
 #include "plugins/lsm/policy_store.h"
@@ -242,6 +243,7 @@ std::vector<Route> LsmPlugin::routes() {
                  return reply;
                },
                lsm::promoted_html});
+  refuse_query_parameters(r);  // the pages' own come after
   for (auto& page : lsm::pages()) r.push_back(std::move(page));
   return r;
 }
