@@ -69,6 +69,38 @@ TEST(AuthLimits, WrongTokensFromOneClientAreLimitedRecordedAndOtherClientsGoOn) 
   EXPECT_EQ(limits[0]["data"]["credential"], "bearer");
 }
 
+// A client told 429 learns from Retry-After how long to wait: refused until
+// then, let in once it has waited that long. The same on the login form.
+TEST(AuthLimits, A429CarriesRetryAfterAndWaitingThatLongLetsTheClientIn) {
+  if (!have_root()) GTEST_SKIP() << "needs root (adamd loads BPF)";
+  Adamd d;
+  HttpResponse refused;
+  for (int i = 0; i < 50 && refused.status != 429; ++i)
+    refused = d.get("/api/v1/node", "wrong-" + std::to_string(i));
+  ASSERT_EQ(refused.status, 429) << refused.body;
+  const std::string retry_after = refused.header("Retry-After");
+  ASSERT_FALSE(retry_after.empty()) << "a 429 without Retry-After";
+  ASSERT_EQ(retry_after.find_first_not_of("0123456789"), std::string::npos) << retry_after;
+  const int seconds = std::stoi(retry_after);
+  // One failure more per second: the next one is at most a second away.
+  EXPECT_EQ(seconds, 1);
+  EXPECT_NE(refused.body.find("retry in " + retry_after + " s"), std::string::npos) << refused.body;
+  auto still = d.get("/api/v1/node");
+  EXPECT_EQ(still.status, 429) << "a good token before the wait is refused too";
+  EXPECT_EQ(still.header("Retry-After"), "1");
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  EXPECT_EQ(d.get("/api/v1/node").status, 200) << "waited Retry-After, still refused";
+
+  const std::map<std::string, std::string> form = {{"Content-Type", "application/x-www-form-urlencoded"}};
+  HttpResponse login_refused;
+  for (int i = 0; i < 50 && login_refused.status != 429; ++i)
+    login_refused = d.request("POST", "/ui/login", "token=wrong-" + std::to_string(i), "-", form);
+  ASSERT_EQ(login_refused.status, 429) << login_refused.body;
+  EXPECT_EQ(login_refused.header("Retry-After"), "1");
+  // A 401 is not a 429: it says nothing of waiting.
+  EXPECT_EQ(d.request("GET", "/api/v1/node", "", "-").header("Retry-After"), "");
+}
+
 TEST(AuthLimits, LoginTakesTheTokenFromTheFormBodyOnly) {
   if (!have_root()) GTEST_SKIP() << "needs root (adamd loads BPF)";
   Adamd d;
