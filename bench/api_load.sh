@@ -63,13 +63,16 @@ ip -n "$NS_A" link set veth-a up
 ip -n "$NS_B" link set veth-b up
 ip netns exec "$NS_A" ping -q -c 1 -W 2 198.51.100.2 >/dev/null
 
-ip netns exec "$NS_B" "$BUILD/adamd" --state-dir "$STATE/adam" --pin-dir "$PIN_DIR" \
+# nsenter, not `ip netns exec`: that remounts /sys for the namespace, without
+# the host's bpffs at /sys/fs/bpf where the pins go.
+nsenter --net="/run/netns/$NS_B" "$BUILD/adamd" --state-dir "$STATE/adam" --pin-dir "$PIN_DIR" \
   --listen 127.0.0.1:19979 --log-level warn > "$STATE/adamd.log" 2>&1 &
 ADAMD_PID=$!
-for _ in $(seq 100); do
+for _ in $(seq 600); do  # a loaded machine takes a while to start adamd
   [[ -s "$STATE/adam/admin.token" ]] && ip netns exec "$NS_B" curl -sf "$API/healthz" >/dev/null 2>&1 && break
   sleep 0.1
 done
+[[ -s "$STATE/adam/admin.token" ]] || { echo "api_load: adamd did not start:" >&2; cat "$STATE/adamd.log" >&2; exit 1; }
 TOKEN=$(cat "$STATE/adam/admin.token")
 api() {
   ip netns exec "$NS_B" curl -sf -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
@@ -116,7 +119,7 @@ for line in lines[1:]:
             lost[reason.group(1)] = value
     elif line.startswith("adamd_events_queue_depth"):
         depth = int(float(line.split()[-1]))
-b, a = [json.loads(x)[0]["stats64"] for x in veth.strip().split("\n")]
+b, a = [json.loads(x)[0]["stats64"] for x in veth.split("\n") if x.strip()]
 backlog = sum(int(row.split()[1], 16) for row in softnet.split("\n") if row.strip())
 print(json.dumps({"rule_packets": packets, "stored": stored, "lost": lost, "queue_depth": depth,
                   "veth_b_rx_dropped": b["rx"]["dropped"], "veth_a_tx_dropped": a["tx"]["dropped"],
