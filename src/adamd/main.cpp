@@ -10,11 +10,15 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <stop_token>
 #include <thread>
 #include <tuple>
 #include <utility>
@@ -216,7 +220,26 @@ int run(adam::DaemonConfig config, const std::function<adam::DaemonConfig()>& re
       return;
     }
   });
+  // What the plugins attached, looked at every second: an interface deleted
+  // or re-created, pins removed (PluginManager::check_attachments). Its
+  // reports are events of adamd's own.
+  std::jthread attachments([&](std::stop_token stop) {
+    std::mutex mu;
+    std::condition_variable_any tick;
+    while (!stop.stop_requested()) {
+      {
+        std::unique_lock lock(mu);
+        tick.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; });
+      }
+      if (stop.stop_requested()) break;
+      plugins.check_attachments(config.pin_dir, [&](const std::string& kind, const nlohmann::json& data) {
+        events.publish("adamd", kind, data.dump());
+      });
+    }
+  });
   server.serve();
+  attachments.request_stop();
+  attachments.join();
   // serve() also returns on its own if the socket fails: wake the signal thread.
   ::kill(::getpid(), SIGTERM);
   signals.join();

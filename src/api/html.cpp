@@ -179,8 +179,9 @@ json plugin_data(const json& p, bool admin) {
   const std::string state = p.value("state", "");
   // A control where the plugin links its action and the page's caller may use it.
   const json links = p.value("links", json::object());
-  data["stoppable"] = admin && state == "running" && links.contains("stop");
-  data["startable"] = admin && state != "running" && state != "unsupported" && links.contains("start");
+  const bool active = state == "running" || state == "degraded";  // degraded: running, with a gap
+  data["stoppable"] = admin && active && links.contains("stop");
+  data["startable"] = admin && !active && state != "unsupported" && links.contains("start");
   data["stats"] = key_values(p["stats"]);
   data["counters"] = p.contains("counters") ? key_values(p["counters"]) : json::array();
   data["fields"] = form_fields(p["config_schema"], p["config"]);

@@ -1,7 +1,11 @@
 #include "core/plugin_manager.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <net/if.h>
 #include <spdlog/spdlog.h>
+
+#include <filesystem>
 
 #include "core/errors.h"
 #include "core/metrics.h"
@@ -9,12 +13,21 @@
 
 namespace adam {
 
+namespace {
+
+// Whether the plugin has its program in the kernel: running, or degraded.
+bool active(PluginState state) { return state == PluginState::running || state == PluginState::degraded; }
+
+}  // namespace
+
 std::string to_string(PluginState state) {
   switch (state) {
     case PluginState::stopped:
       return "stopped";
     case PluginState::running:
       return "running";
+    case PluginState::degraded:
+      return "degraded";
     case PluginState::failed:
       return "failed";
     case PluginState::unsupported:
@@ -52,7 +65,7 @@ PluginStatus PluginManager::status_of(Entry& e, bool with_stats) {
   s.config = e.config;
   s.reason = e.reason;
   s.config_schema = e.plugin->config_schema();
-  if (e.state == PluginState::running) {
+  if (active(e.state)) {
     try {
       s.summary = e.plugin->summary();
       if (with_stats) s.stats = e.plugin->stats();
@@ -66,13 +79,14 @@ PluginStatus PluginManager::status_of(Entry& e, bool with_stats) {
 
 void PluginManager::start_entry(Entry& e, const nlohmann::json& config) {
   try {
-    if (e.state == PluginState::running)
+    if (active(e.state))
       e.plugin->reconfigure(config);
     else
       e.plugin->start(config);
     e.state = PluginState::running;
     e.config = config;
     e.reason.clear();
+    e.recorded = false;
     spdlog::info("plugin {}: running with {}", e.plugin->name(), config.dump());
   } catch (const std::exception& ex) {
     e.state = PluginState::failed;
@@ -123,6 +137,7 @@ PluginStatus PluginManager::start(const std::string& name, const nlohmann::json&
     throw ApiError(503, "unsupported", fmt::format("plugin {} is unsupported here: {}", name, e.reason));
   e.plugin->validate(config);
   if (e.state == PluginState::running && e.config == config) return status_of(e);
+  // (A degraded plugin started again with its config: re-attached in place.)
   start_entry(e, config);  // running: a new config, which the plugin takes in place if it can
   try {
     desired_.set(name, DesiredState{true, config.dump()});
@@ -170,7 +185,7 @@ std::map<std::string, nlohmann::json> PluginManager::counters() {
   std::lock_guard lock(mu_);
   std::map<std::string, nlohmann::json> out;
   for (auto& e : entries_) {
-    if (e.state != PluginState::running) continue;
+    if (!active(e.state)) continue;
     try {
       out[e.plugin->name()] = e.plugin->counters();
     } catch (const std::exception& ex) {
@@ -194,6 +209,78 @@ nlohmann::json PluginManager::event_links(const std::string& plugin, const std::
   return nlohmann::json::object();
 }
 
+void PluginManager::record_attachments(Entry& e, const std::string& pin_dir) {
+  e.ifindexes.clear();
+  e.pins.clear();
+  const auto interfaces = e.config.find("interfaces");
+  if (interfaces != e.config.end() && interfaces->is_array())
+    for (const auto& name : *interfaces)
+      if (name.is_string())
+        e.ifindexes[name.get<std::string>()] = ::if_nametoindex(name.get_ref<const std::string&>().c_str());
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(pin_dir + "/" + e.plugin->name(), ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+    if (!it->is_directory(ec)) e.pins.push_back(it->path().string());
+  e.recorded = true;
+}
+
+void PluginManager::check_attachments(const std::string& pin_dir, const Report& report) {
+  std::lock_guard lock(mu_);
+  for (auto& e : entries_) {
+    if (!active(e.state)) continue;
+    const std::string name = e.plugin->name();
+    if (!e.recorded) record_attachments(e, pin_dir);
+    std::vector<std::string> problems;
+    bool recreated = false;
+    for (const auto& [ifname, ifindex] : e.ifindexes) {
+      const unsigned now = ::if_nametoindex(ifname.c_str());
+      if (now == 0)
+        problems.push_back(
+            fmt::format("interface '{}' is gone: nothing of {} runs there until it is back", ifname, name));
+      else if (now != ifindex)
+        recreated = true;
+    }
+    std::vector<std::string> removed;
+    std::error_code ec;
+    for (const auto& pin : e.pins)
+      if (!std::filesystem::exists(pin, ec)) removed.push_back(pin);
+    if (!removed.empty())
+      problems.push_back(fmt::format(
+          "{} pin(s) removed ({}): enforcing while adamd runs, but a restarted adamd cannot re-adopt them; "
+          "stop and start the plugin to pin anew",
+          removed.size(), fmt::join(removed, ", ")));
+    if (problems.empty() && recreated) {
+      // Back with a new ifindex: attached again with the config it has.
+      try {
+        e.plugin->reconfigure(e.config);
+        e.state = PluginState::running;
+        e.reason.clear();
+        record_attachments(e, pin_dir);
+        spdlog::warn("plugin {}: an interface was re-created; re-attached", name);
+        report("plugin.repaired", {{"plugin", name}, {"reason", "an interface was re-created: re-attached"}});
+      } catch (const std::exception& ex) {
+        e.state = PluginState::failed;
+        e.reason = fmt::format("re-attaching to a re-created interface failed: {}", ex.what());
+        spdlog::error("plugin {}: {}", name, e.reason);
+        report("plugin.failed", {{"plugin", name}, {"reason", e.reason}});
+      }
+      continue;
+    }
+    const std::string reason = fmt::format("{}", fmt::join(problems, "; "));
+    if (problems.empty() && e.state == PluginState::degraded) {
+      e.state = PluginState::running;
+      e.reason.clear();
+      spdlog::info("plugin {}: running again as attached", name);
+      report("plugin.repaired", {{"plugin", name}, {"reason", "everything it attached is there again"}});
+    } else if (!problems.empty() && (e.state != PluginState::degraded || e.reason != reason)) {
+      e.state = PluginState::degraded;
+      e.reason = reason;
+      spdlog::error("plugin {}: degraded: {}", name, reason);
+      report("plugin.degraded", {{"plugin", name}, {"reason", reason}});
+    }
+  }
+}
+
 std::vector<PluginStatus> PluginManager::list(bool with_stats) {
   std::lock_guard lock(mu_);
   std::vector<PluginStatus> out;
@@ -205,11 +292,11 @@ void PluginManager::metrics(MetricsWriter& w) {
   std::lock_guard lock(mu_);
   w.family("adamd_plugin_state", "gauge", "1 for the state each plugin is in.");
   for (const auto& e : entries_)
-    for (auto st :
-         {PluginState::stopped, PluginState::running, PluginState::failed, PluginState::unsupported})
+    for (auto st : {PluginState::stopped, PluginState::running, PluginState::degraded, PluginState::failed,
+                    PluginState::unsupported})
       w.sample("adamd_plugin_state", {{"plugin", e.plugin->name()}, {"state", to_string(st)}}, e.state == st);
   for (const auto& e : entries_) {
-    if (e.state != PluginState::running) continue;
+    if (!active(e.state)) continue;
     try {
       e.plugin->metrics(w);
     } catch (const std::exception& ex) {

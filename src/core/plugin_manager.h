@@ -3,6 +3,7 @@
 // operator asked for (the desired state) so a restarted adamd restores it.
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -16,7 +17,9 @@ namespace adam {
 class DesiredStateStore;
 class MetricsWriter;
 
-enum class PluginState { stopped, running, failed, unsupported };
+// degraded: running, but part of what it attached is gone (an interface
+// deleted, pins removed): `reason` says what, check_attachments() repairs.
+enum class PluginState { stopped, running, degraded, failed, unsupported };
 std::string to_string(PluginState state);
 
 struct PluginStatus {
@@ -25,7 +28,7 @@ struct PluginStatus {
   PluginState state = PluginState::stopped;
   bool desired_running = false;
   nlohmann::json config = nlohmann::json::object();
-  std::string reason;  // why failed/unsupported
+  std::string reason;  // why failed/unsupported/degraded
   nlohmann::json config_schema;
   std::string summary;  // Plugin::summary(), while running
   nlohmann::json stats = nlohmann::json::object();
@@ -66,6 +69,18 @@ class PluginManager {
   // plugin adamd does not have (events of the core, of another machine).
   nlohmann::json event_links(const std::string& plugin, const std::string& kind, const nlohmann::json& data);
 
+  // What a running plugin attached, checked against the system (every
+  // second, from adamd's main): each interface of its config's "interfaces"
+  // (still there with the ifindex it had at start?) and each file the
+  // plugin pinned under <pin_dir>/<name>/ at start. An interface that is
+  // gone or a pin removed makes the plugin `degraded` with the reason; an
+  // interface that is back (re-created: a new ifindex) is re-attached by
+  // Plugin::reconfigure() with the same config, and the plugin is running
+  // again. Each change of state is reported (kind "plugin.degraded",
+  // "plugin.repaired" or "plugin.failed", data {"plugin","reason"}).
+  using Report = std::function<void(const std::string& kind, const nlohmann::json& data)>;
+  void check_attachments(const std::string& pin_dir, const Report& report);
+
  private:
   struct Entry {
     std::unique_ptr<Plugin> plugin;
@@ -73,7 +88,13 @@ class PluginManager {
     nlohmann::json config = nlohmann::json::object();
     std::string reason;
     bool desired_running = false;
+    // What check_attachments() compares against, taken at its first look
+    // after the plugin (re)started.
+    bool recorded = false;
+    std::map<std::string, unsigned> ifindexes;  // config's interfaces, by name
+    std::vector<std::string> pins;              // files under <pin_dir>/<name>/
   };
+  void record_attachments(Entry& e, const std::string& pin_dir);
   Entry& find(const std::string& name);
   PluginStatus status_of(Entry& e, bool with_stats = true);
   void start_entry(Entry& e, const nlohmann::json& config);

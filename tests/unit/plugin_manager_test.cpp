@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/errors.h"
@@ -220,6 +221,46 @@ TEST_F(PluginManagerTest, ValidatesOncePerStart) {
   auto pm = make();
   pm->restore();
   EXPECT_EQ(journal_.validations, 1);
+}
+
+// A pin of a running plugin removed: degraded with the reason, reported
+// once; back: running again, reported. (Interfaces: fault_pins_test.cpp.)
+TEST_F(PluginManagerTest, APinRemovedDegradesThePluginUntilItIsBack) {
+  const std::string pins = dir_ + "/pins";
+  std::filesystem::create_directories(pins + "/switcher");
+  const std::string pin = pins + "/switcher/tables";
+  std::ofstream(pin) << "a pinned map";
+  auto pm = make();
+  pm->start("switcher", {{"size", 1}});
+  std::vector<std::string> reports;
+  const auto report = [&](const std::string& kind, const nlohmann::json& data) {
+    reports.push_back(kind + " " + data.value("plugin", "") + ": " + data.value("reason", ""));
+  };
+  pm->check_attachments(pins, report);  // records what is attached
+  EXPECT_TRUE(reports.empty());
+
+  std::filesystem::remove(pin);
+  pm->check_attachments(pins, report);
+  pm->check_attachments(pins, report);
+  const PluginStatus degraded = pm->status("switcher");
+  EXPECT_EQ(degraded.state, PluginState::degraded);
+  EXPECT_NE(degraded.reason.find("1 pin(s) removed (" + pin + ")"), std::string::npos) << degraded.reason;
+  ASSERT_EQ(reports.size(), 1u) << "reported once";
+  EXPECT_EQ(reports[0].rfind("plugin.degraded switcher: 1 pin(s) removed", 0), 0u) << reports[0];
+  EXPECT_EQ(pm->list()[2].state, PluginState::degraded);
+
+  std::ofstream(pin) << "pinned again";
+  pm->check_attachments(pins, report);
+  EXPECT_EQ(pm->status("switcher").state, PluginState::running);
+  EXPECT_EQ(pm->status("switcher").reason, "");
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_EQ(reports[1].rfind("plugin.repaired switcher", 0), 0u) << reports[1];
+  // A degraded plugin started with its config again is reconfigured in place.
+  std::filesystem::remove(pin);
+  pm->check_attachments(pins, report);
+  pm->start("switcher", {{"size", 1}});
+  EXPECT_EQ(switcher_journal_.calls.back(), "reconfigure {\"size\":1}");
+  EXPECT_EQ(pm->status("switcher").state, PluginState::running);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "plugins/firewall/rule_store.h"
 
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -78,15 +79,26 @@ template <typename Edit>
 auto RuleStore::change(Edit&& edit) {
   std::lock_guard lock(mu_);
   std::function<void()> undo;
+  bool applied = false;
   try {
     return store_.transaction([&](PluginStore::Tx& tx) {
       auto edited = edit(tx);
       undo = std::move(edited.undo);
       apply_(ruleset_, edited.added);  // the kernel gets exactly what this transaction stores
+      applied = true;
       return std::move(edited.result);
     });
   } catch (...) {
     if (undo) undo();
+    // The commit failed after the kernel took the change (disk full, I/O
+    // error): the kernel goes back to what the store still holds.
+    if (applied) {
+      try {
+        apply_(ruleset_, 0);
+      } catch (const std::exception& e) {
+        spdlog::error("firewall: putting the kernel back to the stored ruleset failed: {}", e.what());
+      }
+    }
     throw;
   }
 }
