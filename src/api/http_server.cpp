@@ -5,6 +5,13 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+// Boost 1.74 enables co_await on clang only with <experimental/coroutine>,
+// which libstdc++ does not have; clang 14 (the sanitized builds') compiles
+// Asio's awaitables against <coroutine> as GCC does. awaitable.hpp uses
+// std::exchange without including <utility>.
+#if defined(__clang__) && !defined(BOOST_ASIO_HAS_CO_AWAIT)
+#define BOOST_ASIO_HAS_CO_AWAIT 1
+#endif
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -13,6 +20,7 @@
 #include <cctype>
 #include <exception>
 #include <type_traits>
+#include <utility>
 
 namespace adam::http {
 
