@@ -10,6 +10,7 @@
 // Asio's awaitables against <coroutine> as GCC does. awaitable.hpp uses
 // std::exchange without including <utility>.
 #if defined(__clang__) && !defined(BOOST_ASIO_HAS_CO_AWAIT)
+#include <utility>
 #define BOOST_ASIO_HAS_CO_AWAIT 1
 #endif
 #include <boost/asio.hpp>
