@@ -2,17 +2,11 @@
 // coroutine per connection on one I/O thread, handlers on a worker pool.
 #include "api/http_server.h"
 
+#include "api/asio_config.h"  // before any Boost.Asio header
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-// Boost 1.74 enables co_await on clang only with <experimental/coroutine>,
-// which libstdc++ does not have; clang 14 (the sanitized builds') compiles
-// Asio's awaitables against <coroutine> as GCC does. awaitable.hpp uses
-// std::exchange without including <utility>.
-#if defined(__clang__) && !defined(BOOST_ASIO_HAS_CO_AWAIT)
-#include <utility>
-#define BOOST_ASIO_HAS_CO_AWAIT 1
-#endif
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
