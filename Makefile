@@ -10,6 +10,12 @@ else
 BUILD_DIR ?= build-$(subst $(comma),-,$(SANITIZE))
 CMAKE_EXTRA ?= -DADAM_SANITIZE=$(SANITIZE) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
 endif
+# The TSan folder builds and runs only the tests of the threaded parts
+# (label `threaded`, tests/CMakeLists.txt).
+ifeq ($(SANITIZE),thread)
+CTEST_ARGS ?= -L threaded
+endif
+CTEST_ARGS ?=
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 # What `make run` passes to adamd: a state dir in the checkout, loopback only,
@@ -35,7 +41,7 @@ run: build
 	scripts/demo-lab.sh $(BUILD_DIR)/adamd $(RUN_ARGS)
 
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600 $(CTEST_ARGS)
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.c' | grep -v '^build')

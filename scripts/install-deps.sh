@@ -14,7 +14,7 @@ APT_PACKAGES=(
   xdp-tools iptables nftables ethtool nodejs npm chromium
   auditd bpftrace fapolicyd
   qemu-system-x86 busybox-static cpio xz-utils
-  wrk
+  wrk libclang-rt-14-dev
 )
 
 missing=()

@@ -2,6 +2,8 @@
 // coroutine per connection on one I/O thread, handlers on a worker pool.
 #include "api/http_server.h"
 
+#include "api/asio_config.h"  // before any Boost.Asio header
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -13,6 +15,7 @@
 #include <cctype>
 #include <exception>
 #include <type_traits>
+#include <utility>
 
 namespace adam::http {
 

@@ -30,6 +30,7 @@
 #include "core/pinned_link.h"
 #include "link_probe.skel.h"
 #include "support/netns.h"
+#include "support/sanitizers.h"
 
 namespace adam::test {
 namespace {
@@ -76,9 +77,9 @@ void call_getppid(int times) {
   for (int i = 0; i < times; ++i) ::syscall(SYS_getppid);  // the syscall itself, whatever libc caches
 }
 
-// Whether `condition` holds within 5 s (polled).
+// Whether `condition` holds within 5 s (polled; longer under sanitizers).
 bool eventually(const std::function<bool()>& condition) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  const auto deadline = std::chrono::steady_clock::now() + scaled(std::chrono::seconds(5));
   while (!condition()) {
     if (std::chrono::steady_clock::now() > deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -22,6 +22,7 @@
 
 #include "support/adamd.h"
 #include "support/netns.h"
+#include "support/sanitizers.h"
 
 namespace adam::test {
 namespace {
@@ -135,8 +136,8 @@ class ConsoleApiTest : public AdamdTest {
   }
   // Waits until `n` events of the query are stored (the writer commits in batches).
   void wait_for_events(const std::string& query, size_t n) {
-    for (auto deadline = std::chrono::steady_clock::now() + 10s; std::chrono::steady_clock::now() < deadline;
-         std::this_thread::sleep_for(50ms))
+    for (auto deadline = std::chrono::steady_clock::now() + scaled(10s);
+         std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(50ms))
       if (d().get("/api/v1/events?limit=10000&" + query).json()["events"].size() >= n) return;
     FAIL() << "fewer than " << n << " events of " << query;
   }
@@ -391,8 +392,8 @@ TEST_F(ConsoleFirewallTest, RatesShowPacketsPerSecondAndDropEventsLinkToTheirRul
   // Each loss is marked in the events where it happened: an events.lost of
   // adamd naming the plugin, the reason and the count; the counts add up.
   int64_t lost = 0, marked = 0;
-  for (auto deadline = std::chrono::steady_clock::now() + 10s; std::chrono::steady_clock::now() < deadline;
-       std::this_thread::sleep_for(200ms)) {
+  for (auto deadline = std::chrono::steady_clock::now() + scaled(10s);
+       std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(200ms)) {
     lost = adamd_->get("/api/v1/node").json()["events"]["plugins"]["firewall"]["lost"]["rate_limit"];
     marked = 0;
     const json markers = adamd_->get("/api/v1/events?kind=events.lost&limit=10000").json();

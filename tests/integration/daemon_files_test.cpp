@@ -14,6 +14,7 @@
 
 #include "support/adamd.h"
 #include "support/netns.h"
+#include "support/sanitizers.h"
 
 namespace adam::test {
 namespace {
@@ -59,7 +60,7 @@ class TempDir {
 // Waits until adamd's log holds `text`.
 bool log_shows(const Adamd& d, const std::string& text,
                std::chrono::seconds within = std::chrono::seconds(10)) {
-  const auto deadline = std::chrono::steady_clock::now() + within;
+  const auto deadline = std::chrono::steady_clock::now() + scaled(within);
   while (std::chrono::steady_clock::now() < deadline) {
     if (d.log().find(text) != std::string::npos) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

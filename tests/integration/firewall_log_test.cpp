@@ -26,6 +26,7 @@
 #include "core/bpf_handle.h"
 #include "support/adamd.h"
 #include "support/netns.h"
+#include "support/sanitizers.h"
 
 namespace adam::test {
 namespace {
@@ -90,8 +91,8 @@ class FirewallLogTest : public NetnsAdamdTest {
 
   // Polls `done` for up to 20 s.
   static bool eventually(const std::function<bool()>& done) {
-    for (auto deadline = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < deadline;
-         std::this_thread::sleep_for(100ms))
+    for (auto deadline = std::chrono::steady_clock::now() + scaled(20s);
+         std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(100ms))
       if (done()) return true;
     return done();
   }

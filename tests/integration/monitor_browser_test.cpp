@@ -16,6 +16,7 @@
 #include "core/time_range.h"
 #include "support/adamd.h"
 #include "support/netns.h"
+#include "support/sanitizers.h"
 
 namespace adam::test {
 namespace {
@@ -48,7 +49,7 @@ TEST_F(MonitorBrowserTest, TheProcessesPageShowsAChainLiveAndInThePast) {
     GTEST_SKIP() << "monitor unsupported: " << started.json()["reason"];
   ASSERT_EQ(started.json()["state"], "running") << started.body;
   // The start snapshot is what ?at= replays from: stored before the chosen moment.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  const auto deadline = std::chrono::steady_clock::now() + scaled(std::chrono::seconds(20));
   while (adamd_->get("/api/v1/events?plugin=monitor&kind=process.snapshot").json()["events"].empty()) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no process.snapshot event after the start";
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -33,6 +33,7 @@
 #include "plugins/monitor/process.h"
 #include "support/event_store_fixture.h"
 #include "support/netns.h"
+#include "support/sanitizers.h"
 
 extern char** environ;
 
@@ -144,7 +145,7 @@ class MonitorEventsTest : public EventStoreTest {
   std::vector<json> events(const std::string& kind, const std::function<bool(const json&)>& match,
                            size_t want = 1) {
     std::vector<json> found;
-    for (auto deadline = std::chrono::steady_clock::now() + 5s;
+    for (auto deadline = std::chrono::steady_clock::now() + scaled(5s);
          std::chrono::steady_clock::now() < deadline;) {
       hub_->flush();
       found.clear();
@@ -467,7 +468,7 @@ TEST_F(MonitorEventsTest, AForcedLossLeavesEventsLostMarkersThatAddUp) {
   EXPECT_EQ(counted, static_cast<int64_t>(lost));
   // The writer marks losses it finds once a second, even when idle.
   int64_t marked = 0;
-  for (auto deadline = std::chrono::steady_clock::now() + 5s;
+  for (auto deadline = std::chrono::steady_clock::now() + scaled(5s);
        marked != counted && std::chrono::steady_clock::now() < deadline;) {
     marked = 0;
     for (const json& m : events("events.lost", [](const json& d) {

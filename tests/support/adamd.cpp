@@ -13,12 +13,15 @@
 
 #include <strings.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
 #include <thread>
+
+#include "support/sanitizers.h"
 
 namespace adam::test {
 
@@ -103,17 +106,31 @@ void Adamd::start() {
   }
   pid_ = pid;
   if (!options_.wait_healthy) return;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  const auto limit = scaled(std::chrono::seconds(30));
+  const auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
+      log_checked_ = log().size();
       FAIL() << "adamd exited during start (status " << status << "):\n" << log();
     }
     if (get("/healthz", "-").status == 200) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  FAIL() << "adamd did not answer /healthz within 30 s:\n" << log();
+  FAIL() << "adamd did not answer /healthz within " << limit.count() << " ms:\n" << log();
+}
+
+void Adamd::exited() {
+  pid_ = -1;
+  // A sanitizer report ends the process (halt_on_error) or comes at its exit
+  // (leaks): either way it is in the log, whatever the test expected of the
+  // exit status. Only the part written since the last check, as start()
+  // appends to the same log.
+  const std::string all = log();
+  const std::string report = sanitizer_report(all.substr(std::min(log_checked_, all.size())));
+  log_checked_ = all.size();
+  if (!report.empty()) ADD_FAILURE() << "adamd (" << log_path_ << ") reported:\n" << report;
 }
 
 int Adamd::wait_exit(int timeout_ms) {
@@ -121,7 +138,7 @@ int Adamd::wait_exit(int timeout_ms) {
   while (pid_ > 0) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
+      exited();
       return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }
     if (std::chrono::steady_clock::now() > deadline) return -1;
@@ -133,9 +150,10 @@ int Adamd::wait_exit(int timeout_ms) {
 int Adamd::stop() {
   if (!running()) return -1;
   ::kill(pid_, SIGTERM);
-  const int rc = wait_exit(30000);
+  const auto limit = scaled(std::chrono::seconds(30));
+  const int rc = wait_exit(static_cast<int>(limit.count()));
   if (rc == -1) {
-    ADD_FAILURE() << "adamd did not exit within 30 s of SIGTERM:\n" << log();
+    ADD_FAILURE() << "adamd did not exit within " << limit.count() << " ms of SIGTERM:\n" << log();
     kill9();
   }
   return rc;
@@ -145,7 +163,7 @@ void Adamd::kill9() {
   if (!running()) return;
   ::kill(pid_, SIGKILL);
   ::waitpid(pid_, nullptr, 0);
-  pid_ = -1;
+  exited();
 }
 
 std::string Adamd::admin_token() const {

@@ -70,6 +70,8 @@ class Adamd {
   PinDir pins_;
   int port_ = 0;
   int pid_ = -1;
+  size_t log_checked_ = 0;  // how much of the log exited() has read for sanitizer reports
+  void exited();            // the process is reaped: fails the test if its log has a new report
 };
 
 }  // namespace adam::test

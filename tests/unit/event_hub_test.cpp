@@ -11,6 +11,7 @@
 
 #include "store/database.h"
 #include "support/event_store_fixture.h"
+#include "support/sanitizers.h"
 
 namespace adam {
 namespace {
@@ -37,7 +38,7 @@ TEST_F(EventHubTest, PublishedEventsAreStoredAndCounted) {
 TEST_F(EventHubTest, TheBatchWindowCommitsWithoutAFlush) {
   EventHub hub(*store_, EventHubOptions{.batch_window = std::chrono::milliseconds(100)});
   hub.publish("adamd", "api.change", "{}");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  const auto deadline = std::chrono::steady_clock::now() + test::scaled(std::chrono::seconds(2));
   while (store_->row_count() == 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(store_->row_count(), 1);
@@ -78,7 +79,7 @@ TEST_F(EventHubTest, RetentionRunsInTheWriterByAgeAndCount) {
                EventHubOptions{.retention = Span{7, SpanUnit::day}, .max_events = 50, .retention_batch = 40});
   for (int i = 0; i < 100; ++i) hub.publish("fw", "fw.drop", "{}", now + i);
   hub.flush();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const auto deadline = std::chrono::steady_clock::now() + test::scaled(std::chrono::seconds(10));
   while (store_->row_count() > 50 && std::chrono::steady_clock::now() < deadline) {
     hub.publish("fw", "fw.tick", "{}", now - 20 * 86400 * kSecond);  // old at once: wakes the writer
     hub.flush();

@@ -43,7 +43,9 @@ class Fields {
       : j_(j), path_(std::move(at)) {
     if (!j.is_object())
       throw bad_request(path_.empty() ? "body" : path_, "must be a JSON object, got " + shown(j));
-    for (const auto& [key, value] : j.items()) {
+    for (const auto& item : j.items()) {
+      // A plain reference, not a structured binding: clang 14 refuses to capture one.
+      const std::string& key = item.key();
       const auto is = [&](std::string_view k) { return k == key; };
       if (std::none_of(known.begin(), known.end(), is) && std::none_of(ignored.begin(), ignored.end(), is))
         throw bad_request(path(key), "unknown field '" + key + "'");
