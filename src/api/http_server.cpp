@@ -2,6 +2,8 @@
 // coroutine per connection on one I/O thread, handlers on a worker pool.
 #include "api/http_server.h"
 
+#include "api/asio_config.h"  // first: before any Boost.Asio header
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 

@@ -1,5 +1,7 @@
 #include "api/machine_client.h"
 
+#include "api/asio_config.h"  // first: before any Boost.Asio header
+
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
