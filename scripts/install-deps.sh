@@ -14,6 +14,8 @@ APT_PACKAGES=(
   xdp-tools iptables nftables ethtool nodejs npm chromium
   auditd bpftrace fapolicyd
   qemu-system-x86 busybox-static cpio xz-utils
+  # libFuzzer and the sanitizer runtimes of Debian's clang (`make fuzz`)
+  libclang-rt-14-dev
 )
 
 missing=()
