@@ -22,7 +22,7 @@ JOBS ?= $(shell nproc)
 # and the demo lab so the plugins have traffic to work on.
 RUN_ARGS ?= --state-dir var --listen 127.0.0.1:9988 --demo
 
-.PHONY: all deps build run test clean format
+.PHONY: all deps build run test clean format fuzz
 
 all: build
 
@@ -42,6 +42,19 @@ run: build
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600 $(CTEST_ARGS)
+
+# `make fuzz FUZZ_SECONDS=30`: the libFuzzer targets of tests/fuzz/, built in
+# the ASan folder (the one `make build SANITIZE=address,undefined` makes),
+# each run FUZZ_SECONDS on a scratch copy of its seeds (scripts/fuzz.sh).
+# FUZZ_TARGETS="rule_json_fuzz ..." picks some.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS ?=
+FUZZ_BUILD_DIR := build-address-undefined
+fuzz: deps
+	test -f $(FUZZ_BUILD_DIR)/CMakeCache.txt || cmake -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	  -DADAM_SANITIZE=address,undefined -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
+	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target fuzz_targets
+	scripts/fuzz.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.c' | grep -v '^build')

@@ -68,6 +68,8 @@ void ApiServer::serve() {
   impl_->server.run();
 }
 
+http::Application ApiServer::application() { return impl_->router.application(); }
+
 void ApiServer::stop() {
   impl_->fleet.stop();
   impl_->server.stop();

@@ -12,6 +12,9 @@ namespace adam {
 
 class EventHub;
 class MachineStore;
+namespace http {
+struct Application;
+}
 class PluginManager;
 class TokenStore;
 class XdpChain;
@@ -42,6 +45,9 @@ class ApiServer {
   // Serves until stop() (from any thread).
   void serve();
   void stop();
+  // What the server serves, for a caller in-process without a socket (the
+  // router's fuzz target): the same routes, authentication and limits.
+  http::Application application();
 
  private:
   struct Impl;

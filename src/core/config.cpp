@@ -17,7 +17,10 @@ void load_config_file(const std::string& path, DaemonConfig& config) {
     throw std::invalid_argument(fmt::format("{}:{}:{}: {}", path, e.source().begin.line,
                                             e.source().begin.column, std::string(e.description())));
   }
-  for (const auto& [raw_key, node] : table) {
+  for (const auto& entry : table) {
+    // Not a structured binding: clang 14 cannot capture one in the lambdas below.
+    const auto& raw_key = entry.first;
+    const auto& node = entry.second;
     std::string key(raw_key.str());
     std::replace(key.begin(), key.end(), '-', '_');
     auto want_string = [&](std::string& out) {

@@ -2,6 +2,7 @@
 // A process as the monitor's table, its API and its history hold it, and
 // the exec id that names it (bpf/adam/monitor.h, docs/monitor.md).
 #include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -37,8 +38,14 @@ struct BootClock {
   static BootClock read();  // from /proc and the clocks
   // The kernel's nsec_to_clock_t (what /proc/PID/stat shows).
   uint64_t ticks_of(uint64_t boot_ns) const { return boot_ns / (1'000'000'000 / ticks_per_second); }
+  // Saturates: a record's start time past year 2262 (a bogus one) is no overflow.
   TimeNs wall_of_ticks(uint64_t ticks) const {
-    return boot_wall_ns + static_cast<TimeNs>(ticks * (1'000'000'000 / ticks_per_second));
+    const uint64_t per_tick = static_cast<uint64_t>(1'000'000'000 / ticks_per_second);
+    TimeNs wall = 0;
+    if (ticks > static_cast<uint64_t>(std::numeric_limits<TimeNs>::max()) / per_tick ||
+        __builtin_add_overflow(boot_wall_ns, static_cast<TimeNs>(ticks * per_tick), &wall))
+      return std::numeric_limits<TimeNs>::max();
+    return wall;
   }
   std::string exec_id(uint32_t tgid, uint64_t start_boot_ns, uint64_t tag) const {
     return format_exec_id({boot, tgid, ticks_of(start_boot_ns), tag});
