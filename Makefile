@@ -16,7 +16,7 @@ JOBS ?= $(shell nproc)
 # and the demo lab so the plugins have traffic to work on.
 RUN_ARGS ?= --state-dir var --listen 127.0.0.1:9988 --demo
 
-.PHONY: all deps build run test clean format
+.PHONY: all deps build run test package clean format
 
 all: build
 
@@ -36,6 +36,10 @@ run: build
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+# The Debian package: $(BUILD_DIR)/adam_<version>_amd64.deb (cmake/Package.cmake).
+package: build
+	cmake --build $(BUILD_DIR) --target package
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.c' | grep -v '^build')

@@ -14,6 +14,8 @@ APT_PACKAGES=(
   xdp-tools iptables nftables ethtool nodejs npm chromium
   auditd bpftrace fapolicyd
   qemu-system-x86 busybox-static cpio xz-utils
+  # The Debian package (make package) and its VM test.
+  dpkg-dev init-system-helpers libcap2-bin systemd
 )
 
 missing=()
