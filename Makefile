@@ -22,7 +22,7 @@ JOBS ?= $(shell nproc)
 # and the demo lab so the plugins have traffic to work on.
 RUN_ARGS ?= --state-dir var --listen 127.0.0.1:9988 --demo
 
-.PHONY: all deps build run test clean format fuzz
+.PHONY: all deps build run test package clean format fuzz
 
 all: build
 
@@ -55,6 +55,10 @@ fuzz: deps
 	  -DADAM_SANITIZE=address,undefined -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
 	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target fuzz_targets
 	scripts/fuzz.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The Debian package: $(BUILD_DIR)/adam_<version>_amd64.deb (cmake/Package.cmake).
+package: build
+	cmake --build $(BUILD_DIR) --target package
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.c' | grep -v '^build')

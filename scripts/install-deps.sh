@@ -15,6 +15,8 @@ APT_PACKAGES=(
   auditd bpftrace fapolicyd
   qemu-system-x86 busybox-static cpio xz-utils
   wrk libclang-rt-14-dev
+  # The Debian package (make package) and its VM test.
+  dpkg-dev init-system-helpers libcap2-bin systemd
 )
 
 missing=()

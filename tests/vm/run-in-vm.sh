@@ -3,14 +3,17 @@
 # 6.1) with BPF LSM enabled (lsm=lockdown,capability,bpf), and exits with the
 # command's exit status.
 #
-#   tests/vm/run-in-vm.sh [--timeout SECONDS] [--log FILE] [--] COMMAND [ARGS...]
+#   tests/vm/run-in-vm.sh [--timeout SECONDS] [--log FILE] [--systemd] [--] COMMAND [ARGS...]
 #
 # The guest sees this machine's root file system read-only (9p) under a tmpfs
 # overlay, so COMMAND runs with the same paths, binaries and libraries as here
 # (build/adamd, python3, ip, ...) and its writes vanish with the VM; it starts in
 # the current directory, as root, with the guest's own /proc, /sys, /dev, /tmp,
-# /run, cgroup2, bpffs, securityfs and tracefs, and no network but lo. Its
-# output is the serial console's, which this script prints (without the
+# /run, cgroup2, bpffs, securityfs and tracefs, and no network but lo. With
+# --systemd the guest boots systemd as PID 1 (a lean boot: the host's units
+# masked but journald's) and COMMAND runs as a service of it, so it can
+# install, start and stop units (ADAM_VM_INIT=systemd is in its environment).
+# Its output is the serial console's, which this script prints (without the
 # kernel's boot lines) and keeps in --log. The kernel package is fetched with
 # `apt-get download` once and cached, extracted, in $ADAM_VM_DIR/kernel (never
 # installed).
@@ -31,18 +34,20 @@ source_dir=$(cd "$here/../.." && pwd)
 vm_dir=${ADAM_VM_DIR:-$source_dir/build/vm}
 timeout_s=300
 log=""
+init=busybox
 
 while (($#)); do
   case $1 in
     --timeout) timeout_s=$2; shift 2 ;;
     --log) log=$2; shift 2 ;;
+    --systemd) init=systemd; shift ;;
     --) shift; break ;;
     -*) echo "run-in-vm: unknown option $1" >&2; exit 2 ;;
     *) break ;;
   esac
 done
 if (($# == 0)); then
-  echo "usage: run-in-vm.sh [--timeout SECONDS] [--log FILE] [--] COMMAND [ARGS...]" >&2
+  echo "usage: run-in-vm.sh [--timeout SECONDS] [--log FILE] [--systemd] [--] COMMAND [ARGS...]" >&2
   exit 2
 fi
 
@@ -56,6 +61,7 @@ busybox=$(command -v busybox || true)
 if [[ -z $busybox ]] || ldd "$busybox" >/dev/null 2>&1; then
   skip "no statically linked busybox (apt-get install busybox-static)"
 fi
+[[ $init != systemd || -x /lib/systemd/systemd ]] || skip "no /lib/systemd/systemd to boot with --systemd (apt-get install systemd)"
 command -v cpio >/dev/null || skip "cpio is not installed (apt-get install cpio)"
 command -v xz >/dev/null || skip "xz is not installed (apt-get install xz-utils)"
 mkdir -p "$vm_dir"
@@ -159,7 +165,7 @@ timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 \
   -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
   -kernel "$kernel_dir/vmlinux" -initrd "$initramfs" \
   -append "console=ttyS0 lsm=lockdown,capability,bpf panic=-1 quiet loglevel=4 audit=0 mitigations=off \
-adam_vm.run=$run_dir/command.sh adam_vm.modules=$kernel_dir/modules" \
+adam_vm.run=$run_dir/command.sh adam_vm.modules=$kernel_dir/modules adam_vm.init=$init" \
   </dev/null 2>&1 | tr -d '\r' | tee "$console" |
   sed -u -n '/^ADAM-VM-READY/,$p' | grep --line-buffered -v -e '^ADAM-VM-EXIT ' -e '\] reboot: Power down$'
 qemu_status=${PIPESTATUS[0]}
