@@ -65,11 +65,6 @@ class RouteLimitsTest : public AdamdTest {
     }
     return out;
   }
-  std::string viewer_token(const std::string& name) {
-    auto r = d().post("/api/v1/tokens", json{{"name", name}, {"role", "viewer"}}.dump());
-    EXPECT_EQ(r.status, 201) << r.body;
-    return r.json()["token"];
-  }
   int64_t add_lb_service() {
     auto r = d().post("/api/v1/lb/services", lb_service().dump());
     EXPECT_EQ(r.status, 201) << r.body;
@@ -289,46 +284,6 @@ TEST_F(RouteLimitsTest, AFloodOnOneFamilyLeavesHealthzAndTheOthersAnswering) {
     // A liveness bound, not a latency figure (bench/api_load.sh measures that).
     EXPECT_LT(worst_ms, 2000) << "the slowest answer during a flood of " << flooded;
   }
-}
-
-TEST_F(RouteLimitsTest, StreamsOfEveryFamilyShareOneLimitPerToken) {
-  const int64_t service = add_lb_service();
-  const std::string viewer = viewer_token("streamer");
-  const std::string rates = "/api/v1/lb/services/" + std::to_string(service) + "/rates";
-  const std::vector<std::string> streams = {rates, "/api/v1/events/stream", "/api/v1/node/rates"};
-  // curl processes holding a stream each (the test's own HTTP client would
-  // wait for the end of the body); killed at the end of the scope.
-  std::vector<int> holders;
-  auto open_stream = [&](const std::string& path, const std::string& token) {
-    return std::stoi(
-        capture("curl -sN -o /dev/null -H 'Accept: text/event-stream' -H 'Authorization: Bearer " + token +
-                "' " + d().url() + path + " >/dev/null 2>&1 & echo $!"));
-  };
-  struct Holders {
-    std::vector<int>& pids;
-    ~Holders() {
-      for (int pid : pids)
-        run("kill " + std::to_string(pid) + " 2>/dev/null; wait " + std::to_string(pid) + " 2>/dev/null");
-    }
-  } cleanup{holders};
-  for (int i = 0; i < 16; ++i) holders.push_back(open_stream(streams[i % streams.size()], viewer));
-  // Every family's stream is refused for this token once it holds 16.
-  auto stream_status = [&](const std::string& path, const std::string& token) {
-    return capture(
-        "curl -s -m 2 -o /dev/null -w '%{http_code}' -H 'Accept: text/event-stream' "
-        "-H 'Authorization: Bearer " +
-        token + "' " + d().url() + path);
-  };
-  bool all_open = false;
-  for (int i = 0; i < 100 && !all_open; ++i) {
-    all_open = stream_status(rates, viewer) == "429";
-    if (!all_open) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_TRUE(all_open) << "the 16 streams did not all open";
-  for (const auto& path : streams) EXPECT_EQ(stream_status(path, viewer), "429") << path;
-  // Another token's streams are not affected (curl -m 2 ends a live stream: 200).
-  for (const auto& path : streams) EXPECT_EQ(stream_status(path, d().admin_token()), "200") << path;
-  expect_alive();
 }
 
 }  // namespace
