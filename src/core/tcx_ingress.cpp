@@ -75,7 +75,7 @@ std::set<std::string> TcxIngress::attach(const std::map<std::string, uint32_t>& 
     }
     links_[ifname] =
         Attachment{ifindex, pin_new_link(std::move(link_fd), dir_ + "/" + kPinPrefix + ifname, what)};
-    undo.push(what, [this, ifname] { detach(ifname); });
+    undo.push(what, [this, name = ifname] { detach(name); });
     created.insert(ifname);
     spdlog::info("tc ingress: attached to '{}' (ifindex {})", ifname, ifindex);
   }
