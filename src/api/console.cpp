@@ -119,7 +119,8 @@ Reply events_page(const Request& req) {
          {"checked", std::find(filter.kinds.begin(), filter.kinds.end(), k) != filter.kinds.end()}});
   // The plugins to offer: the machine's, and adamd itself (the audit trail).
   std::set<std::string> plugins = {"adamd"};
-  for (const auto& p : req.api("GET", "/api/v1/plugins?stats=0", nullptr)["plugins"])
+  // value() copies: a range-for over operator[] of the temporary would dangle.
+  for (const auto& p : req.api("GET", "/api/v1/plugins?stats=0", nullptr).value("plugins", json::array()))
     plugins.insert(p.value("name", ""));
   if (!filter.plugin.empty()) plugins.insert(filter.plugin);
   json plugin_choices = json::array();

@@ -435,7 +435,8 @@ TEST_F(LbApiTest, AUdpServiceCheckedOverTcpIsWarnedThatItsBackendsMustListenOnTc
   EXPECT_TRUE(warned) << stored.dump(2);
   service["health"] = {{"type", "http"}, {"port", 8080}};
   service["port"] = 54;
-  for (const auto& w : add(service)["warnings"])
+  const json added = add(service);
+  for (const auto& w : added["warnings"])
     EXPECT_EQ(w.get<std::string>().find("over TCP"), std::string::npos) << w;
 }
 

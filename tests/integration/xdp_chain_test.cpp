@@ -78,16 +78,20 @@ std::vector<uint8_t> icmp_echo_packet() {
   std::memcpy(eth->h_dest, dst, ETH_ALEN);
   std::memcpy(eth->h_source, src, ETH_ALEN);
   eth->h_proto = htons(ETH_P_IP);
-  auto* ip = reinterpret_cast<iphdr*>(pkt.data() + sizeof(ethhdr));
-  ip->version = 4;
-  ip->ihl = 5;
-  ip->tot_len = htons(static_cast<uint16_t>(pkt.size() - sizeof(ethhdr)));
-  ip->ttl = 64;
-  ip->protocol = IPPROTO_ICMP;
-  inet_pton(AF_INET, "198.51.100.1", &ip->saddr);
-  inet_pton(AF_INET, "198.51.100.2", &ip->daddr);
-  auto* icmp = reinterpret_cast<icmphdr*>(pkt.data() + sizeof(ethhdr) + sizeof(iphdr));
-  icmp->type = ICMP_ECHO;
+  // The headers are built aside and copied in: at offset 14 they are not
+  // aligned for their types.
+  iphdr ip{};
+  ip.version = 4;
+  ip.ihl = 5;
+  ip.tot_len = htons(static_cast<uint16_t>(pkt.size() - sizeof(ethhdr)));
+  ip.ttl = 64;
+  ip.protocol = IPPROTO_ICMP;
+  inet_pton(AF_INET, "198.51.100.1", &ip.saddr);
+  inet_pton(AF_INET, "198.51.100.2", &ip.daddr);
+  std::memcpy(pkt.data() + sizeof(ethhdr), &ip, sizeof ip);
+  icmphdr icmp{};
+  icmp.type = ICMP_ECHO;
+  std::memcpy(pkt.data() + sizeof(ethhdr) + sizeof(iphdr), &icmp, sizeof icmp);
   return pkt;
 }
 

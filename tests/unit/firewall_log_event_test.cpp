@@ -44,8 +44,9 @@ struct Decoded {
 std::optional<Decoded> decode(const adam_fw_log_event& e,
                               size_t payload_bytes = sizeof(adam_fw_log_event) - sizeof(adam_event_header)) {
   std::vector<std::byte> payload(payload_bytes);
-  std::memcpy(payload.data(), reinterpret_cast<const std::byte*>(&e) + sizeof e.header,
-              std::min(payload_bytes, sizeof e - sizeof e.header));
+  if (payload_bytes)  // memcpy to an empty vector's null data() is undefined, even of 0 bytes
+    std::memcpy(payload.data(), reinterpret_cast<const std::byte*>(&e) + sizeof e.header,
+                std::min(payload_bytes, sizeof e - sizeof e.header));
   InterfaceNames names;
   DecodedRecord out;
   if (!decode_log_event(e.header, payload, out, names)) return std::nullopt;

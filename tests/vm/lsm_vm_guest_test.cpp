@@ -118,7 +118,7 @@ class LoAddress {
 // A TCP listener on the wildcard address of a family, on a free port.
 class Listener {
  public:
-  explicit Listener(int family) : family_(family) {
+  explicit Listener(int family) {
     fd_ = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_storage addr{};
     socklen_t len = 0;
@@ -140,7 +140,6 @@ class Listener {
   int port() const { return port_; }
 
  private:
-  int family_;
   int fd_ = -1;
   int port_ = 0;
 };

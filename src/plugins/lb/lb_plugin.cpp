@@ -246,6 +246,12 @@ json LbPlugin::config_schema() const {
   return schema.to_json();
 }
 
+std::vector<std::string> LbPlugin::interfaces(const json& config) const {
+  std::vector<std::string> out = strings_of(config, "interfaces");
+  for (std::string& name : strings_of(config, "decap_interfaces")) out.push_back(std::move(name));
+  return out;
+}
+
 void LbPlugin::validate(const json& config) const {
   Plugin::validate(config);
   for (const char* list : {"interfaces", "decap_interfaces"}) {
@@ -669,8 +675,10 @@ json LbPlugin::resource(const Service& s, const std::map<int64_t, lb::ServiceCou
 LbPlugin::Reading LbPlugin::backend_packets(int64_t id) const {
   std::lock_guard lock(mu_);
   Reading reading{{}, std::chrono::steady_clock::now()};
-  for (const auto& c : counters_by_id()[id].backends)
-    reading.packets[c.address.to_string()] = c.counters.packets;
+  const auto by_id = counters_by_id();  // kept: a range-for over a member of the temporary would dangle
+  const auto it = by_id.find(id);
+  if (it != by_id.end())
+    for (const auto& c : it->second.backends) reading.packets[c.address.to_string()] = c.counters.packets;
   return reading;
 }
 

@@ -354,8 +354,9 @@ json LsmPlugin::resource(const Policy& p, const Choice& c, const std::map<int64_
 json LsmPlugin::stats() const {
   std::lock_guard lock(mu_);
   json mechanisms = json::object();
+  const auto choices = choose(config_);
   for (Kind kind : lsm::kAllKinds) {
-    const auto& m = choose(config_)[static_cast<size_t>(kind)].mechanism;
+    const auto& m = choices[static_cast<size_t>(kind)].mechanism;
     mechanisms[lsm::name_of(kind)] = m ? json(lsm::name_of(*m)) : json(nullptr);
   }
   json j = {{"running", running_}, {"mechanisms", mechanisms}, {"policies", applied_.size()}};
