@@ -59,6 +59,11 @@ class Plugin {
     stop();
     start(config);
   }
+  // The network interfaces the plugin attaches to under `config` (one that
+  // validate() accepted). The core watches them while the plugin runs: one
+  // gone makes it `degraded`, one re-created gets a reconfigure(). Default:
+  // none (a plugin on hooks that are not an interface's).
+  virtual std::vector<std::string> interfaces(const nlohmann::json& /*config*/) const { return {}; }
   // Counters for the API (a JSON object): may be costly (every rule's counter).
   virtual nlohmann::json stats() const = 0;
   // One line for listings (`adamctl plugins`, the console's plugin table),

@@ -212,12 +212,15 @@ nlohmann::json PluginManager::event_links(const std::string& plugin, const std::
 void PluginManager::record_attachments(Entry& e, const std::string& pin_dir) {
   e.ifindexes.clear();
   e.pins.clear();
-  const auto interfaces = e.config.find("interfaces");
-  if (interfaces != e.config.end() && interfaces->is_array())
-    for (const auto& name : *interfaces)
-      if (name.is_string())
-        e.ifindexes[name.get<std::string>()] = ::if_nametoindex(name.get_ref<const std::string&>().c_str());
   std::error_code ec;
+  for (const std::string& name : e.plugin->interfaces(e.config)) {
+    e.ifindexes[name] = ::if_nametoindex(name.c_str());
+    // The shared XDP root on that interface (core/xdp_chain.h's pins), when
+    // the plugin runs behind it: without the pin a restarted adamd finds no
+    // root there to re-adopt.
+    const std::string root = pin_dir + "/xdp/root@" + name;
+    if (std::filesystem::exists(root, ec)) e.pins.push_back(root);
+  }
   for (auto it = std::filesystem::recursive_directory_iterator(pin_dir + "/" + e.plugin->name(), ec);
        !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
     if (!it->is_directory(ec)) e.pins.push_back(it->path().string());

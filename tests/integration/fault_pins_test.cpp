@@ -3,6 +3,7 @@
 // (the veth pair of the test's namespaces), its pins removed from bpffs. The
 // plugin's state says so (GET /api/v1/plugins/firewall: "degraded" with the
 // reason, an adamd event), and the re-created interface is filtered again.
+// The shared XDP root's pin on its interface counts as the plugin's.
 //
 // a (sender)                       b (adamd, firewall on veth-b, receivers)
 // veth-a 198.51.100.1/24      ⇄    veth-b 198.51.100.2/24
@@ -131,6 +132,18 @@ TEST_F(FaultPinsTest, PinsRemovedAreReportedAndAStartPinsAnew) {
   std::this_thread::sleep_for(1500ms);  // a check of the new pins: nothing to report
   EXPECT_EQ(plugin().value("state", ""), "running");
   expect_filtering();
+}
+
+TEST_F(FaultPinsTest, TheXdpRootsPinRemovedIsReported) {
+  start_firewall({{"interfaces", {"veth-b"}}, {"hook", "xdp"}});
+  const std::filesystem::path root = adamd_->pin_dir() + "/xdp/root@veth-b";
+  ASSERT_TRUE(std::filesystem::exists(root)) << "the firewall runs behind the shared XDP root on veth-b";
+  std::filesystem::remove(root);
+
+  const json degraded = await_state("degraded");
+  EXPECT_NE(degraded.value("reason", "").find(root.string()), std::string::npos) << degraded.dump();
+  EXPECT_FALSE(events("plugin.degraded").empty());
+  expect_filtering();  // the root link adamd holds stays attached
 }
 
 }  // namespace

@@ -226,6 +226,12 @@ nlohmann::json FirewallPlugin::config_schema() const {
   return schema.to_json();
 }
 
+std::vector<std::string> FirewallPlugin::interfaces(const nlohmann::json& config) const {
+  std::vector<std::string> out;
+  for (const auto& name : config.at("interfaces")) out.push_back(name.get<std::string>());
+  return out;
+}
+
 void FirewallPlugin::validate(const nlohmann::json& config) const {
   Plugin::validate(config);  // fields, types, enums, bounds
   const auto it = config.find("interfaces");

@@ -61,6 +61,7 @@ class FirewallPlugin : public Plugin {
   // rejected.
   void validate(const nlohmann::json& config) const override;
   nlohmann::json config_schema() const override;
+  std::vector<std::string> interfaces(const nlohmann::json& config) const override;  // its "interfaces"
   // Applies the ruleset of the last apply() (if any) before the program is
   // installed; without one, a re-adopted program keeps its pinned ruleset.
   void start(const nlohmann::json& config) override;

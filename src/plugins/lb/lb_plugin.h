@@ -50,6 +50,8 @@ class LbPlugin : public Plugin {
   std::string unsupported_reason(const KernelFeatures& features) const override;
   nlohmann::json config_schema() const override;
   void validate(const nlohmann::json& config) const override;
+  // Where it balances and where it decapsulates: "interfaces" and "decap_interfaces".
+  std::vector<std::string> interfaces(const nlohmann::json& config) const override;
   void start(const nlohmann::json& config) override;
   // Without a gap: lets go of the running objects as adamd's exit does and
   // starts again on their pins, as a restarted adamd would; the new program
