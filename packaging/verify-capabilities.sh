@@ -69,6 +69,12 @@ for cap in $unit_caps; do
   run_with "$(tr ' ' '\n' <<<"$unit_caps" | grep -vx "$cap" | paste -sd' ')" "without $cap"
 done
 run_with cap_sys_admin "only cap_sys_admin"
+# CAP_SYS_ADMIN covers most of the others on its own: which of them the set
+# needs once it is gone.
+without_admin=$(tr ' ' '\n' <<<"$unit_caps" | grep -vx cap_sys_admin | paste -sd' ')
+for cap in $without_admin; do
+  run_with "$(tr ' ' '\n' <<<"$without_admin" | grep -vx "$cap" | paste -sd' ')" "without cap_sys_admin, $cap"
+done
 for cap in "${extra[@]}"; do
   run_with "$unit_caps $cap" "with $cap"
 done
