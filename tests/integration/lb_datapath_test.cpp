@@ -33,6 +33,7 @@
 #include "plugins/lb/decap.h"
 #include "plugins/lb/maglev.h"
 #include "support/frames.h"
+#include "support/lb_reference.h"
 #include "support/netns.h"
 
 namespace adam::test {
@@ -62,53 +63,6 @@ Bytes bytes_of(const IpAddress& a) {
 }
 std::array<uint8_t, 6> mac(uint8_t last, uint8_t second_last = 0) { return {2, 0, 0, 0, second_last, last}; }
 Bytes mac_bytes(const std::array<uint8_t, 6>& m) { return Bytes(m.begin(), m.end()); }
-
-// --- the reference: the program's decision in plain C++ ---------------------
-
-uint32_t rol32(uint32_t w, int s) { return w << s | w >> (32 - s); }
-
-// jhash2 (the kernel's) of the 10 words docs/lb.md names.
-uint32_t reference_hash(const IpAddress& src, const IpAddress& dst, uint16_t sport, uint16_t dport,
-                        uint8_t proto) {
-  uint32_t k[10] = {};
-  std::memcpy(k, src.bytes.data(), 16);
-  std::memcpy(k + 4, dst.bytes.data(), 16);
-  k[8] = uint32_t{sport} << 16 | dport;
-  k[9] = proto;
-  uint32_t a = 0xdeadbeef + (10 << 2), b = a, c = a;
-  auto mix = [&] {
-    a -= c, a ^= rol32(c, 4), c += b;
-    b -= a, b ^= rol32(a, 6), a += c;
-    c -= b, c ^= rol32(b, 8), b += a;
-    a -= c, a ^= rol32(c, 16), c += b;
-    b -= a, b ^= rol32(a, 19), a += c;
-    c -= b, c ^= rol32(b, 4), b += a;
-  };
-  for (int i = 0; i < 9; i += 3) {
-    a += k[i], b += k[i + 1], c += k[i + 2];
-    mix();
-  }
-  a += k[9];
-  c ^= b, c -= rol32(b, 14);
-  a ^= c, a -= rol32(c, 11);
-  b ^= a, b -= rol32(a, 25);
-  c ^= b, c -= rol32(b, 16);
-  a ^= c, a -= rol32(c, 4);
-  b ^= a, b -= rol32(a, 14);
-  c ^= b, c -= rol32(b, 24);
-  return c;
-}
-
-// The backend the service's Maglev table gives the flow; none when empty.
-std::optional<IpAddress> table_choice(const KernelService& s, const IpAddress& src, uint16_t sport,
-                                      uint16_t dport) {
-  std::vector<lb::MaglevBackend> in;
-  for (const KernelBackend& b : s.backends) in.push_back({b.address.to_string(), b.table_weight});
-  const std::vector<uint32_t> table = lb::maglev_table(in, s.table_size);
-  const uint32_t entry = table[reference_hash(src, s.vip, sport, dport, s.proto) % s.table_size];
-  if (entry == lb::kNoBackend) return std::nullopt;
-  return s.backends[entry].address;
-}
 
 // --- fixture -----------------------------------------------------------------
 
