@@ -8,17 +8,16 @@
 // per input would measure RCU grace periods): 48 random rules around the
 // test networks from tests/support/firewall_random.h, plus rules on the
 // fields a parse leaves unknown (an unparsed frame, an unknown protocol).
-// Needs root and the kernel; runs in a network namespace of its own.
+// Needs root and the kernel; runs in a network and mount namespace of its
+// own, with a bpffs of its own, so nothing is left behind even on a crash.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <net/if.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <span>
@@ -30,98 +29,15 @@
 #include "fuzz_check.h"
 #include "plugins/firewall/datapath.h"
 #include "plugins/firewall/rule_json.h"
+#include "private_namespaces.h"
+#include "reference_parse.h"
 
 namespace {
 
+using adam::fuzz::Parsed;
+using adam::fuzz::reference_parse;
 using adam::fw::Action;
 using adam::fw::Decision;
-
-// What the parser makes of a frame: nothing (not IP: passed unclassified),
-// or a packet whose protocol may be unknown (ADAM_PROTO_UNKNOWN).
-struct Parsed {
-  bool ip = false;
-  adam::fw::PacketKey key;  // family 0: unparsed
-  bool proto_known = false;
-};
-
-uint16_t be16_at(std::span<const uint8_t> f, size_t at) {
-  return static_cast<uint16_t>(f[at] << 8 | f[at + 1]);
-}
-
-void parse_ports(std::span<const uint8_t> f, size_t l4, Parsed& out) {
-  const uint8_t proto = out.key.proto;
-  if (proto != adam::fw::kProtoTcp && proto != adam::fw::kProtoUdp) return;
-  const size_t header = proto == adam::fw::kProtoTcp ? 20 : 8;
-  if (l4 + header > f.size()) return;
-  out.key.src_port = be16_at(f, l4);
-  out.key.dst_port = be16_at(f, l4 + 2);
-  out.key.has_ports = true;
-}
-
-bool is_ipv6_ext(uint32_t next) { return next == 0 || next == 43 || next == 44 || next == 51 || next == 60; }
-
-// The reference parse, written from docs/firewall.md's rules rather than
-// from the BPF code: 2 VLAN tags at most; IPv4 with IHL 5..15 inside the
-// frame, ports unless a non-first fragment; IPv6 with up to 6 extension
-// headers walked, the protocol unknown past them or in a cut chain.
-Parsed reference_parse(std::span<const uint8_t> f) {
-  Parsed out;
-  out.ip = true;  // a frame cut inside its Ethernet header: unparsed, not non-IP
-  if (f.size() < 14) return out;
-  uint16_t type = be16_at(f, 12);
-  size_t at = 14;
-  for (int tags = 0; type == 0x8100 || type == 0x88A8; ++tags) {
-    if (tags == 2 || at + 4 > f.size()) return out;
-    type = be16_at(f, at + 2);
-    at += 4;
-  }
-  if (type == 0x0800) {
-    if (at + 20 > f.size() || f[at] >> 4 != 4 || (f[at] & 0xf) < 5) return out;
-    const size_t header = (f[at] & 0xfu) * 4;
-    if (at + header > f.size()) return out;
-    out.key.family = 4;
-    std::copy_n(&f[at + 12], 4, out.key.src.begin());
-    std::copy_n(&f[at + 16], 4, out.key.dst.begin());
-    out.key.proto = f[at + 9];
-    out.proto_known = true;
-    if (be16_at(f, at + 6) & 0x1fff) return out;  // non-first fragment
-    parse_ports(f, at + header, out);
-    return out;
-  }
-  if (type != 0x86DD) {
-    out.ip = false;
-    return out;
-  }
-  if (at + 40 > f.size() || f[at] >> 4 != 6) return out;
-  out.key.family = 6;
-  std::copy_n(&f[at + 8], 16, out.key.src.begin());
-  std::copy_n(&f[at + 24], 16, out.key.dst.begin());
-  uint32_t next = f[at + 6];
-  size_t cursor = at + 40;
-  for (int i = 0; i < 6 && is_ipv6_ext(next); ++i) {
-    if (cursor + 2 > f.size()) return out;
-    if (next == 44) {
-      if (cursor + 8 > f.size()) return out;
-      next = f[cursor];
-      const bool first = (be16_at(f, cursor + 2) & 0xfff8) == 0;
-      cursor += 8;
-      if (!first) {
-        out.key.proto = static_cast<uint8_t>(next);
-        out.proto_known = true;
-        return out;
-      }
-      continue;
-    }
-    const size_t len = next == 51 ? (f[cursor + 1] + 2u) * 4 : (f[cursor + 1] + 1u) * 8;
-    next = f[cursor];
-    cursor += len;
-  }
-  if (is_ipv6_ext(next)) return out;
-  out.key.proto = static_cast<uint8_t>(next);
-  out.proto_known = true;
-  parse_ports(f, cursor, out);
-  return out;
-}
 
 struct Firewall {
   std::string pin_dir;
@@ -133,14 +49,9 @@ struct Firewall {
   uint8_t unknown_proto = 0;  // a protocol number no rule names: how the reference sees "unknown"
 
   Firewall() {
-    // Our own network namespace: lo is the only interface, nothing of the
-    // host's is touched, and nothing is left when the process ends.
-    if (::unshare(CLONE_NEWNET) != 0) {
-      std::perror("packet_path_fuzz: unshare(CLONE_NEWNET) (needs root)");
-      std::exit(1);
-    }
+    adam::fuzz::enter_private_namespaces("packet_path_fuzz");
     lo = ::if_nametoindex("lo");
-    pin_dir = "/sys/fs/bpf/adam-fuzz-" + std::to_string(::getpid());
+    pin_dir = "/sys/fs/bpf/adam";
     chain = std::make_unique<adam::XdpChain>(pin_dir);
     datapath = std::make_unique<adam::fw::Datapath>(chain->chain_fd(), "");
     datapath->set_interfaces({lo});
@@ -163,8 +74,6 @@ struct Firewall {
   ~Firewall() {
     datapath.reset();
     chain.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(pin_dir, ec);
   }
 
   Decision reference(const Parsed& parsed) const {
@@ -210,8 +119,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   const std::span<const uint8_t> frame(bytes, size);
   const Parsed parsed = reference_parse(frame);
   const Decision want = fw.reference(parsed);
-  const std::string what = "frame " + hex(frame) + ": reference rule " + std::to_string(want.rule_id) + " " +
-                           adam::fw::action_name(want.action);
+  std::string what = "frame " + hex(frame) + ": reference rule " + std::to_string(want.rule_id) + " " +
+                     adam::fw::action_name(want.action);
+  for (const auto& r : fw.ruleset.rules)
+    if (r.id == want.rule_id) what += " (" + adam::fw::rule_to_json(r).dump() + ")";
 
   std::optional<adam::fw::TestRun> xdp;
   try {
