@@ -39,7 +39,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   const std::vector<fw::Rule> again = fw::parse_classbench(formatted);
   FUZZ_CHECK(again.size() == rs.rules.size(), formatted);
   for (size_t i = 0; i < again.size(); ++i)
-    FUZZ_CHECK(again[i].match == rs.rules[i].match, "line " + std::to_string(i + 1) + " of\n" + formatted);
+    FUZZ_CHECK(again[i].match == rs.rules[i].match, "line " + std::to_string(i + 1) + " of\n" + formatted +
+                                                        "imported " + fw::rule_to_json(rs.rules[i]).dump() +
+                                                        "\nexported and imported " +
+                                                        fw::rule_to_json(again[i]).dump());
   fuzz::check_against_reference(rs, 64);
   return 0;
 }

@@ -354,6 +354,10 @@ TEST(FirewallClassBench, BadLinesAreNamed) {
   bad_second_line("@0.0.0.0/0\t0.0.0.0/0\t0 : 70000\t0 : 65535\t0x06/0xFF\t0x0000/0x0000", "\"0 : 70000\"");
   bad_second_line("@0.0.0.0/0\t0.0.0.0/0\t0 : 65535", "got 3");
   bad_second_line("0.0.0.0/0\t0.0.0.0/0\t0 : 65535\t0 : 65535\t0x06/0xFF\t0x0000/0x0000", "'@'");
+  // Found by classbench_fuzz: a NUL inside an address was read as its end.
+  bad_second_line(
+      std::string("@0.0.0.0/0\t0.0.0.0\0\0/0\t0 : 65535\t0 : 65535\t0x06/0xFF\t0x0000/0x0000", 66),
+      "a control character (byte 0x00) at column 19");
 }
 
 }  // namespace

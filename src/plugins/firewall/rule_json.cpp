@@ -7,6 +7,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <optional>
 #include <tuple>
@@ -328,8 +329,12 @@ json classbench_rule_json(std::string_view line, size_t line_number) {
 
   json match = json::object();
   for (auto [key, column] : {std::pair{"src", columns[0]}, std::pair{"dst", columns[1]}}) {
-    // 0.0.0.0/0 is "any": left out like every match-anything field.
-    if (column != "0.0.0.0/0") match[key] = json::array({std::string(column)});
+    // An IPv4 /0 is "any": left out like every match-anything field, however
+    // it is spelled (classbench_fuzz found "0.0.0.0/00" kept as a condition,
+    // which an IPv6 packet does not meet).
+    const std::string text(column);
+    const Prefix prefix = parse_prefix(json(text), std::string("match.") + key + "[0]");
+    if (prefix.family != 4 || prefix.len != 0) match[key] = json::array({text});
   }
   bool ports = false;
   for (auto [key, column] : {std::pair{"src_port", columns[2]}, std::pair{"dst_port", columns[3]}}) {
@@ -502,6 +507,19 @@ std::vector<Rule> parse_classbench(std::string_view text) {
     text = newline == std::string_view::npos ? std::string_view() : text.substr(newline + 1);
     ++line_number;
     if (line.empty()) continue;
+    // A NUL or another control byte is refused here: past it the text
+    // parsers (inet_pton of a C string) would read a shorter field than the
+    // line holds, e.g. "0.0.0.0\0.../0" as an explicit 0.0.0.0/0.
+    const auto control = std::find_if(line.begin(), line.end(), [](char c) {
+      return (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f;
+    });
+    if (control != line.end()) {
+      char byte[8];
+      std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(*control));
+      const std::string where = "line " + std::to_string(line_number);
+      throw bad_request(where, where + ": a control character (byte " + byte + ") at column " +
+                                   std::to_string(control - line.begin() + 1));
+    }
     try {
       rules.push_back(rule_from_json(classbench_rule_json(line, line_number)));
     } catch (const ApiError& e) {
