@@ -99,6 +99,9 @@ TimeNs parse_rfc3339(std::string_view text) {
   const int64_t seconds =
       sys_days(date).time_since_epoch().count() * 86400 + h * 3600 + mi * 60 + s - offset_s;
   if (seconds < 0) throw std::invalid_argument(fmt::format("'{}' is before 1970", text));
+  // Nanoseconds since 1970 end in 2262 (found by time_query_fuzz: an overflow).
+  if (seconds >= std::numeric_limits<int64_t>::max() / kNsPerSecond)
+    throw std::invalid_argument(fmt::format("'{}' is after 2262, past what adamd's clock counts", text));
   return seconds * kNsPerSecond + fraction;
 }
 
@@ -158,6 +161,11 @@ TimeNs span_start(const Span& span, TimeNs now) {
       const sys_days today = floor<days>(sys_time<nanoseconds>(nanoseconds(now)));
       const nanoseconds time_of_day = nanoseconds(now) - today.time_since_epoch();
       const year_month_day ymd(today);
+      // Back before 1970 is 0; checked first, since a year past the range
+      // of std::chrono::year wraps (time_query_fuzz: "40000y").
+      const int64_t years_since_1970 = static_cast<int>(ymd.year()) - 1970;
+      if (span.count > (span.unit == SpanUnit::month ? 12 * years_since_1970 + 12 : years_since_1970 + 1))
+        return 0;
       const months back{span.unit == SpanUnit::month ? span.count : span.count * 12};
       const year_month target = year_month(ymd.year(), ymd.month()) - back;
       if (target.year() < year{1970}) return 0;  // also keeps the ns count from overflowing

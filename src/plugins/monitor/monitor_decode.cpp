@@ -125,7 +125,11 @@ bool decode_exit(const BootClock& clock, const adam_event_header& header, std::s
 
 void add_result(nlohmann::json& data, int32_t result) {
   data["result"] = result;
-  if (result < 0) data["error"] = errno_name(-result);
+  // INT32_MIN has no int negation (found by record_decoders_fuzz); no errno is that large anyway.
+  if (result == INT32_MIN)
+    data["error"] = "E" + std::to_string(-int64_t{result});
+  else if (result < 0)
+    data["error"] = errno_name(-result);
 }
 
 bool decode_connect(const BootClock& clock, const adam_event_header& header,
