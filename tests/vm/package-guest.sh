@@ -39,6 +39,13 @@ check "dpkg -i" dpkg -i "$deb"
 check "unit enabled" test "$(systemctl is-enabled adamd.service)" = enabled
 check "adamctl node" until_ok 300 adamctl node
 echo "PKG note: adamd answered $((SECONDS - started)) s after dpkg -i began"
+if ((failures)); then
+  # Why, now: the checks below would only wait on a daemon that is not there.
+  echo "--- systemctl status adamd; journalctl -u adamd"
+  systemctl status adamd.service --no-pager 2>&1 | head -n 15
+  journalctl -u adamd.service --no-pager | tail -n 40
+  exit 1
+fi
 adamctl node | head -n 20
 
 # Exactly the unit's capabilities, effective and bounding.
