@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 
+#include <cerrno>
 #include <stdexcept>
 
 #include "core/bpf_handle.h"
@@ -29,6 +30,26 @@ XdpRunResult xdp_test_run(int prog_fd, std::span<const uint8_t> data, uint32_t i
   if (int err = bpf_prog_test_run_opts(prog_fd, &opts); err)
     throw std::runtime_error("BPF_PROG_TEST_RUN: " + libbpf_error(err));
   return XdpRunResult{opts.retval, opts.duration, opts.data_size_out};
+}
+
+std::optional<TcRunResult> tc_test_run(int prog_fd, std::span<const uint8_t> data, uint32_t ifindex,
+                                       std::span<uint8_t> data_out) {
+  __sk_buff ctx{};
+  ctx.ifindex = ifindex;
+  bpf_test_run_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.data_in = data.data();
+  opts.data_size_in = static_cast<__u32>(data.size());
+  if (!data_out.empty()) {
+    opts.data_out = data_out.data();
+    opts.data_size_out = static_cast<__u32>(data_out.size());
+  }
+  opts.ctx_in = &ctx;
+  opts.ctx_size_in = sizeof(ctx);
+  const int err = bpf_prog_test_run_opts(prog_fd, &opts);
+  if (err == -EINVAL) return std::nullopt;
+  if (err) throw std::runtime_error("BPF_PROG_TEST_RUN of a tc program: " + libbpf_error(err));
+  return TcRunResult{static_cast<int>(opts.retval), opts.data_size_out};
 }
 
 }  // namespace adam

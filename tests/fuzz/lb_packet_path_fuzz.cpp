@@ -196,22 +196,11 @@ struct Balancer {
   // builds no skb of the frame (EINVAL: an IP header cut short, a frame
   // below 14 bytes).
   std::optional<std::pair<uint32_t, Frame>> run_decap(std::span<const uint8_t> frame) const {
-    __sk_buff ctx{};
-    ctx.ifindex = lo;
     Frame out(frame.size() + 256);
-    bpf_test_run_opts opts{};
-    opts.sz = sizeof(opts);
-    opts.data_in = frame.data();
-    opts.data_size_in = static_cast<__u32>(frame.size());
-    opts.data_out = out.data();
-    opts.data_size_out = static_cast<__u32>(out.size());
-    opts.ctx_in = &ctx;
-    opts.ctx_size_in = sizeof(ctx);
-    const int err = bpf_prog_test_run_opts(decap->prog_fd(), &opts);
-    if (err == -EINVAL) return std::nullopt;
-    FUZZ_CHECK(err == 0, "BPF_PROG_TEST_RUN of the decapsulator failed: " + std::to_string(err));
-    out.resize(opts.data_size_out);
-    return std::pair{opts.retval, out};
+    const auto run = adam::tc_test_run(decap->prog_fd(), frame, lo, out);
+    if (!run) return std::nullopt;
+    out.resize(run->size_out);
+    return std::pair{static_cast<uint32_t>(run->verdict), out};
   }
 };
 

@@ -26,6 +26,7 @@
 
 #include "../support/firewall_random.h"
 #include "core/xdp_chain.h"
+#include "core/xdp_test_run.h"
 #include "fuzz_check.h"
 #include "plugins/firewall/datapath.h"
 #include "plugins/firewall/rule_json.h"
@@ -90,18 +91,9 @@ struct Firewall {
   // The tc entry's verdict, or nothing when BPF_PROG_TEST_RUN builds no skb
   // of the frame (EINVAL: an IP header cut short, a frame below 14 bytes).
   std::optional<int> tc_verdict(std::span<const uint8_t> frame) const {
-    __sk_buff ctx{};
-    ctx.ifindex = lo;
-    bpf_test_run_opts opts{};
-    opts.sz = sizeof(opts);
-    opts.data_in = frame.data();
-    opts.data_size_in = static_cast<__u32>(frame.size());
-    opts.ctx_in = &ctx;
-    opts.ctx_size_in = sizeof(ctx);
-    const int err = bpf_prog_test_run_opts(datapath->tc_prog_fd(), &opts);
-    if (err == -EINVAL) return std::nullopt;
-    FUZZ_CHECK(err == 0, "BPF_PROG_TEST_RUN of the tc entry failed: " + std::to_string(err));
-    return static_cast<int>(opts.retval);
+    const auto run = adam::tc_test_run(datapath->tc_prog_fd(), frame, lo);
+    if (!run) return std::nullopt;
+    return run->verdict;
   }
 };
 

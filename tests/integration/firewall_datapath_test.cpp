@@ -114,19 +114,9 @@ class FirewallDatapathTest : public ::testing::Test {
   // frame (EINVAL: it builds no skb of an IPv4/IPv6 frame whose IP header
   // is cut short).
   std::optional<int> tc_run(const Bytes& frame, uint32_t ifindex) const {
-    __sk_buff ctx{};
-    ctx.ifindex = ifindex;
-    bpf_test_run_opts opts{};
-    opts.sz = sizeof(opts);
-    opts.data_in = frame.data();
-    opts.data_size_in = static_cast<__u32>(frame.size());
-    opts.ctx_in = &ctx;
-    opts.ctx_size_in = sizeof(ctx);
-    if (int err = bpf_prog_test_run_opts(datapath_->tc_prog_fd(), &opts); err == -EINVAL)
-      return std::nullopt;
-    else if (err)
-      throw std::runtime_error("BPF_PROG_TEST_RUN of the tc entry: " + libbpf_error(err));
-    return static_cast<int>(opts.retval);
+    const auto run = tc_test_run(datapath_->tc_prog_fd(), frame, ifindex);
+    if (!run) return std::nullopt;
+    return run->verdict;
   }
   // The tc entry's decision on `frame`: its verdict, and the rule whose
   // counter it counted (0: none). The tc entry has no explain metadata: the

@@ -150,21 +150,11 @@ class LbDatapathTest : public ::testing::Test {
 
   // Runs the decapsulator once on `frame` as an skb arriving on `ifindex`.
   Output run_decap(const lb::Decap& decap, const Bytes& frame, uint32_t ifindex) const {
-    __sk_buff ctx{};
-    ctx.ifindex = ifindex;
     Bytes out(frame.size() + 256);
-    bpf_test_run_opts opts{};
-    opts.sz = sizeof(opts);
-    opts.data_in = frame.data();
-    opts.data_size_in = static_cast<__u32>(frame.size());
-    opts.data_out = out.data();
-    opts.data_size_out = static_cast<__u32>(out.size());
-    opts.ctx_in = &ctx;
-    opts.ctx_size_in = sizeof(ctx);
-    if (int err = bpf_prog_test_run_opts(decap.prog_fd(), &opts); err)
-      throw std::runtime_error("BPF_PROG_TEST_RUN of the decapsulator: " + libbpf_error(err));
-    out.resize(opts.data_size_out);
-    return Output{opts.retval, out};
+    const auto run = tc_test_run(decap.prog_fd(), frame, ifindex, out);
+    if (!run) throw std::runtime_error("BPF_PROG_TEST_RUN of the decapsulator: no skb of the frame (EINVAL)");
+    out.resize(run->size_out);
+    return Output{static_cast<uint32_t>(run->verdict), out};
   }
 
   // The service counters summed over services.
