@@ -34,8 +34,7 @@ command -v wrk >/dev/null || { echo "api_load: wrk is missing: apt-get install w
 BUILD=$(realpath "$BUILD")
 [[ -x $BUILD/adamd && -x $BUILD/bench/udp_flood ]] || { echo "api_load: build adamd and udp_flood first" >&2; exit 1; }
 LUA=$(realpath "$(dirname "$0")/api_load.lua")
-# The tests' "adamt" prefix with this script's pid: tests/cleanup-leftovers.sh
-# leaves them alone while the script runs and removes them if it crashed.
+. "$(dirname "$0")/support/veth_lab.sh"
 NS_A=adamt-load-$$-a
 NS_B=adamt-load-$$-b
 PIN_DIR=/sys/fs/bpf/adamt-load-$$
@@ -47,21 +46,12 @@ ADAMD_PID= FLOOD_PID=
 cleanup() {
   [[ -n "$FLOOD_PID" ]] && kill "$FLOOD_PID" 2>/dev/null && wait "$FLOOD_PID" 2>/dev/null
   [[ -n "$ADAMD_PID" ]] && kill "$ADAMD_PID" 2>/dev/null && wait "$ADAMD_PID" 2>/dev/null
-  ip netns delete "$NS_A" 2>/dev/null || true
-  ip netns delete "$NS_B" 2>/dev/null || true
+  veth_lab_down
   rm -rf "$PIN_DIR" "$STATE"
 }
 trap cleanup EXIT
 
-ip netns add "$NS_A"
-ip netns add "$NS_B"
-ip -n "$NS_A" link add veth-a type veth peer name veth-b netns "$NS_B"
-ip -n "$NS_A" addr add 198.51.100.1/24 dev veth-a
-ip -n "$NS_B" addr add 198.51.100.2/24 dev veth-b
-for ns in "$NS_A" "$NS_B"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_A" link set veth-a up
-ip -n "$NS_B" link set veth-b up
-ip netns exec "$NS_A" ping -q -c 1 -W 2 198.51.100.2 >/dev/null
+veth_lab_up
 
 # nsenter, not `ip netns exec`: that remounts /sys for the namespace, without
 # the host's bpffs at /sys/fs/bpf where the pins go.

@@ -37,8 +37,7 @@ command -v iptables-nft >/dev/null || { echo "fw_vs_iptables: iptables (nft back
 BUILD=$(realpath "$BUILD")
 PASS_OBJ=$BUILD/bpf/empty_pass.bpf.o
 [[ -f $PASS_OBJ && -x $BUILD/bench/tcx_attach ]] || { echo "fw_vs_iptables: $PASS_OBJ or $BUILD/bench/tcx_attach is missing: build the tree first" >&2; exit 1; }
-# The tests' "adamt" prefix with this script's pid: tests/cleanup-leftovers.sh
-# leaves them alone while the script runs and removes them if it crashed.
+. "$(dirname "$0")/support/veth_lab.sh"
 NS_A=adamt-bench-$$-a
 NS_B=adamt-bench-$$-b
 PIN_DIR=/sys/fs/bpf/adamt-bench-$$
@@ -48,21 +47,12 @@ ADAMD_PID=
 
 cleanup() {
   [[ -n "$ADAMD_PID" ]] && kill "$ADAMD_PID" 2>/dev/null && wait "$ADAMD_PID" 2>/dev/null
-  ip netns delete "$NS_A" 2>/dev/null || true
-  ip netns delete "$NS_B" 2>/dev/null || true
+  veth_lab_down
   rm -rf "$PIN_DIR" "$STATE"
 }
 trap cleanup EXIT
 
-ip netns add "$NS_A"
-ip netns add "$NS_B"
-ip -n "$NS_A" link add veth-a type veth peer name veth-b netns "$NS_B"
-ip -n "$NS_A" addr add 198.51.100.1/24 dev veth-a
-ip -n "$NS_B" addr add 198.51.100.2/24 dev veth-b
-for ns in "$NS_A" "$NS_B"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_A" link set veth-a up
-ip -n "$NS_B" link set veth-b up
-ip netns exec "$NS_A" ping -q -c 1 -W 2 198.51.100.2 >/dev/null
+veth_lab_up
 
 # Delivered pps at the receiver for one flood.
 measure() {
