@@ -23,9 +23,21 @@ void load_config_file(const std::string& path, DaemonConfig& config) {
     const auto& node = entry.second;
     std::string key(raw_key.str());
     std::replace(key.begin(), key.end(), '-', '_');
+    // Every setting is a name, a path or an address: a control character
+    // (a newline pasted inside the quotes, say) is a mistake, told here
+    // rather than as a strange path or address later.
+    auto refuse_control = [&](const std::string& v) {
+      auto bad = std::find_if(v.begin(), v.end(),
+                              [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+      if (bad != v.end())
+        throw std::invalid_argument(fmt::format("{}: '{}' holds a control character (U+{:04X}) at offset {}",
+                                                path, raw_key.str(), static_cast<unsigned char>(*bad),
+                                                bad - v.begin()));
+    };
     auto want_string = [&](std::string& out) {
       auto v = node.value<std::string>();
       if (!v) throw std::invalid_argument(fmt::format("{}: '{}' must be a string", path, raw_key.str()));
+      refuse_control(*v);
       out = *v;
     };
     auto want_bool = [&](bool& out) {
@@ -64,6 +76,7 @@ void load_config_file(const std::string& path, DaemonConfig& config) {
         if (!v)
           throw std::invalid_argument(
               fmt::format("{}: '{}' must be an array of strings", path, raw_key.str()));
+        refuse_control(*v);
         config.allowed_origins.push_back(*v);
       }
     } else if (key == "max_events") {

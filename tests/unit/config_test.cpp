@@ -48,14 +48,17 @@ TEST(Config, UnknownKeyWrongTypeAndSyntaxErrorsNameTheProblem) {
   struct Case {
     std::string text, expect;
   };
-  for (const auto& [text, expect] :
-       std::vector<Case>{{"lisen = \"x\"\n", "unknown setting 'lisen'"},
-                         {"listen = 9988\n", "'listen' must be a string"},
-                         {"demo = \"yes\"\n", "'demo' must be true or false"},
-                         {"max_events = -1\n", "'max_events' must be a whole number"},
-                         {"max-events = \"5\"\n", "'max-events' must be a whole number"},
-                         {"retention = 30\n", "'retention' must be a string"},
-                         {"listen = \n", ":1:"}}) {
+  for (const auto& [text, expect] : std::vector<Case>{
+           {"lisen = \"x\"\n", "unknown setting 'lisen'"},
+           {"listen = 9988\n", "'listen' must be a string"},
+           {"demo = \"yes\"\n", "'demo' must be true or false"},
+           {"max_events = -1\n", "'max_events' must be a whole number"},
+           {"max-events = \"5\"\n", "'max-events' must be a whole number"},
+           {"retention = 30\n", "'retention' must be a string"},
+           {"listen = \n", ":1:"},
+           {"listen = \"\\np_id\"\n", "'listen' holds a control character (U+000A) at offset 0"},
+           {"allowed_origins = [\"https://a\\tb\"]\n",
+            "'allowed_origins' holds a control character (U+0009) at offset 9"}}) {
     const std::string path = write_temp(text);
     DaemonConfig c;
     try {
