@@ -85,6 +85,10 @@ class RawConnection {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
   }
+  // Ends both directions, the descriptor kept: a send() blocked in another
+  // thread returns (closing it there would race with that thread's read of
+  // the descriptor and could hand its number to another file).
+  void shutdown() { ::shutdown(fd_, SHUT_RDWR); }
 
  private:
   int fd_;
@@ -185,8 +189,9 @@ int chunked_post(RawConnection& c, const std::string& path, const std::string& t
   });
   const int status = c.status(std::chrono::seconds(30));
   stop = true;
-  c.close();  // unblocks a sender stuck in send()
+  c.shutdown();  // unblocks a sender stuck in send()
   sender.join();
+  c.close();
   return status;
 }
 
