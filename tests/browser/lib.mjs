@@ -35,7 +35,16 @@ export async function openBrowser() {
   function watch(page) {
     page.setDefaultTimeout(15000);
     page.on('console', (m) => {
-      if (m.type() === 'error' && !excusedLog(m.text())) problems.push(`console error: ${m.text()}`);
+      if (m.type() !== 'error' || excusedLog(m.text())) return;
+      // A request the page replaced by a newer one (hx-sync): htmx logs its
+      // afterRequest and then the abort, which are no failure.
+      const abort = /^htmx:sendAbort(.*)$/.exec(m.text());
+      if (abort) {
+        const i = problems.lastIndexOf(`console error: htmx:afterRequest${abort[1]}`);
+        if (i >= 0) problems.splice(i, 1);
+        return;
+      }
+      problems.push(`console error: ${m.text()}`);
     });
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
     page.on('requestfailed', (r) => {
