@@ -80,10 +80,12 @@ void load_config_file(const std::string& path, DaemonConfig& config) {
         config.allowed_origins.push_back(*v);
       }
     } else if (key == "max_events") {
-      auto v = node.value<int64_t>();
-      if (!v || !node.is_integer() || *v < 0)
+      // as_integer(), not value<int64_t>(): toml++ 3.3 converts a float to
+      // an integer by a cast that is undefined beyond int64's range (1e123).
+      const auto* v = node.as_integer();
+      if (!v || v->get() < 0)
         throw std::invalid_argument(fmt::format("{}: '{}' must be a whole number >= 0", path, raw_key.str()));
-      config.max_events = *v;
+      config.max_events = v->get();
     } else
       throw std::invalid_argument(
           fmt::format("{}: unknown setting '{}' (known: listen, state_dir, pin_dir, "
