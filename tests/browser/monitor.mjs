@@ -57,7 +57,7 @@ await run(async ({ page }) => {
   const inner = rows[outer + 1], leaf = rows[outer + 2];
   check(inner && inner.comm === 'sh' && inner.depth === rows[outer].depth + 1, `under the outer sh: ${JSON.stringify(inner)}`);
   check(leaf && leaf.comm === hostileComm && leaf.depth === rows[outer].depth + 2 && leaf.execId === leafExecId,
-        `under the inner sh: ${JSON.stringify(leaf)}`);
+        `under the inner sh: ${JSON.stringify(leaf)} (the live table: ${leafExecId}; outer ${JSON.stringify(rows[outer])})`);
   check(rows[outer].depth >= 1, 'the outer sh has no ancestors in the tree');
   await noMarkupFromValues(page);
 
