@@ -2,7 +2,8 @@
 // programs: a three-level chain of shells seen with its real parents up to
 // pid 1, the same exec ids and chain after an adamd restart, the table of a
 // moment between two spawns, one exec id's events through the data filter,
-// bad input named, and adamctl ps --tree / proc showing the process.
+// zombies left out of the seed, bad input named, and adamctl ps --tree /
+// proc showing the process.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -26,17 +28,29 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-// /proc/PID/stat's parent pid; 0 when the process is gone.
-int parent_of(int pid) {
+// /proc/PID/stat's fields from the third (the state) on; empty when the
+// process is gone.
+std::vector<std::string> stat_of(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const size_t end_of_comm = stat.rfind(')');
-  if (end_of_comm == std::string::npos) return 0;
+  if (end_of_comm == std::string::npos) return {};
   std::istringstream rest(stat.substr(end_of_comm + 2));
-  std::string state;
-  int ppid = 0;
-  rest >> state >> ppid;
-  return ppid;
+  return {std::istream_iterator<std::string>(rest), std::istream_iterator<std::string>()};
+}
+
+// /proc/PID/stat's parent pid; 0 when the process is gone.
+int parent_of(int pid) {
+  const std::vector<std::string> fields = stat_of(pid);
+  return fields.size() > 1 ? std::stoi(fields[1]) : 0;
+}
+
+// "Z" (a zombie) and its thread count (more than 1: its leader called
+// pthread_exit, the process runs), or another state.
+std::pair<std::string, int> state_of(int pid) {
+  const std::vector<std::string> fields = stat_of(pid);
+  if (fields.size() < 18) return {"gone", 0};
+  return {fields[0], std::stoi(fields[20 - 3])};
 }
 
 // The processes whose parent is `pid`.
@@ -268,6 +282,37 @@ TEST_F(MonitorApiTest, ThePastHasWhatRanThenAndNotWhatStartedLater) {
   // The monitor's events link to their process and its exec id's events.
   EXPECT_EQ(events[0]["links"]["process"], "/api/v1/monitor/processes/" + exec_id);
   EXPECT_EQ(events[0]["links"]["exec id events"], "/api/v1/events?data.exec_id=" + exec_id);
+}
+
+// Processes that exited before the monitor started but are not reaped yet
+// (zombies: a killed child whose parent has not waited) are not seeded as
+// live, or no exit would ever end them; a process whose leader called
+// pthread_exit is a zombie leader with a thread that runs, and is live.
+TEST_F(MonitorApiTest, AZombieIsNotLiveButALeaderWithThreadsLeftIs) {
+  // The background sleep ends at once; its parent then execs a sleep that
+  // never waits for it.
+  Spawned parent("sleep 0 & exec sleep 34");
+  Spawned leaderless(
+      "exec python3 -c 'import threading, time, ctypes; "
+      "threading.Thread(target=time.sleep, args=(34,)).start(); ctypes.CDLL(None).pthread_exit(None)'");
+  const json ready = when([&]() -> std::optional<json> {
+    const std::vector<int> kids = children_of(parent.pid());
+    if (comm_of(parent.pid()) != "sleep" || kids.size() != 1 || state_of(kids[0]).first != "Z" ||
+        state_of(leaderless.pid()) != std::pair<std::string, int>("Z", 2))
+      return std::nullopt;
+    return kids[0];
+  });
+  ASSERT_TRUE(ready.is_number()) << "no zombie child of the sleep, or the python leader is not a zombie "
+                                    "with its thread";
+  const int zombie = ready.get<int>();
+
+  start_monitor();
+  EXPECT_TRUE(live_process(leaderless.pid(), "python3").is_object())
+      << "the process whose leader left runs on in its thread";
+  EXPECT_TRUE(live_process(parent.pid(), "sleep").is_object());
+  const json table = d().get("/api/v1/monitor/processes").json();
+  for (const auto& p : table["processes"]) EXPECT_NE(p["pid"], zombie) << "a zombie is live: " << p.dump();
+  ASSERT_EQ(state_of(zombie).first, "Z") << "still unreaped while the monitor read /proc";
 }
 
 TEST_F(MonitorApiTest, BadInputIsNamedAndChangesNothing) {

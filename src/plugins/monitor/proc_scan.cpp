@@ -35,6 +35,8 @@ bool parse_number(std::string_view text, T& out) {
 }
 
 struct Stat {
+  char state = 0;
+  uint32_t num_threads = 0;
   uint32_t ppid = 0;
   uint64_t start_ticks = 0;
   uint64_t start_stack = 0;
@@ -49,9 +51,11 @@ std::optional<Stat> parse_stat(const std::string& text) {
   std::vector<std::string> fields;  // fields[0] is field 3
   for (std::string f; in >> f && fields.size() < 26;) fields.push_back(f);
   Stat s;
-  if (fields.size() < 26 || !parse_number(fields[4 - 3], s.ppid) ||
-      !parse_number(fields[22 - 3], s.start_ticks) || !parse_number(fields[28 - 3], s.start_stack))
+  if (fields.size() < 26 || fields[0].size() != 1 || !parse_number(fields[4 - 3], s.ppid) ||
+      !parse_number(fields[20 - 3], s.num_threads) || !parse_number(fields[22 - 3], s.start_ticks) ||
+      !parse_number(fields[28 - 3], s.start_stack))
     return std::nullopt;
+  s.state = fields[0][0];
   return s;
 }
 
@@ -102,12 +106,14 @@ uint64_t cgroup_id(const std::string& mount, const std::string& path) {
 
 namespace {
 
-// One process of `proc_root`, nullopt when it is gone or unreadable; its
+// One process of `proc_root`, nullopt when it is gone or unreadable, or a
+// zombie (exited, not reaped yet) unless `with_zombies`; a zombie leader
+// with threads left (it called pthread_exit) still runs. Its
 // parent_exec_id and entry.parent are left to the caller. cgroup_id_of
 // turns a cgroup path into its id.
 template <typename CgroupIdOf>
 std::optional<ScannedProcess> read_process(const std::string& proc_root, uint32_t pid, const BootClock& clock,
-                                           size_t args_max, CgroupIdOf&& cgroup_id_of) {
+                                           size_t args_max, bool with_zombies, CgroupIdOf&& cgroup_id_of) {
   const std::string base = proc_root + "/" + std::to_string(pid) + "/";
   bool args_truncated = false;
   auto stat_text = read_file(base + "stat", 4096);
@@ -118,6 +124,8 @@ std::optional<ScannedProcess> read_process(const std::string& proc_root, uint32_
   if (!stat_text || !status || !comm || !cmdline || !cgroup) return std::nullopt;  // exited meanwhile
   auto stat = parse_stat(*stat_text);
   if (!stat) return std::nullopt;
+  if (!with_zombies && (stat->state == 'Z' || stat->state == 'X') && stat->num_threads <= 1)
+    return std::nullopt;
 
   ScannedProcess s;
   Process& p = s.process;
@@ -150,10 +158,10 @@ std::optional<ScannedProcess> scan_process(uint32_t pid, const BootClock& clock,
                                            const std::string& proc_root) {
   const std::string mount = cgroup2_mount();
   auto id_of = [&](const std::string& path) { return cgroup_id(mount, path); };
-  auto s = read_process(proc_root, pid, clock, args_max, id_of);
+  auto s = read_process(proc_root, pid, clock, args_max, true, id_of);
   if (!s || s->process.ppid == 0) return s;
   if (auto parent =
-          read_process(proc_root, s->process.ppid, clock, 0, [](const std::string&) { return 0; })) {
+          read_process(proc_root, s->process.ppid, clock, 0, true, [](const std::string&) { return 0; })) {
     s->process.parent_exec_id = parent->process.exec_id;
     s->entry.parent = parent->entry.self;
   }
@@ -176,7 +184,9 @@ std::vector<ScannedProcess> scan_processes(const BootClock& clock, size_t args_m
   while (dirent* de = ::readdir(dir)) {
     uint32_t pid = 0;
     if (!parse_number(std::string_view(de->d_name), pid) || pid == 0) continue;
-    auto s = read_process(proc_root, pid, clock, args_max, id_of);
+    // A zombie has exited, before the programs were attached or while this
+    // read ran: seeded as live, no exit event would ever end it.
+    auto s = read_process(proc_root, pid, clock, args_max, false, id_of);
     if (!s) continue;
     Process& p = s->process;
     if (auto known = kernel ? kernel(pid) : std::nullopt;

@@ -22,8 +22,9 @@ struct ScannedProcess {
 // What the kernel's mon_procs holds for a tgid, if anything.
 using KernelView = std::function<std::optional<adam_proc_entry>(uint32_t tgid)>;
 
-// Every process of `proc_root` (a /proc), by pid. A process that exits
-// while it is read is left out. args: argv's first `args_max` bytes.
+// Every process of `proc_root` (a /proc), by pid. A process that has
+// exited (a zombie its parent has not reaped) or exits while it is read is
+// left out. args: argv's first `args_max` bytes.
 // Where `kernel` knows the process (the same start), its identity and
 // parent are the kernel's: the programs saw it fork and exec, and /proc
 // hides the image tag of some processes.
@@ -32,7 +33,8 @@ std::vector<ScannedProcess> scan_processes(const BootClock& clock, size_t args_m
                                            const std::string& proc_root = "/proc");
 
 // One process of `proc_root` as scan_processes() reads it, its parent's
-// identity from the parent's own /proc entry; nullopt when it is gone.
+// identity from the parent's own /proc entry; nullopt when it is gone. A
+// zombie is read as it was (what an event of its last moments names).
 std::optional<ScannedProcess> scan_process(uint32_t pid, const BootClock& clock, size_t args_max,
                                            const std::string& proc_root = "/proc");
 
