@@ -7,17 +7,20 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -411,6 +414,65 @@ TEST_F(MonitorEventsTest, OnlyOpensUnderAWatchedPrefixAreRecorded) {
   EXPECT_TRUE(events(
                   "file.open", [&](const json& d) { return d["path"] == outside; }, 0)
                   .empty());
+}
+
+// For prefixes of several lengths, what the kernel's trie records is
+// exactly what a plain starts_with over the prefixes says, for paths
+// shorter than a prefix, equal to one, relative, and ending where their
+// memory does (a read past the NUL would fault there).
+TEST_F(MonitorEventsTest, PrefixesOfEveryLengthRecordWhatStartsWithSays) {
+  const long page = ::sysconf(_SC_PAGESIZE);
+  void* pages = ::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(pages, MAP_FAILED);
+  ASSERT_EQ(::mprotect(static_cast<char*>(pages) + page, page, PROT_NONE), 0);
+  struct Unmap {
+    void* at;
+    size_t len;
+    ~Unmap() { ::munmap(at, len); }
+  } unmap{pages, static_cast<size_t>(2 * page)};
+  // Opens `path` from where its NUL is the mapping's last byte.
+  auto open_at_page_end = [&](const std::string& path) {
+    char* at = static_cast<char*>(pages) + page - (path.size() + 1);
+    std::memcpy(at, path.c_str(), path.size() + 1);
+    if (int fd = ::open(at, O_RDONLY); fd >= 0) ::close(fd);
+  };
+
+  const std::vector<std::vector<std::string>> configs = {
+      {"/tmp/"}, {watched(), "/adamt-nonexistent/"}, {"/t", "/usr/share/adamt-none/"}};
+  const std::vector<std::string> paths = {"/tmp/x",
+                                          "/tmp",
+                                          "/tmq/x",
+                                          "/tmp/",
+                                          "tmp/x",
+                                          "/t",
+                                          watched() + "f",
+                                          watched(),
+                                          work_ + "/other/f",
+                                          "/usr/share/adamt-none/x",
+                                          "/adamt-nonexistent"};
+  const std::set<std::string> at_page_end = {"/tmp/x", "/t", "/tmp"};
+  for (const auto& prefixes : configs) {
+    SCOPED_TRACE(json(prefixes).dump());
+    start({{"kinds", {"file.open"}}, {"path_prefixes", prefixes}});
+    since_ = now_ns();
+    std::set<std::string> expected;
+    for (const std::string& path : paths) {
+      if (at_page_end.count(path))
+        open_at_page_end(path);
+      else if (int fd = ::open(path.c_str(), O_RDONLY); fd >= 0)
+        ::close(fd);
+      for (const std::string& prefix : prefixes)
+        if (path.rfind(prefix, 0) == 0) expected.insert(path);
+    }
+    const std::set<std::string> wanted(paths.begin(), paths.end());
+    auto mine = [&](const json& d) { return d["pid"] == ::getpid() && wanted.count(d["path"]); };
+    events("file.open", mine, expected.size());
+    settle();
+    std::set<std::string> recorded;
+    for (const json& d : events("file.open", mine, 0)) recorded.insert(d["path"].get<std::string>());
+    EXPECT_EQ(recorded, expected);
+    monitor_->stop();
+  }
 }
 
 // A process older than the monitor: /proc gives it the exec id the kernel

@@ -315,7 +315,7 @@ TEST(MonitorDecode, GarbageIsRefusedWithoutReadingPastIt) {
       MonitorEvent out;
       if (decode_record(test_clock(), header, payload, out)) {
         ++accepted;
-        EXPECT_NO_THROW((void)json::parse(event_text(out.data)));
+        EXPECT_TRUE(json::accept(event_text(out.data))) << event_text(out.data);
       }
     }
   }
