@@ -1,10 +1,12 @@
 // The monitor's live process table: an exec replaces its pid's image, a
 // fork adds a child, an exit marks the process and keeps it findable, the
-// bound evicts exited processes first and counts every eviction.
+// bound evicts exited processes first and counts every eviction, and a
+// process two /proc rounds do not find has exited unseen.
 #include "plugins/monitor/process_table.h"
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 #include <thread>
 
@@ -161,6 +163,50 @@ TEST_F(ProcessTableTest, AReusedPidReplacesAProcessWhoseExitWasMissed) {
   table_.apply("process.fork", process_data(700, second, shell_, "bash", 90 * kSecond), 90 * kSecond);
   EXPECT_FALSE(table_.find(first));
   EXPECT_EQ(exec_ids(table_.list()), (std::vector<std::string>{init_, shell_, second}));
+}
+
+// A process whose exit event was lost: the first /proc round that misses
+// it leaves it live (its exit may be on its way), the second marks it
+// exited at the first round's start; a process forked during a round, an
+// exit that came in between, and what the rounds found stay as they are.
+TEST_F(ProcessTableTest, AProcessTwoRoundsDoNotFindHasExitedUnseen) {
+  const std::string lost = id_of(800, 7000, 0x7ff1), raced = id_of(801, 7001, 0x7ff1),
+                    during = id_of(802, 7002, 0x7ff1);
+  for (const auto& [pid, id] : {std::pair{800u, lost}, std::pair{801u, raced}})
+    table_.apply("process.fork", process_data(pid, id, shell_, "bash", 80 * kSecond), 80 * kSecond);
+  std::set<std::string> alive = {init_, shell_};
+
+  EXPECT_EQ(table_.end_round(alive, 100 * kSecond), 0u);
+  EXPECT_FALSE(table_.find(lost)->exited) << "one round that misses it is not enough";
+  nlohmann::json exit = process_data(801, raced, shell_, "bash", 80 * kSecond);
+  exit.update({{"exit_code", 3}, {"signal", nullptr}});
+  table_.apply("process.exit", exit, 101 * kSecond);  // the exit that raced the first round
+  table_.apply("process.fork", process_data(802, during, shell_, "bash", 200 * kSecond), 200 * kSecond);
+
+  EXPECT_EQ(table_.end_round(alive, 199 * kSecond), 1u);
+  const auto gone = table_.find(lost);
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->exited, 100 * kSecond);
+  EXPECT_FALSE(gone->exit_code);
+  EXPECT_FALSE(gone->signal);
+  EXPECT_EQ(table_.find(raced)->exit_code, 3) << "a real exit is not overwritten";
+  EXPECT_EQ(table_.find(raced)->exited, 101 * kSecond);
+  EXPECT_FALSE(table_.find(during)->exited) << "it started after the round did";
+  EXPECT_EQ(exec_ids(table_.list()), (std::vector<std::string>{init_, shell_, during}));
+  EXPECT_EQ(table_.exits_missed(), 1u);
+  alive.insert(during);  // the next rounds find it
+  EXPECT_EQ(table_.end_round(alive, 300 * kSecond), 0u) << "marked once";
+  EXPECT_EQ(table_.exits_missed(), 1u);
+
+  // A process a round finds again is no longer missing.
+  const std::string back = id_of(803, 7003, 0x7ff1);
+  table_.apply("process.fork", process_data(803, back, shell_, "bash", 250 * kSecond), 250 * kSecond);
+  EXPECT_EQ(table_.end_round(alive, 400 * kSecond), 0u);
+  std::set<std::string> with_back = alive;
+  with_back.insert(back);
+  EXPECT_EQ(table_.end_round(with_back, 500 * kSecond), 0u);
+  EXPECT_EQ(table_.end_round(alive, 600 * kSecond), 0u) << "missed once since it was found";
+  EXPECT_FALSE(table_.find(back)->exited);
 }
 
 TEST_F(ProcessTableTest, OtherKindsAreIgnoredAndBadDataThrows) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <set>
 #include <stdexcept>
 
 #include "adam/monitor.h"
@@ -294,11 +295,16 @@ void MonitorPlugin::publish_snapshot(const std::string& reason) {
   // Every read is stamped with the round's start, before /proc was read:
   // an exec or exit that raced the read is then newer than it, and the
   // table (live, and as ?at= replays it) keeps the newer.
+  std::set<std::string> found;
   for (const mon::ScannedProcess& s : processes) {
     const json data = seen_data(s.process);
     table_->apply("process.seen", data, round_start);
     if (ctx_.events) ctx_.events->publish("monitor", "process.seen", mon::event_text(data), round_start);
+    found.insert(s.process.exec_id);
   }
+  if (const size_t missed = table_->end_round(found, round_start))
+    spdlog::warn("monitor: {} processes gone from /proc whose exit was not seen (lost events): marked exited",
+                 missed);
   if (ctx_.events)
     ctx_.events->publish(
         "monitor", "process.snapshot",
@@ -347,6 +353,7 @@ json MonitorPlugin::stats() const {
           {"processes", table_->size()},
           {"capacity", table_->capacity()},
           {"evictions", table_->evictions()},
+          {"exits_missed", table_->exits_missed()},
           {"events", events},
           {"lost", kernel_->kernel_lost()},
           {"kernel_processes", kernel_->kernel_processes()},
@@ -371,6 +378,9 @@ void MonitorPlugin::metrics(MetricsWriter& w) const {
   w.sample("adam_monitor_processes_capacity", {}, static_cast<double>(table_->capacity()));
   w.family("adam_monitor_process_evictions_total", "counter", "processes evicted from the full live table");
   w.sample("adam_monitor_process_evictions_total", {}, static_cast<double>(table_->evictions()));
+  w.family("adam_monitor_exits_missed_total", "counter",
+           "live processes a /proc round found gone whose exit event was lost");
+  w.sample("adam_monitor_exits_missed_total", {}, static_cast<double>(table_->exits_missed()));
 }
 
 json MonitorPlugin::counters() const {

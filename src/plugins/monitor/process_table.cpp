@@ -46,6 +46,25 @@ void ProcessTable::apply(std::string_view kind, const nlohmann::json& data, Time
   mark_exited(held, ts);
 }
 
+size_t ProcessTable::end_round(const std::set<std::string>& found, TimeNs round_start) {
+  std::lock_guard lock(mu_);
+  std::unordered_map<std::string, TimeNs> missing;
+  size_t marked = 0;
+  for (auto& [exec_id, entry] : by_exec_id_) {
+    Process& p = entry.process;
+    if (p.exited || entry.since >= round_start || found.count(exec_id)) continue;
+    if (auto before = missing_.find(exec_id); before != missing_.end()) {
+      mark_exited(p, before->second);  // the live and exited sets only: by_exec_id_ stays as it is
+      ++marked;
+    } else {
+      missing.emplace(exec_id, round_start);
+    }
+  }
+  missing_ = std::move(missing);
+  exits_missed_ += marked;
+  return marked;
+}
+
 void ProcessTable::insert(Process p, TimeNs ts) {
   auto current = current_.find(p.pid);
   Entry* previous = current == current_.end() ? nullptr : &by_exec_id_.at(current->second);
@@ -130,6 +149,7 @@ void ProcessTable::clear() {
   children_.clear();
   live_.clear();
   exited_.clear();
+  missing_.clear();
 }
 
 std::vector<Process> ProcessTable::list(bool with_exited) const {
@@ -176,6 +196,11 @@ size_t ProcessTable::size() const {
 uint64_t ProcessTable::evictions() const {
   std::lock_guard lock(mu_);
   return evictions_;
+}
+
+uint64_t ProcessTable::exits_missed() const {
+  std::lock_guard lock(mu_);
+  return exits_missed_;
 }
 
 }  // namespace adam::mon

@@ -35,6 +35,14 @@ class ProcessTable {
   // Idempotent: the same event twice leaves the table as once. Throws
   // nlohmann::json::exception on data that lacks the process fields.
   void apply(std::string_view kind, const nlohmann::json& data, TimeNs ts);
+  // The end of a /proc round that began at `round_start` and found the
+  // exec ids `found`: a live process held since before the round that
+  // neither this round nor the one before found has exited, its exit event
+  // lost (a full ring buffer); it is marked exited at the start of the
+  // first round that missed it, exit code and signal unknown. Two rounds,
+  // not one: an exit that raced the read is still on its way. Returns how
+  // many were marked.
+  size_t end_round(const std::set<std::string>& found, TimeNs round_start);
   void clear();
 
   // The live processes (exited ones too with `with_exited`), by pid.
@@ -45,6 +53,7 @@ class ProcessTable {
 
   size_t size() const;
   uint64_t evictions() const;
+  uint64_t exits_missed() const;  // marked by end_round()
 
  private:
   struct Entry {
@@ -66,6 +75,8 @@ class ProcessTable {
   mutable std::mutex mu_;
   size_t capacity_;
   uint64_t evictions_ = 0;
+  uint64_t exits_missed_ = 0;
+  std::unordered_map<std::string, TimeNs> missing_;  // exec id -> start of the first round that missed it
   std::unordered_map<std::string, Entry> by_exec_id_;
   std::unordered_map<uint32_t, std::string> current_;                // pid -> its current exec id
   std::unordered_map<std::string, std::set<std::string>> children_;  // parent exec id -> children's
