@@ -246,23 +246,24 @@ KernelFeature probe_bpf_send_signal() {
 
 // What the lsm plugin's fanotify back end needs: a permission-class group
 // and a FAN_OPEN_EXEC_PERM mark (the newest of its two masks, Linux 5.0).
+// The mark is on the root directory, where no exec can happen, and not on a
+// file of its own: under the systemd unit (ProtectSystem=strict) adamd can
+// create none outside its state dir.
 KernelFeature probe_fanotify() {
   int group = ::fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
   if (group < 0) return fail("fanotify_init(FAN_CLASS_CONTENT) failed: " + errno_text(errno));
-  char path[] = "/tmp/adam-fanotify-probe-XXXXXX";
-  int file = ::mkstemp(path);
-  if (file < 0) {
+  int root = ::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) {
     int err = errno;
     ::close(group);
-    return fail("creating the probe's temp file failed: " + errno_text(err));
+    return fail("opening / for the probe's mark failed: " + errno_text(err));
   }
-  int marked = ::fanotify_mark(group, FAN_MARK_ADD, FAN_OPEN_EXEC_PERM, file, nullptr);
+  int marked = ::fanotify_mark(group, FAN_MARK_ADD, FAN_OPEN_EXEC_PERM, root, nullptr);
   int err = errno;
-  ::close(file);
-  ::unlink(path);
+  ::close(root);
   ::close(group);  // its mark goes with it
-  if (marked != 0) return fail("a FAN_OPEN_EXEC_PERM mark on a temp file failed: " + errno_text(err));
-  return ok("fanotify_init(FAN_CLASS_CONTENT) and a FAN_OPEN_EXEC_PERM mark on a temp file");
+  if (marked != 0) return fail("a FAN_OPEN_EXEC_PERM mark on / failed: " + errno_text(err));
+  return ok("fanotify_init(FAN_CLASS_CONTENT) and a FAN_OPEN_EXEC_PERM mark on /");
 }
 
 std::mutex probe_mutex;

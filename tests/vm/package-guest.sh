@@ -89,6 +89,6 @@ if [[ -z $left ]]; then pass "dpkg --purge leaves nothing"; else fail "dpkg --pu
 
 if ((failures)); then
   echo "--- journalctl -u adamd"
-  journalctl -u adamd.service --no-pager | tail -n 40
+  journalctl -u adamd.service --no-pager | tail -n 150
 fi
 ((failures == 0))
