@@ -467,30 +467,45 @@ static __always_inline const struct adam_fw_rule *fw_search_added(const struct a
 	return found;
 }
 
-/* Decides a packet: returns the first matching rule, or NULL when the
- * default decides. *verdict is set either way. */
-static __always_inline const struct adam_fw_rule *fw_classify(const struct adam_packet *pkt,
-							       __u32 ifindex, __u32 *verdict)
+/* What decided a packet: its verdict, and the rule that gave it. */
+struct fw_decision {
+	__u32 verdict;
+	__u32 matched; /* 1: `rule` decided; 0: the default did */
+	struct adam_fw_rule rule;
+};
+
+/* Decides a packet into *d. A global function, neither static nor inlined:
+ * the verifier checks it once, for any packet, rather than once for each
+ * path through the parser that reaches it; inlined, Debian 12's kernel (6.1)
+ * walked more than a million instructions and refused the program. Its
+ * pointer arguments may be NULL as far as the verifier knows. */
+__noinline int fw_classify(const struct adam_packet *pkt, __u32 ifindex, struct fw_decision *d)
 {
 	const struct adam_fw_generation *g;
 	const struct adam_fw_rule *rule;
 	__u32 zero = 0, gen;
 	__u32 *active;
 
-	*verdict = ADAM_FW_VERDICT_PASS;
+	if (!pkt || !d)
+		return 0;
+	d->verdict = ADAM_FW_VERDICT_PASS;
+	d->matched = 0;
 	active = bpf_map_lookup_elem(&fw_active, &zero);
 	if (!active)
-		return NULL;
+		return 0;
 	gen = *active; /* read once: the whole decision uses one generation */
 	g = bpf_map_lookup_elem(&fw_gens, &gen);
 	if (!g)
-		return NULL;
-	*verdict = g->default_verdict;
+		return 0;
+	d->verdict = g->default_verdict;
 	rule = fw_search(g, gen, pkt, ifindex);
 	rule = fw_search_added(g, gen, pkt, ifindex, rule);
-	if (rule)
-		*verdict = rule->verdict;
-	return rule;
+	if (rule) {
+		d->verdict = rule->verdict;
+		d->matched = 1;
+		d->rule = *rule;
+	}
+	return 0;
 }
 
 static __always_inline void fw_count(void *counters, __u32 key, __u64 packets, __u64 bytes)
@@ -634,28 +649,28 @@ static __always_inline struct adam_fw_explain *fw_explain_request(struct xdp_md 
 /* Counts a real packet its rule (or the default) decided, and logs it when
  * the rule asks for it. `packets`: more than one for a GSO/GRO skb. */
 static __always_inline void fw_account(void *data, void *data_end, __u32 ifindex,
-				       const struct adam_fw_rule *rule, __u32 verdict,
-				       __u64 packets, __u64 bytes)
+				       const struct fw_decision *d, __u64 packets, __u64 bytes)
 {
-	if (rule) {
-		fw_count(&fw_rule_stats, rule->counter_slot, packets, bytes);
-		if (rule->log) /* all a rule without log pays: this test */
-			fw_log(data, data_end, ifindex, bytes, rule);
+	if (d->matched) {
+		fw_count(&fw_rule_stats, d->rule.counter_slot, packets, bytes);
+		if (d->rule.log) /* all a rule without log pays: this test */
+			fw_log(data, data_end, ifindex, bytes, &d->rule);
 	}
-	fw_count(&fw_totals, verdict, packets, bytes);
+	fw_count(&fw_totals, d->verdict, packets, bytes);
 }
 
-/* The classification both entry points share: the first matching rule (NULL:
- * none, or a non-IP frame) and the verdict in *verdict. */
-static __always_inline const struct adam_fw_rule *fw_decide(void *data, void *data_end, __u32 ifindex,
-							     __u32 *verdict)
+/* The classification both entry points share. A non-IP frame (ARP, LLDP)
+ * passes whatever the default verdict: no rule can name it. */
+static __always_inline void fw_decide(void *data, void *data_end, __u32 ifindex, struct fw_decision *d)
 {
-	struct adam_packet pkt;
+	/* Zeroed: the verifier checks that all of it is written before the call. */
+	struct adam_packet pkt = {};
 
-	*verdict = ADAM_FW_VERDICT_PASS;
+	d->verdict = ADAM_FW_VERDICT_PASS;
+	d->matched = 0;
 	if (!adam_parse_packet(data, data_end, &pkt))
-		return NULL;
-	return fw_classify(&pkt, ifindex, verdict);
+		return;
+	fw_classify(&pkt, ifindex, d);
 }
 
 /* Entry point at XDP: slot ADAM_XDP_SLOT_FIREWALL of adamd's chain. */
@@ -664,24 +679,23 @@ int adam_firewall(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	const struct adam_fw_rule *rule;
 	__u32 ifindex = ctx->ingress_ifindex;
 	struct adam_fw_explain *explain;
-	__u32 verdict;
+	struct fw_decision d;
 
 	if (!fw_on_interface(ifindex))
 		return adam_xdp_next(ctx, ADAM_XDP_SLOT_FIREWALL);
 
-	rule = fw_decide(data, data_end, ifindex, &verdict);
+	fw_decide(data, data_end, ifindex, &d);
 	explain = fw_explain_request(ctx);
 	if (explain) {
 		explain->classified = 1;
-		explain->verdict = verdict;
-		explain->rule_id = rule ? rule->id : 0;
+		explain->verdict = d.verdict;
+		explain->rule_id = d.matched ? d.rule.id : 0;
 	} else {
-		fw_account(data, data_end, ifindex, rule, verdict, 1, data_end - data);
+		fw_account(data, data_end, ifindex, &d, 1, data_end - data);
 	}
-	if (verdict == ADAM_FW_VERDICT_DROP)
+	if (d.verdict == ADAM_FW_VERDICT_DROP)
 		return XDP_DROP;
 	return adam_xdp_next(ctx, ADAM_XDP_SLOT_FIREWALL);
 }
@@ -705,10 +719,10 @@ int adam_firewall(struct xdp_md *ctx)
 SEC("tc")
 int adam_firewall_tc(struct __sk_buff *skb)
 {
-	const struct adam_fw_rule *rule;
 	__u32 ifindex = skb->ifindex;
-	__u32 linear, verdict;
+	struct fw_decision d;
 	void *data, *data_end;
+	__u32 linear;
 
 	if (!fw_on_interface(ifindex))
 		return TC_ACT_UNSPEC;
@@ -725,12 +739,12 @@ int adam_firewall_tc(struct __sk_buff *skb)
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 
-	rule = fw_decide(data, data_end, ifindex, &verdict);
+	fw_decide(data, data_end, ifindex, &d);
 	/* The kernel's VLAN offload moves the outer tag out of the frame before
 	 * tc: the parser sees the frame without it. A GSO skb counts its
 	 * segments, as the wire carried them. */
-	fw_account(data, data_end, ifindex, rule, verdict, skb->gso_segs > 1 ? skb->gso_segs : 1, skb->len);
-	return verdict == ADAM_FW_VERDICT_DROP ? TC_ACT_SHOT : TC_ACT_UNSPEC;
+	fw_account(data, data_end, ifindex, &d, skb->gso_segs > 1 ? skb->gso_segs : 1, skb->len);
+	return d.verdict == ADAM_FW_VERDICT_DROP ? TC_ACT_SHOT : TC_ACT_UNSPEC;
 }
 
 char LICENSE[] SEC("license") = "GPL";
