@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # What the VmBoot test runs inside the VM (tests/vm/suite.sh): the guest
-# tests through adamd's API (build/tests/lsm_vm_guest_test) and the lsm
-# kernel tests (build/tests/lsm_kernel_test, told to expect bpf_lsm), their
+# tests through adamd's API (build/tests/lsm_vm_guest_test), the lsm
+# kernel tests (build/tests/lsm_kernel_test, told to expect bpf_lsm), the
+# firewall's and the balancer's fixture tables (their programs verified and
+# run by Debian 12's kernel, whose verifier is not this machine's), their
 # output on the console, and one line per test:
 #   ADAM-VM-RESULT <name> PASS|FAIL|SKIP <detail>
 # where <name> is the GoogleTest suite and test run together for the guest
@@ -46,4 +48,16 @@ if [[ -x $kernel_test ]]; then
 else
   echo "ADAM-VM-RESULT VmLsmKernel. FAIL $kernel_test is not built"
 fi
+# One test each: a whole data path test takes minutes under TCG (the
+# firewall's: 308 s), its fixture table a minute.
+datapath_test() {
+  local test=$build/tests/$1
+  if [[ -x $test ]]; then
+    "$test" --gtest_color=no --gtest_filter="$2" 2>&1 | results "VmDatapath."
+  else
+    echo "ADAM-VM-RESULT VmDatapath.$2 FAIL $test is not built"
+  fi
+}
+datapath_test firewall_datapath_test FirewallDatapathTest.DecidesEveryFixtureFrame
+datapath_test lb_datapath_test LbDatapathTest.HandlesEveryFixtureFrame
 echo "ADAM-VM-MEASURE suite_s $(cut -d' ' -f1 /proc/uptime)"

@@ -17,7 +17,7 @@ console=$vm_dir/console.log
 rm -f "$results" "$console"
 
 started=$(date +%s)
-ADAM_VM_DIR=$vm_dir "$here/run-in-vm.sh" --timeout "${ADAM_VM_TIMEOUT:-600}" --log "$console" \
+ADAM_VM_DIR=$vm_dir "$here/run-in-vm.sh" --timeout "${ADAM_VM_TIMEOUT:-800}" --log "$console" \
   -- "$here/guest-suite.sh" "$build" >"$vm_dir/suite.out" 2>&1
 status=$?
 cat "$vm_dir/suite.out"
