@@ -185,7 +185,7 @@ int run(adam::DaemonConfig config, const std::function<adam::DaemonConfig()>& re
 
   adam::XdpChain xdp(config.pin_dir);
   adam::PluginContext plugin_ctx{config.pin_dir, xdp, features, &db, &events};
-  adam::PluginManager plugins(adam::make_plugins(plugin_ctx), desired, features);
+  adam::PluginManager plugins(adam::make_plugins(plugin_ctx), desired, features, config.pin_dir);
   plugins.restore();
   xdp.prune_unowned();
 
@@ -232,7 +232,7 @@ int run(adam::DaemonConfig config, const std::function<adam::DaemonConfig()>& re
         tick.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; });
       }
       if (stop.stop_requested()) break;
-      plugins.check_attachments(config.pin_dir, [&](const std::string& kind, const nlohmann::json& data) {
+      plugins.check_attachments([&](const std::string& kind, const nlohmann::json& data) {
         events.publish("adamd", kind, data.dump());
       });
     }

@@ -37,8 +37,8 @@ std::string to_string(PluginState state) {
 }
 
 PluginManager::PluginManager(std::vector<std::unique_ptr<Plugin>> plugins, DesiredStateStore& desired,
-                             const KernelFeatures& features)
-    : desired_(desired), features_(features) {
+                             const KernelFeatures& features, std::string pin_dir)
+    : desired_(desired), features_(features), pin_dir_(std::move(pin_dir)) {
   for (auto& p : plugins) {
     Entry e;
     e.reason = p->unsupported_reason(features_);
@@ -86,7 +86,7 @@ void PluginManager::start_entry(Entry& e, const nlohmann::json& config) {
     e.state = PluginState::running;
     e.config = config;
     e.reason.clear();
-    e.recorded = false;
+    record_attachments(e);
     spdlog::info("plugin {}: running with {}", e.plugin->name(), config.dump());
   } catch (const std::exception& ex) {
     e.state = PluginState::failed;
@@ -209,7 +209,7 @@ nlohmann::json PluginManager::event_links(const std::string& plugin, const std::
   return nlohmann::json::object();
 }
 
-void PluginManager::record_attachments(Entry& e, const std::string& pin_dir) {
+void PluginManager::record_attachments(Entry& e) {
   e.ifindexes.clear();
   e.pins.clear();
   std::error_code ec;
@@ -218,21 +218,19 @@ void PluginManager::record_attachments(Entry& e, const std::string& pin_dir) {
     // The shared XDP root on that interface (core/xdp_chain.h's pins), when
     // the plugin runs behind it: without the pin a restarted adamd finds no
     // root there to re-adopt.
-    const std::string root = pin_dir + "/xdp/root@" + name;
+    const std::string root = pin_dir_ + "/xdp/root@" + name;
     if (std::filesystem::exists(root, ec)) e.pins.push_back(root);
   }
-  for (auto it = std::filesystem::recursive_directory_iterator(pin_dir + "/" + e.plugin->name(), ec);
+  for (auto it = std::filesystem::recursive_directory_iterator(pin_dir_ + "/" + e.plugin->name(), ec);
        !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
     if (!it->is_directory(ec)) e.pins.push_back(it->path().string());
-  e.recorded = true;
 }
 
-void PluginManager::check_attachments(const std::string& pin_dir, const Report& report) {
+void PluginManager::check_attachments(const Report& report) {
   std::lock_guard lock(mu_);
   for (auto& e : entries_) {
     if (!active(e.state)) continue;
     const std::string name = e.plugin->name();
-    if (!e.recorded) record_attachments(e, pin_dir);
     std::vector<std::string> problems;
     bool recreated = false;
     for (const auto& [ifname, ifindex] : e.ifindexes) {
@@ -258,7 +256,7 @@ void PluginManager::check_attachments(const std::string& pin_dir, const Report& 
         e.plugin->reconfigure(e.config);
         e.state = PluginState::running;
         e.reason.clear();
-        record_attachments(e, pin_dir);
+        record_attachments(e);
         spdlog::warn("plugin {}: an interface was re-created; re-attached", name);
         report("plugin.repaired", {{"plugin", name}, {"reason", "an interface was re-created: re-attached"}});
       } catch (const std::exception& ex) {

@@ -37,8 +37,9 @@ struct PluginStatus {
 
 class PluginManager {
  public:
+  // pin_dir: adamd's bpffs root, under which each plugin pins <pin_dir>/<name>/.
   PluginManager(std::vector<std::unique_ptr<Plugin>> plugins, DesiredStateStore& desired,
-                const KernelFeatures& features);
+                const KernelFeatures& features, std::string pin_dir);
   // Releases the plugins without stopping them: what they pinned keeps working.
   ~PluginManager();
 
@@ -79,7 +80,7 @@ class PluginManager {
   // again. Each change of state is reported (kind "plugin.degraded",
   // "plugin.repaired" or "plugin.failed", data {"plugin","reason"}).
   using Report = std::function<void(const std::string& kind, const nlohmann::json& data)>;
-  void check_attachments(const std::string& pin_dir, const Report& report);
+  void check_attachments(const Report& report);
 
  private:
   struct Entry {
@@ -88,13 +89,12 @@ class PluginManager {
     nlohmann::json config = nlohmann::json::object();
     std::string reason;
     bool desired_running = false;
-    // What check_attachments() compares against, taken at its first look
-    // after the plugin (re)started.
-    bool recorded = false;
+    // What check_attachments() compares against, taken when the plugin
+    // (re)started: a pin removed before the first check is still missed.
     std::map<std::string, unsigned> ifindexes;  // config's interfaces, by name
     std::vector<std::string> pins;              // files under <pin_dir>/<name>/
   };
-  void record_attachments(Entry& e, const std::string& pin_dir);
+  void record_attachments(Entry& e);
   Entry& find(const std::string& name);
   PluginStatus status_of(Entry& e, bool with_stats = true);
   void start_entry(Entry& e, const nlohmann::json& config);
@@ -103,6 +103,7 @@ class PluginManager {
   std::vector<Entry> entries_;
   DesiredStateStore& desired_;
   const KernelFeatures& features_;
+  const std::string pin_dir_;
 };
 
 }  // namespace adam

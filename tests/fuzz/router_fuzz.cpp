@@ -115,7 +115,8 @@ class Daemon {
     xdp_ = std::make_unique<adam::XdpChain>(pin_dir_);
     plugin_ctx_ = std::make_unique<adam::PluginContext>(
         adam::PluginContext{pin_dir_, *xdp_, features_, db_.get(), events_.get()});
-    plugins_ = std::make_unique<adam::PluginManager>(adam::make_plugins(*plugin_ctx_), *desired_, features_);
+    plugins_ = std::make_unique<adam::PluginManager>(adam::make_plugins(*plugin_ctx_), *desired_, features_,
+                                                     pin_dir_);
     adam::DaemonConfig config;
     config.state_dir = state_dir_;
     config.pin_dir = pin_dir_;

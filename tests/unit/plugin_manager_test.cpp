@@ -85,7 +85,7 @@ class PluginManagerTest : public ::testing::Test {
     plugins.push_back(std::make_unique<RecordingPlugin>("alpha", journal_, "xdp"));
     plugins.push_back(std::make_unique<RecordingPlugin>("enforcer", journal_, "bpf_lsm"));
     plugins.push_back(std::make_unique<InPlacePlugin>("switcher", switcher_journal_));
-    return std::make_unique<PluginManager>(std::move(plugins), *desired_, features_);
+    return std::make_unique<PluginManager>(std::move(plugins), *desired_, features_, dir_ + "/pins");
   }
 
   std::string dir_;
@@ -236,12 +236,12 @@ TEST_F(PluginManagerTest, APinRemovedDegradesThePluginUntilItIsBack) {
   const auto report = [&](const std::string& kind, const nlohmann::json& data) {
     reports.push_back(kind + " " + data.value("plugin", "") + ": " + data.value("reason", ""));
   };
-  pm->check_attachments(pins, report);  // records what is attached
+  pm->check_attachments(report);
   EXPECT_TRUE(reports.empty());
 
   std::filesystem::remove(pin);
-  pm->check_attachments(pins, report);
-  pm->check_attachments(pins, report);
+  pm->check_attachments(report);
+  pm->check_attachments(report);
   const PluginStatus degraded = pm->status("switcher");
   EXPECT_EQ(degraded.state, PluginState::degraded);
   EXPECT_NE(degraded.reason.find("1 pin(s) removed (" + pin + ")"), std::string::npos) << degraded.reason;
@@ -250,17 +250,32 @@ TEST_F(PluginManagerTest, APinRemovedDegradesThePluginUntilItIsBack) {
   EXPECT_EQ(pm->list()[2].state, PluginState::degraded);
 
   std::ofstream(pin) << "pinned again";
-  pm->check_attachments(pins, report);
+  pm->check_attachments(report);
   EXPECT_EQ(pm->status("switcher").state, PluginState::running);
   EXPECT_EQ(pm->status("switcher").reason, "");
   ASSERT_EQ(reports.size(), 2u);
   EXPECT_EQ(reports[1].rfind("plugin.repaired switcher", 0), 0u) << reports[1];
   // A degraded plugin started with its config again is reconfigured in place.
   std::filesystem::remove(pin);
-  pm->check_attachments(pins, report);
+  pm->check_attachments(report);
   pm->start("switcher", {{"size", 1}});
   EXPECT_EQ(switcher_journal_.calls.back(), "reconfigure {\"size\":1}");
   EXPECT_EQ(pm->status("switcher").state, PluginState::running);
+}
+
+// What a plugin attached is taken at its start: a pin removed before the
+// first check (adamd checks every second) is reported all the same.
+TEST_F(PluginManagerTest, APinRemovedBeforeTheFirstCheckIsReported) {
+  const std::string pins = dir_ + "/pins";
+  std::filesystem::create_directories(pins + "/switcher");
+  const std::string pin = pins + "/switcher/tables";
+  std::ofstream(pin) << "a pinned map";
+  auto pm = make();
+  pm->start("switcher", {{"size", 1}});
+  std::filesystem::remove(pin);
+  pm->check_attachments([](const std::string&, const nlohmann::json&) {});
+  EXPECT_EQ(pm->status("switcher").state, PluginState::degraded);
+  EXPECT_NE(pm->status("switcher").reason.find(pin), std::string::npos) << pm->status("switcher").reason;
 }
 
 }  // namespace
