@@ -80,6 +80,14 @@ class PluginManagerTest : public ::testing::Test {
   }
   ~PluginManagerTest() override { std::filesystem::remove_all(dir_); }
 
+  // A file under the pin dir (make()'s) where the switcher plugin pins.
+  std::string pin_of_switcher() {
+    std::filesystem::create_directories(dir_ + "/pins/switcher");
+    const std::string pin = dir_ + "/pins/switcher/tables";
+    std::ofstream(pin) << "a pinned map";
+    return pin;
+  }
+
   std::unique_ptr<PluginManager> make() {
     std::vector<std::unique_ptr<Plugin>> plugins;
     plugins.push_back(std::make_unique<RecordingPlugin>("alpha", journal_, "xdp"));
@@ -226,10 +234,7 @@ TEST_F(PluginManagerTest, ValidatesOncePerStart) {
 // A pin of a running plugin removed: degraded with the reason, reported
 // once; back: running again, reported. (Interfaces: fault_pins_test.cpp.)
 TEST_F(PluginManagerTest, APinRemovedDegradesThePluginUntilItIsBack) {
-  const std::string pins = dir_ + "/pins";
-  std::filesystem::create_directories(pins + "/switcher");
-  const std::string pin = pins + "/switcher/tables";
-  std::ofstream(pin) << "a pinned map";
+  const std::string pin = pin_of_switcher();
   auto pm = make();
   pm->start("switcher", {{"size", 1}});
   std::vector<std::string> reports;
@@ -266,10 +271,7 @@ TEST_F(PluginManagerTest, APinRemovedDegradesThePluginUntilItIsBack) {
 // What a plugin attached is taken at its start: a pin removed before the
 // first check (adamd checks every second) is reported all the same.
 TEST_F(PluginManagerTest, APinRemovedBeforeTheFirstCheckIsReported) {
-  const std::string pins = dir_ + "/pins";
-  std::filesystem::create_directories(pins + "/switcher");
-  const std::string pin = pins + "/switcher/tables";
-  std::ofstream(pin) << "a pinned map";
+  const std::string pin = pin_of_switcher();
   auto pm = make();
   pm->start("switcher", {{"size", 1}});
   std::filesystem::remove(pin);
