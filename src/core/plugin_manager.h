@@ -90,7 +90,7 @@ class PluginManager {
     std::string reason;
     bool desired_running = false;
     // What check_attachments() compares against, taken when the plugin
-    // (re)started: a pin removed before the first check is still missed.
+    // (re)started, so a pin removed before the first check is reported too.
     std::map<std::string, unsigned> ifindexes;  // config's interfaces, by name
     std::vector<std::string> pins;              // files under <pin_dir>/<name>/
   };
