@@ -153,6 +153,9 @@ int run(adam::DaemonConfig config, const std::function<adam::DaemonConfig()>& re
   ::umask(077);
   adam::prepare_state_dir(config.state_dir);
   adam::UniqueFd lock = lock_state_dir(config.state_dir);
+  // Before the pin dir is made in it: a machine may have booted without
+  // bpffs on /sys/fs/bpf (a container, an init that mounts nothing).
+  for (const auto& [path, what] : adam::ensure_kernel_filesystems()) spdlog::info("{} on {}", what, path);
   adam::UniqueFd pin_lock = lock_pin_dir(config.pin_dir, config.state_dir);
   if (config.tls_self_signed) {
     if (!config.tls_cert.empty() || !config.tls_key.empty())
@@ -166,7 +169,6 @@ int run(adam::DaemonConfig config, const std::function<adam::DaemonConfig()>& re
       config.tls_cert.empty() ? "" : adam::certificate_fingerprint(config.tls_cert);
   if (!tls_fingerprint.empty()) spdlog::info("TLS certificate SHA-256 fingerprint: {}", tls_fingerprint);
 
-  for (const auto& [path, what] : adam::ensure_kernel_filesystems()) spdlog::info("{} on {}", what, path);
   const adam::KernelFeatures features = adam::probe_kernel_features();
   for (const auto& [name, f] : features.features)
     spdlog::info("kernel feature {}: {} ({})", name, f.available ? "yes" : "no", f.detail);

@@ -87,6 +87,32 @@ TEST(DaemonFiles, SecondAdamdOnTheSamePinDirRefusesAndTheFirstKeepsItsPins) {
   EXPECT_TRUE(second.running()) << second.log();
 }
 
+// As on a machine that booted without bpffs (a container, an init that
+// mounts nothing): adamd runs in a mount namespace of its own where
+// /sys/fs/bpf is the bare sysfs directory. It must mount bpffs there before
+// it makes its pin dir in it, not fail on the pin dir.
+TEST(DaemonFiles, StartsWhereBpffsIsNotMountedAndPinsInTheBpffsItMounts) {
+  if (!have_root()) GTEST_SKIP() << "needs root (adamd loads BPF, unshare)";
+  TempDir dir;
+  const std::string wrapper = dir.file("adamd-without-bpffs");
+  write_text(wrapper,
+             "#!/bin/sh\n"
+             "exec unshare --mount --propagation private sh -c "
+             "'while umount /sys/fs/bpf 2>/dev/null; do :; done; exec \"$@\"' sh " ADAM_BUILD_DIR
+             "/adamd \"$@\"\n");
+  ASSERT_EQ(::chmod(wrapper.c_str(), 0700), 0);
+  Adamd::Options o;
+  o.binary = wrapper;
+  Adamd d(o);
+  ASSERT_TRUE(d.running());
+  EXPECT_TRUE(log_shows(d, "mounted bpf on /sys/fs/bpf")) << d.log();
+  EXPECT_EQ(d.get("/api/v1/node").status, 200);
+  // Its XDP chain is pinned in the bpffs of its namespace, not in the test's.
+  const std::string chain = d.pin_dir() + "/xdp/chain";
+  EXPECT_TRUE(fs::exists("/proc/" + std::to_string(d.pid()) + "/root" + chain)) << d.log();
+  EXPECT_FALSE(fs::exists(chain));
+}
+
 TEST(DaemonFiles, SymlinksPlantedInTheStateDirAreRefusedAndTheirTargetsUntouched) {
   if (!have_root()) GTEST_SKIP() << "needs root (adamd loads BPF)";
   for (const std::string name : {"adamd.lock", "adam.db"}) {
