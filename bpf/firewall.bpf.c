@@ -631,7 +631,7 @@ static __noinline void fw_log(void *data, void *data_end, __u32 ifindex, __u32 l
 		__builtin_memcpy(e->src, pkt.src, 16);
 		__builtin_memcpy(e->dst, pkt.dst, 16);
 	}
-	bpf_ringbuf_submit(e, 0);
+	adam_event_submit(&fw_events, e);
 }
 
 /* The metadata explain() put in front of the frame, or NULL for a real packet. */

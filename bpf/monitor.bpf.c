@@ -267,7 +267,7 @@ static __always_inline int on_fork(struct task_struct *parent, struct task_struc
 	if (!e)
 		return 0;
 	fill_proc_ctx(&e->proc, child, &entry);
-	bpf_ringbuf_submit(e, 0);
+	adam_event_submit(&mon_events, e);
 	return 0;
 }
 
@@ -301,7 +301,7 @@ static __always_inline int on_exit(struct task_struct *task)
 	fill_proc_ctx(&e->proc, task, &entry);
 	e->exit_code = BPF_CORE_READ(task, exit_code);
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	adam_event_submit(&mon_events, e);
 	return 0;
 }
 
@@ -406,7 +406,7 @@ int mon_connect_exit(struct trace_event_raw_sys_exit *ctx)
 			e->protocol = pending->protocol;
 			__builtin_memset(e->pad, 0, sizeof(e->pad));
 			__builtin_memcpy(e->addr, pending->addr, sizeof(e->addr));
-			bpf_ringbuf_submit(e, 0);
+			adam_event_submit(&mon_events, e);
 		}
 	}
 	bpf_map_delete_elem(&mon_pending_connect, &tid);
@@ -464,7 +464,7 @@ static __always_inline int emit_open(long ret)
 		e->path_len = pending->key.prefixlen / 8;
 		e->trunc = pending->trunc;
 		__builtin_memcpy(e->path, pending->key.path, sizeof(e->path));
-		bpf_ringbuf_submit(e, 0);
+		adam_event_submit(&mon_events, e);
 	}
 	if (bpf_map_delete_elem(&mon_pending_open, &tid) == 0)
 		__sync_fetch_and_sub(&mon_opens_pending, 1);

@@ -239,8 +239,11 @@ void EventHub::consume_loop() {
       rebuild = applied_generation_ != sources_generation_;
     }
     if (rebuild) rebuild_ring_buffers(active);
+    // The programs wake this thread only once a ring is
+    // 1/ADAM_EVENT_WAKEUP_SHARE full (bpf/adam/events.h): the timeout is
+    // what reads a trickle of events.
     epoll_event events[2];
-    const int n = ::epoll_wait(epoll_fd_, events, 2, 1000);
+    const int n = ::epoll_wait(epoll_fd_, events, 2, ADAM_EVENT_POLL_MS);
     for (int i = 0; i < n; ++i) {
       if (events[i].data.fd == wake_fd_) {
         uint64_t count;
