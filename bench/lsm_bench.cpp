@@ -491,12 +491,12 @@ struct Runs {
   json probes = json::object();       // probe: its distinct outcomes over the rounds
 };
 
-// The median of the per-round ratios against the same round's baseline, as
-// a percentage above it.
+// paired_overhead_pct() of one measure of the samples.
 double paired_overhead_pct(const std::vector<Sample>& runs, const std::vector<Sample>& base, Measure m) {
-  std::vector<double> ratios;
-  for (size_t i = 0; i < runs.size() && i < base.size(); ++i) ratios.push_back(m(runs[i]) / m(base[i]));
-  return round_to((median(ratios) - 1) * 100, 2);
+  std::vector<double> a, b;
+  for (const Sample& s : runs) a.push_back(m(s));
+  for (const Sample& s : base) b.push_back(m(s));
+  return adam::bench::paired_overhead_pct(a, b);
 }
 
 json storm_summary(const std::vector<Sample>& runs, const std::vector<Sample>* base, int operations) {

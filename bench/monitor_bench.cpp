@@ -13,9 +13,9 @@
 // In each: an exec storm (--execs posix_spawn of /bin/true, each waited for)
 // and, for none and monitor, an open storm (--opens openat+close of a file
 // outside the watched prefixes). Prints one JSON line: median wall times,
-// overhead against none, events stored and lost, adamd's CPU (user+sys)
-// from the storm's start until its events are stored, the peers' records,
-// and the targets as booleans. A peer that cannot run is "skipped" with the
+// overhead against none (the median of the per-round ratios), events stored
+// and lost, adamd's CPU (user+sys) from the storm's start until its events
+// are stored, the peers' records, and the targets as booleans. A peer that cannot run is "skipped" with the
 // reason. Audit is left as found: our rule deleted by its key, our auditd
 // stopped, the kernel's enabled flag set back.
 // Usage (root): build/bench/monitor_bench [--execs 5000] [--opens 200000] [--rounds 5]
@@ -319,18 +319,15 @@ json summary(const Runs& runs, const Runs* none) {
   };
   json s = {{"exec_median_s", round_to(median(runs.exec_s), 4)}, {"exec_runs_ms", ms(runs.exec_s)}};
   if (!runs.records.empty()) s["rounds"] = runs.records;
-  if (none) s["exec_overhead_pct"] = round_to((median(runs.exec_s) / median(none->exec_s) - 1) * 100, 2);
+  if (none) s["exec_overhead_pct"] = paired_overhead_pct(runs.exec_s, none->exec_s);
   s["exec_storm_cpu_s"] = round_to(median(runs.exec_cpu_s), 3);
-  if (none)
-    s["exec_cpu_overhead_pct"] = round_to((median(runs.exec_cpu_s) / median(none->exec_cpu_s) - 1) * 100, 2);
+  if (none) s["exec_cpu_overhead_pct"] = paired_overhead_pct(runs.exec_cpu_s, none->exec_cpu_s);
   if (!runs.open_s.empty()) {
     s["open_median_s"] = round_to(median(runs.open_s), 4);
     s["open_storm_cpu_s"] = round_to(median(runs.open_cpu_s), 3);
-    if (none)
-      s["open_cpu_overhead_pct"] =
-          round_to((median(runs.open_cpu_s) / median(none->open_cpu_s) - 1) * 100, 2);
+    if (none) s["open_cpu_overhead_pct"] = paired_overhead_pct(runs.open_cpu_s, none->open_cpu_s);
     s["open_runs_ms"] = ms(runs.open_s);
-    if (none) s["open_overhead_pct"] = round_to((median(runs.open_s) / median(none->open_s) - 1) * 100, 2);
+    if (none) s["open_overhead_pct"] = paired_overhead_pct(runs.open_s, none->open_s);
   }
   if (!runs.adamd_exec_cpu_s.empty()) {
     s["adamd_cpu_exec_storm_s"] = round_to(median(runs.adamd_exec_cpu_s), 2);

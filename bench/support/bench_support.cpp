@@ -153,6 +153,12 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+double paired_overhead_pct(const std::vector<double>& runs, const std::vector<double>& base) {
+  std::vector<double> ratios;
+  for (size_t i = 0; i < runs.size() && i < base.size(); ++i) ratios.push_back(runs[i] / base[i]);
+  return round_to((median(ratios) - 1) * 100, 2);
+}
+
 double round_to(double v, int digits) {
   const double scale = std::pow(10.0, digits);
   return std::round(v * scale) / scale;

@@ -56,6 +56,10 @@ bool executable(const std::string& name);  // in /usr/sbin, /usr/bin, /sbin or /
 double exec_storm(int n, std::set<int>* pids = nullptr);
 
 double median(std::vector<double> v);
+// The median of the per-round ratios runs[i] / base[i], as a percentage
+// above 1: rounds run seconds apart, so a slow stretch of a shared machine
+// weighs on both sides of a ratio, where a ratio of medians mixes rounds.
+double paired_overhead_pct(const std::vector<double>& runs, const std::vector<double>& base);
 // `v` with `digits` decimals (divided, not multiplied back, so the JSON
 // shows 0.5781 rather than 0.5781000000000001).
 double round_to(double v, int digits);
