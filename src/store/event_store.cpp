@@ -87,9 +87,16 @@ std::optional<std::string> sql_text(const nlohmann::json& v) {
       return v.get<std::string>();
     case nlohmann::json::value_t::boolean:
       return v.get<bool>() ? "1" : "0";
+    case nlohmann::json::value_t::number_unsigned:
+      // Past int64, SQLite reads the number as a real.
+      if (v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+        return sql_text(nlohmann::json(static_cast<double>(v.get<uint64_t>())));
+      return v.dump();
     case nlohmann::json::value_t::number_float: {
-      // SQLite writes a real with 15 significant digits and always a point.
-      std::string text = fmt::format("{:.15g}", v.get<double>());
+      // SQLite writes a real with 15 significant digits and always a point,
+      // and -0.0 as 0.0.
+      const double d = v.get<double>();
+      std::string text = fmt::format("{:.15g}", d == 0 ? 0.0 : d);
       if (text.find_first_of(".ein") == std::string::npos) text += ".0";
       if (const size_t e = text.find('e'); e != std::string::npos && text.find('.') == std::string::npos)
         text.insert(e, ".0");
