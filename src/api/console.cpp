@@ -196,6 +196,7 @@ std::vector<Route> console_routes(Auth& auth) {
   events.page = Page::machine;
   events.nav = "Events";
   events.shows = "/api/v1/events";  // a link to a query of events opens this page on it
+  events.scans_store = true;
   r.push_back(std::move(events));
   // The machine's tokens, with the create form and a revoke button per token.
   Route tokens{"GET", "/tokens", "/tokens", Access::admin, [](const Request& req) {

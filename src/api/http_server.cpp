@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -14,6 +15,7 @@
 #include <boost/beast/ssl.hpp>
 #include <cctype>
 #include <exception>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -95,11 +97,17 @@ bool malformed(const error_code& ec) {
 }  // namespace
 
 struct Server::Impl {
-  Impl(Limits l, Application a) : limits(l), app(std::move(a)), workers(static_cast<size_t>(l.workers)) {}
+  Impl(Limits l, Application a)
+      : limits(l),
+        app(std::move(a)),
+        workers(static_cast<size_t>(l.workers)),
+        scan_workers(l.scan_workers > 0 ? static_cast<size_t>(l.scan_workers)
+                                        : std::max<size_t>(1, std::thread::hardware_concurrency() / 2)) {}
 
   Limits limits;
   Application app;
   asio::thread_pool workers;
+  asio::thread_pool scan_workers;
   // Everything below belongs to the I/O thread.
   bool stopping = false;
   // Set once run() is over: connections still open then are destroyed with
@@ -115,16 +123,17 @@ struct Server::Impl {
   tcp::acceptor acceptor{ioc};
   asio::steady_timer stop_deadline{ioc};
 
-  // Runs f() on a worker and resumes the coroutine on the I/O thread with
-  // its result (or exception). The work guard keeps run() going meanwhile.
+  // Runs f() on a worker of `pool` and resumes the coroutine on the I/O
+  // thread with its result (or exception). The work guard keeps run() going
+  // meanwhile.
   template <class F>
-  auto on_worker(F f) -> awaitable<std::invoke_result_t<F&>> {
+  auto on_worker(asio::thread_pool& pool, F f) -> awaitable<std::invoke_result_t<F&>> {
     using R = std::invoke_result_t<F&>;
     return asio::async_initiate<decltype(use_awaitable), void(std::exception_ptr, R)>(
-        [this, f = std::move(f)](auto handler) mutable {
+        [this, &pool, f = std::move(f)](auto handler) mutable {
           auto work = asio::make_work_guard(ioc);
           asio::post(
-              workers, [f = std::move(f), handler = std::move(handler), work = std::move(work)]() mutable {
+              pool, [f = std::move(f), handler = std::move(handler), work = std::move(work)]() mutable {
                 std::exception_ptr error;
                 R result{};
                 try {
@@ -296,7 +305,7 @@ awaitable<void> Server::Impl::serve(S& stream, const std::string& peer) {
     Admission admission;
     try {
       auto admit = [this, &head] { return app.admit(head); };
-      admission = co_await on_worker(admit);
+      admission = co_await on_worker(workers, admit);
     } catch (const std::exception& e) {
       spdlog::error("{} {}: {}", head.method, head.target, e.what());
       admission.answer = app.error(500, "internal", e.what(), hx);
@@ -354,7 +363,7 @@ awaitable<void> Server::Impl::serve(S& stream, const std::string& peer) {
       // A named lambda capturing by reference: g++ 12 mishandles init-captures
       // of a temporary lambda inside a co_await expression.
       auto proceed = [&admission, &body] { return admission.proceed(std::move(body)); };
-      outcome = co_await on_worker(proceed);
+      outcome = co_await on_worker(admission.scan ? scan_workers : workers, proceed);
     } catch (const std::exception& e) {
       spdlog::error("{} {}: {}", head.method, head.target, e.what());
       outcome.response = app.error(500, "internal", e.what(), hx);
@@ -423,7 +432,7 @@ awaitable<void> Server::Impl::serve_stream(S& stream, Outcome& outcome) {
         });
         return std::pair(std::move(frames), more);
       };
-      polled = co_await on_worker(poll);
+      polled = co_await on_worker(workers, poll);
     } catch (const std::exception& e) {
       spdlog::error("stream: {}", e.what());
       break;
@@ -581,6 +590,7 @@ void Server::run() {
   impl.ioc.run();
   impl.ran_out = true;
   impl.workers.join();
+  impl.scan_workers.join();
 }
 
 void Server::stop() {

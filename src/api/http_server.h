@@ -31,6 +31,11 @@ struct Limits {
   size_t max_connections_per_client = 1024;          // by peer address
   std::chrono::seconds stream_keepalive{15};         // a comment line on an idle stream
   int workers = 4;
+  // The answers that scan the event store (Admission::scan) run on workers
+  // of their own, this many: a burst of them (tens of ms of CPU each where
+  // other routes take microseconds) keeps to them and leaves the other
+  // cores and workers to the rest of the API. Half the cores, at least one.
+  int scan_workers = 0;  // 0: that default
 };
 
 struct Head {
@@ -62,6 +67,7 @@ struct Admission {
   std::optional<Response> answer;
   std::function<Outcome(std::string body)> proceed;
   size_t max_body = 0;  // the route's own body limit, below Limits::max_body_bytes; 0: that one
+  bool scan = false;    // proceed() on the scan workers (Limits::scan_workers)
 };
 
 struct Application {

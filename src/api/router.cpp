@@ -303,7 +303,7 @@ http::Admission Router::admit(const http::Head& head) {
                              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
             return out;
           },
-          max_body};
+          max_body, found->route.scans_store};
 }
 
 http::Outcome Router::run(const Entry& entry, Request req, const std::string& token_name, std::string body) {

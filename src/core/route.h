@@ -140,6 +140,12 @@ struct Route {
   // {"item"}: a link to /api/v1/x/items/7 opens /x?item=7).
   std::string shows;
   std::vector<std::string> shows_params;
+  // The handler reads a range of the event store (pages of events,
+  // histograms, a process tree of the past): tens of milliseconds of CPU
+  // where most routes take microseconds. It runs on the server's scan
+  // workers (http::Limits::scan_workers), so a burst of such requests
+  // cannot hold every worker and core the rest of the API needs.
+  bool scans_store = false;
   // The plugin whose route this is (PluginManager::routes() sets it); empty
   // for the core's. A plugin's page is in a machine's navigation only when
   // that machine has the plugin.

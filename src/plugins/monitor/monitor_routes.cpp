@@ -152,26 +152,31 @@ nlohmann::json MonitorPlugin::event_links(const std::string&, const nlohmann::js
 std::vector<Route> MonitorPlugin::routes() {
   EventStore* store = ctx_.events ? &ctx_.events->store() : nullptr;
   std::vector<Route> r;
-  r.push_back({"GET", mon::kProcesses, mon::kProcesses, Access::viewer, [this, store](const Request& req) {
-                 const mon::ProcessesQuery q = mon::parse_processes_query(req.query);
-                 if (q.at) {
-                   if (!store) throw unavailable("adamd runs without an event store: there is no past");
-                   return Reply{200, mon::past_processes(*store, *q.at)};
-                 }
-                 {
-                   std::lock_guard lock(mu_);
-                   if (!kernel_)
-                     throw unavailable(
-                         "the monitor is not running: start it (POST /api/v1/plugins/monitor/start), "
-                         "or ask for a past moment (?at=TIME)");
-                 }
-                 return Reply{200, mon::live_processes(*table_, q.with_exited)};
-               }});
-  r.push_back(
-      {"GET", mon::kProcesses + "/([^/]+)", mon::kProcesses + "/{exec_id}", Access::viewer,
-       [this, store](const Request& req) {
-         return Reply{200, mon::process_detail(*table_, store, clock_, mon::exec_id_param(req.params.at(0)))};
-       }});
+  // Both read the event store: the tree at a past moment, a process's recent events.
+  Route processes{"GET", mon::kProcesses, mon::kProcesses, Access::viewer, [this, store](const Request& req) {
+                    const mon::ProcessesQuery q = mon::parse_processes_query(req.query);
+                    if (q.at) {
+                      if (!store) throw unavailable("adamd runs without an event store: there is no past");
+                      return Reply{200, mon::past_processes(*store, *q.at)};
+                    }
+                    {
+                      std::lock_guard lock(mu_);
+                      if (!kernel_)
+                        throw unavailable(
+                            "the monitor is not running: start it (POST /api/v1/plugins/monitor/start), "
+                            "or ask for a past moment (?at=TIME)");
+                    }
+                    return Reply{200, mon::live_processes(*table_, q.with_exited)};
+                  }};
+  Route process{
+      "GET", mon::kProcesses + "/([^/]+)", mon::kProcesses + "/{exec_id}", Access::viewer,
+      [this, store](const Request& req) {
+        return Reply{200, mon::process_detail(*table_, store, clock_, mon::exec_id_param(req.params.at(0)))};
+      }};
+  for (Route* route : {&processes, &process}) {
+    route->scans_store = true;
+    r.push_back(std::move(*route));
+  }
   for (auto& page : mon::processes_pages()) r.push_back(std::move(page));
   return r;
 }

@@ -223,6 +223,7 @@ std::vector<Route> processes_pages() {
   // An event's link to its process (/api/v1/monitor/processes/X) opens this page on it.
   page.shows = "/api/v1/monitor/processes/([^/]+)";
   page.shows_params = {"exec_id"};
+  page.scans_store = true;  // through the processes routes it calls
   return {std::move(page)};
 }
 
