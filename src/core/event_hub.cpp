@@ -35,6 +35,10 @@ std::string to_string(LossReason reason) {
 
 namespace {
 
+// Attempts at writing a batch while the database is locked, each waiting
+// the store's busy timeout (5 s): about a minute.
+constexpr int kBusyAttempts = 12;
+
 TimeNs clock_ns(clockid_t clock) {
   timespec ts{};
   ::clock_gettime(clock, &ts);
@@ -398,10 +402,26 @@ void EventHub::write_batch(std::vector<Queued>& batch) {
   std::map<const std::string*, int64_t> per_plugin;
   for (const auto& q : batch) ++per_plugin[q.plugin];
   std::vector<int64_t> ids;
-  try {
-    ids = store_.append(rows);
-  } catch (const std::exception& e) {
-    spdlog::error("events: writing {} events failed: {}", rows.size(), e.what());
+  // Another writer holding the database past the busy timeout (a stream of
+  // rule changes between which this one never got its turn, another
+  // process) is contention, not a failed write: the batch waits for its
+  // turn, the queue behind it counting what it cannot hold. append() leaves
+  // nothing behind when it throws. Only a lock held for a minute gives up.
+  for (int attempt = 1;; ++attempt) {
+    try {
+      ids = store_.append(rows);
+      break;
+    } catch (const SQLite::Exception& e) {
+      const int code = e.getErrorCode();
+      if ((code == SQLITE_BUSY || code == SQLITE_LOCKED) && attempt < kBusyAttempts) {
+        spdlog::warn("events: the database is locked; writing {} events again (attempt {})", rows.size(),
+                     attempt + 1);
+        continue;
+      }
+      spdlog::error("events: writing {} events failed: {}", rows.size(), e.what());
+    } catch (const std::exception& e) {
+      spdlog::error("events: writing {} events failed: {}", rows.size(), e.what());
+    }
     for (const auto& [plugin, n] : per_plugin) count_loss(*plugin, LossReason::write, n);
     return;
   }

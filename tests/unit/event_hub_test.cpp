@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -33,6 +34,24 @@ TEST_F(EventHubTest, PublishedEventsAreStoredAndCounted) {
   auto page = store_->query({.kinds = {"api.change"}}, std::nullopt, 1);
   ASSERT_EQ(page.events.size(), 1u);
   EXPECT_EQ(page.events[0].data, "{\"i\":999}");
+}
+
+// Another connection holds the database's write lock past the store's busy
+// timeout (5 s), as a stream of rule changes can: the batch waits for its
+// turn and is stored whole, nothing counted lost.
+TEST_F(EventHubTest, ABatchWaitsOutALockHeldPastTheBusyTimeoutAndLosesNothing) {
+  SQLite::Database other(dir_ + "/adam.db", SQLite::OPEN_READWRITE);
+  other.exec("BEGIN IMMEDIATE");
+  EventHub hub(*store_);
+  for (int i = 0; i < 100; ++i) hub.publish("adamd", "api.change", "{}");
+  std::this_thread::sleep_for(std::chrono::milliseconds(6500));  // the writer's first attempt gave up
+  EXPECT_EQ(store_->row_count(), 0);
+  other.exec("COMMIT");
+  hub.flush();
+  EXPECT_EQ(store_->row_count(), 100);
+  auto counters = hub.counters();
+  EXPECT_EQ(counters["adamd"].stored, 100);
+  EXPECT_TRUE(counters["adamd"].lost.empty());
 }
 
 TEST_F(EventHubTest, TheBatchWindowCommitsWithoutAFlush) {
