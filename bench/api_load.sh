@@ -8,7 +8,10 @@
 # holds a drop rule with log: true for the flood's port. Two runs of the same
 # mix, one after the other: "idle" (no flood) first, the peer, then "flood"
 # (udp_flood from a second namespace through a veth for the whole run).
-# Each family's p50/p99 latency, requests/s and errors per run; the ratio
+# Each family's p50/p99 latency, requests/s and errors per run (wrk: at the
+# client); per route, adamd's own p50/p99 time to answer (the increase of its
+# adamd_http_request_duration_seconds histogram over the run, interpolated
+# within its buckets as Prometheus' histogram_quantile does); the ratio
 # p99 under flood / p99 idle; and the flood's accounting: packets sent, the
 # packets the log rule counted, and of those the events stored and the
 # events lost by reason (adamd_events_lost_total{plugin="firewall"}), which
@@ -119,6 +122,7 @@ print(json.dumps({"rule_packets": packets, "stored": stored, "lost": lost, "queu
 # The three wrk processes of one run at once; each prints its family's JSON line.
 run_mix() {
   local name=$1 pids=()
+  ip netns exec "$NS_B" curl -sf "$API/metrics" > "$STATE/$name-metrics-before.txt"
   for spec in reads:20:2 events:20:2 rules:10:1; do
     IFS=: read -r family conns threads <<< "$spec"
     ip netns exec "$NS_B" wrk -t "$threads" -c "$conns" -d "${SECONDS_PER_RUN}s" --timeout 10s --latency \
@@ -126,6 +130,7 @@ run_mix() {
     pids+=($!)
   done
   for pid in "${pids[@]}"; do wait "$pid"; done
+  ip netns exec "$NS_B" curl -sf "$API/metrics" > "$STATE/$name-metrics-after.txt"
   for family in reads events rules; do
     grep '^{"family"' "$STATE/$name-$family.out" ||
       { echo "api_load: wrk $family printed no result:" >&2; cat "$STATE/$name-$family.out" >&2; exit 1; }
@@ -162,8 +167,48 @@ after=$(settled)
 rules_left=$(api GET /api/v1/firewall/rules | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["rules"]))')
 
 python3 - "$STATE" "$SECONDS_PER_RUN" "$LOG_RATE" "$before" "$after" "$rules_left" <<'PY'
-import json, sys
+import json, re, sys
 state, seconds, log_rate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+
+def histograms(path):
+    """adamd_http_request_duration_seconds of one /metrics text: per "METHOD route",
+    the cumulative count of each bucket bound (inf for +Inf)."""
+    out = {}
+    for line in open(path):
+        m = re.match(r'adamd_http_request_duration_seconds_bucket\{method="(\w+)",route="([^"]*)",le="([^"]+)"\} (\S+)', line)
+        if m:
+            le = float("inf") if m.group(3) == "+Inf" else float(m.group(3))
+            out.setdefault(f"{m.group(1)} {m.group(2)}", {})[le] = float(m.group(4))
+    return out
+
+def quantile(q, buckets):
+    """histogram_quantile as Prometheus computes it: linear within the bucket;
+    above the last finite bound, that bound (">" in the answer)."""
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]]
+    rank, lower, below = q * total, 0.0, 0.0
+    for le in bounds:
+        if buckets[le] >= rank:
+            if le == float("inf"):
+                return f">{lower * 1000:g}"
+            inside = buckets[le] - below
+            return round((lower + (le - lower) * ((rank - below) / inside if inside else 1)) * 1000, 3)
+        lower, below = le, buckets[le]
+
+def route_latency(name):
+    """Per route, adamd's own time to answer during run `name` (the delta of its
+    histogram over the run): requests, p50 and p99 in ms."""
+    before, after = histograms(f"{state}/{name}-metrics-before.txt"), histograms(f"{state}/{name}-metrics-after.txt")
+    out = {}
+    for route, buckets in sorted(after.items()):
+        delta = {le: n - before.get(route, {}).get(le, 0) for le, n in buckets.items()}
+        if route.endswith(" /metrics") and delta[float("inf")] <= 2:
+            continue  # only this script's own two reads
+        if delta[float("inf")] > 0:
+            out[route] = {"requests": int(delta[float("inf")]), "p50_ms": quantile(0.5, delta),
+                          "p99_ms": quantile(0.99, delta)}
+    return out
+
 before, after, rules_left = json.loads(sys.argv[4]), json.loads(sys.argv[5]), int(sys.argv[6])
 runs = {name: {r["family"]: r for r in map(json.loads, open(f"{state}/{name}.jsonl"))} for name in ("idle", "flood")}
 sent = json.load(open(f"{state}/send.json"))["packets"]
@@ -181,6 +226,7 @@ print(json.dumps({
     "seconds": seconds, "clients": 50, "log_rate": log_rate, "runs": runs, "errors": errors,
     "p99_flood_vs_idle": {f: round(runs["flood"][f]["p99_ms"] / runs["idle"][f]["p99_ms"], 2) for f in runs["idle"]},
     "rps_flood_vs_idle": {f: round(runs["flood"][f]["rps"] / runs["idle"][f]["rps"], 2) for f in runs["idle"]},
+    "server_latency_by_route": {name: route_latency(name) for name in ("idle", "flood")},
     "flood": flood, "rules_left": rules_left}))
 sys.exit(1 if errors or flood["counted_not_stored_or_lost"] else 0)
 PY
