@@ -189,22 +189,14 @@ json event_counters_json(const EventCounters& c) {
 
 std::vector<Route> event_routes(ApiContext& ctx) {
   std::vector<Route> r;
-  Route page{"GET",
-             "/api/v1/events",
-             "/api/v1/events",
-             Access::viewer,
-             [&ctx](const Request& req) { return events_page(ctx, req); },
-             html::events};
-  page.scans_store = true;
-  r.push_back(std::move(page));
-  Route counts{"GET",
-               "/api/v1/events/histogram",
-               "/api/v1/events/histogram",
-               Access::viewer,
-               [&ctx](const Request& req) { return histogram(ctx, req); },
-               html::histogram};
-  counts.scans_store = true;
-  r.push_back(std::move(counts));
+  // Pages and histograms read ranges of the store: the scan workers'.
+  for (Route route : {Route{"GET", "/api/v1/events", "/api/v1/events", Access::viewer,
+                            [&ctx](const Request& req) { return events_page(ctx, req); }, html::events},
+                      Route{"GET", "/api/v1/events/histogram", "/api/v1/events/histogram", Access::viewer,
+                            [&ctx](const Request& req) { return histogram(ctx, req); }, html::histogram}}) {
+    route.scans_store = true;
+    r.push_back(std::move(route));
+  }
   Route stream{"GET", "/api/v1/events/stream", "/api/v1/events/stream", Access::viewer};
   stream.stream = [&ctx](const Request& req) { return event_stream(ctx, req); };
   r.push_back(std::move(stream));
