@@ -45,8 +45,8 @@ test: build
 
 # `make fuzz FUZZ_SECONDS=30`: the libFuzzer targets of tests/fuzz/, built in
 # the ASan folder (the one `make build SANITIZE=address,undefined` makes),
-# each run FUZZ_SECONDS on a scratch copy of its seeds (scripts/fuzz.sh).
-# FUZZ_TARGETS="rule_json_fuzz ..." picks some.
+# each run FUZZ_SECONDS on a scratch copy of its seeds (scripts/fuzz.sh), JOBS
+# targets at a time. FUZZ_TARGETS="rule_json_fuzz ..." picks some.
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS ?=
 FUZZ_BUILD_DIR := build-address-undefined
@@ -54,7 +54,7 @@ fuzz: deps
 	test -f $(FUZZ_BUILD_DIR)/CMakeCache.txt || cmake -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
 	  -DADAM_SANITIZE=address,undefined -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
 	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target fuzz_targets
-	scripts/fuzz.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	FUZZ_JOBS=$(JOBS) scripts/fuzz.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # The Debian package: $(BUILD_DIR)/adam_<version>_amd64.deb (cmake/Package.cmake).
 package: build
