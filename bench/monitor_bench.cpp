@@ -5,13 +5,16 @@
 //   none      nothing watching;
 //   monitor   a real build/adamd (own state dir, pin dir and port) with the
 //             monitor started through the API with every event kind on;
+//   hooks     an empty program on each of the monitor's exec, fork, exit and
+//             syscall tracepoints (bench/monitor_hooks.bpf.c): what hooking
+//             there costs before a program does anything, the monitor's floor;
 //   auditd    Linux audit: Debian's auditd (started by the bench with its own
 //             config directory and log when none runs) and the rule
 //             `-a always,exit -F arch=b64 -S execve,execveat`;
 //   bpftrace  Debian's bpftrace printing one line per
 //             tracepoint:sched:sched_process_exec into a pipe the bench drains.
 // In each: an exec storm (--execs posix_spawn of /bin/true, each waited for)
-// and, for none and monitor, an open storm (--opens openat+close of a file
+// and, for none, monitor and hooks, an open storm (--opens openat+close of a file
 // outside the watched prefixes). Prints one JSON line: median wall times,
 // overhead against none (the median of the per-round ratios), events stored
 // and lost, adamd's CPU (user+sys) from the storm's start until its events
@@ -42,6 +45,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/bpf_handle.h"
+#include "monitor_hooks.skel.h"
 #include "support/bench_support.h"
 
 namespace {
@@ -303,6 +308,27 @@ class Bpftrace {
   std::atomic<long> lines_{0};
 };
 
+// The `hooks` configuration: bench/monitor_hooks.bpf.c loaded once,
+// attached for a round and detached after it.
+class Hooks {
+ public:
+  // Why the programs cannot run here, or "".
+  std::string probe() {
+    skel_.reset(monitor_hooks_bpf__open_and_load());
+    return skel_ ? "" : "bench/monitor_hooks.bpf.c does not load: " + adam::libbpf_error(-errno);
+  }
+  void attach() {
+    if (int err = monitor_hooks_bpf__attach(skel_.get()))
+      throw std::runtime_error("attaching bench/monitor_hooks.bpf.c failed: " + adam::libbpf_error(err));
+  }
+  void detach() {
+    if (skel_) monitor_hooks_bpf__detach(skel_.get());
+  }
+
+ private:
+  adam::SkeletonPtr<monitor_hooks_bpf, monitor_hooks_bpf__destroy> skel_;
+};
+
 // One configuration's runs, summarised for the JSON.
 struct Runs {
   std::string skipped;  // why it could not run
@@ -361,13 +387,14 @@ int main(int argc, char** argv) {
   }
   stop_on_signals();
 
-  enum Config { none, monitor, audit, bpftrace };
-  const char* names[] = {"none", "monitor", "auditd", "bpftrace"};
-  Runs runs[4];
+  enum Config { none, monitor, hooks, audit, bpftrace, kConfigs };
+  const char* names[kConfigs] = {"none", "monitor", "hooks", "auditd", "bpftrace"};
+  Runs runs[kConfigs];
   int code = 0;
   std::unique_ptr<Adamd> adamd;
   std::unique_ptr<Audit> audit_peer;
   Bpftrace bpftrace_peer;
+  Hooks hooks_floor;
   try {
     adamd = std::make_unique<Adamd>("monbench");
     audit_peer = std::make_unique<Audit>(adamd->dir());
@@ -377,6 +404,7 @@ int main(int argc, char** argv) {
     const std::string started = adamd->post("/api/v1/plugins/monitor/start");
     if (started != "running") runs[monitor].skipped = "monitor does not start: " + started;
     adamd->post("/api/v1/plugins/monitor/stop");
+    runs[hooks].skipped = hooks_floor.probe();
     runs[audit].skipped = audit_peer->probe();
     runs[bpftrace].skipped = bpftrace_peer.probe();
     const double lost_before = metric_sum(adamd->metrics(), "adamd_events_lost_total");
@@ -385,7 +413,7 @@ int main(int argc, char** argv) {
     open_storm(std::max(opens / 10, 1), open_target);
 
     std::vector<Config> order;
-    for (Config c : {none, monitor, audit, bpftrace})
+    for (Config c : {none, monitor, hooks, audit, bpftrace})
       if (runs[c].skipped.empty()) order.push_back(c);
     for (int round = 0; round < rounds; ++round) {
       for (size_t k = 0; k < order.size(); ++k) {
@@ -396,6 +424,8 @@ int main(int argc, char** argv) {
           const std::string state = adamd->post("/api/v1/plugins/monitor/start");
           if (state != "running") throw std::runtime_error("monitor did not start: " + state);
           settle(*adamd, 0);  // the seeding from /proc is stored before the storm
+        } else if (c == hooks) {
+          hooks_floor.attach();
         } else if (c == audit) {
           audit_peer->start();
         } else if (c == bpftrace) {
@@ -422,7 +452,7 @@ int main(int argc, char** argv) {
           std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the peer's output drained
           r.peer_cpu_s.push_back(cpu_seconds(peer) - peer_cpu0);
         }
-        if (c == none || c == monitor) {
+        if (c == none || c == monitor || c == hooks) {
           const double stored1 = monitor_stored(*adamd);
           cpu0 = cpu_seconds(adamd->pid());
           storm_cpu0 = storm_cpu_seconds();
@@ -435,6 +465,8 @@ int main(int argc, char** argv) {
         }
         if (c == monitor) {
           adamd->post("/api/v1/plugins/monitor/stop");
+        } else if (c == hooks) {
+          hooks_floor.detach();
         } else if (c == audit) {
           audit_peer->stop();
           record = audit_peer->recorded();
@@ -449,8 +481,15 @@ int main(int argc, char** argv) {
     const std::string metrics = adamd->metrics();
     const double lost = metric_sum(metrics, "adamd_events_lost_total") - lost_before;
     json result = {{"execs", execs}, {"opens", opens}, {"rounds", rounds}};
-    for (Config c : {none, monitor, audit, bpftrace})
+    for (Config c : {none, monitor, hooks, audit, bpftrace})
       result[names[c]] = summary(runs[c], c == none ? nullptr : &runs[none]);
+    if (runs[monitor].skipped.empty() && runs[hooks].skipped.empty() && rounds > 0) {
+      // What the monitor's programs add to the floor of their hooks, round by round.
+      result["monitor"]["exec_overhead_over_hooks_pct"] =
+          paired_overhead_pct(runs[monitor].exec_s, runs[hooks].exec_s);
+      result["monitor"]["open_overhead_over_hooks_pct"] =
+          paired_overhead_pct(runs[monitor].open_s, runs[hooks].open_s);
+    }
     result["events_lost"] = lost;
     result["events_lost_by_reason"] = metric_by_label(metrics, "adamd_events_lost_total", "reason");
     json targets = json::object();
@@ -476,6 +515,7 @@ int main(int argc, char** argv) {
     code = 1;
   }
   bpftrace_peer.stop();
+  hooks_floor.detach();
   if (audit_peer) audit_peer->stop();
   adamd.reset();
   return code;
