@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,11 +21,17 @@ void ip(const std::string& args, bool may_fail = false) {
   if (rc != 0 && !may_fail) throw std::runtime_error("demo lab: '" + cmd + "' failed");
 }
 
-// Starts a background command with its output discarded.
+// Starts a background command with its output discarded. It ends with
+// adamd even when adamd is killed and no destructor runs: the parent-death
+// signal, which the kernel sends when the forking thread ends (adamd's main
+// thread builds the lab) and which root's exec of ping keeps.
 pid_t spawn(const std::vector<std::string>& argv) {
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("demo lab: fork failed");
   if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(0);  // adamd ended before the prctl
     const int devnull = ::open("/dev/null", O_RDWR);
     ::dup2(devnull, 1);
     ::dup2(devnull, 2);

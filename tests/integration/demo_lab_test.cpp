@@ -2,7 +2,13 @@
 // firewall sees, and Ctrl-C/SIGTERM removes it.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <thread>
+#include <vector>
 
 #include "support/adamd.h"
 #include "support/netns.h"
@@ -38,6 +44,77 @@ TEST(DemoLab, ComesUpWithTrafficAndIsRemovedOnShutdown) {
       << "the lab is gone after shutdown";
   EXPECT_NE(pair.exec(pair.b(), "ip link show adam-demo0 >/dev/null 2>&1"), 0)
       << "the veth pair went with it";
+}
+
+// The pids of `parent`'s children whose command is `comm` (from /proc).
+std::vector<pid_t> children_named(pid_t parent, const std::string& comm) {
+  std::vector<pid_t> found;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    // pid (comm) state ppid ...: comm may hold spaces, so read from its ')'.
+    const auto open = line.find('('), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    char state = 0;
+    int ppid = 0;
+    if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) != 2) continue;
+    if (ppid == parent && state != 'Z' && line.substr(open + 1, close - open - 1) == comm)
+      found.push_back(std::stoi(name));
+  }
+  return found;
+}
+
+// Whether `pid` still runs (a zombie nobody reaps does not).
+bool alive(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
+}
+
+// A killed adamd runs no destructor: the lab's pings must not outlive it
+// (they would ping on, unowned, until the machine reboots), and the next
+// start replaces the namespace it left.
+TEST(DemoLab, ItsTrafficDiesWithAKilledAdamdAndTheNextStartRebuildsIt) {
+  if (!have_root()) GTEST_SKIP() << "needs root (network namespaces, BPF)";
+  if (capture("ip netns list").find("adam-demo") != std::string::npos)
+    GTEST_SKIP() << "a demo lab is running on this machine (make run?): not touching it";
+  struct LabLeftovers {  // what a failed test would leave: a killed adamd's lab
+    ~LabLeftovers() {
+      capture("ip netns pids adam-demo 2>/dev/null | xargs -r kill; ip netns delete adam-demo 2>/dev/null");
+    }
+  } leftovers;
+  NetnsPair pair;
+  Adamd::Options o;
+  o.netns = pair.b();
+  o.args = {"--demo"};
+  Adamd adamd(o);
+  ASSERT_TRUE(adamd.running());
+  const std::vector<pid_t> pings = children_named(adamd.pid(), "ping");
+  ASSERT_EQ(pings.size(), 3u) << "two pings in the lab's namespace, one on the host side";
+
+  adamd.kill9();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  std::vector<pid_t> running = pings;
+  while (!running.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::erase_if(running, [](pid_t pid) { return !alive(pid); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(running.empty()) << running.size() << " of the lab's pings outlived the killed adamd";
+  for (pid_t pid : running) ::kill(pid, SIGKILL);
+  EXPECT_NE(capture("ip netns list").find("adam-demo"), std::string::npos)
+      << "the namespace stays: nothing ran to remove it";
+
+  adamd.start();
+  ASSERT_TRUE(adamd.running());
+  EXPECT_EQ(children_named(adamd.pid(), "ping").size(), 3u) << "a new lab, with its traffic";
+  EXPECT_EQ(adamd.stop(), 0);
+  EXPECT_EQ(capture("ip netns list").find("adam-demo"), std::string::npos)
+      << "the lab is gone after shutdown";
 }
 
 }  // namespace
