@@ -5,13 +5,12 @@
 #include <signal.h>
 
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <thread>
 #include <vector>
 
 #include "support/adamd.h"
 #include "support/netns.h"
+#include "support/proc.h"
 
 namespace adam::test {
 namespace {
@@ -46,34 +45,17 @@ TEST(DemoLab, ComesUpWithTrafficAndIsRemovedOnShutdown) {
       << "the veth pair went with it";
 }
 
-// The pids of `parent`'s children whose command is `comm` (from /proc).
-std::vector<pid_t> children_named(pid_t parent, const std::string& comm) {
-  std::vector<pid_t> found;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    // pid (comm) state ppid ...: comm may hold spaces, so read from its ')'.
-    const auto open = line.find('('), close = line.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) continue;
-    char state = 0;
-    int ppid = 0;
-    if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) != 2) continue;
-    if (ppid == parent && state != 'Z' && line.substr(open + 1, close - open - 1) == comm)
-      found.push_back(std::stoi(name));
-  }
-  return found;
+// Whether `pid` runs (a zombie nobody reaps does not).
+bool alive(int pid) {
+  const ProcStat stat = proc_stat(pid);
+  return !stat.fields.empty() && stat.fields[0] != "Z";
 }
 
-// Whether `pid` still runs (a zombie nobody reaps does not).
-bool alive(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return false;
-  const auto close = line.rfind(')');
-  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
+// The running children of `parent` whose command is `comm`.
+std::vector<int> children_named(int parent, const std::string& comm) {
+  std::vector<int> found = children_of(parent);
+  std::erase_if(found, [&](int pid) { return !alive(pid) || proc_stat(pid).comm != comm; });
+  return found;
 }
 
 // A killed adamd runs no destructor: the lab's pings must not outlive it
@@ -94,18 +76,18 @@ TEST(DemoLab, ItsTrafficDiesWithAKilledAdamdAndTheNextStartRebuildsIt) {
   o.args = {"--demo"};
   Adamd adamd(o);
   ASSERT_TRUE(adamd.running());
-  const std::vector<pid_t> pings = children_named(adamd.pid(), "ping");
+  const std::vector<int> pings = children_named(adamd.pid(), "ping");
   ASSERT_EQ(pings.size(), 3u) << "two pings in the lab's namespace, one on the host side";
 
   adamd.kill9();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  std::vector<pid_t> running = pings;
+  std::vector<int> running = pings;
   while (!running.empty() && std::chrono::steady_clock::now() < deadline) {
-    std::erase_if(running, [](pid_t pid) { return !alive(pid); });
+    std::erase_if(running, [](int pid) { return !alive(pid); });
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_TRUE(running.empty()) << running.size() << " of the lab's pings outlived the killed adamd";
-  for (pid_t pid : running) ::kill(pid, SIGKILL);
+  for (int pid : running) ::kill(pid, SIGKILL);
   EXPECT_NE(capture("ip netns list").find("adam-demo"), std::string::npos)
       << "the namespace stays: nothing ran to remove it";
 

@@ -13,7 +13,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <iterator>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -21,6 +20,7 @@
 #include "core/time_range.h"
 #include "support/adamd.h"
 #include "support/netns.h"
+#include "support/proc.h"
 
 namespace adam::test {
 namespace {
@@ -28,40 +28,12 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-// /proc/PID/stat's fields from the third (the state) on; empty when the
-// process is gone.
-std::vector<std::string> stat_of(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t end_of_comm = stat.rfind(')');
-  if (end_of_comm == std::string::npos) return {};
-  std::istringstream rest(stat.substr(end_of_comm + 2));
-  return {std::istream_iterator<std::string>(rest), std::istream_iterator<std::string>()};
-}
-
-// /proc/PID/stat's parent pid; 0 when the process is gone.
-int parent_of(int pid) {
-  const std::vector<std::string> fields = stat_of(pid);
-  return fields.size() > 1 ? std::stoi(fields[1]) : 0;
-}
-
 // "Z" (a zombie) and its thread count (more than 1: its leader called
 // pthread_exit, the process runs), or another state.
 std::pair<std::string, int> state_of(int pid) {
-  const std::vector<std::string> fields = stat_of(pid);
+  const std::vector<std::string> fields = proc_stat(pid).fields;
   if (fields.size() < 18) return {"gone", 0};
   return {fields[0], std::stoi(fields[20 - 3])};
-}
-
-// The processes whose parent is `pid`.
-std::vector<int> children_of(int pid) {
-  std::vector<int> out;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    if (parent_of(std::stoi(name)) == pid) out.push_back(std::stoi(name));
-  }
-  return out;
 }
 
 // `sh -c SCRIPT` in a process group of its own, killed with the group when

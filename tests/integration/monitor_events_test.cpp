@@ -15,13 +15,11 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +34,7 @@
 #include "plugins/monitor/process.h"
 #include "support/event_store_fixture.h"
 #include "support/netns.h"
+#include "support/proc.h"
 #include "support/sanitizers.h"
 
 extern char** environ;
@@ -92,10 +91,7 @@ pid_t run(const std::vector<std::string>& argv) {
 
 // This process's exec id, from /proc like the plugin's seed.
 std::string own_exec_id() {
-  std::ifstream in("/proc/self/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), {});
-  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
-  std::vector<std::string> f((std::istream_iterator<std::string>(fields)), {});
+  const std::vector<std::string> f = proc_stat(::getpid()).fields;
   return mon::format_exec_id({mon::BootClock::read().boot, static_cast<uint32_t>(::getpid()),
                               std::stoull(f[22 - 3]), std::stoull(f[28 - 3])});
 }
