@@ -44,13 +44,32 @@ adam_proc_ctx proc_ctx() {
   return p;
 }
 
-// Decodes `size` bytes of `record` as the hub hands them over: header, payload.
+// A decoded event, its data text and that text parsed.
+struct Decoded {
+  std::string_view kind;
+  std::string text;
+  json data;
+};
+
+// Decodes `size` bytes of `record` as the hub hands them over: header,
+// payload. Every decode also checks that the process the decoder hands the
+// process table is the one process_from_event reads from the event's data
+// (compared as text: bytes that are not UTF-8 are U+FFFD in both).
 template <typename Record>
-bool decode(const Record& record, size_t size, MonitorEvent& out) {
+bool decode(const Record& record, size_t size, Decoded& out) {
   adam_event_header header;
   std::memcpy(&header, &record, sizeof header);
   const auto* bytes = reinterpret_cast<const std::byte*>(&record);
-  return decode_record(test_clock(), header, {bytes + sizeof header, size - sizeof header}, out);
+  MonitorEvent event;
+  if (!decode_record(test_clock(), header, {bytes + sizeof header, size - sizeof header}, event))
+    return false;
+  out = {event.kind, event.data, json::parse(event.data)};
+  EXPECT_EQ(event_text(out.data), event.data)
+      << "the text a nlohmann::json object dumps (keys sorted, its escapes)";
+  EXPECT_EQ(event.ts, test_clock().boot_wall_ns + static_cast<TimeNs>(header.ts_boot_ns));
+  EXPECT_EQ(event_text(to_json(event.process)),
+            event_text(to_json(process_from_event(event.kind, out.data, event.ts))));
+  return true;
 }
 
 template <typename Record>
@@ -89,14 +108,14 @@ struct ExecRecord {
     size = offsetof(adam_mon_exec, args) + args.size();
     e->header.size = static_cast<uint32_t>(size);
   }
-  bool decode(MonitorEvent& out) const { return mon::decode(*e, size, out); }
+  bool decode(Decoded& out) const { return mon::decode(*e, size, out); }
 };
 
 TEST(MonitorDecode, ExecRecordBecomesItsEventFieldByField) {
   static constexpr char kArgs[] = "sh\0-c\0echo 'a b'  \xc3\xbc";  // the literal's own NUL ends the last
   const std::string args(kArgs, sizeof kArgs);
   ExecRecord r("/bin/sh", args);
-  MonitorEvent out;
+  Decoded out;
   ASSERT_TRUE(r.decode(out));
   EXPECT_EQ(out.kind, "process.exec");
   expect_process_fields(out.data);
@@ -112,7 +131,7 @@ TEST(MonitorDecode, ExecMarksTruncationAndKeepsTheCutLastArgument) {
   const std::string args("python3\0-c\0xxxx", 15);  // the last one cut: no NUL
   ExecRecord r(std::string(ADAM_MON_FILENAME_MAX - 1, 'f'), args,
                ADAM_MON_ARGS_TRUNCATED | ADAM_MON_FILENAME_TRUNCATED);
-  MonitorEvent out;
+  Decoded out;
   ASSERT_TRUE(r.decode(out));
   EXPECT_EQ(out.data["args"], json::array({"python3", "-c", "xxxx"}));
   EXPECT_EQ(out.data["args_truncated"], true);
@@ -122,7 +141,7 @@ TEST(MonitorDecode, ExecMarksTruncationAndKeepsTheCutLastArgument) {
 
 TEST(MonitorDecode, ExecWithoutArgsHasAnEmptyArray) {
   ExecRecord r("/sbin/init", "");
-  MonitorEvent out;
+  Decoded out;
   ASSERT_TRUE(r.decode(out));
   EXPECT_EQ(out.data["args"], json::array());
 }
@@ -131,15 +150,15 @@ TEST(MonitorDecode, InvalidUtf8BecomesReplacementCharacters) {
   const std::string args("cat\0\xff\xfe name\0", 12);
   ExecRecord r("/bin/cat", args);
   std::memcpy(r.e->proc.comm, "c\xfft", 4);
-  MonitorEvent out;
+  Decoded out;
   ASSERT_TRUE(r.decode(out));
-  const json back = json::parse(event_text(out.data));  // valid JSON text, always
+  const json& back = out.data;  // the text was valid JSON (decode parsed it)
   EXPECT_EQ(back["args"][1], "\xef\xbf\xbd\xef\xbf\xbd name");
   EXPECT_EQ(back["comm"], "c\xef\xbf\xbdt");
 }
 
 TEST(MonitorDecode, ExecRecordsOfInconsistentSizesAreRefused) {
-  MonitorEvent out;
+  Decoded out;
   {
     ExecRecord r("/bin/sh", std::string("sh\0", 3));
     r.e->args_len = 4;  // says more than was sent
@@ -165,7 +184,7 @@ TEST(MonitorDecode, ExecRecordsOfInconsistentSizesAreRefused) {
 
 TEST(MonitorDecode, ForkNamesTheChildAndItsParent) {
   auto r = record_of<adam_mon_fork>(ADAM_MON_FORK);
-  MonitorEvent out;
+  Decoded out;
   ASSERT_TRUE(decode(r, sizeof r, out));
   EXPECT_EQ(out.kind, "process.fork");
   expect_process_fields(out.data);
@@ -175,13 +194,13 @@ TEST(MonitorDecode, ForkNamesTheChildAndItsParent) {
 TEST(MonitorDecode, PidOneHasNoParentExecId) {
   auto r = record_of<adam_mon_fork>(ADAM_MON_FORK);
   r.proc.parent = {};
-  MonitorEvent out;
+  Decoded out;
   ASSERT_TRUE(decode(r, sizeof r, out));
   EXPECT_EQ(out.data["parent_exec_id"], "");
 }
 
 TEST(MonitorDecode, ExitCodesSignalsAndCoreDumps) {
-  MonitorEvent out;
+  Decoded out;
   auto r = record_of<adam_mon_exit>(ADAM_MON_EXIT);
   r.exit_code = 7 << 8;  // exit(7)
   ASSERT_TRUE(decode(r, sizeof r, out));
@@ -206,7 +225,7 @@ TEST(MonitorDecode, ExitCodesSignalsAndCoreDumps) {
 }
 
 TEST(MonitorDecode, ConnectOverIpv4AndIpv6WithTheirResults) {
-  MonitorEvent out;
+  Decoded out;
   auto r = record_of<adam_mon_connect>(ADAM_MON_CONNECT);
   r.family = AF_INET;
   r.port = 8080;
@@ -243,7 +262,7 @@ TEST(MonitorDecode, ConnectOverIpv4AndIpv6WithTheirResults) {
 }
 
 TEST(MonitorDecode, OpenWithFlagsAndResult) {
-  MonitorEvent out;
+  Decoded out;
   auto r = record_of<adam_mon_open>(ADAM_MON_OPEN);
   const std::string path = "/etc/shadow";
   std::memcpy(r.path, path.data(), path.size());
@@ -287,7 +306,7 @@ TEST(MonitorDecode, NamesOfSignalsAndErrors) {
 }
 
 TEST(MonitorDecode, FixedSizeRecordsCutOrPaddedAreRefused) {
-  MonitorEvent out;
+  Decoded out;
   auto fork = record_of<adam_mon_fork>(ADAM_MON_FORK);
   EXPECT_FALSE(decode(fork, sizeof fork - 1, out));
   auto exit = record_of<adam_mon_exit>(ADAM_MON_EXIT, sizeof(adam_mon_exit) - 8);
@@ -315,7 +334,8 @@ TEST(MonitorDecode, GarbageIsRefusedWithoutReadingPastIt) {
       MonitorEvent out;
       if (decode_record(test_clock(), header, payload, out)) {
         ++accepted;
-        EXPECT_TRUE(json::accept(event_text(out.data))) << event_text(out.data);
+        ASSERT_TRUE(json::accept(out.data)) << out.data;
+        EXPECT_EQ(event_text(json::parse(out.data)), out.data);
       }
     }
   }

@@ -210,9 +210,9 @@ TEST_F(ProcessTableTest, AProcessTwoRoundsDoNotFindHasExitedUnseen) {
 }
 
 TEST_F(ProcessTableTest, OtherKindsAreIgnoredAndBadDataThrows) {
-  table_.apply("net.connect", {{"pid", 100}, {"exec_id", shell_}}, 70 * kSecond);
+  table_.apply("net.connect", nlohmann::json{{"pid", 100}, {"exec_id", shell_}}, 70 * kSecond);
   EXPECT_EQ(table_.size(), 2u);
-  EXPECT_THROW(table_.apply("process.exec", {{"pid", 5}}, 70 * kSecond), nlohmann::json::exception);
+  EXPECT_THROW(table_.apply("process.exec", nlohmann::json{{"pid", 5}}, 70 * kSecond), nlohmann::json::exception);
   EXPECT_EQ(table_.size(), 2u);
 }
 

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <concepts>
 #include <cstddef>
 #include <cstring>
 
@@ -47,17 +49,90 @@ TimeNs started_of(const BootClock& clock, const adam_proc_id& id) {
   return clock.wall_of_ticks(clock.ticks_of(id.start_ns));
 }
 
-nlohmann::json process_fields(const BootClock& clock, const adam_proc_ctx& p) {
-  return {{"pid", p.self.tgid},
-          {"tid", p.tid},
-          {"ppid", p.ppid},
-          {"uid", p.uid},
-          {"gid", p.gid},
-          {"comm", bounded(p.comm, sizeof p.comm)},
-          {"cgroup_id", p.cgroup_id},
-          {"exec_id", exec_id_of(clock, p.self)},
-          // pid 1 and kthreadd have the idle task (tgid 0) for a parent.
-          {"parent_exec_id", p.parent.tgid == 0 ? std::string() : exec_id_of(clock, p.parent)}};
+// A JSON string: printable ASCII as it is, anything else as nlohmann::json
+// writes it (escapes, UTF-8 kept, bytes that are not UTF-8 as U+FFFD).
+std::string json_string(std::string_view text) {
+  const bool plain = std::all_of(text.begin(), text.end(),
+                                 [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
+  if (plain) {
+    std::string out;
+    out.reserve(text.size() + 2);
+    out += '"';
+    out += text;
+    out += '"';
+    return out;
+  }
+  return event_text(std::string(text));
+}
+
+// An event's data as JSON object text, its keys in the order a
+// nlohmann::json object (a std::map) dumps them, as the store always held it.
+class DataText {
+ public:
+  void string(std::string_view key, std::string_view text) { fields_.emplace_back(key, json_string(text)); }
+  void number(std::string_view key, std::integral auto n) { fields_.emplace_back(key, fmt::format("{}", n)); }
+  void boolean(std::string_view key, bool b) { fields_.emplace_back(key, b ? "true" : "false"); }
+  void strings(std::string_view key, const std::vector<std::string>& items) {
+    std::string out = "[";
+    for (const std::string& item : items) {
+      if (out.size() > 1) out += ',';
+      out += json_string(item);
+    }
+    fields_.emplace_back(key, out + ']');
+  }
+  std::string text() && {
+    std::sort(fields_.begin(), fields_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::string out = "{";
+    for (const auto& [key, value] : fields_) {
+      if (out.size() > 1) out += ',';
+      out += '"';
+      out += key;  // ours: plain ASCII
+      out += "\":";
+      out += value;
+    }
+    return out + '}';
+  }
+
+ private:
+  std::vector<std::pair<std::string_view, std::string>> fields_;
+};
+
+// The record's process and its fields in the data, for an event at `ts`;
+// `started` is the event's time where the record does not say (as
+// process_from_event reads an event without it).
+DataText process_fields(const BootClock& clock, const adam_proc_ctx& p, TimeNs ts, Process& process) {
+  process.exec_id = exec_id_of(clock, p.self);
+  // pid 1 and kthreadd have the idle task (tgid 0) for a parent.
+  process.parent_exec_id = p.parent.tgid == 0 ? std::string() : exec_id_of(clock, p.parent);
+  process.pid = p.self.tgid;
+  process.ppid = p.ppid;
+  process.uid = p.uid;
+  process.gid = p.gid;
+  process.comm = bounded(p.comm, sizeof p.comm);
+  process.cgroup_id = p.cgroup_id;
+  process.started = ts;
+  DataText data;
+  data.number("pid", p.self.tgid);
+  data.number("tid", p.tid);
+  data.number("ppid", p.ppid);
+  data.number("uid", p.uid);
+  data.number("gid", p.gid);
+  data.string("comm", process.comm);
+  data.number("cgroup_id", p.cgroup_id);
+  data.string("exec_id", process.exec_id);
+  data.string("parent_exec_id", process.parent_exec_id);
+  return data;
+}
+
+// The event's time: the record's boot-clock stamp on the wall clock.
+TimeNs event_time(const BootClock& clock, const adam_event_header& header) {
+  return clock.boot_wall_ns + static_cast<TimeNs>(header.ts_boot_ns);
+}
+
+// The started field of exec and fork, in the data and the process.
+void add_started(const BootClock& clock, const adam_proc_id& id, DataText& data, Process& process) {
+  process.started = started_of(clock, id);
+  data.number("started", process.started);
 }
 
 // argv's strings, each ended by a NUL; the last may be cut (no NUL).
@@ -84,12 +159,17 @@ bool decode_exec(const BootClock& clock, const adam_event_header& header, std::s
   std::memcpy(reinterpret_cast<std::byte*>(e.get()) + sizeof header, payload.data(), payload.size());
   if (e->args_len != header.size - head || e->filename_len >= sizeof e->filename) return false;
   out.kind = "process.exec";
-  out.data = process_fields(clock, e->proc);
-  out.data["filename"] = std::string(e->filename, e->filename_len);
-  if (e->flags & ADAM_MON_FILENAME_TRUNCATED) out.data["filename_truncated"] = true;
-  out.data["args"] = split_args(e->args, e->args_len);
-  out.data["args_truncated"] = (e->flags & ADAM_MON_ARGS_TRUNCATED) != 0;
-  out.data["started"] = started_of(clock, e->proc.self);
+  Process& p = out.process;
+  DataText data = process_fields(clock, e->proc, out.ts, p);
+  p.filename.assign(e->filename, e->filename_len);
+  data.string("filename", p.filename);
+  if (e->flags & ADAM_MON_FILENAME_TRUNCATED) data.boolean("filename_truncated", true);
+  p.args = split_args(e->args, e->args_len);
+  data.strings("args", p.args);
+  p.args_truncated = (e->flags & ADAM_MON_ARGS_TRUNCATED) != 0;
+  data.boolean("args_truncated", p.args_truncated);
+  add_started(clock, e->proc.self, data, p);
+  out.data = std::move(data).text();
   return true;
 }
 
@@ -98,8 +178,9 @@ bool decode_fork(const BootClock& clock, const adam_event_header& header, std::s
   adam_mon_fork e;
   if (!read_record(header, payload, e)) return false;
   out.kind = "process.fork";
-  out.data = process_fields(clock, e.proc);
-  out.data["started"] = started_of(clock, e.proc.self);
+  DataText data = process_fields(clock, e.proc, out.ts, out.process);
+  add_started(clock, e.proc.self, data, out.process);
+  out.data = std::move(data).text();
   return true;
 }
 
@@ -108,28 +189,34 @@ bool decode_exit(const BootClock& clock, const adam_event_header& header, std::s
   adam_mon_exit e;
   if (!read_record(header, payload, e)) return false;
   out.kind = "process.exit";
-  out.data = process_fields(clock, e.proc);
+  Process& p = out.process;
+  DataText data = process_fields(clock, e.proc, out.ts, p);
+  p.exited = out.ts;
   // A wait status: (code << 8) when it exited, the signal (| 0x80 with a core) when killed.
   const uint32_t status = e.exit_code;
   if ((status & 0x7f) == 0) {
-    out.data["exit_code"] = (status >> 8) & 0xff;
+    p.exit_code = static_cast<int>((status >> 8) & 0xff);
+    data.number("exit_code", *p.exit_code);
   } else {
-    out.data["signal"] = status & 0x7f;
-    out.data["signal_name"] = signal_name(static_cast<int>(status & 0x7f));
+    p.signal = static_cast<int>(status & 0x7f);
+    data.number("signal", *p.signal);
+    data.string("signal_name", signal_name(*p.signal));
   }
-  out.data["core_dumped"] = (status & 0x80) != 0;
-  out.data["lifetime_ns"] =
-      header.ts_boot_ns > e.proc.self.start_ns ? header.ts_boot_ns - e.proc.self.start_ns : 0;
+  data.boolean("core_dumped", (status & 0x80) != 0);
+  data.number("lifetime_ns", header.ts_boot_ns > e.proc.self.start_ns
+                                 ? header.ts_boot_ns - e.proc.self.start_ns
+                                 : uint64_t{0});
+  out.data = std::move(data).text();
   return true;
 }
 
-void add_result(nlohmann::json& data, int32_t result) {
-  data["result"] = result;
+void add_result(DataText& data, int32_t result) {
+  data.number("result", result);
   // INT32_MIN has no int negation (found by record_decoders_fuzz); no errno is that large anyway.
   if (result == INT32_MIN)
-    data["error"] = "E" + std::to_string(-int64_t{result});
+    data.string("error", "E" + std::to_string(-int64_t{result}));
   else if (result < 0)
-    data["error"] = errno_name(-result);
+    data.string("error", errno_name(-result));
 }
 
 bool decode_connect(const BootClock& clock, const adam_event_header& header,
@@ -139,17 +226,18 @@ bool decode_connect(const BootClock& clock, const adam_event_header& header,
   char addr[INET6_ADDRSTRLEN] = {};
   ::inet_ntop(e.family, e.addr, addr, sizeof addr);
   out.kind = "net.connect";
-  out.data = process_fields(clock, e.proc);
-  out.data["family"] = e.family == AF_INET ? "ipv4" : "ipv6";
-  out.data["daddr"] = addr;
-  out.data["dport"] = e.port;
+  DataText data = process_fields(clock, e.proc, out.ts, out.process);
+  data.string("family", e.family == AF_INET ? "ipv4" : "ipv6");
+  data.string("daddr", addr);
+  data.number("dport", e.port);
   if (e.protocol == IPPROTO_TCP)
-    out.data["protocol"] = "tcp";
+    data.string("protocol", "tcp");
   else if (e.protocol == IPPROTO_UDP)
-    out.data["protocol"] = "udp";
+    data.string("protocol", "udp");
   else
-    out.data["protocol"] = e.protocol;
-  add_result(out.data, e.result);
+    data.number("protocol", e.protocol);
+  add_result(data, e.result);
+  out.data = std::move(data).text();
   return true;
 }
 
@@ -158,12 +246,13 @@ bool decode_open(const BootClock& clock, const adam_event_header& header, std::s
   adam_mon_open e;
   if (!read_record(header, payload, e) || e.path_len > sizeof e.path) return false;
   out.kind = "file.open";
-  out.data = process_fields(clock, e.proc);
-  out.data["path"] = std::string(e.path, e.path_len);
-  if (e.trunc & ADAM_MON_PATH_TRUNCATED) out.data["path_truncated"] = true;
-  out.data["flags"] = e.flags;
-  out.data["flags_text"] = open_flags_text(e.flags);
-  add_result(out.data, e.result);
+  DataText data = process_fields(clock, e.proc, out.ts, out.process);
+  data.string("path", std::string_view(e.path, e.path_len));
+  if (e.trunc & ADAM_MON_PATH_TRUNCATED) data.boolean("path_truncated", true);
+  data.number("flags", e.flags);
+  data.string("flags_text", open_flags_text(e.flags));
+  add_result(data, e.result);
+  out.data = std::move(data).text();
   return true;
 }
 
@@ -172,6 +261,7 @@ bool decode_open(const BootClock& clock, const adam_event_header& header, std::s
 bool decode_record(const BootClock& clock, const adam_event_header& header,
                    std::span<const std::byte> payload, MonitorEvent& out) {
   try {
+    out.ts = event_time(clock, header);
     switch (header.kind) {
       case ADAM_MON_EXEC:
         return decode_exec(clock, header, payload, out);

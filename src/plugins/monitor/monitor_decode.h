@@ -1,7 +1,9 @@
 #pragma once
 // The monitor's ring buffer records (bpf/adam/monitor.h) as the events of
-// docs/monitor.md: kind and JSON data. Never throws; a record that is not
-// one the programs write is refused.
+// docs/monitor.md: kind and JSON data, written as text without a JSON tree
+// (building, dumping and freeing one was half of adamd's work per event),
+// and the process the record is about as the process table takes it.
+// Never throws; a record that is not one the programs write is refused.
 #include <cstddef>
 #include <nlohmann/json.hpp>
 #include <span>
@@ -15,7 +17,10 @@ namespace adam::mon {
 
 struct MonitorEvent {
   std::string_view kind;  // a literal: "process.exec", ...
-  nlohmann::json data;
+  TimeNs ts = 0;          // when it happened (wall clock)
+  std::string data;       // JSON object text, keys sorted; bytes that are not UTF-8 as U+FFFD
+  // The process the event is about: what process_from_event(kind, data, ts) reads from the data.
+  Process process;
 };
 
 // `payload` is the record after its header. False for a malformed record

@@ -126,12 +126,12 @@ Kernel::Kernel(const KernelConfig& config, const KernelFeatures& features, const
           if (!decode_record(clock, header, payload, event)) return false;
           decoded_[header.kind].fetch_add(1, std::memory_order_relaxed);
           try {
-            table.apply(event.kind, event.data, clock.boot_wall_ns + static_cast<TimeNs>(header.ts_boot_ns));
+            table.apply(event.kind, std::move(event.process), event.ts);
           } catch (const std::exception& e) {  // the event is still stored
             spdlog::warn("monitor: the process table refused a {}: {}", event.kind, e.what());
           }
           out.kind = event.kind;
-          out.data = event_text(event.data);
+          out.data = std::move(event.data);
           return true;
         }});
   }

@@ -19,10 +19,21 @@ size_t ProcessTable::capacity() const {
   return capacity_;
 }
 
+namespace {
+
+bool changes_the_table(std::string_view kind) {
+  return kind == "process.exit" || kind == "process.exec" || kind == "process.fork" || kind == "process.seen";
+}
+
+}  // namespace
+
 void ProcessTable::apply(std::string_view kind, const nlohmann::json& data, TimeNs ts) {
+  if (changes_the_table(kind)) apply(kind, process_from_event(kind, data, ts), ts);
+}
+
+void ProcessTable::apply(std::string_view kind, Process p, TimeNs ts) {
+  if (!changes_the_table(kind)) return;
   const bool exit = kind == "process.exit";
-  if (!exit && kind != "process.exec" && kind != "process.fork" && kind != "process.seen") return;
-  Process p = process_from_event(kind, data, ts);  // parsed before taking the lock
   std::lock_guard lock(mu_);
   if (!exit) {
     insert(std::move(p), ts);

@@ -35,6 +35,8 @@ class ProcessTable {
   // Idempotent: the same event twice leaves the table as once. Throws
   // nlohmann::json::exception on data that lacks the process fields.
   void apply(std::string_view kind, const nlohmann::json& data, TimeNs ts);
+  // The same with the event's process as process_from_event(kind, data, ts) reads it.
+  void apply(std::string_view kind, Process p, TimeNs ts);
   // The end of a /proc round that began at `round_start` and found the
   // exec ids `found`: a live process held since before the round that
   // neither this round nor the one before found has exited, its exit event
