@@ -124,9 +124,12 @@ DataText process_fields(const BootClock& clock, const adam_proc_ctx& p, TimeNs t
   return data;
 }
 
-// The event's time: the record's boot-clock stamp on the wall clock.
+// The event's time: the record's boot-clock stamp on the wall clock. Added
+// as unsigned, which wraps where a signed sum would overflow: a stamp no
+// kernel writes (found by record_decoders_fuzz) gives a wrong time, never
+// undefined behaviour.
 TimeNs event_time(const BootClock& clock, const adam_event_header& header) {
-  return clock.boot_wall_ns + static_cast<TimeNs>(header.ts_boot_ns);
+  return static_cast<TimeNs>(static_cast<uint64_t>(clock.boot_wall_ns) + header.ts_boot_ns);
 }
 
 // The started field of exec and fork, in the data and the process.
