@@ -1,7 +1,7 @@
 #pragma once
 // The monitor's ring buffer records (bpf/adam/monitor.h) as the events of
 // docs/monitor.md: kind and JSON data, written as text without a JSON tree
-// (building, dumping and freeing one was half of adamd's work per event),
+// (building, dumping and freeing one was 45 % of adamd's work per event),
 // and the process the record is about as the process table takes it.
 // Never throws; a record that is not one the programs write is refused.
 #include <cstddef>
