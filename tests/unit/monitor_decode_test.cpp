@@ -44,10 +44,9 @@ adam_proc_ctx proc_ctx() {
   return p;
 }
 
-// A decoded event, its data text and that text parsed.
+// A decoded event with its data text parsed.
 struct Decoded {
   std::string_view kind;
-  std::string text;
   json data;
 };
 
@@ -63,7 +62,7 @@ bool decode(const Record& record, size_t size, Decoded& out) {
   MonitorEvent event;
   if (!decode_record(test_clock(), header, {bytes + sizeof header, size - sizeof header}, event))
     return false;
-  out = {event.kind, event.data, json::parse(event.data)};
+  out = {event.kind, json::parse(event.data)};
   EXPECT_EQ(event_text(out.data), event.data)
       << "the text a nlohmann::json object dumps (keys sorted, its escapes)";
   EXPECT_EQ(event.ts, test_clock().boot_wall_ns + static_cast<TimeNs>(header.ts_boot_ns));
