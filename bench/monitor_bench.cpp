@@ -21,7 +21,9 @@
 // are stored, the peers' records, and the targets as booleans. A peer that cannot run is "skipped" with the
 // reason. Audit is left as found: our rule deleted by its key, our auditd
 // stopped, the kernel's enabled flag set back.
+// It refuses to run while another monitor's programs are loaded.
 // Usage (root): build/bench/monitor_bench [--execs 5000] [--opens 200000] [--rounds 5]
+#include <bpf/bpf.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -308,6 +310,22 @@ class Bpftrace {
   std::atomic<long> lines_{0};
 };
 
+// The ids of loaded BPF programs named like the monitor's (mon_*): another
+// adamd's monitor, whose hooks would be in every configuration of this run
+// (the floor, and the target, then look met).
+std::vector<uint32_t> monitor_programs_loaded() {
+  std::vector<uint32_t> found;
+  for (uint32_t id = 0; bpf_prog_get_next_id(id, &id) == 0;) {
+    adam::UniqueFd fd(bpf_prog_get_fd_by_id(id));
+    if (!fd) continue;  // gone since
+    bpf_prog_info info{};
+    uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) == 0 && std::string_view(info.name).starts_with("mon_"))
+      found.push_back(id);
+  }
+  return found;
+}
+
 // The `hooks` configuration: bench/monitor_hooks.bpf.c loaded once,
 // attached for a round and detached after it.
 class Hooks {
@@ -386,6 +404,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   stop_on_signals();
+  if (const std::vector<uint32_t> others = monitor_programs_loaded(); !others.empty()) {
+    std::cerr << "monitor_bench: " << others.size() << " monitor programs are loaded already (ids";
+    for (uint32_t id : others) std::cerr << " " << id;
+    std::cerr << "; bpftool prog show): stop the adamd whose monitor runs, its hooks would be in every "
+                 "configuration\n";
+    return 1;
+  }
 
   enum Config { none, monitor, hooks, audit, bpftrace, kConfigs };
   const char* names[kConfigs] = {"none", "monitor", "hooks", "auditd", "bpftrace"};
