@@ -45,16 +45,16 @@ TEST(DemoLab, ComesUpWithTrafficAndIsRemovedOnShutdown) {
       << "the veth pair went with it";
 }
 
-// Whether `pid` runs (a zombie nobody reaps does not).
-bool alive(int pid) {
-  const ProcStat stat = proc_stat(pid);
-  return !stat.fields.empty() && stat.fields[0] != "Z";
-}
+// Whether a process runs (a zombie nobody reaps does not).
+bool alive(const ProcStat& stat) { return !stat.fields.empty() && stat.fields[0] != "Z"; }
 
 // The running children of `parent` whose command is `comm`.
 std::vector<int> children_named(int parent, const std::string& comm) {
   std::vector<int> found = children_of(parent);
-  std::erase_if(found, [&](int pid) { return !alive(pid) || proc_stat(pid).comm != comm; });
+  std::erase_if(found, [&](int pid) {
+    const ProcStat stat = proc_stat(pid);
+    return !alive(stat) || stat.comm != comm;
+  });
   return found;
 }
 
@@ -83,7 +83,7 @@ TEST(DemoLab, ItsTrafficDiesWithAKilledAdamdAndTheNextStartRebuildsIt) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   std::vector<int> running = pings;
   while (!running.empty() && std::chrono::steady_clock::now() < deadline) {
-    std::erase_if(running, [](int pid) { return !alive(pid); });
+    std::erase_if(running, [](int pid) { return !alive(proc_stat(pid)); });
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_TRUE(running.empty()) << running.size() << " of the lab's pings outlived the killed adamd";
