@@ -58,6 +58,15 @@ std::vector<int> children_named(int parent, const std::string& comm) {
   return found;
 }
 
+// The lab's three pings under `adamd` once `ip netns exec` has become ping
+// (up to 5 s after adamd answers).
+std::vector<int> lab_pings(int adamd) {
+  std::vector<int> pings;
+  for (int i = 0; i < 100 && (pings = children_named(adamd, "ping")).size() < 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return pings;
+}
+
 // A killed adamd runs no destructor: the lab's pings must not outlive it
 // (they would ping on, unowned, until the machine reboots), and the next
 // start replaces the namespace it left.
@@ -76,7 +85,7 @@ TEST(DemoLab, ItsTrafficDiesWithAKilledAdamdAndTheNextStartRebuildsIt) {
   o.args = {"--demo"};
   Adamd adamd(o);
   ASSERT_TRUE(adamd.running());
-  const std::vector<int> pings = children_named(adamd.pid(), "ping");
+  const std::vector<int> pings = lab_pings(adamd.pid());
   ASSERT_EQ(pings.size(), 3u) << "two pings in the lab's namespace, one on the host side";
 
   adamd.kill9();
@@ -93,7 +102,7 @@ TEST(DemoLab, ItsTrafficDiesWithAKilledAdamdAndTheNextStartRebuildsIt) {
 
   adamd.start();
   ASSERT_TRUE(adamd.running());
-  EXPECT_EQ(children_named(adamd.pid(), "ping").size(), 3u) << "a new lab, with its traffic";
+  EXPECT_EQ(lab_pings(adamd.pid()).size(), 3u) << "a new lab, with its traffic";
   EXPECT_EQ(adamd.stop(), 0);
   EXPECT_EQ(capture("ip netns list").find("adam-demo"), std::string::npos)
       << "the lab is gone after shutdown";
